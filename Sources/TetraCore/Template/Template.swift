@@ -1,0 +1,162 @@
+/// The template engine for `*.tmpl` files (SPEC §3 "template"): logic-less, Handlebars-like.
+/// Parsed once into a tree (`Template.init`), rendered many times against a TOML table.
+/// It never prints and never touches files: partials come from a caller-given provider.
+///
+/// Syntax summary (details in the README):
+/// - `{{ name }}`, `{{ env.name }}`, `{{ a.[key.with.dots] }}`, `{{ list.0 }}`; `{{{ x }}}` is
+///   the same as `{{ x }}` (nothing is ever HTML-escaped).
+/// - Inside `{{#each}}`: `{{ . }}` / `{{ this }}` is the item, `{{ @index }}` (0-based),
+///   `{{ @first }}`, `{{ @last }}`, `{{ @key }}` (tables); bare names are looked up in the
+///   item's fields first, then outward to the root; `./x` = the item only, `../x` skips the
+///   innermost item, `@root.x` = the root context.
+/// - `{{#if x}}`, `{{#unless x}}`, `{{#each x}}`, each with optional `{{else}}`, and chained
+///   `{{else if y}}` / `{{else unless y}}`. false, "", 0, 0.0, [] and {} are false.
+/// - An undefined variable is an error everywhere, `{{#if}}` included.
+/// - `{{> name}}` partials, `{{! c }}` and `{{!-- c --}}` comments, `\{{` for a literal `{{`,
+///   `{{{{raw}}}} ... {{{{/raw}}}}` for literal text.
+/// - Standalone lines (only a block tag, `{{else}}`, a comment or a partial, plus blanks) are
+///   removed entirely; a standalone partial is indented like its tag. `{{~` / `~}}` strip
+///   the whitespace (newlines included) before / after a tag.
+public struct Template: Sendable {
+    /// The name used in error messages (usually the file's path).
+    public let name: String
+    /// The source text as given.
+    public let source: String
+    let nodes: [TemplateNode]
+
+    /// How deeply partials may include partials before rendering fails.
+    public static let maxPartialDepth = 32
+
+    /// Parses `source`. Throws `ConfigError` (`name:line:column: message`) on a syntax error.
+    public init(source: String, name: String) throws {
+        try self.init(source: source, name: name, columnShift: 0)
+    }
+
+    init(source: String, name: String, columnShift: Int) throws {
+        var parser = TemplateParser(source: source, name: name, columnShift: columnShift)
+        self.nodes = try parser.parse()
+        self.name = name
+        self.source = source
+    }
+
+    /// Renders the template. Throws `ConfigError` with the position of the offending tag
+    /// (undefined variable or partial, a table rendered as text, ...), or whatever the
+    /// partial provider throws.
+    public func render(_ context: TOMLTable, partials: (any TemplatePartialProvider)? = nil) throws -> String {
+        try renderResult(context, partials: partials).text
+    }
+
+    /// Renders the template and reports which top-level context names and partials were used.
+    public func renderResult(_ context: TOMLTable, partials: (any TemplatePartialProvider)? = nil) throws -> TemplateRenderResult {
+        let state = TemplateRenderState(context: context, partials: partials, capacity: source.utf8.count + source.utf8.count / 2)
+        try state.render(nodes, file: name)
+        return TemplateRenderResult(text: String(decoding: state.out, as: UTF8.self),
+                                    usedRoots: state.usedRoots, usedPartials: state.usedPartials)
+    }
+
+    /// Parses and renders in one call.
+    public static func render(source: String, name: String, context: TOMLTable,
+                              partials: (any TemplatePartialProvider)? = nil) throws -> String {
+        try Template(source: source, name: name).render(context, partials: partials)
+    }
+
+    /// Top-level context names this template certainly refers to, sorted: the first name of
+    /// every path outside `{{#each}}` blocks, of `@root.x` paths, and of `../x` paths that
+    /// climb out of every enclosing `{{#each}}`. A bare name inside an `{{#each}}` body may
+    /// belong to the item, so it is not listed (render to know for sure: `usedRoots`).
+    /// Partials are not followed.
+    public func referencedVariables() -> [String] {
+        var names = Set<String>()
+        func visit(_ nodes: [TemplateNode], depth: Int) {
+            for node in nodes {
+                switch node {
+                case .text, .partial: break
+                case .variable(let path, _): add(path, depth)
+                case .conditional(let path, _, let then, let otherwise, _):
+                    add(path, depth); visit(then, depth: depth); visit(otherwise, depth: depth)
+                case .each(let path, let body, let otherwise, _):
+                    add(path, depth); visit(body, depth: depth + 1); visit(otherwise, depth: depth)
+                }
+            }
+        }
+        func add(_ path: TemplatePath, _ depth: Int) {
+            guard let first = path.segments.first else { return }
+            switch path.base {
+            case .scope, .current: if depth == 0 { names.insert(first) }
+            case .parent(let n): if n >= depth { names.insert(first) }
+            case .root: names.insert(first)
+            case .data: break
+            }
+        }
+        visit(nodes, depth: 0)
+        return names.sorted()
+    }
+
+    /// Names of the partials this template includes directly (`{{> name}}`), sorted.
+    public func referencedPartials() -> [String] {
+        var names = Set<String>()
+        func visit(_ nodes: [TemplateNode]) {
+            for node in nodes {
+                switch node {
+                case .partial(let name, _, _): names.insert(name)
+                case .conditional(_, _, let then, let otherwise, _): visit(then); visit(otherwise)
+                case .each(_, let body, let otherwise, _): visit(body); visit(otherwise)
+                case .text, .variable: break
+                }
+            }
+        }
+        visit(nodes)
+        return names.sorted()
+    }
+}
+
+/// The output of a render and what it touched.
+public struct TemplateRenderResult: Sendable, Equatable {
+    public var text: String
+    /// Top-level context names the render read (`secrets` for `{{ secrets.KEY }}`), including
+    /// names only tested by `{{#if}}` or iterated by `{{#each}}`, and those read by partials.
+    public var usedRoots: Set<String>
+    /// Names of the partials that were rendered.
+    public var usedPartials: Set<String>
+
+    public init(text: String, usedRoots: Set<String>, usedPartials: Set<String>) {
+        self.text = text
+        self.usedRoots = usedRoots
+        self.usedPartials = usedPartials
+    }
+
+    /// True when the output may contain secrets (write it with mode 0600).
+    public var usesSecrets: Bool { usedRoots.contains("secrets") }
+}
+
+/// Supplies the partials `{{> name}}` refers to. Return nil for an unknown name (the render
+/// fails with "undefined partial 'name'"). Called at most once per name and render.
+public protocol TemplatePartialProvider: Sendable {
+    func partial(named name: String) throws -> Template?
+}
+
+/// A ready-made provider: a fixed set of templates, or a lookup closure.
+public struct TemplatePartials: TemplatePartialProvider {
+    private let lookup: @Sendable (String) throws -> Template?
+
+    /// Partials by name.
+    public init(_ templates: [String: Template]) {
+        lookup = { templates[$0] }
+    }
+
+    /// Partials by name, parsed from source (the template name is the partial's name).
+    public init(sources: [String: String]) throws {
+        var templates: [String: Template] = [:]
+        for (name, source) in sources { templates[name] = try Template(source: source, name: name) }
+        self.init(templates)
+    }
+
+    /// Partials found by a closure (e.g. reading `partials/NAME.tmpl` on demand).
+    public init(lookup: @escaping @Sendable (String) throws -> Template?) {
+        self.lookup = lookup
+    }
+
+    public func partial(named name: String) throws -> Template? {
+        try lookup(name)
+    }
+}

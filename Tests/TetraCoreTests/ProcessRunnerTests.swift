@@ -169,6 +169,15 @@ final class ProcessRunnerTests: XCTestCase {
         XCTAssertLessThan(elapsed, 2.0, "the exit must be seen although a grandchild holds the pipes")
     }
 
+    func testGrandchildHoldingOnlyStderrDoesNotHangTheRun() throws {
+        let quick = SystemProcessRunner(environment: ProcTestSupport.environment, postExitDrainTimeout: 0.3)
+        let start = Date()
+        let r = try quick.run(ProcessRequest("sh", ["-c", "sleep 3 >/dev/null & echo hi; echo warn >&2"], timeout: 20))
+        XCTAssertEqual(r.stdoutString, "hi\n")
+        XCTAssertEqual(r.stderrString, "warn\n")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2.0)
+    }
+
     func testNonZeroExitIsReturnedAndRunCheckedThrowsRedacted() throws {
         let script = "echo 'login failed for hunter2 at https://bob:tok3n@example.com/x' >&2; exit 3"
         let request = ProcessRequest("sh", ["-c", script, "arg-with-hunter2"], secrets: ["hunter2"])

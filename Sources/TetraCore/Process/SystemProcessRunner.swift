@@ -199,10 +199,8 @@ public struct SystemProcessRunner: ProcessRunning {
         var termSentAt: TimeInterval? = nil
         var killSent = false
         var status: Int32? = nil
-        var foundationReported = false
         while status == nil {
             if exited.wait(timeout: .now() + .milliseconds(20)) == .success {
-                foundationReported = true
                 status = Self.foundationStatus(process)
                 break
             }
@@ -210,7 +208,6 @@ public struct SystemProcessRunner: ProcessRunning {
                 if s == Int32.min {
                     // Already reaped by Foundation: its handler is about to run.
                     if exited.wait(timeout: .now() + 5) == .success {
-                        foundationReported = true
                         status = Self.foundationStatus(process)
                     } else {
                         status = -1
@@ -236,33 +233,32 @@ public struct SystemProcessRunner: ProcessRunning {
                 termSentAt = now
             }
         }
-        _ = foundationReported
         let duration = Monotonic.now() - start
 
-        // Drain: wait for EOF on both pipes, bounded.
+        // Drain: wait for EOF on both pipes, bounded (each reader's semaphore is consumed once).
+        var stdoutDone = false
+        var stderrDone = false
+        func awaitReaders(until deadline: DispatchTime) {
+            if !stdoutDone { stdoutDone = stdoutReader.done.wait(timeout: deadline) == .success }
+            if !stderrDone { stderrDone = stderrReader.done.wait(timeout: deadline) == .success }
+        }
         var drainLimit = postExitDrainTimeout
         if let sent = termSentAt, !killSent {
             drainLimit = max(0.05, sent + request.killGrace - Monotonic.now())
         }
-        let drainDeadline = DispatchTime.now() + drainLimit
-        var drained = stdoutReader.done.wait(timeout: drainDeadline) == .success
-        drained = stderrReader.done.wait(timeout: drainDeadline) == .success && drained
-        if !drained, termSentAt != nil, !killSent {
+        awaitReaders(until: .now() + drainLimit)
+        if !(stdoutDone && stderrDone), termSentAt != nil, !killSent {
             // Stragglers of a stopped child's group that survived SIGTERM: kill them too.
             Self.signalGroup(pid, SIGKILL)
             killSent = true
-            let more = DispatchTime.now() + 1
-            drained = stdoutReader.done.wait(timeout: more) == .success
-            drained = stderrReader.done.wait(timeout: more) == .success && drained
+            awaitReaders(until: .now() + 1)
         }
+        // Whatever still holds a pipe (a daemonised grandchild) is abandoned: the readers
+        // take what is buffered and close their ends.
         stdoutReader.stop()
         stderrReader.stop()
-        if !drained {
-            stdoutReader.done.wait()
-            stderrReader.done.wait()
-        } else {
-            // The semaphores were consumed by the successful waits above.
-        }
+        if !stdoutDone { stdoutReader.done.wait() }
+        if !stderrDone { stderrReader.done.wait() }
         writer?.stop()
         writer?.done.wait()
 

@@ -85,7 +85,9 @@ public enum AtomicFile {
     /// are expected to be small (well under PIPE_BUF, 4096 bytes). tetra's own appenders
     /// additionally hold an flock on the file for the write, so a short write (disk full,
     /// signal) completed by a second call and the repair of a torn last line left by a crash
-    /// (we start on a new line) are exact too. The file is created with exactly `mode` when
+    /// (we start on a new line) are exact too. (Against a foreign writer that does not lock,
+    /// the repair may see its write in progress and add one '\n' too many: a blank line,
+    /// which readers of line-based logs skip.) The file is created with exactly `mode` when
     /// it does not exist.
     public static func appendLine(_ line: String, to path: String, mode: mode_t = 0o600) throws {
         var bytes = Data(line.utf8)

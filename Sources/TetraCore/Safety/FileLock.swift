@@ -64,8 +64,9 @@ public struct LockHolder: Codable, Sendable, Equatable {
     }
 }
 
-/// A lock held by this process. Released by `release()` (or when the object is destroyed,
-/// or when the process dies: the kernel drops flock locks with the last descriptor).
+/// A lock held by this process. Released by `release()`, or when the object is destroyed
+/// (keep a reference for as long as the lock must be held: `_ = try acquire(...)` releases
+/// at once), or when the process dies (the kernel drops flock locks with the last descriptor).
 public final class HeldLock: @unchecked Sendable {
     public let resource: String
     public let path: String

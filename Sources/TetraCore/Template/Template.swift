@@ -22,7 +22,7 @@ public struct Template: Sendable {
     public let name: String
     /// The source text as given.
     public let source: String
-    let nodes: [TemplateNode]
+    let program: TemplateProgram
 
     /// How deeply partials may include partials before rendering fails.
     public static let maxPartialDepth = 32
@@ -34,7 +34,7 @@ public struct Template: Sendable {
 
     init(source: String, name: String, columnShift: Int) throws {
         var parser = TemplateParser(source: source, name: name, columnShift: columnShift)
-        self.nodes = try parser.parse()
+        self.program = try parser.parse()
         self.name = name
         self.source = source
     }
@@ -48,8 +48,8 @@ public struct Template: Sendable {
 
     /// Renders the template and reports which top-level context names and partials were used.
     public func renderResult(_ context: TOMLTable, partials: (any TemplatePartialProvider)? = nil) throws -> TemplateRenderResult {
-        let state = TemplateRenderState(context: context, partials: partials, capacity: source.utf8.count + source.utf8.count / 2)
-        try state.render(nodes, file: name)
+        var state = TemplateRenderState(context: context, partials: partials, capacity: source.utf8.count + source.utf8.count / 2)
+        try state.run(program, 0, program.ops.count, file: name)
         return TemplateRenderResult(text: String(decoding: state.out, as: UTF8.self),
                                     usedRoots: state.usedRoots, usedPartials: state.usedPartials)
     }
@@ -67,15 +67,22 @@ public struct Template: Sendable {
     /// Partials are not followed.
     public func referencedVariables() -> [String] {
         var names = Set<String>()
-        func visit(_ nodes: [TemplateNode], depth: Int) {
-            for node in nodes {
-                switch node {
-                case .text, .partial: break
-                case .variable(let path, _): add(path, depth)
-                case .conditional(let path, _, let then, let otherwise, _):
-                    add(path, depth); visit(then, depth: depth); visit(otherwise, depth: depth)
-                case .each(let path, let body, let otherwise, _):
-                    add(path, depth); visit(body, depth: depth + 1); visit(otherwise, depth: depth)
+        let program = self.program
+        func visit(_ from: Int, _ to: Int, depth: Int) {
+            var pc = from
+            while pc < to {
+                let op = program.ops[pc]
+                switch op.code {
+                case .text, .partial:
+                    pc += 1
+                case .variable:
+                    add(program.paths[Int(op.a)], depth)
+                    pc += 1
+                case .ifBlock, .unlessBlock, .each:
+                    add(program.paths[Int(op.a)], depth)
+                    visit(pc + 1, Int(op.b), depth: op.code == .each ? depth + 1 : depth)
+                    visit(Int(op.b), Int(op.c), depth: depth)
+                    pc = Int(op.c)
                 }
             }
         }
@@ -88,25 +95,13 @@ public struct Template: Sendable {
             case .data: break
             }
         }
-        visit(nodes, depth: 0)
+        visit(0, program.ops.count, depth: 0)
         return names.sorted()
     }
 
     /// Names of the partials this template includes directly (`{{> name}}`), sorted.
     public func referencedPartials() -> [String] {
-        var names = Set<String>()
-        func visit(_ nodes: [TemplateNode]) {
-            for node in nodes {
-                switch node {
-                case .partial(let name, _, _): names.insert(name)
-                case .conditional(_, _, let then, let otherwise, _): visit(then); visit(otherwise)
-                case .each(_, let body, let otherwise, _): visit(body); visit(otherwise)
-                case .text, .variable: break
-                }
-            }
-        }
-        visit(nodes)
-        return names.sorted()
+        Set(program.partials.map(\.name)).sorted()
     }
 }
 

@@ -1,7 +1,7 @@
-/// Turns template source into a `TemplateNode` tree in one pass over the bytes (no regexes):
-/// 1. tokenize into alternating text / tag tokens (`texts.count == tags.count + 1`),
+/// Turns template source into a flat `TemplateProgram` in one pass over the bytes (no regexes):
+/// 1. tokenize into alternating text / tag tokens (`textRanges.count == tags.count + 1`),
 /// 2. apply the Mustache "standalone line" rule and the Handlebars `~` trim markers,
-/// 3. build the block tree, checking that every block is closed by the matching tag.
+/// 3. build the program, checking that every block is closed by the matching tag.
 struct TemplateParser {
     private let bytes: [UInt8]
     private let name: String
@@ -10,9 +10,11 @@ struct TemplateParser {
 
     private var line = 1
     private var lineStart = 0
-    private var texts: [[UInt8]] = []
+    /// All literal text (escapes resolved); each text token is a range of it.
+    private var text: [UInt8] = []
+    private var textRanges: [(start: Int, end: Int)] = []
+    private var currentStart = 0
     private var tags: [Tag] = []
-    private var current: [UInt8] = []
 
     private struct Tag {
         enum Kind {
@@ -45,7 +47,8 @@ struct TemplateParser {
         self.columnShift = columnShift
     }
 
-    mutating func parse() throws -> [TemplateNode] {
+    mutating func parse() throws -> TemplateProgram {
+        text.reserveCapacity(bytes.count)
         try tokenize()
         applyWhitespaceRules()
         return try build()
@@ -76,17 +79,27 @@ struct TemplateParser {
         }
     }
 
-    private func find(_ pattern: [UInt8], from: Int) -> Int? {
-        let n = bytes.count, m = pattern.count
-        guard m > 0, n >= m else { return nil }
+    /// The first offset in `from..<limit` where `a b` (two bytes) occur.
+    private func find2(_ a: UInt8, _ b: UInt8, from: Int, limit: Int? = nil) -> Int? {
+        let end = (limit ?? bytes.count) - 1
         var k = from
-        let first = pattern[0]
-        while k <= n - m {
-            if bytes[k] == first {
-                var ok = true
-                var p = 1
-                while p < m { if bytes[k + p] != pattern[p] { ok = false; break }; p += 1 }
-                if ok { return k }
+        while k < end {
+            if bytes[k] == a, bytes[k + 1] == b { return k }
+            k += 1
+        }
+        return nil
+    }
+
+    private func find(_ pattern: StaticString, from: Int) -> Int? {
+        let m = pattern.utf8CodeUnitCount
+        let p = pattern.utf8Start
+        guard m > 0, bytes.count >= m else { return nil }
+        var k = from
+        while k <= bytes.count - m {
+            if bytes[k] == p[0] {
+                var q = 1
+                while q < m, bytes[k + q] == p[q] { q += 1 }
+                if q == m { return k }
             }
             k += 1
         }
@@ -95,6 +108,14 @@ struct TemplateParser {
 
     private func string(_ from: Int, _ to: Int) -> String {
         String(decoding: bytes[from..<max(from, to)], as: UTF8.self)
+    }
+
+    /// `from..<to` without leading and trailing whitespace.
+    private func trimmed(_ from: Int, _ to: Int) -> (Int, Int) {
+        var a = from, b = to
+        while a < b, Self.isSpace(bytes[a]) { a += 1 }
+        while b > a, Self.isSpace(bytes[b - 1]) { b -= 1 }
+        return (a, b)
     }
 
     // MARK: - 1. Tokens
@@ -115,32 +136,31 @@ struct TemplateParser {
             } else if b == Self.backslash {
                 if j + 2 < n, bytes[j + 1] == Self.lbrace, bytes[j + 2] == Self.lbrace {
                     // `\{{` is a literal `{{`.
-                    current.append(contentsOf: bytes[textStart..<j])
-                    current.append(Self.lbrace); current.append(Self.lbrace)
+                    text.append(contentsOf: bytes[textStart..<j])
+                    text.append(Self.lbrace); text.append(Self.lbrace)
                     j += 3; textStart = j
                 } else if j + 3 < n, bytes[j + 1] == Self.backslash, bytes[j + 2] == Self.lbrace, bytes[j + 3] == Self.lbrace {
                     // `\\{{ x }}` is a literal backslash followed by a tag.
-                    current.append(contentsOf: bytes[textStart...j])
+                    text.append(contentsOf: bytes[textStart...j])
                     j += 2; textStart = j
                 } else {
                     j += 1
                 }
             } else if b == Self.lbrace, j + 1 < n, bytes[j + 1] == Self.lbrace {
-                current.append(contentsOf: bytes[textStart..<j])
+                text.append(contentsOf: bytes[textStart..<j])
                 j = try lexTag(at: j)
                 textStart = j
             } else {
                 j += 1
             }
         }
-        current.append(contentsOf: bytes[textStart..<n])
-        texts.append(current)
-        current = []
+        text.append(contentsOf: bytes[textStart..<n])
+        textRanges.append((currentStart, text.count))
     }
 
     private mutating func push(_ tag: Tag) {
-        texts.append(current)
-        current = []
+        textRanges.append((currentStart, text.count))
+        currentStart = text.count
         tags.append(tag)
     }
 
@@ -151,20 +171,21 @@ struct TemplateParser {
 
         // {{{{raw}}}} ... {{{{/raw}}}}
         if start + 3 < n, bytes[start + 2] == Self.lbrace, bytes[start + 3] == Self.lbrace {
-            guard let close = find(Array("}}}}".utf8), from: start + 4) else {
+            guard let close = find("}}}}", from: start + 4) else {
                 throw error("unterminated '{{{{' (missing '}}}}')", at: pos)
             }
-            let word = string(start + 4, close).trimmingTemplateSpace()
+            let (a, b) = trimmed(start + 4, close)
+            let word = string(a, b)
             guard word == "raw" else {
                 throw error("unknown raw block '{{{{\(word)}}}}'; only {{{{raw}}}} ... {{{{/raw}}}} is supported", at: pos)
             }
             countLines(start, close + 4)
             push(Tag(kind: .raw, position: pos))
             let contentStart = close + 4
-            guard let end = find(Array("{{{{/raw}}}}".utf8), from: contentStart) else {
+            guard let end = find("{{{{/raw}}}}", from: contentStart) else {
                 throw error("unclosed {{{{raw}}}} block: missing {{{{/raw}}}}", at: pos)
             }
-            current.append(contentsOf: bytes[contentStart..<end])
+            text.append(contentsOf: bytes[contentStart..<end])
             countLines(contentStart, end)
             push(Tag(kind: .raw, position: position(at: end)))
             return end + 12
@@ -172,17 +193,17 @@ struct TemplateParser {
 
         // {{{ x }}}: a synonym of {{ x }} (nothing is ever escaped).
         if start + 2 < n, bytes[start + 2] == Self.lbrace {
-            guard let close = find(Array("}}}".utf8), from: start + 3) else {
+            guard let close = find("}}}", from: start + 3) else {
                 throw error("unterminated '{{{' (missing '}}}')", at: pos)
             }
             var tag = Tag(kind: .comment, position: pos)
             var from = start + 3, to = close
             if from < to, bytes[from] == Self.tilde { tag.trimLeft = true; from += 1 }
             if to > from, bytes[to - 1] == Self.tilde { tag.trimRight = true; to -= 1 }
-            let content = string(from, to).trimmingTemplateSpace()
-            if content.isEmpty { throw error("empty tag '{{{}}}': write a variable name inside", at: pos) }
+            let (a, b) = trimmed(from, to)
+            if a == b { throw error("empty tag '{{{}}}': write a variable name inside", at: pos) }
             do {
-                tag.kind = .variable(try Self.parsePath(content))
+                tag.kind = .variable(try Self.parsePath(string(a, b)))
             } catch let message as TemplateSyntaxMessage {
                 throw error(message.text, at: pos)
             }
@@ -203,7 +224,7 @@ struct TemplateParser {
             if first + 2 < n, bytes[first + 1] == Self.dash, bytes[first + 2] == Self.dash {
                 var search = first + 3
                 var found: Int? = nil
-                while let d = find(Array("--".utf8), from: search) {
+                while let d = find2(Self.dash, Self.dash, from: search) {
                     var e = d + 2
                     if e < n, bytes[e] == Self.tilde { e += 1 }
                     if e + 1 < n, bytes[e] == Self.rbrace, bytes[e + 1] == Self.rbrace {
@@ -217,7 +238,7 @@ struct TemplateParser {
                 }
                 end = f
             } else {
-                guard let f = find(Array("}}".utf8), from: first + 1) else {
+                guard let f = find2(Self.rbrace, Self.rbrace, from: first + 1) else {
                     throw error("unterminated comment '{{!' (missing '}}')", at: pos)
                 }
                 end = f
@@ -228,17 +249,17 @@ struct TemplateParser {
             return end + 2
         }
 
-        guard let close = find(Array("}}".utf8), from: k) else {
+        guard let close = find2(Self.rbrace, Self.rbrace, from: k) else {
             throw error("unterminated tag: '{{' without a matching '}}'", at: pos)
         }
-        if find(Array("{{".utf8), from: k).map({ $0 < close }) == true {
+        if find2(Self.lbrace, Self.lbrace, from: k, limit: close + 1) != nil {
             throw error("unterminated tag: '{{' without a matching '}}' before the next '{{'", at: pos)
         }
         var to = close
         if to > k, bytes[to - 1] == Self.tilde { tag.trimRight = true; to -= 1 }
-        let content = string(k, to).trimmingTemplateSpace()
+        let (a, b) = trimmed(k, to)
         do {
-            tag.kind = try Self.classify(content)
+            tag.kind = try classify(a, b)
         } catch let message as TemplateSyntaxMessage {
             throw error(message.text, at: pos)
         }
@@ -254,79 +275,80 @@ struct TemplateParser {
         init(_ text: String) { self.text = text }
     }
 
-    /// Splits at whitespace, except inside `[...]` (a key with spaces: `a.[b c]`).
-    private static func words(_ s: Substring) -> [Substring] {
-        var result: [Substring] = []
-        var start: Substring.Index? = nil
+    /// The words of `from..<to`, split at whitespace except inside `[...]` (`a.[b c]`).
+    private func words(_ from: Int, _ to: Int) -> [String] {
+        var result: [String] = []
+        var start = -1
         var inBrackets = false
-        var i = s.startIndex
-        while i < s.endIndex {
-            let c = s[i]
-            if c == "[" { inBrackets = true } else if c == "]" { inBrackets = false }
-            let space = !inBrackets && (c == " " || c == "\t" || c == "\n" || c == "\r" || c == "\r\n")
-            if space {
-                if let st = start { result.append(s[st..<i]); start = nil }
-            } else if start == nil {
-                start = i
+        var k = from
+        while k < to {
+            let c = bytes[k]
+            if c == 0x5B { inBrackets = true } else if c == 0x5D { inBrackets = false }
+            if !inBrackets && Self.isSpace(c) {
+                if start >= 0 { result.append(string(start, k)); start = -1 }
+            } else if start < 0 {
+                start = k
             }
-            i = s.index(after: i)
+            k += 1
         }
-        if let st = start { result.append(s[st..<s.endIndex]) }
+        if start >= 0 { result.append(string(start, to)) }
         return result
     }
 
-    private static func classify(_ content: String) throws -> Tag.Kind {
-        guard let sigil = content.first else {
+    /// What the (trimmed) tag content `from..<to` is.
+    private func classify(_ from: Int, _ to: Int) throws -> Tag.Kind {
+        guard from < to else {
             throw TemplateSyntaxMessage("empty tag '{{ }}': write a variable name between '{{' and '}}'")
         }
-        switch sigil {
-        case "#":
-            let parts = words(content.dropFirst())
+        switch bytes[from] {
+        case 0x23: // #
+            let parts = words(from + 1, to)
             guard let helper = parts.first else {
                 throw TemplateSyntaxMessage("missing block name after '{{#'; supported blocks are {{#if}}, {{#unless}} and {{#each}}")
             }
-            guard let kind = TemplateBlockKind(rawValue: String(helper)) else {
+            guard let kind = TemplateBlockKind(rawValue: helper) else {
                 throw TemplateSyntaxMessage("unknown block helper '{{#\(helper)}}'; supported blocks are {{#if}}, {{#unless}} and {{#each}}")
             }
-            return .open(kind, try blockArgument(kind, Array(parts.dropFirst())))
-        case "/":
-            let parts = words(content.dropFirst())
+            return .open(kind, try Self.blockArgument(kind, Array(parts.dropFirst())))
+        case 0x2F: // /
+            let parts = words(from + 1, to)
             guard parts.count == 1 else {
                 if parts.isEmpty { throw TemplateSyntaxMessage("missing block name in closing tag '{{/}}'") }
                 throw TemplateSyntaxMessage("unexpected '\(parts.dropFirst().joined(separator: " "))' in closing tag '{{/\(parts[0])}}'")
             }
-            return .close(String(parts[0]))
-        case ">":
-            let parts = words(content.dropFirst())
+            return .close(parts[0])
+        case 0x3E: // >
+            let parts = words(from + 1, to)
             guard let partialName = parts.first else {
                 throw TemplateSyntaxMessage("missing partial name after '{{>'")
             }
             guard parts.count == 1 else {
                 throw TemplateSyntaxMessage("partial arguments are not supported: '{{> \(parts.joined(separator: " "))}}'; a partial sees the variables of the place it is included from")
             }
-            return .partial(String(partialName))
-        case "^":
+            return .partial(partialName)
+        case 0x5E: // ^
             throw TemplateSyntaxMessage("'{{^' is not supported; use {{#unless x}} or {{else}}")
-        case "&":
-            throw TemplateSyntaxMessage("'{{&' is not supported; values are never escaped, write {{ \(content.dropFirst().trimmingTemplateSpace()) }}")
+        case 0x26: // &
+            let (a, b) = trimmed(from + 1, to)
+            throw TemplateSyntaxMessage("'{{&' is not supported; values are never escaped, write {{ \(string(a, b)) }}")
         default:
             break
         }
-        let parts = words(Substring(content))
+        let parts = words(from, to)
+        if parts.count == 1 && parts[0] != "else" {
+            return .variable(try Self.parsePath(parts[0]))
+        }
         if parts[0] == "else" {
             if parts.count == 1 { return .otherwise(nil, nil) }
-            guard let kind = TemplateBlockKind(rawValue: String(parts[1])), kind != .each else {
+            guard let kind = TemplateBlockKind(rawValue: parts[1]), kind != .each else {
                 throw TemplateSyntaxMessage("unexpected '\(parts.dropFirst().joined(separator: " "))' after 'else'; only {{else}}, {{else if x}} and {{else unless x}} are supported")
             }
-            return .otherwise(kind, try blockArgument(kind, Array(parts.dropFirst(2))))
+            return .otherwise(kind, try Self.blockArgument(kind, Array(parts.dropFirst(2))))
         }
-        if parts.count > 1 {
-            throw TemplateSyntaxMessage("unknown helper '\(parts[0])' in '{{ \(parts.joined(separator: " ")) }}': templates have no helpers, only variables, {{#if}}, {{#unless}}, {{#each}} and {{> partial}}")
-        }
-        return .variable(try parsePath(content))
+        throw TemplateSyntaxMessage("unknown helper '\(parts[0])' in '{{ \(parts.joined(separator: " ")) }}': templates have no helpers, only variables, {{#if}}, {{#unless}}, {{#each}} and {{> partial}}")
     }
 
-    private static func blockArgument(_ kind: TemplateBlockKind, _ args: [Substring]) throws -> TemplatePath {
+    private static func blockArgument(_ kind: TemplateBlockKind, _ args: [String]) throws -> TemplatePath {
         guard let first = args.first else {
             throw TemplateSyntaxMessage("{{#\(kind.rawValue)}} needs a variable, e.g. {{#\(kind.rawValue) name}}")
         }
@@ -336,7 +358,7 @@ struct TemplateParser {
             }
             throw TemplateSyntaxMessage("{{#\(kind.rawValue)}} takes one variable, found '\(args.joined(separator: " "))'")
         }
-        return try parsePath(String(first))
+        return try parsePath(first)
     }
 
     private static func isNameByte(_ c: UInt8) -> Bool {
@@ -346,6 +368,9 @@ struct TemplateParser {
     /// Parses `name`, `a.b.c`, `a.[key with.dots]`, `.`, `this`, `./x`, `this.x`, `../x`,
     /// `@root`, `@root.x`, `@index`, `@key`, `@first`, `@last`.
     static func parsePath(_ text: String) throws -> TemplatePath {
+        if text != "this", text.utf8.allSatisfy(isNameByte) {
+            return TemplatePath(base: .scope, segments: [text], text: text)
+        }
         if text == "." || text == "this" { return TemplatePath(base: .current, segments: [], text: text) }
         if text.hasPrefix("@") {
             let rest = text.dropFirst()
@@ -419,48 +444,44 @@ struct TemplateParser {
     private static func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
 
     private mutating func applyWhitespaceRules() {
-        var starts = [Int](repeating: 0, count: texts.count)
-        var ends = texts.map(\.count)
-
-        // Mustache "standalone" rule, evaluated on the original text.
+        // Mustache "standalone" rule, evaluated on the text as written.
+        var starts = textRanges.map { $0.start }
+        var ends = textRanges.map { $0.end }
         for t in tags.indices where tags[t].standaloneCapable && !tags[t].trimLeft && !tags[t].trimRight {
-            let left = texts[t], right = texts[t + 1]
+            let (leftStart, leftEnd) = textRanges[t], (rightStart, rightEnd) = textRanges[t + 1]
             // Left: only blanks since the last newline (or since the start of the file).
-            var p = left.count
-            while p > 0, Self.isBlank(left[p - 1]) { p -= 1 }
-            let leftOK = p == 0 ? t == 0 : left[p - 1] == 0x0A
+            var p = leftEnd
+            while p > leftStart, Self.isBlank(text[p - 1]) { p -= 1 }
+            let leftOK = p == leftStart ? t == 0 : text[p - 1] == 0x0A
             guard leftOK else { continue }
             // Right: only blanks (and a CR) up to the next newline (or the end of the file).
-            var q = 0
-            while q < right.count, Self.isBlank(right[q]) { q += 1 }
-            if q < right.count, right[q] == 0x0D, q + 1 < right.count, right[q + 1] == 0x0A { q += 1 }
-            let rightEnd: Int
-            if q == right.count, t + 1 == tags.count {
-                rightEnd = q
-            } else if q < right.count, right[q] == 0x0A {
-                rightEnd = q + 1
+            var q = rightStart
+            while q < rightEnd, Self.isBlank(text[q]) { q += 1 }
+            if q < rightEnd, text[q] == 0x0D, q + 1 < rightEnd, text[q + 1] == 0x0A { q += 1 }
+            let cut: Int
+            if q == rightEnd, t + 1 == tags.count {
+                cut = q
+            } else if q < rightEnd, text[q] == 0x0A {
+                cut = q + 1
             } else {
                 continue
             }
-            tags[t].indent = String(decoding: left[p...], as: UTF8.self)
+            if p < leftEnd { tags[t].indent = String(decoding: text[p..<leftEnd], as: UTF8.self) }
             ends[t] = min(ends[t], p)
-            starts[t + 1] = max(starts[t + 1], rightEnd)
+            starts[t + 1] = max(starts[t + 1], cut)
         }
 
         // Handlebars `~`: strip all whitespace (newlines included) next to the tag.
         for t in tags.indices {
             if tags[t].trimLeft {
-                let text = texts[t]
                 while ends[t] > starts[t], Self.isSpace(text[ends[t] - 1]) { ends[t] -= 1 }
             }
             if tags[t].trimRight {
-                let text = texts[t + 1]
                 while starts[t + 1] < ends[t + 1], Self.isSpace(text[starts[t + 1]]) { starts[t + 1] += 1 }
             }
         }
-
-        for t in texts.indices where starts[t] != 0 || ends[t] != texts[t].count {
-            texts[t] = starts[t] < ends[t] ? Array(texts[t][starts[t]..<ends[t]]) : []
+        for t in textRanges.indices {
+            textRanges[t] = (starts[t], max(starts[t], ends[t]))
         }
     }
 
@@ -470,100 +491,84 @@ struct TemplateParser {
         var kind: TemplateBlockKind
         var path: TemplatePath
         var position: SourcePosition
-        var body: [TemplateNode] = []
-        var otherwise: [TemplateNode] = []
+        /// Index of the block's op in the program.
+        var op: Int
         var inElse = false
         /// Opened by `{{else if x}}`: closed together with the block it continues.
         var chained = false
-
-        var node: TemplateNode {
-            switch kind {
-            case .if: return .conditional(path, negated: false, then: body, otherwise: otherwise, position)
-            case .unless: return .conditional(path, negated: true, then: body, otherwise: otherwise, position)
-            case .each: return .each(path, body: body, otherwise: otherwise, position)
-            }
-        }
     }
 
-    private func build() throws -> [TemplateNode] {
-        var root: [TemplateNode] = []
+    private mutating func build() throws -> TemplateProgram {
+        var program = TemplateProgram()
+        program.text = text
         var stack: [OpenBlock] = []
 
-        func append(_ node: TemplateNode) {
-            if stack.isEmpty {
-                root.append(node)
-            } else if stack[stack.count - 1].inElse {
-                stack[stack.count - 1].otherwise.append(node)
-            } else {
-                stack[stack.count - 1].body.append(node)
-            }
+        func open(_ kind: TemplateBlockKind, _ path: TemplatePath, _ position: SourcePosition, chained: Bool) {
+            let code: TemplateOp.Code = kind == .if ? .ifBlock : kind == .unless ? .unlessBlock : .each
+            let index = program.emit(TemplateOp(code: code, a: program.addPath(path), b: 0, c: 0), position)
+            stack.append(OpenBlock(kind: kind, path: path, position: position, op: index, chained: chained))
         }
-        /// Closes the innermost block and the chain it belongs to; returns the chain's head.
-        func closeChain() -> OpenBlock {
-            var block = stack.removeLast()
-            while block.chained {
-                let node = block.node
-                block = stack.removeLast()
-                block.otherwise.append(node)
+        /// Closes the innermost block and the chain it belongs to.
+        func closeChain() {
+            let end = Int32(program.ops.count)
+            while let block = stack.popLast() {
+                if !block.inElse { program.ops[block.op].b = end }
+                program.ops[block.op].c = end
+                if !block.chained { break }
             }
-            return block
+            program.mergeBarrier = program.ops.count
+        }
+        func head() -> OpenBlock {
+            var index = stack.count - 1
+            while stack[index].chained { index -= 1 }
+            return stack[index]
         }
 
         for t in 0...tags.count {
-            if !texts[t].isEmpty { append(.text(texts[t])) }
+            program.emitText(textRanges[t].start, textRanges[t].end)
             guard t < tags.count else { break }
             let tag = tags[t]
             switch tag.kind {
             case .variable(let path):
-                append(.variable(path, tag.position))
+                program.emit(TemplateOp(code: .variable, a: program.addPath(path), b: 0, c: 0), tag.position)
             case .open(let kind, let path):
-                stack.append(OpenBlock(kind: kind, path: path, position: tag.position))
+                open(kind, path, tag.position, chained: false)
             case .otherwise(let chainKind, let path):
                 guard let top = stack.last else {
                     throw error("{{else}} outside of a block", at: tag.position)
                 }
                 if top.inElse {
-                    var head = stack.count - 1
-                    while stack[head].chained { head -= 1 }
-                    throw error("a second {{else}} in the {{#\(stack[head].kind.rawValue)}} block opened at \(stack[head].position)", at: tag.position)
+                    let first = head()
+                    throw error("a second {{else}} in the {{#\(first.kind.rawValue)}} block opened at \(first.position)", at: tag.position)
                 }
                 stack[stack.count - 1].inElse = true
+                program.ops[top.op].b = Int32(program.ops.count)
+                program.mergeBarrier = program.ops.count
                 if let chainKind, let path {
-                    stack.append(OpenBlock(kind: chainKind, path: path, position: tag.position, chained: true))
+                    open(chainKind, path, tag.position, chained: true)
                 }
             case .close(let closeName):
                 guard !stack.isEmpty else {
                     throw error("{{/\(closeName)}} without a matching {{#\(closeName)}}", at: tag.position)
                 }
-                var head = stack.count - 1
-                while stack[head].chained { head -= 1 }
-                let opened = stack[head]
+                let opened = head()
                 guard opened.kind.rawValue == closeName else {
                     throw error("{{/\(closeName)}} does not match {{#\(opened.kind.rawValue) \(opened.path.text)}} opened at \(opened.position); close it with {{/\(opened.kind.rawValue)}}", at: tag.position)
                 }
-                let block = closeChain()
-                append(block.node)
+                closeChain()
             case .partial(let partialName):
-                append(.partial(name: partialName, indent: tag.indent, tag.position))
+                program.partials.append(TemplatePartialRef(name: partialName, indent: tag.indent))
+                program.emit(TemplateOp(code: .partial, a: Int32(program.partials.count - 1), b: 0, c: 0), tag.position)
             case .comment, .raw:
                 break
             }
         }
         if !stack.isEmpty {
-            var head = stack.count - 1
-            while stack[head].chained { head -= 1 }
-            let open = stack[head]
+            let open = head()
             throw error("unclosed {{#\(open.kind.rawValue) \(open.path.text)}}: missing {{/\(open.kind.rawValue)}}", at: open.position)
         }
-        return root
+        text = []
+        return program
     }
 }
 
-fileprivate extension StringProtocol {
-    func trimmingTemplateSpace() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
-        guard let first = firstIndex(where: { !isSpace($0) }) else { return "" }
-        let last = lastIndex(where: { !isSpace($0) })!
-        return String(self[first...last])
-    }
-}

@@ -1,5 +1,6 @@
-/// Walks a parsed template with a context and writes the output into a byte buffer.
-final class TemplateRenderState {
+/// Runs a parsed template with a context and writes the output into a byte buffer.
+/// A struct (not a class) so that its state is checked for exclusive access statically.
+struct TemplateRenderState {
     struct Frame {
         var value: TOMLValue
         var index: Int
@@ -10,7 +11,8 @@ final class TemplateRenderState {
     private(set) var out: [UInt8] = []
     private(set) var usedRoots: Set<String> = []
     private(set) var usedPartials: Set<String> = []
-    private var frames: [Frame]
+    /// The `{{#each}}` items, innermost last (the root context is not a frame).
+    private var frames: [Frame] = []
     private let root: TOMLTable
     private let provider: (any TemplatePartialProvider)?
     private var partialCache: [String: Template] = [:]
@@ -20,7 +22,6 @@ final class TemplateRenderState {
     init(context: TOMLTable, partials: (any TemplatePartialProvider)?, capacity: Int) {
         root = context
         provider = partials
-        frames = [Frame(value: .table(context), index: 0, count: 1, key: nil)]
         out.reserveCapacity(capacity)
     }
 
@@ -36,51 +37,64 @@ final class TemplateRenderState {
         return ConfigError(ConfigProblem(file: file, position: position, message: text))
     }
 
-    // MARK: Nodes
+    // MARK: Program
 
-    func render(_ nodes: [TemplateNode], file: String) throws {
-        for node in nodes {
-            switch node {
-            case .text(let bytes):
-                out.append(contentsOf: bytes)
-            case .variable(let path, let position):
-                let value = try resolve(path, position, file)
-                try write(value, path, position, file)
-            case .conditional(let path, let negated, let then, let otherwise, let position):
-                let value = try resolve(path, position, file)
-                if TemplateValues.isTruthy(value) != negated {
-                    try render(then, file: file)
-                } else {
-                    try render(otherwise, file: file)
+    /// Runs ops `from..<to` of `program`.
+    mutating func run(_ program: TemplateProgram, _ from: Int, _ to: Int, file: String) throws {
+        var pc = from
+        while pc < to {
+            let op = program.ops[pc]
+            switch op.code {
+            case .text:
+                program.text.withUnsafeBufferPointer { buffer in
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[Int(op.a)..<Int(op.b)]))
                 }
-            case .each(let path, let body, let otherwise, let position):
-                try renderEach(try resolve(path, position, file), path, body, otherwise, position, file)
-            case .partial(let name, let indent, let position):
-                try renderPartial(name, indent, position, file)
+                pc += 1
+            case .variable:
+                let path = program.paths[Int(op.a)]
+                let value = try resolve(path, program.positions[pc], file)
+                try write(value, path, program.positions[pc], file)
+                pc += 1
+            case .ifBlock, .unlessBlock:
+                let value = try resolve(program.paths[Int(op.a)], program.positions[pc], file)
+                if TemplateValues.isTruthy(value) == (op.code == .ifBlock) {
+                    try run(program, pc + 1, Int(op.b), file: file)
+                } else {
+                    try run(program, Int(op.b), Int(op.c), file: file)
+                }
+                pc = Int(op.c)
+            case .each:
+                let path = program.paths[Int(op.a)]
+                let value = try resolve(path, program.positions[pc], file)
+                try runEach(value, path, program, body: pc + 1, otherwise: Int(op.b), end: Int(op.c), program.positions[pc], file)
+                pc = Int(op.c)
+            case .partial:
+                try runPartial(program.partials[Int(op.a)], program.positions[pc], file)
+                pc += 1
             }
         }
     }
 
-    private func renderEach(_ value: TOMLValue, _ path: TemplatePath, _ body: [TemplateNode],
-                            _ otherwise: [TemplateNode], _ position: SourcePosition, _ file: String) throws {
+    private mutating func runEach(_ value: TOMLValue, _ path: TemplatePath, _ program: TemplateProgram,
+                                  body: Int, otherwise: Int, end: Int, _ position: SourcePosition, _ file: String) throws {
         switch value {
         case .array(let items):
-            if items.isEmpty { return try render(otherwise, file: file) }
+            if items.isEmpty { return try run(program, otherwise, end, file: file) }
             frames.append(Frame(value: .boolean(false), index: 0, count: items.count, key: nil))
             let top = frames.count - 1
             for (i, item) in items.enumerated() {
                 frames[top] = Frame(value: item, index: i, count: items.count, key: nil)
-                try render(body, file: file)
+                try run(program, body, otherwise, file: file)
             }
             frames.removeLast()
         case .table(let table):
-            if table.isEmpty { return try render(otherwise, file: file) }
+            if table.isEmpty { return try run(program, otherwise, end, file: file) }
             frames.append(Frame(value: .boolean(false), index: 0, count: table.count, key: nil))
             let top = frames.count - 1
             var i = 0
             for (key, item) in table {
                 frames[top] = Frame(value: item, index: i, count: table.count, key: key)
-                try render(body, file: file)
+                try run(program, body, otherwise, file: file)
                 i += 1
             }
             frames.removeLast()
@@ -89,21 +103,21 @@ final class TemplateRenderState {
         }
     }
 
-    private func renderPartial(_ name: String, _ indent: String, _ position: SourcePosition, _ file: String) throws {
+    private mutating func runPartial(_ ref: TemplatePartialRef, _ position: SourcePosition, _ file: String) throws {
         if includes.count >= Template.maxPartialDepth {
             var chain = includes.map(\.partial)
             if chain.count > 6 { chain = Array(chain.prefix(3)) + ["..."] + Array(chain.suffix(2)) }
-            chain.append(name)
-            throw fail("partials nested more than \(Template.maxPartialDepth) levels deep (\(chain.joined(separator: " > "))); does '\(name)' include itself without an end?", position, file)
+            chain.append(ref.name)
+            throw fail("partials nested more than \(Template.maxPartialDepth) levels deep (\(chain.joined(separator: " > "))); does '\(ref.name)' include itself without an end?", position, file)
         }
-        let template = try loadPartial(name, indent, position, file)
-        usedPartials.insert(name)
-        includes.append((file, position, name))
-        try render(template.nodes, file: template.name)
+        let template = try loadPartial(ref.name, ref.indent, position, file)
+        usedPartials.insert(ref.name)
+        includes.append((file, position, ref.name))
+        try run(template.program, 0, template.program.ops.count, file: template.name)
         includes.removeLast()
     }
 
-    private func loadPartial(_ name: String, _ indent: String, _ position: SourcePosition, _ file: String) throws -> Template {
+    private mutating func loadPartial(_ name: String, _ indent: String, _ position: SourcePosition, _ file: String) throws -> Template {
         let cacheKey = indent.isEmpty ? name : name + "\u{0}" + indent
         if let cached = partialCache[cacheKey] { return cached }
         let base: Template
@@ -129,7 +143,7 @@ final class TemplateRenderState {
 
     // MARK: Variables
 
-    private func markRoot(_ segments: [String]) {
+    private mutating func markRoot(_ segments: [String]) {
         if let first = segments.first {
             usedRoots.insert(first)
         } else {
@@ -137,21 +151,24 @@ final class TemplateRenderState {
         }
     }
 
-    private func resolve(_ path: TemplatePath, _ position: SourcePosition, _ file: String) throws -> TOMLValue {
+    private mutating func resolve(_ path: TemplatePath, _ position: SourcePosition, _ file: String) throws -> TOMLValue {
         switch path.base {
         case .scope:
             return try lookOutward(from: frames.count - 1, path, position, file)
         case .current:
             let top = frames.count - 1
-            if top == 0 { markRoot(path.segments) }
-            return try descend(frames[top].value, path, from: 0, position, file)
+            guard top >= 0 else {
+                markRoot(path.segments)
+                return try descend(.table(root), path, from: 0, position, file)
+            }
+            return path.segments.isEmpty ? frames[top].value : try descend(frames[top].value, path, from: 0, position, file)
         case .parent(let ups):
             let start = frames.count - 1 - ups
-            guard start >= 0 else {
-                throw fail("'\(path.text)' goes above the root context (only \(frames.count - 1) enclosing {{#each}} here)", position, file)
+            guard start >= -1 else {
+                throw fail("'\(path.text)' goes above the root context (only \(frames.count) enclosing {{#each}} here)", position, file)
             }
             if path.segments.isEmpty {
-                if start == 0 { markRoot([]) }
+                if start == -1 { markRoot([]); return .table(root) }
                 return frames[start].value
             }
             return try lookOutward(from: start, path, position, file)
@@ -159,16 +176,16 @@ final class TemplateRenderState {
             markRoot(path.segments)
             return try descend(.table(root), path, from: 0, position, file)
         case .data(let data):
-            guard frames.count > 1 else {
+            let top = frames.count - 1
+            guard top >= 0 else {
                 throw fail("'@\(data.rawValue)' is only defined inside {{#each}}", position, file)
             }
-            let frame = frames[frames.count - 1]
             switch data {
-            case .index: return .integer(Int64(frame.index))
-            case .first: return .boolean(frame.index == 0)
-            case .last: return .boolean(frame.index == frame.count - 1)
+            case .index: return .integer(Int64(frames[top].index))
+            case .first: return .boolean(frames[top].index == 0)
+            case .last: return .boolean(frames[top].index == frames[top].count - 1)
             case .key:
-                guard let key = frame.key else {
+                guard let key = frames[top].key else {
                     throw fail("'@key' is only defined in {{#each}} over a table; this {{#each}} is over an array (use @index)", position, file)
                 }
                 return .string(key)
@@ -176,26 +193,28 @@ final class TemplateRenderState {
         }
     }
 
-    /// Looks the first segment up in the frames `start`, `start - 1`, ..., 0 (the root).
-    private func lookOutward(from start: Int, _ path: TemplatePath, _ position: SourcePosition, _ file: String) throws -> TOMLValue {
+    /// Looks the first segment up in the items `start`, `start - 1`, ..., 0, then the root.
+    private mutating func lookOutward(from start: Int, _ path: TemplatePath, _ position: SourcePosition, _ file: String) throws -> TOMLValue {
         let first = path.segments[0]
         var i = start
         while i >= 0 {
             if case .table(let table) = frames[i].value, let value = table[first] {
-                if i == 0 { usedRoots.insert(first) }
-                return try descend(value, path, from: 1, position, file)
+                return path.segments.count == 1 ? value : try descend(value, path, from: 1, position, file)
             }
             i -= 1
+        }
+        if let value = root[first] {
+            usedRoots.insert(first)
+            return path.segments.count == 1 ? value : try descend(value, path, from: 1, position, file)
         }
         var candidates: [String] = []
         var seen = Set<String>()
         i = start
         while i >= 0 {
-            if case .table(let table) = frames[i].value {
-                for key in table.keys where seen.insert(key).inserted { candidates.append(key) }
-            }
+            for key in frames[i].value.tableValue?.keys ?? [] where seen.insert(key).inserted { candidates.append(key) }
             i -= 1
         }
+        for key in root.keys where seen.insert(key).inserted { candidates.append(key) }
         throw undefined(path, failing: 0, candidates: candidates, position, file)
     }
 
@@ -237,10 +256,11 @@ final class TemplateRenderState {
         return fail(message, position, file)
     }
 
-    private func write(_ value: TOMLValue, _ path: TemplatePath, _ position: SourcePosition, _ file: String) throws {
+    private mutating func write(_ value: TOMLValue, _ path: TemplatePath, _ position: SourcePosition, _ file: String) throws {
         switch value {
         case .string(let s):
-            out.append(contentsOf: s.utf8)
+            var s = s
+            s.withUTF8 { out.append(contentsOf: $0) }
         case .integer(let i):
             TemplateValues.appendInteger(i, to: &out)
         case .boolean(let b):

@@ -159,7 +159,7 @@ public struct ToolInventory: Sendable {
     public init(runner: any ProcessRunning) { self.runner = runner }
 
     /// Checks every tool (concurrently; each version call has a 10s timeout), in the order
-    /// of `tools`.
+    /// of `tools`. Calls happen in no fixed order: test with `FakeProcessRunner(ordering: .anyOrder)`.
     public func check() -> [Tool] {
         let names = Self.tools
         let results = ResultBox(count: names.count)

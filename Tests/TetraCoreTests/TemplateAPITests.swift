@@ -51,3 +51,48 @@ final class TemplateAPITests: TemplateTestCase {
         XCTAssertEqual(Template.maxPartialDepth, 32)
     }
 }
+
+final class TemplateValidateTests: TemplateTestCase {
+    func testValidateReportsEveryProblemOnce() throws {
+        let t = try Template(source: """
+        host = {{ domian }}
+        {{#each servers}}
+        {{ name }}:{{ prot }}
+        {{/each}}
+        {{#if tls}}
+        cert = {{ cert }}
+        {{else}}
+        plain = {{ env }}
+        {{/if}}
+        {{#each nothing}}{{ inside }}{{/each}}
+        {{> missing}}
+        {{> broken}}
+        ok = {{ domain }}
+        """, name: "app.conf.tmpl")
+        let c = ctx(["domain": .string("d"), "env": tbl(["name": .string("prod")]),
+                     "servers": .array([tbl(["name": .string("a"), "port": .integer(1)]), tbl(["name": .string("b"), "port": .integer(2)])])])
+        let partials = TemplatePartials(names: ["mising", "broken"], lookup: { name in
+            name == "broken" ? try Template(source: "{{#if x}}", name: "broken.tmpl") : nil
+        })
+        let problems = try t.validate(c, partials: partials)
+        XCTAssertEqual(problems.map(\.description), [
+            "app.conf.tmpl:1:8: undefined variable 'domian'; did you mean 'domain'?",
+            "app.conf.tmpl:3:12: undefined variable 'prot'; did you mean 'port'?",
+            "app.conf.tmpl:5:1: undefined variable 'tls'",
+            "app.conf.tmpl:8:9: cannot render a table as text ('env'); use {{#each env}} ... {{/each}} or a field such as 'env.name'",
+            "app.conf.tmpl:10:1: undefined variable 'nothing'",
+            "app.conf.tmpl:11:1: undefined partial 'missing'; did you mean 'mising'?",
+            "broken.tmpl:1:1: unclosed {{#if x}}: missing {{/if}}",
+        ])
+        // A template that renders has no problems.
+        XCTAssertEqual(try Template(source: "{{ a }}", name: "t").validate(ctx(["a": .integer(1)])), [])
+    }
+
+    func testProviderErrorsThatAreNotConfigErrorsAreThrown() {
+        struct Boom: Error {}
+        let t = try? Template(source: "{{> p}}", name: "t")
+        XCTAssertThrowsError(try t?.validate(TOMLTable(), partials: TemplatePartials(lookup: { _ in throw Boom() }))) { error in
+            XCTAssertTrue(error is Boom)
+        }
+    }
+}

@@ -54,6 +54,19 @@ public struct Template: Sendable {
                                     usedRoots: state.usedRoots, usedPartials: state.usedPartials)
     }
 
+    /// Renders for validation: every problem (undefined variables and partials, tables
+    /// rendered as text, syntax errors in partials, ...) instead of only the first, each
+    /// reported once, in template order. An empty array means the template renders.
+    /// Rendering goes on after a problem: the tag renders nothing, an `{{#if}}` /
+    /// `{{#unless}}` on an undefined variable takes its `{{else}}` branch, an `{{#each}}`
+    /// is skipped. Errors other than `ConfigError` (from the partial provider) are thrown.
+    public func validate(_ context: TOMLTable, partials: (any TemplatePartialProvider)? = nil) throws -> [ConfigProblem] {
+        var state = TemplateRenderState(context: context, partials: partials, capacity: source.utf8.count)
+        state.collecting = true
+        try state.run(program, 0, program.ops.count, file: name)
+        return state.problems
+    }
+
     /// Parses and renders in one call.
     public static func render(source: String, name: String, context: TOMLTable,
                               partials: (any TemplatePartialProvider)? = nil) throws -> String {
@@ -128,15 +141,23 @@ public struct TemplateRenderResult: Sendable, Equatable {
 /// fails with "undefined partial 'name'"). Called at most once per name and render.
 public protocol TemplatePartialProvider: Sendable {
     func partial(named name: String) throws -> Template?
+    /// The names that exist, for "did you mean" suggestions (default: none).
+    var partialNames: [String] { get }
+}
+
+extension TemplatePartialProvider {
+    public var partialNames: [String] { [] }
 }
 
 /// A ready-made provider: a fixed set of templates, or a lookup closure.
 public struct TemplatePartials: TemplatePartialProvider {
     private let lookup: @Sendable (String) throws -> Template?
+    public let partialNames: [String]
 
     /// Partials by name.
     public init(_ templates: [String: Template]) {
         lookup = { templates[$0] }
+        partialNames = templates.keys.sorted()
     }
 
     /// Partials by name, parsed from source (the template name is the partial's name).
@@ -146,9 +167,11 @@ public struct TemplatePartials: TemplatePartialProvider {
         self.init(templates)
     }
 
-    /// Partials found by a closure (e.g. reading `partials/NAME.tmpl` on demand).
-    public init(lookup: @escaping @Sendable (String) throws -> Template?) {
+    /// Partials found by a closure (e.g. reading `partials/NAME.tmpl` on demand); `names`
+    /// only feeds "did you mean" suggestions.
+    public init(names: [String] = [], lookup: @escaping @Sendable (String) throws -> Template?) {
         self.lookup = lookup
+        self.partialNames = names
     }
 
     public func partial(named name: String) throws -> Template? {

@@ -11,6 +11,10 @@ struct TemplateRenderState {
     private(set) var out: [UInt8] = []
     private(set) var usedRoots: Set<String> = []
     private(set) var usedPartials: Set<String> = []
+    /// When true, `ConfigError`s are collected in `problems` instead of ending the render.
+    var collecting = false
+    private(set) var problems: [ConfigProblem] = []
+    private var seenProblems: Set<String> = []
     /// The `{{#each}}` items, innermost last (the root context is not a frame).
     private var frames: [Frame] = []
     private let root: TOMLTable
@@ -52,11 +56,21 @@ struct TemplateRenderState {
                 pc += 1
             case .variable:
                 let path = program.paths[Int(op.a)]
-                let value = try resolve(path, program.positions[pc], file)
-                try write(value, path, program.positions[pc], file)
+                do {
+                    let value = try resolve(path, program.positions[pc], file)
+                    try write(value, path, program.positions[pc], file)
+                } catch let error as ConfigError where collecting {
+                    record(error)
+                }
                 pc += 1
             case .ifBlock, .unlessBlock:
-                let value = try resolve(program.paths[Int(op.a)], program.positions[pc], file)
+                let value: TOMLValue
+                do {
+                    value = try resolve(program.paths[Int(op.a)], program.positions[pc], file)
+                } catch let error as ConfigError where collecting {
+                    record(error)
+                    value = .boolean(op.code == .unlessBlock) // continue with the else branch
+                }
                 if TemplateValues.isTruthy(value) == (op.code == .ifBlock) {
                     try run(program, pc + 1, Int(op.b), file: file)
                 } else {
@@ -65,13 +79,28 @@ struct TemplateRenderState {
                 pc = Int(op.c)
             case .each:
                 let path = program.paths[Int(op.a)]
-                let value = try resolve(path, program.positions[pc], file)
-                try runEach(value, path, program, body: pc + 1, otherwise: Int(op.b), end: Int(op.c), program.positions[pc], file)
+                do {
+                    let value = try resolve(path, program.positions[pc], file)
+                    try runEach(value, path, program, body: pc + 1, otherwise: Int(op.b), end: Int(op.c), program.positions[pc], file)
+                } catch let error as ConfigError where collecting {
+                    record(error)
+                }
                 pc = Int(op.c)
             case .partial:
-                try runPartial(program.partials[Int(op.a)], program.positions[pc], file)
+                do {
+                    try runPartial(program.partials[Int(op.a)], program.positions[pc], file)
+                } catch let error as ConfigError where collecting {
+                    record(error)
+                }
                 pc += 1
             }
+        }
+    }
+
+    /// Validation mode: problems are collected (once each) and rendering goes on.
+    private mutating func record(_ error: ConfigError) {
+        for problem in error.problems where seenProblems.insert(problem.description).inserted {
+            problems.append(problem)
         }
     }
 
@@ -128,7 +157,11 @@ struct TemplateRenderState {
                 throw fail("undefined partial '\(name)' (no partials are available here)", position, file)
             }
             guard let found = try provider.partial(named: name) else {
-                throw fail("undefined partial '\(name)'", position, file)
+                var message = "undefined partial '\(name)'"
+                if let close = TemplateValues.closest(name, among: provider.partialNames) {
+                    message += "; did you mean '\(close)'?"
+                }
+                throw fail(message, position, file)
             }
             base = found
             partialCache[name] = base

@@ -1,22 +1,37 @@
 /// The template engine for `*.tmpl` files (SPEC §3 "template"): logic-less, Handlebars-like.
-/// Parsed once into a tree (`Template.init`), rendered many times against a TOML table.
-/// It never prints and never touches files: partials come from a caller-given provider.
+/// Parsed once into a flat program (`Template.init`), rendered many times against a TOML
+/// table. It never prints and never touches files: partials come from a caller-given provider.
 ///
-/// Syntax summary (details in the README):
-/// - `{{ name }}`, `{{ env.name }}`, `{{ a.[key.with.dots] }}`, `{{ list.0 }}`; `{{{ x }}}` is
-///   the same as `{{ x }}` (nothing is ever HTML-escaped).
-/// - Inside `{{#each}}`: `{{ . }}` / `{{ this }}` is the item, `{{ @index }}` (0-based),
-///   `{{ @first }}`, `{{ @last }}`, `{{ @key }}` (tables); bare names are looked up in the
-///   item's fields first, then outward to the root; `./x` = the item only, `../x` skips the
-///   innermost item, `@root.x` = the root context.
-/// - `{{#if x}}`, `{{#unless x}}`, `{{#each x}}`, each with optional `{{else}}`, and chained
-///   `{{else if y}}` / `{{else unless y}}`. false, "", 0, 0.0, [] and {} are false.
-/// - An undefined variable is an error everywhere, `{{#if}}` included.
-/// - `{{> name}}` partials, `{{! c }}` and `{{!-- c --}}` comments, `\{{` for a literal `{{`,
-///   `{{{{raw}}}} ... {{{{/raw}}}}` for literal text.
-/// - Standalone lines (only a block tag, `{{else}}`, a comment or a partial, plus blanks) are
-///   removed entirely; a standalone partial is indented like its tag. `{{~` / `~}}` strip
-///   the whitespace (newlines included) before / after a tag.
+/// Syntax (the README's reference is written from this):
+/// - `{{ name }}`, `{{ env.name }}`, `{{ a.[key.with dots] }}`, `{{ list.0 }}`. Names are
+///   letters, digits, `_`, `-`; other keys go in `[ ]`. `{{{ x }}}` is the same as `{{ x }}`:
+///   nothing is ever HTML-escaped.
+/// - Values: strings as they are, integers in decimal, floats shortest round-trip and always
+///   with a fraction or exponent (`2.0`, `0.1`, `1e+20`, `inf`, `nan`), booleans `true` /
+///   `false`, date-times in RFC 3339 / TOML form (`Z` for offset 0). A table or array is an
+///   error ("use {{#each}}").
+/// - `{{#each x}}...{{else}}...{{/each}}` over arrays and tables (document order).
+///   Inside: `{{ . }}` / `{{ this }}` is the item, `{{ @index }}` (0-based), `{{ @first }}`,
+///   `{{ @last }}`, `{{ @key }}` (tables only). A bare name is looked up in the innermost
+///   item's fields, then outward through enclosing items to the root; `./x` / `this.x`: the
+///   item only; `../x` skips the innermost item; `@root.x`: the root context.
+/// - `{{#if x}}`, `{{#unless x}}`, with `{{else}}` and chained `{{else if y}}` /
+///   `{{else unless y}}`, closed by `{{/if}}` (the helper's name). false, "", 0, 0.0, nan,
+///   [] and {} are false; everything else is true.
+/// - An undefined variable is an error everywhere, `{{#if}}` included (`file:line:col`, with
+///   "did you mean" when a close name exists in scope).
+/// - `{{> name}}` includes a partial (any name without spaces: `{{> nginx/tls.conf}}`), which
+///   sees the variables of the place it is included from; no arguments. At most
+///   `maxPartialDepth` (32) levels.
+/// - `{{! c }}` ends at the first `}}`; `{{!-- c --}}` may contain `}}`.
+/// - `\{{` is a literal `{{` (and `\\{{ x }}` a backslash before a tag);
+///   `{{{{raw}}}} ... {{{{/raw}}}}` copies its content literally.
+/// - No helpers: `{{#with}}`, `{{ upper x }}`, `{{^x}}`, `{{& x}}`, `as |x|` are errors.
+/// - Whitespace: a line holding only one block tag (`{{#...}}`, `{{else}}`, `{{/...}}`), a
+///   comment, a partial or a raw-block tag, plus spaces/tabs, is removed with its line end
+///   (Mustache "standalone" rule; LF or CRLF). A standalone partial has every non-empty line
+///   indented like its tag. `{{~` / `~}}` strip all whitespace (newlines included) before /
+///   after a tag; a tag with a `~` is never standalone.
 public struct Template: Sendable {
     /// The name used in error messages (usually the file's path).
     public let name: String

@@ -44,9 +44,15 @@ public struct TOMLDateTime: Sendable, Equatable, Hashable {
 }
 
 /// An ordered TOML table: keys keep their insertion (document) order.
+///
+/// Stored as parallel arrays of keys and values; tables with more than
+/// `indexThreshold` keys also keep a hash index (small tables are searched linearly,
+/// which is faster and smaller than hashing).
 public struct TOMLTable: Sendable, Equatable, Sequence {
     public private(set) var keys: [String] = []
-    private var storage: [String: TOMLValue] = [:]
+    private var slots: [TOMLValue] = []
+    private var index: _TOMLKeyIndex? = nil
+    static let indexThreshold = 8
 
     public init() {}
     public init(_ pairs: [(String, TOMLValue)]) {
@@ -56,31 +62,67 @@ public struct TOMLTable: Sendable, Equatable, Sequence {
     public var count: Int { keys.count }
     public var isEmpty: Bool { keys.isEmpty }
 
+    @inline(__always)
+    func slot(of key: String) -> Int? {
+        if let index { return index.find(key, hash: _TOMLKeyIndex.hash(key), in: keys) }
+        var i = 0
+        let n = keys.count
+        while i < n {
+            if keys[i] == key { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    private mutating func rebuildIndex() {
+        index = keys.count > Self.indexThreshold ? _TOMLKeyIndex(keys: keys) : nil
+    }
+
     public subscript(key: String) -> TOMLValue? {
-        get { storage[key] }
+        get {
+            guard let i = slot(of: key) else { return nil }
+            return slots[i]
+        }
         set {
-            if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+            if let i = slot(of: key) {
+                if let newValue {
+                    slots[i] = newValue
+                } else {
+                    keys.remove(at: i)
+                    slots.remove(at: i)
+                    if index != nil { rebuildIndex() }
+                }
+            } else if let newValue {
+                keys.append(key)
+                slots.append(newValue)
+                if index != nil {
+                    index!.insert(hash: _TOMLKeyIndex.hash(key), position: keys.count - 1)
+                } else if keys.count > Self.indexThreshold {
+                    rebuildIndex()
+                }
             }
         }
     }
 
     public func makeIterator() -> AnyIterator<(key: String, value: TOMLValue)> {
-        var index = 0
+        var i = 0
         let keys = self.keys
-        let storage = self.storage
+        let slots = self.slots
         return AnyIterator {
-            guard index < keys.count else { return nil }
-            defer { index += 1 }
-            return (keys[index], storage[keys[index]]!)
+            guard i < keys.count else { return nil }
+            defer { i += 1 }
+            return (keys[i], slots[i])
         }
     }
 
     public static func == (a: TOMLTable, b: TOMLTable) -> Bool {
         // Equality of TOML tables does not depend on key order.
-        a.storage == b.storage
+        guard a.keys.count == b.keys.count else { return false }
+        if a.keys == b.keys { return a.slots == b.slots }
+        for (i, k) in a.keys.enumerated() {
+            guard let j = b.slot(of: k), a.slots[i] == b.slots[j] else { return false }
+        }
+        return true
     }
 }
 
@@ -90,7 +132,7 @@ public enum TOMLValue: Sendable, Equatable {
     case integer(Int64)
     case float(Double)
     case boolean(Bool)
-    case datetime(TOMLDateTime)
+    indirect case datetime(TOMLDateTime)
     case array([TOMLValue])
     case table(TOMLTable)
 
@@ -125,4 +167,71 @@ public enum TOMLValue: Sendable, Equatable {
     public var boolValue: Bool? { if case .boolean(let b) = self { return b }; return nil }
     public var arrayValue: [TOMLValue]? { if case .array(let a) = self { return a }; return nil }
     public var tableValue: TOMLTable? { if case .table(let t) = self { return t }; return nil }
+}
+
+// MARK: - Additions (helpers; the API above is unchanged)
+
+extension TOMLTable {
+    /// Builds a table from unique keys in order and their values; `index` (key → position)
+    /// may be passed when already built.
+    init(_keys keys: [String], values: [TOMLValue], index: _TOMLKeyIndex?) {
+        self.keys = keys
+        self.slots = values
+        if let index, keys.count > Self.indexThreshold {
+            self.index = index
+        } else {
+            rebuildIndex()
+        }
+    }
+
+    /// Visits keys and values in order (faster than the iterator).
+    @inline(__always)
+    func forEachEntry(_ body: (String, TOMLValue) throws -> Void) rethrows {
+        for i in 0..<keys.count { try body(keys[i], slots[i]) }
+    }
+
+    /// The value at a key path (`["environments", "dev", "target"]`), descending into tables.
+    public subscript(path path: [String]) -> TOMLValue? {
+        guard let first = path.first else { return .table(self) }
+        var value = self[first]
+        for k in path.dropFirst() {
+            guard case .table(let t)? = value else { return nil }
+            value = t[k]
+        }
+        return value
+    }
+
+    /// The values in document order.
+    public var values: [TOMLValue] { slots }
+}
+
+extension TOMLValue {
+    /// A float, or an integer converted to a float.
+    public var doubleValue: Double? {
+        switch self {
+        case .float(let d): return d
+        case .integer(let i): return Double(i)
+        default: return nil
+        }
+    }
+    public var dateTimeValue: TOMLDateTime? { if case .datetime(let d) = self { return d }; return nil }
+
+    /// "a string", "an integer", "an inline table" ... for messages.
+    var article: String {
+        switch self {
+        case .string: return "a string"
+        case .integer: return "an integer"
+        case .float: return "a float"
+        case .boolean: return "a boolean"
+        case .datetime(let d):
+            switch d.kind {
+            case .offsetDateTime: return "a date-time"
+            case .localDateTime: return "a local date-time"
+            case .localDate: return "a local date"
+            case .localTime: return "a local time"
+            }
+        case .array: return "an array"
+        case .table: return "an inline table"
+        }
+    }
 }

@@ -235,8 +235,9 @@ final class _TOMLIndex: @unchecked Sendable {
     }
 
     func lineStart(_ offset: Int) -> Int {
+        let floor = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         var i = offset
-        while i > 0 && bytes[i - 1] != 0x0A { i -= 1 }
+        while i > floor && bytes[i - 1] != 0x0A { i -= 1 }
         return i
     }
 
@@ -272,12 +273,13 @@ final class _TOMLIndex: @unchecked Sendable {
     func attachedStart(ofHeader h: Int) -> Int {
         var start = rec.headers[h].lineStart
         var cur = start
-        while cur > 0 {
+        let floor = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        while cur > floor {
             let prev = lineStart(cur - 1)
             let kind = isBlankOrComment(lineAt: prev)
             if kind.comment { cur = prev } else { break }
         }
-        if cur == 0 { return start }
+        if cur == floor { return start }
         start = cur
         return start
     }
@@ -308,8 +310,18 @@ extension TOMLDocument {
 
     /// Applies byte-range replacements (non-overlapping), re-parses and checks the result.
     private mutating func commit(_ edits: [(Range<Int>, String)], expected: TOMLTable?) throws {
+        try commit(edits, anyOf: expected.map { [$0] } ?? [])
+    }
+
+    /// Like `commit(_:expected:)`, accepting any of several results (none: no check).
+    private mutating func commit(_ edits: [(Range<Int>, String)], anyOf expected: [TOMLTable]) throws {
         var out = bytes
-        for (r, text) in edits.sorted(by: { $0.0.lowerBound > $1.0.lowerBound }) {
+        // From the end, so offsets stay valid; insertions at the same offset keep their order.
+        let ordered = edits.enumerated().sorted {
+            $0.element.0.lowerBound != $1.element.0.lowerBound
+                ? $0.element.0.lowerBound > $1.element.0.lowerBound : $0.offset > $1.offset
+        }
+        for (_, (r, text)) in ordered {
             out.replaceSubrange(r, with: Array(text.utf8))
         }
         out.append(0)
@@ -320,7 +332,7 @@ extension TOMLDocument {
         } catch let e as ConfigError {
             throw ConfigError(e.problems.map { var p = $0; p.message = "edit produced invalid TOML: " + p.message; return p })
         }
-        if let expected, doc.table != expected {
+        if !expected.isEmpty && !expected.contains(doc.table) {
             throw ConfigError(ConfigProblem(file: fileName, message: "edit could not be applied without changing other values"))
         }
         self = doc
@@ -453,62 +465,105 @@ extension TOMLDocument {
         return "invalid path"
     }
 
+    /// Where a table is defined in the source.
+    private enum TableSite {
+        case root
+        case section(Int)
+        case inline(Int)                                   // entry whose value is the inline table
+        case dotted(entry: Int, base: [TOMLPathComponent]) // defined by dotted keys relative to `base`
+        case implicit                                      // only created by sub-table headers
+    }
+
+    /// The site of the table at `t`, or nil when it cannot hold new keys (a value that is not
+    /// an inline table, an array of tables as a whole).
+    private func site(of t: [TOMLPathComponent]) -> TableSite? {
+        let idx = index
+        if t.isEmpty { return .root }
+        if let e = idx.entry(t) { return idx.rec.entries[e].valueKind == 2 ? .inline(e) : nil }
+        if let h = idx.headerByPath[t] {
+            if !idx.rec.headers[h].isArray { return .section(h) }
+            if case .index? = t.last { return .section(h) }
+            return nil
+        }
+        if case .array? = value(atPath: t) { return nil }
+        var found: TableSite? = nil
+        for (i, e) in idx.rec.entries.enumerated() where e.kind == .keyValue && e.path.count > t.count
+            && Array(e.path.prefix(t.count)) == t {
+            let base = e.container == -1 ? idx.sectionPath(e.section) : idx.rec.entries[e.container].path
+            if base.count < t.count && Array(t.prefix(base.count)) == base { found = .dotted(entry: i, base: base) }
+        }
+        return found ?? .implicit
+    }
+
+    private func keysOnly(_ p: ArraySlice<TOMLPathComponent>) -> [String]? {
+        var out: [String] = []
+        for c in p {
+            guard case .key(let k) = c else { return nil }
+            out.append(k)
+        }
+        return out
+    }
+
     /// Inserts `keys` (relative dotted key) = value under the table at `parent`.
     private mutating func insertNew(parent: [TOMLPathComponent], keys: [String], value: TOMLValue, expected: TOMLTable) throws {
         let idx = index
         let full = parent + keys.map { .key($0) }
+        let file = fileName
+        let refuse = { (why: String) -> ConfigError in
+            ConfigError(ConfigProblem(file: file, keyPath: TOMLPathComponent.render(full),
+                                      message: "cannot set '\(TOMLPathComponent.render(full))': \(why)"))
+        }
         guard let pv = self.value(atPath: parent) else {
-            // Find the deepest existing ancestor.
+            // The table does not exist: find the deepest existing ancestor.
             var a = parent
             while !a.isEmpty && self.value(atPath: a) == nil { a.removeLast() }
             guard case .table? = self.value(atPath: a) else {
-                throw editError(full, "cannot set '\(TOMLPathComponent.render(full))': '\(TOMLPathComponent.render(a))' is \(self.value(atPath: a)?.article ?? "missing")")
+                throw refuse("'\(TOMLPathComponent.render(a))' is \(self.value(atPath: a).map(Self.article) ?? "missing")")
             }
-            let rest = parent[a.count...].compactMap { c -> String? in if case .key(let k) = c { return k }; return nil }
-            guard rest.count == parent.count - a.count else { throw editError(full, "index out of range") }
-            if let e = idx.entry(a), idx.rec.entries[e].valueKind == 2 {
+            guard let rest = keysOnly(parent[a.count...]) else { throw refuse("index out of range") }
+            switch site(of: a) {
+            case .inline(let e)?:
                 try insertIntoInline(e, keys: rest + keys, value: value, expected: expected)
-                return
+            case .dotted(let e, let base)? where idx.rec.entries[e].container != -1:
+                let rel = keysOnly(a[base.count...]) ?? []
+                try insertIntoInline(idx.rec.entries[e].container, keys: rel + rest + keys, value: value, expected: expected)
+            case nil:
+                throw refuse("'\(TOMLPathComponent.render(a))' cannot hold new keys")
+            default:
+                try appendTable(at: parent, keys: keys, value: value, expected: expected)
             }
-            if !a.isEmpty && idx.entry(a) != nil {
-                throw editError(full, "cannot set '\(TOMLPathComponent.render(full))' inside a value")
-            }
-            try appendTable(at: parent, keys: keys, value: value, expected: expected)
             return
         }
         guard case .table = pv else {
-            throw editError(full, "cannot set '\(TOMLPathComponent.render(full))': '\(TOMLPathComponent.render(parent))' is \(pv.article.replacingOccurrences(of: "an inline table", with: "a table"))")
+            throw refuse("'\(TOMLPathComponent.render(parent))' is \(Self.article(pv))")
         }
-        if let e = idx.entry(parent) {
-            guard idx.rec.entries[e].valueKind == 2 else { throw editError(full, "cannot set a key inside this value") }
-            try insertIntoInline(e, keys: keys, value: value, expected: expected)
-            return
-        }
-        if parent.isEmpty {
+        switch site(of: parent) {
+        case .root?:
             try insertIntoSection(-1, keys: keys, value: value, expected: expected)
-            return
-        }
-        if let h = idx.headerByPath[parent], !idx.rec.headers[h].isArray || parent.last.map({ if case .index = $0 { return true }; return false }) == true {
+        case .section(let h)?:
             try insertIntoSection(h, keys: keys, value: value, expected: expected)
-            return
+        case .inline(let e)?:
+            try insertIntoInline(e, keys: keys, value: value, expected: expected)
+        case .dotted(let e, let base)?:
+            let rel = keysOnly(parent[base.count...]) ?? []
+            let en = idx.rec.entries[e]
+            if en.container != -1 {
+                try insertIntoInline(en.container, keys: rel + keys, value: value, expected: expected)
+            } else if let hp = addressableByHeader(parent), let sections = sectionsText(for: value, at: hp + keys) {
+                try commit([appendAtEnd(sections)], expected: expected)
+            } else {
+                try insertLine(after: e, section: en.section, keys: rel + keys, value: value, expected: expected)
+            }
+        case .implicit?:
+            try appendTable(at: parent, keys: keys, value: value, expected: expected)
+        case nil:
+            throw refuse("'\(TOMLPathComponent.render(parent))' cannot hold new keys")
         }
-        // A table defined by dotted keys in some section.
-        let dotted = idx.rec.entries.indices.filter { i in
-            let e = idx.rec.entries[i]
-            guard e.container == -1, e.kind == .keyValue, e.path.count > parent.count,
-                  Array(e.path.prefix(parent.count)) == parent else { return false }
-            let sp = idx.sectionPath(e.section)
-            return sp.count < parent.count && Array(parent.prefix(sp.count)) == sp
-        }
-        if let lastDotted = dotted.last {
-            let section = idx.rec.entries[lastDotted].section
-            let sp = idx.sectionPath(section)
-            let rel = parent[sp.count...].compactMap { c -> String? in if case .key(let k) = c { return k }; return nil }
-            try insertLine(after: lastDotted, section: section, keys: rel + keys, value: value, expected: expected)
-            return
-        }
-        // An implicit table (only created by sub-table headers): give it a header.
-        try appendTable(at: parent, keys: keys, value: value, expected: expected)
+    }
+
+    static func article(_ v: TOMLValue) -> String {
+        if case .table = v { return "a table" }
+        return v.article
     }
 
     private mutating func appendTable(at parent: [TOMLPathComponent], keys: [String], value: TOMLValue, expected: TOMLTable) throws {
@@ -613,14 +668,22 @@ extension TOMLDocument {
         guard !pcs.isEmpty, value(atPath: pcs) != nil else { return false }
         var expected = TOMLValue.table(table)
         expected.removeValue(at: pcs[...])
-        let expectedTable = expected.tableValue!
+        // Tables that only existed through the removed dotted key go away with it.
+        var accepted = [expected.tableValue!]
+        var pruned = expected
+        var j = pcs.count - 1
+        while j > 0, case .table(let t)? = pruned.value(at: pcs[..<j]), t.isEmpty {
+            pruned.removeValue(at: pcs[..<j])
+            accepted.append(pruned.tableValue!)
+            j -= 1
+        }
         let idx = index
         if let e = idx.entry(pcs) {
             let en = idx.rec.entries[e]
             if en.container == -1 {
-                try commit([(en.lineStart..<en.lineEnd, "")], expected: expectedTable)
+                try commit([(en.lineStart..<en.lineEnd, "")], anyOf: accepted)
             } else {
-                try commit([removeListItem(e)], expected: expectedTable)
+                try commit([removeListItem(e)], anyOf: accepted)
             }
             return true
         }
@@ -629,10 +692,19 @@ extension TOMLDocument {
         for (h, hd) in idx.rec.headers.enumerated() where hd.path.count >= pcs.count && Array(hd.path.prefix(pcs.count)) == pcs {
             ranges.append(idx.sectionRange(h))
         }
-        for en in idx.rec.entries where en.container == -1 && en.kind == .keyValue
-            && en.path.count > pcs.count && Array(en.path.prefix(pcs.count)) == pcs {
-            let r = en.lineStart..<en.lineEnd
-            if !ranges.contains(where: { $0.contains(r.lowerBound) }) { ranges.append(r) }
+        func under(_ p: [TOMLPathComponent]) -> Bool { p.count > pcs.count && Array(p.prefix(pcs.count)) == pcs }
+        var inlineItems: [Int] = []
+        for (i, en) in idx.rec.entries.enumerated() where en.kind == .keyValue && under(en.path) {
+            if en.container == -1 {
+                let r = en.lineStart..<en.lineEnd
+                if !ranges.contains(where: { $0.contains(r.lowerBound) }) { ranges.append(r) }
+            } else if !under(idx.rec.entries[en.container].path) && idx.rec.entries[en.container].path != pcs {
+                inlineItems.append(i)
+            }
+        }
+        var edits: [(Range<Int>, String)] = []
+        for c in Set(inlineItems.map { idx.rec.entries[$0].container }) {
+            edits.append(contentsOf: removeItems(inlineItems.filter { idx.rec.entries[$0].container == c }))
         }
         // Trailing blank lines before a removed last section go too.
         ranges.sort { $0.lowerBound < $1.lowerBound }
@@ -653,7 +725,7 @@ extension TOMLDocument {
             l = s..<l.upperBound
             merged[merged.count - 1] = l
         }
-        try commit(merged.map { ($0, "") }, expected: expectedTable)
+        try commit(merged.map { ($0, "") } + edits, anyOf: accepted)
         return true
     }
 
@@ -690,6 +762,39 @@ extension TOMLDocument {
         }
         let prev = idx.rec.entries[siblings[pos - 1]]
         return (prev.valueEnd..<en.valueEnd, "")
+    }
+
+    /// Ranges removing several items of the same array or inline table.
+    private func removeItems(_ items: [Int]) -> [(Range<Int>, String)] {
+        let idx = index
+        guard let first = items.first else { return [] }
+        let container = idx.rec.entries[first].container
+        if items.count == 1 { return [removeListItem(first)] }
+        let siblings = idx.children(of: container)
+        let removed = Set(items)
+        let start: (Int) -> Int = { i in
+            let x = idx.rec.entries[i]
+            return x.kind == .keyValue ? x.keyStart : x.valueStart
+        }
+        let c = idx.rec.entries[container]
+        if siblings.allSatisfy({ removed.contains($0) }) {
+            return [((c.valueStart + 1)..<(c.valueEnd - 1), "")]
+        }
+        var out: [(Range<Int>, String)] = []
+        var j = 0
+        while j < siblings.count {
+            guard removed.contains(siblings[j]) else { j += 1; continue }
+            var k = j
+            while k + 1 < siblings.count && removed.contains(siblings[k + 1]) { k += 1 }
+            if k + 1 < siblings.count {
+                out.append((start(siblings[j])..<start(siblings[k + 1]), ""))
+            } else {
+                let prev = idx.rec.entries[siblings[j - 1]]
+                out.append((prev.valueEnd..<idx.rec.entries[siblings[k]].valueEnd, ""))
+            }
+            j = k + 1
+        }
+        return out
     }
 
     // MARK: append
@@ -800,46 +905,37 @@ extension TOMLDocument {
         if info.trailingComma != nil {
             return [(eol..<eol, newline + indent + text + ",")]
         }
+        if eol == last.end { return [(eol..<eol, "," + newline + indent + text)] }
         return [(last.end..<last.end, ","), (eol..<eol, newline + indent + text)]
     }
 
     // MARK: tables
 
     /// Makes sure a table exists at `path`: adds a `[path]` header at the end of the
-    /// document when it does not exist (or only exists implicitly).
+    /// document when it does not exist (or only exists implicitly); inside an inline table,
+    /// adds `key = {}`.
     public mutating func addTable(_ path: [String]) throws {
         let pcs = resolve(path)
-        guard !pcs.isEmpty else { return }
-        let idx = index
+        guard let last = pcs.last else { return }
         if let v = value(atPath: pcs) {
             guard case .table = v else {
-                throw editError(pcs, "cannot add table '\(TOMLPathComponent.render(pcs))': it already exists as \(v.article.replacingOccurrences(of: "an inline table", with: "a table"))")
+                throw editError(pcs, "cannot add table '\(TOMLPathComponent.render(pcs))': it already exists as \(Self.article(v))")
             }
-            if idx.headerByPath[pcs] != nil || idx.entry(pcs) != nil { return }
-            if idx.rec.entries.contains(where: { $0.container == -1 && $0.path.count > pcs.count && Array($0.path.prefix(pcs.count)) == pcs && idx.sectionPath($0.section).count < pcs.count }) {
-                return // defined by dotted keys
+            guard case .implicit? = site(of: pcs) else { return }
+            guard let keys = addressableByHeader(pcs) else {
+                throw editError(pcs, "cannot add a table inside an element of an array that is not the last one")
             }
+            try commit([appendAtEnd("[" + TOMLSerializer.formatKeyPath(keys) + "]\n")], expected: table)
+            return
+        }
+        guard case .key(let key) = last else {
+            throw editError(pcs, "cannot add table '\(TOMLPathComponent.render(pcs))': index out of range")
         }
         var expected = TOMLValue.table(table)
-        if value(atPath: pcs) == nil {
-            guard expected.setValue(.table(TOMLTable()), at: pcs[...]) else {
-                throw editError(pcs, "cannot add table '\(TOMLPathComponent.render(pcs))': \(describeObstacle(pcs))")
-            }
-            var a = Array(pcs.dropLast())
-            while !a.isEmpty && self.value(atPath: a) == nil { a.removeLast() }
-            if let e = idx.entry(a), idx.rec.entries[e].valueKind == 2 {
-                let rest = pcs[a.count...].compactMap { c -> String? in if case .key(let k) = c { return k }; return nil }
-                try insertIntoInline(e, keys: rest, value: .table(TOMLTable()), expected: expected.tableValue!)
-                return
-            }
-            if !a.isEmpty, idx.entry(a) != nil {
-                throw editError(pcs, "cannot add a table inside a value")
-            }
+        guard expected.setValue(.table(TOMLTable()), at: pcs[...]) else {
+            throw editError(pcs, "cannot add table '\(TOMLPathComponent.render(pcs))': \(describeObstacle(pcs))")
         }
-        guard let keys = addressableByHeader(pcs) else {
-            throw editError(pcs, "cannot add a table inside an element of an array that is not the last one")
-        }
-        try commit([appendAtEnd("[" + TOMLSerializer.formatKeyPath(keys) + "]\n")], expected: expected.tableValue!)
+        try insertNew(parent: Array(pcs.dropLast()), keys: [key], value: .table(TOMLTable()), expected: expected.tableValue!)
     }
 }
 

@@ -377,6 +377,7 @@ struct _TOMLCore {
     var section = 0
     var nextSectionID = 1
     var headerIndex = -1
+    var bomLength = 0
     /// The key parsed by `parseKey`: `key0` and `keyCount`; all parts in `keyParts` when dotted.
     var key0 = ""
     var key0Offset = 0
@@ -386,11 +387,7 @@ struct _TOMLCore {
     var keyParts: [String] = []
     var keyOffsets: [Int] = []
     var partsArray: [String] { keyCount == 1 ? [key0] : keyParts }
-    /// The index hash of key0, computed from the source bytes when possible.
-    @inline(__always)
-    func key0Hash() -> UInt32 {
-        key0BareLength >= 0 ? _TOMLKeyIndex.hash(p + key0Offset, key0BareLength) : _TOMLKeyIndex.hash(key0)
-    }
+
     var offsetsArray: [Int] { keyCount == 1 ? [key0Offset] : keyOffsets }
     var scratch: [UInt8] = []
     let maxDepth = TOMLParser.maxDepth
@@ -517,7 +514,7 @@ struct _TOMLCore {
         if let bad = _TOMLText.firstInvalidUTF8(p, n) {
             throw fail("invalid UTF-8 byte 0x\(String(p[bad], radix: 16, uppercase: true))", at: bad)
         }
-        if n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF { i = 3 }
+        if n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF { i = 3; bomLength = 3 }
         while true {
             skipWS()
             let c = p[i]
@@ -701,7 +698,7 @@ struct _TOMLCore {
         try expectEndOfLine(after: "the table header")
         if let rec {
             var ls = start
-            while ls > 0 && p[ls - 1] != cLF { ls -= 1 }
+            while ls > bomLength && p[ls - 1] != cLF { ls -= 1 }
             rec.headers.append(.init(path: path, isArray: isArray, lineStart: ls, start: start,
                                      keyStart: keyStart, keyEnd: keyEnd, end: end, lineEnd: i))
             headerIndex = rec.headers.count - 1
@@ -721,10 +718,12 @@ struct _TOMLCore {
         i += 1
         skipWS()
         if keyCount == 1 && rec == nil {
-            let k = key0, ko = key0Offset
+            // Capture the key before parsing the value: inline tables parse keys too.
+            let k = key0, ko = key0Offset, kb = key0BareLength
             let value = try parseValue(depth: current.depth + 1)
             let cur = current
-            if let idx = cur.appendIfAbsent(k, value, offset: ko, hash: cur.map != nil ? key0Hash() : nil) {
+            let h: UInt32? = cur.map == nil ? nil : (kb >= 0 ? _TOMLKeyIndex.hash(p + ko, kb) : _TOMLKeyIndex.hash(k))
+            if let idx = cur.appendIfAbsent(k, value, offset: ko, hash: h) {
                 throw fail("duplicate key '\(TOMLSerializer.formatKey(k))' (first defined at \(positionString(current.offsets[idx])))", at: ko)
             }
             try expectEndOfLine(after: "the value")
@@ -739,7 +738,7 @@ struct _TOMLCore {
             for k in parts { rec.path.append(.key(k)) }
             entryIndex = rec.entries.count
             var ls = keyStart
-            while ls > 0 && p[ls - 1] != cLF { ls -= 1 }
+            while ls > bomLength && p[ls - 1] != cLF { ls -= 1 }
             rec.entries.append(.init(kind: .keyValue, path: rec.path, keyStart: keyStart, keyEnd: keyEnd,
                                      keyParts: parts.count, valueStart: valueStart, valueEnd: valueStart,
                                      lineStart: ls, lineEnd: ls, section: headerIndex, container: -1, valueKind: 0))

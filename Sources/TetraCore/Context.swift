@@ -2,7 +2,7 @@ import Foundation
 
 /// Receives progress from long-running core operations. The CLI decides how to show it
 /// (a live bar on a terminal, plain step lines otherwise, nothing under --quiet).
-public protocol ProgressReporting: Sendable {
+public protocol ProgressSink: Sendable {
     /// A discrete step ("rendering 120 files").
     func step(_ message: String)
     /// Progress of a counted task. `total` may be nil when unknown.
@@ -12,7 +12,7 @@ public protocol ProgressReporting: Sendable {
 }
 
 /// A reporter that drops everything (tests, --quiet).
-public struct SilentProgress: ProgressReporting {
+public struct SilentProgress: ProgressSink {
     public init() {}
     public func step(_ message: String) {}
     public func progress(_ label: String, done: Int, total: Int?) {}
@@ -24,7 +24,14 @@ public struct SilentProgress: ProgressReporting {
 public final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var raised = false
+    private var graceful = false
     public init() {}
+    /// True while a mutating command runs that checks the flag and unwinds by itself; when
+    /// false, an interrupt ends the process at once (read-only commands have nothing to undo).
+    public var unwindsGracefully: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return graceful }
+        set { lock.lock(); graceful = newValue; lock.unlock() }
+    }
     public var isRaised: Bool { lock.lock(); defer { lock.unlock() }; return raised }
     public func raise() { lock.lock(); raised = true; lock.unlock() }
     public func check() throws { if isRaised { throw CoreError.interrupted } }
@@ -43,7 +50,7 @@ public struct CoreContext: Sendable {
     /// Runs external programs.
     public var runner: any ProcessRunning
     /// Progress and warnings sink.
-    public var progress: any ProgressReporting
+    public var progress: any ProgressSink
     public var interrupt: InterruptFlag
     /// The command line being run (redacted), recorded in lock holders and the audit log.
     public var commandLine: [String]
@@ -58,7 +65,7 @@ public struct CoreContext: Sendable {
         stateRoot: String,
         now: @escaping @Sendable () -> Date = { Date() },
         runner: any ProcessRunning,
-        progress: any ProgressReporting = SilentProgress(),
+        progress: any ProgressSink = SilentProgress(),
         interrupt: InterruptFlag = InterruptFlag(),
         commandLine: [String] = [],
         executablePath: String = "tetra",
@@ -85,7 +92,7 @@ public struct CoreContext: Sendable {
         return "uid\(getuid())"
     }
 
-    public var hostName: String { ProcessInfo.processInfo.hostName }
+    public var hostName: String { ProcessIdentity.hostName }
 
     /// Resolves a user-supplied path against the working directory.
     public func absolutePath(_ path: String) -> String {

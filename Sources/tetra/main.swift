@@ -1,1 +1,45 @@
+// The thin entry point: build the real context, run the CLI, exit. Only this file exits.
+import Foundation
 import TetraCLI
+import TetraCore
+
+// Ctrl-C / SIGTERM: the handler only writes a byte to a pipe (async-signal-safe); a watcher
+// thread raises the interrupt flag that long operations check between steps, so they unwind
+// and leave state consistent (exit 130). A second signal exits at once. Handlers installed
+// with sigaction are reset to the default in child processes on exec, so tools we run still
+// receive Ctrl-C from the terminal normally.
+nonisolated(unsafe) var signalPipe: [Int32] = [-1, -1]
+_ = pipe(&signalPipe)
+_ = fcntl(signalPipe[0], F_SETFD, FD_CLOEXEC)
+_ = fcntl(signalPipe[1], F_SETFD, FD_CLOEXEC)
+
+let interrupt = InterruptFlag()
+for sig in [SIGINT, SIGTERM, SIGHUP] {
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { signo in
+        var byte = UInt8(truncatingIfNeeded: signo)
+        _ = write(signalPipe[1], &byte, 1)
+    }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = SA_RESTART
+    sigaction(sig, &action, nil)
+}
+signal(SIGPIPE, SIG_IGN)
+
+let watcher = Thread {
+    var byte: UInt8 = 0
+    while read(signalPipe[0], &byte, 1) == 1 {
+        if interrupt.isRaised || !interrupt.unwindsGracefully {
+            // Children run in their own process groups (Foundation's Process does that), so
+            // the terminal's Ctrl-C does not reach them: stop them before leaving.
+            SystemProcessRunner.signalRunningChildren(SIGTERM)
+            exit(ExitCode.interrupted.rawValue)
+        }
+        interrupt.raise()
+    }
+}
+watcher.start()
+
+let context = CLIContext.system(interrupt: interrupt)
+let status = CLI().run(Array(CommandLine.arguments.dropFirst()), context: context)
+exit(status)

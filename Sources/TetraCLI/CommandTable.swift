@@ -1,0 +1,35 @@
+import TetraCore
+
+/// The command table: one tree of data that drives parsing, help, "did you mean",
+/// completion scripts and the README reference check. Each group lives in its own file
+/// under Commands/.
+public enum CommandTable {
+    public static let root = CommandSpec(
+        "tetra",
+        summary: "run a small fleet's configuration across environments",
+        discussion: """
+        Organizations of config files pushed to dev, staging and prod with atomic releases,
+        a registry of named ports, supervised services, certificates, Docker volumes and a
+        git-backed template library.
+        """,
+        examples: ["tetra init", "tetra doctor", "tetra help audit"],
+        subcommands: [
+            HelpCommands.spec,
+            SetupCommands.initCommand,
+            SetupCommands.doctor,
+            AuditCommands.spec,
+            CompletionCommands.completion,
+            CompletionCommands.complete,
+        ])
+
+    /// Every runnable command path, visible ones only ("ports allocate", ...).
+    public static var commandPaths: [String] {
+        var out: [String] = []
+        func walk(_ spec: CommandSpec, _ path: [String]) {
+            if spec.handler != nil, !path.isEmpty { out.append(path.joined(separator: " ")) }
+            for child in spec.subcommands where !child.hidden { walk(child, path + [child.name]) }
+        }
+        walk(root, [])
+        return out
+    }
+}

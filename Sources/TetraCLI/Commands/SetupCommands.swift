@@ -1,0 +1,157 @@
+import Foundation
+import TetraCore
+
+/// `tetra init` and `tetra doctor`.
+enum SetupCommands {
+    static var initCommand: CommandSpec {
+        CommandSpec("init", summary: "Create the state root (idempotent)",
+                    discussion: """
+                    Creates the state root (mode 0700) with config/, orgs/, ssl/ and state/, and a
+                    commented config/tetra.toml when none exists. Running it again changes nothing.
+                    """,
+                    examples: ["tetra init", "tetra init --dir /srv/tetra"],
+                    mutates: true, json: true,
+                    handler: { inv, env in
+                        let paths = env.paths
+                        let existed = FileManager.default.fileExists(atPath: paths.root)
+                        let configExisted = FileManager.default.fileExists(atPath: paths.globalConfig)
+                        struct Result: Encodable {
+                            let state_root: String
+                            let created: Bool
+                            let created_paths: [String]
+                            let dry_run: Bool
+                        }
+                        var created: [String] = StateRoot.layout(paths).filter { !FileManager.default.fileExists(atPath: $0) }
+                        if !configExisted { created.append(paths.globalConfig) }
+
+                        if env.options.dryRun {
+                            let r = Result(state_root: paths.root, created: !created.isEmpty, created_paths: created, dry_run: true)
+                            let text = created.isEmpty ? "state root \(paths.root) is already initialised; nothing to do\n"
+                                : "would create:\n" + created.map { "  \($0)\n" }.joined()
+                            return CommandOutput(json: r, text: text)
+                        }
+                        try env.ensureStateRoot()
+                        try env.withLock("init") {
+                            if !FileManager.default.fileExists(atPath: paths.globalConfig) {
+                                try AtomicFile.write(Data(defaultGlobalConfig.utf8), to: paths.globalConfig, mode: 0o600)
+                            }
+
+                        }
+                        let r = Result(state_root: paths.root, created: !created.isEmpty, created_paths: created, dry_run: false)
+                        let text: String
+                        if created.isEmpty {
+                            text = "state root \(paths.root) is already initialised\n"
+                        } else {
+                            text = (existed ? "completed" : "created") + " state root \(paths.root)\n"
+                        }
+                        return CommandOutput(json: r, text: text)
+                    })
+    }
+
+    static let defaultGlobalConfig = """
+    # tetra global settings. Precedence: command-line flag > environment variable >
+    # this file > built-in default.
+
+    # The org used when --org and TETRA_ORG are not given.
+    # default_org = "acme"
+
+    # The e-mail address given to the ACME server for new accounts.
+    # acme_email = "ops@example.com"
+
+    # The template library cloned by `tetra library init` when no URL is given.
+    # library_url = "https://git.example.com/ops/tetra-templates.git"
+
+    """
+
+    static var doctor: CommandSpec {
+        CommandSpec("doctor", summary: "Check tools, the state root and configuration; exit 1 on any problem",
+                    discussion: """
+                    Checks that git, ssh and openssl are installed (problems when missing) and reports
+                    docker and rsync (warnings when missing: docker is needed only for volumes and
+                    docker services, rsync only speeds up pushes), with their versions; and that the
+                    state root is a directory owned by you with mode 0700.
+                    """,
+                    examples: ["tetra doctor", "tetra doctor --json"],
+                    json: true,
+                    handler: { _, env in
+                        let report = Doctor(core: env.core).run()
+                        let rows = report.checks.map { [$0.name, $0.status.rawValue, $0.detail] }
+                        var text = env.table(["check", "status", "detail"], rows, statusColumn: 1)
+                        let problems = report.checks.filter { $0.status == .problem }.count
+                        let warnings = report.checks.filter { $0.status == .warning }.count
+                        text += "\n\(problems) problem\(problems == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")\n"
+                        return CommandOutput(exitCode: problems > 0 ? .failure : .success, json: report, text: text)
+                    })
+    }
+}
+
+/// The checks of `tetra doctor`. Later groups add their own checks here.
+struct Doctor {
+    let core: CoreContext
+
+    enum Status: String, Encodable { case ok, warning, problem }
+
+    struct Check: Encodable {
+        let name: String
+        let status: Status
+        let detail: String
+    }
+
+    struct Report: Encodable {
+        let state_root: String
+        let checks: [Check]
+        let problems: Int
+        let warnings: Int
+    }
+
+    func run() -> Report {
+        var checks: [Check] = []
+        checks += toolChecks()
+        checks += stateRootChecks()
+        return Report(state_root: core.stateRoot, checks: checks,
+                      problems: checks.filter { $0.status == .problem }.count,
+                      warnings: checks.filter { $0.status == .warning }.count)
+    }
+
+    /// Tools whose absence is a problem, and tools whose absence only limits features.
+    static let requiredTools = ["git", "ssh", "openssl"]
+    static let optionalTools = ["docker", "rsync"]
+
+    func toolChecks() -> [Check] {
+        let inventory = ToolInventory(runner: core.runner).check()
+        return inventory.map { tool in
+            let required = Self.requiredTools.contains(tool.name)
+            if let version = tool.version {
+                return Check(name: "tool \(tool.name)", status: .ok, detail: "\(version) (\(tool.path ?? ""))")
+            }
+            let reason = tool.error ?? "not found on PATH"
+            return Check(name: "tool \(tool.name)", status: required ? .problem : .warning, detail: reason)
+        }
+    }
+
+    func stateRootChecks() -> [Check] {
+        let root = core.stateRoot
+        var st = stat()
+        guard lstat(root, &st) == 0 else {
+            return [Check(name: "state root", status: .warning, detail: "\(root) does not exist yet (run 'tetra init')")]
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            return [Check(name: "state root", status: .problem, detail: "\(root) is not a directory")]
+        }
+        var checks: [Check] = []
+        let mode = st.st_mode & 0o777
+        if st.st_uid != getuid() {
+            checks.append(Check(name: "state root owner", status: .problem, detail: "\(root) is owned by uid \(st.st_uid), not you (uid \(getuid()))"))
+        }
+        if mode & 0o077 != 0 {
+            checks.append(Check(name: "state root mode", status: .problem,
+                                detail: "\(root) has mode \(String(mode, radix: 8)); expected 700 (fix: chmod 700 \(root))"))
+        } else {
+            checks.append(Check(name: "state root mode", status: .ok, detail: "\(root) mode \(String(mode, radix: 8))"))
+        }
+        if access(root, W_OK) != 0 {
+            checks.append(Check(name: "state root writable", status: .problem, detail: "\(root) is not writable"))
+        }
+        return checks
+    }
+}

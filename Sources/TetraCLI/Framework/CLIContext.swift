@@ -1,0 +1,202 @@
+import Foundation
+import TetraCore
+
+/// Everything the CLI needs from the process, injected so any command can run in-process
+/// in a test: sinks, environment, terminal facts, clock, process runner.
+public struct CLIContext: Sendable {
+    public var stdout: OutputSink
+    public var stderr: OutputSink
+    /// Reads all of standard input (for `-` arguments).
+    public var readStdin: @Sendable () -> Data
+    /// Reads one line from the terminal for a confirmation prompt (nil at EOF).
+    public var readLine: @Sendable () -> String?
+    public var environment: [String: String]
+    public var workingDirectory: String
+    public var stdinIsTerminal: Bool
+    public var stdoutIsTerminal: Bool
+    public var stderrIsTerminal: Bool
+    /// Columns of the terminal on stdout, when it is one.
+    public var terminalWidth: Int?
+    public var now: @Sendable () -> Date
+    public var runner: any ProcessRunning
+    public var interrupt: InterruptFlag
+    public var executablePath: String
+
+    public init(stdout: OutputSink, stderr: OutputSink, readStdin: @escaping @Sendable () -> Data = { Data() },
+                readLine: @escaping @Sendable () -> String? = { nil },
+                environment: [String: String], workingDirectory: String, stdinIsTerminal: Bool = false,
+                stdoutIsTerminal: Bool = false, stderrIsTerminal: Bool = false, terminalWidth: Int? = nil,
+                now: @escaping @Sendable () -> Date = { Date() }, runner: any ProcessRunning,
+                interrupt: InterruptFlag = InterruptFlag(), executablePath: String = "tetra") {
+        self.stdout = stdout
+        self.stderr = stderr
+        self.readStdin = readStdin
+        self.readLine = readLine
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.stdinIsTerminal = stdinIsTerminal
+        self.stdoutIsTerminal = stdoutIsTerminal
+        self.stderrIsTerminal = stderrIsTerminal
+        self.terminalWidth = terminalWidth
+        self.now = now
+        self.runner = runner
+        self.interrupt = interrupt
+        self.executablePath = executablePath
+    }
+
+    /// The real process context: file descriptors 0/1/2, the real environment and runner.
+    public static func system(interrupt: InterruptFlag) -> CLIContext {
+        let env = ProcessInfo.processInfo.environment
+        var width: Int? = nil
+        if isatty(1) == 1 {
+            var ws = winsize()
+            if ioctl(1, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0 { width = Int(ws.ws_col) }
+            else if let cols = env["COLUMNS"].flatMap(Int.init) { width = cols }
+        }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments.first ?? "tetra"
+        return CLIContext(
+            stdout: OutputSink(fileDescriptor: 1),
+            stderr: OutputSink(fileDescriptor: 2),
+            readStdin: { FileHandle.standardInput.readDataToEndOfFile() },
+            readLine: { Swift.readLine(strippingNewline: true) },
+            environment: env,
+            workingDirectory: FileManager.default.currentDirectoryPath,
+            stdinIsTerminal: isatty(0) == 1,
+            stdoutIsTerminal: isatty(1) == 1,
+            stderrIsTerminal: isatty(2) == 1,
+            terminalWidth: width,
+            runner: SystemProcessRunner(environment: env, interrupt: interrupt),
+            interrupt: interrupt,
+            executablePath: exe)
+    }
+}
+
+/// The resolved global flags (SPEC §1).
+public struct GlobalOptions: Sendable {
+    public var dir: String?
+    public var org: String?
+    public var json: Bool
+    public var quiet: Bool
+    public var verbose: Bool
+    public var color: String
+    public var yes: Bool
+    public var dryRun: Bool
+    public var lockWait: TimeInterval
+
+    init(_ inv: Invocation) throws {
+        dir = inv.flag("dir")
+        org = inv.flag("org")
+        json = inv.has("json")
+        quiet = inv.has("quiet")
+        verbose = inv.has("verbose")
+        color = inv.flag("color") ?? "auto"
+        yes = inv.has("yes")
+        dryRun = inv.has("dry-run")
+        lockWait = try inv.duration("lock-wait") ?? 0
+    }
+}
+
+/// What a command handler gets: the CLI context, the parsed global options, the core context.
+public struct CommandEnvironment: Sendable {
+    public var cli: CLIContext
+    public var options: GlobalOptions
+    public var core: CoreContext
+    public var style: Style
+    public var invocation: Invocation
+
+    public var paths: StatePaths { core.paths }
+
+    /// Renders a table for stdout (truncated to the terminal width on a terminal).
+    public func table(_ headers: [String], _ rows: [[String]], statusColumn: Int? = nil) -> String {
+        let renderer = TableRenderer(headers: headers, rows: rows)
+        let width = cli.stdoutIsTerminal ? cli.terminalWidth : nil
+        return renderer.render(width: width, style: style, colorize: statusColumn.map { col in
+            { i, cell in i == col ? style.status(cell) : cell }
+        })
+    }
+
+    /// Refuses a destructive action unless --yes was given or the operator confirms at a
+    /// terminal. Never prompts without a terminal (exit 7 naming the flag).
+    public func confirm(_ action: String) throws {
+        if options.yes { return }
+        guard cli.stdinIsTerminal, cli.stderrIsTerminal, !options.json else {
+            throw CoreError.refused("\(action) needs confirmation", hint: "re-run with --yes (-y) to confirm")
+        }
+        cli.stderr.write("\(action)? [y/N] ")
+        let answer = cli.readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        guard answer == "y" || answer == "yes" else {
+            throw CoreError.refused("\(action): not confirmed", hint: "re-run with --yes (-y) to confirm")
+        }
+    }
+
+    /// Ensures the state root exists (mode 0700), creating it on first use.
+    public func ensureStateRoot() throws {
+        try StateRoot.ensure(core.paths, flagGiven: options.dir != nil)
+    }
+
+    /// Runs `body` holding the lock on `resource` (state/locks/<resource>.lock), waiting up to
+    /// --lock-wait when it is held, and unwinding on Ctrl-C.
+    public func withLock<T>(_ resource: String, _ body: () throws -> T) throws -> T {
+        let holder = LockHolder.current(command: core.commandLine.joined(separator: " "), now: core.now())
+        return try LockManager(locksDirectory: paths.locks)
+            .withLock(resource, wait: options.lockWait, holder: holder, interrupt: core.interrupt, body)
+    }
+
+    /// Reads a FILE argument, `-` meaning standard input.
+    public func readInput(_ path: String) throws -> (name: String, data: Data) {
+        if path == "-" { return ("<stdin>", cli.readStdin()) }
+        let abs = core.absolutePath(path)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: abs, isDirectory: &isDir) else {
+            throw CoreError.notFound(what: "file", name: path)
+        }
+        guard !isDir.boolValue else { throw CoreError.invalidArgument("\(path) is a directory, not a file") }
+        guard let data = FileManager.default.contents(atPath: abs) else {
+            throw CoreError.failed("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        return (path, data)
+    }
+}
+
+/// Creation and checks of the state root.
+public enum StateRoot {
+    /// The directories every state root has.
+    public static func layout(_ p: StatePaths) -> [String] {
+        [p.root, p.config, p.orgs, p.ssl, p.state, p.locks]
+    }
+
+    /// Creates the state root with mode 0700 if needed. Refuses a path that is a file, and
+    /// creates nothing when the nearest existing ancestor is not writable.
+    public static func ensure(_ paths: StatePaths, flagGiven: Bool) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: paths.root, isDirectory: &isDir) {
+            guard isDir.boolValue else {
+                throw CoreError.invalidArgument("state root \(paths.root) is not a directory",
+                                                hint: flagGiven ? "--dir must name a directory" : "set --dir or TETRA_DIR to a directory")
+            }
+            guard access(paths.root, W_OK | X_OK) == 0 else {
+                throw CoreError.failed("state root \(paths.root) is not writable", hint: "check its owner and mode (expected 0700, owned by you)")
+            }
+        } else {
+            // Find the nearest existing ancestor and check it before creating anything.
+            var ancestor = (paths.root as NSString).deletingLastPathComponent
+            while !fm.fileExists(atPath: ancestor, isDirectory: &isDir) {
+                let parent = (ancestor as NSString).deletingLastPathComponent
+                if parent == ancestor { break }
+                ancestor = parent
+            }
+            guard isDir.boolValue else {
+                throw CoreError.invalidArgument("cannot create state root \(paths.root): \(ancestor) is not a directory")
+            }
+            guard access(ancestor, W_OK | X_OK) == 0 else {
+                throw CoreError.failed("cannot create state root \(paths.root): \(ancestor) is not writable",
+                                       hint: "choose another location with --dir or TETRA_DIR")
+            }
+        }
+        for dir in layout(paths) {
+            try AtomicFile.ensureDirectory(dir, mode: 0o700)
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import TetraCore
+
+/// Where output goes: a file descriptor, or a buffer (tests). Thread-safe.
+public final class OutputSink: @unchecked Sendable {
+    private let lock = NSLock()
+    private let fd: Int32?
+    private var buffer = Data()
+
+    /// Writes to a file descriptor (1: stdout, 2: stderr).
+    public init(fileDescriptor: Int32) { self.fd = fileDescriptor }
+    /// Captures into memory.
+    public init() { self.fd = nil }
+
+    public func write(_ text: String) {
+        guard !text.isEmpty else { return }
+        lock.lock(); defer { lock.unlock() }
+        var data = Data(text.utf8)
+        if let fd {
+            data.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 { if errno == EINTR { continue }; return } // EPIPE: reader went away
+                    offset += n
+                }
+            }
+        } else {
+            buffer.append(contentsOf: data)
+            data.removeAll()
+        }
+    }
+
+    /// Captured text (buffer sinks only).
+    public var captured: String {
+        lock.lock(); defer { lock.unlock() }
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}
+
+/// ANSI styling, enabled only on a terminal without NO_COLOR (or with --color always).
+public struct Style: Sendable {
+    public var enabled: Bool
+    public init(enabled: Bool) { self.enabled = enabled }
+
+    func wrap(_ s: String, _ code: String) -> String { enabled ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+    public func bold(_ s: String) -> String { wrap(s, "1") }
+    public func red(_ s: String) -> String { wrap(s, "31") }
+    public func green(_ s: String) -> String { wrap(s, "32") }
+    public func yellow(_ s: String) -> String { wrap(s, "33") }
+    public func dim(_ s: String) -> String { wrap(s, "2") }
+
+    /// Colours a status word the way operators expect.
+    public func status(_ s: String) -> String {
+        switch s {
+        case "ok", "running", "healthy", "correct", "clean", "valid", "present": return green(s)
+        case "warning", "starting", "unhealthy", "drift", "stale", "behind", "dirty": return yellow(s)
+        case "error", "failed", "crashloop", "missing", "conflict", "problem": return red(s)
+        default: return s
+        }
+    }
+}
+
+/// Aligned columns; on a terminal, the widest column is truncated to fit the width.
+public struct TableRenderer: Sendable {
+    public var headers: [String]
+    public var rows: [[String]]
+    public init(headers: [String], rows: [[String]]) {
+        self.headers = headers
+        self.rows = rows
+    }
+
+    /// - Parameters:
+    ///   - width: the terminal width, or nil when not a terminal (never truncate).
+    ///   - style: applied to the header row and, via `colorize`, to cells.
+    public func render(width: Int?, style: Style = Style(enabled: false),
+                       colorize: ((Int, String) -> String)? = nil) -> String {
+        let columnCount = headers.count
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (i, cell) in row.enumerated() where i < columnCount {
+                widths[i] = max(widths[i], cell.count)
+            }
+        }
+        if let width {
+            // Shrink the widest columns until the table fits (min 8 chars a column).
+            var total = widths.reduce(0, +) + 2 * (columnCount - 1)
+            while total > width {
+                guard let (i, w) = widths.enumerated().max(by: { $0.element < $1.element }), w > 8 else { break }
+                widths[i] = w - 1
+                total -= 1
+            }
+        }
+        func fit(_ s: String, _ w: Int) -> String {
+            if s.count <= w { return s }
+            return String(s.prefix(max(0, w - 1))) + "…"
+        }
+        func line(_ cells: [String], isHeader: Bool) -> String {
+            var parts: [String] = []
+            for i in 0..<columnCount {
+                let cell = fit(i < cells.count ? cells[i] : "", widths[i])
+                let padded = i == columnCount - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                if isHeader {
+                    parts.append(style.bold(padded))
+                } else if let colorize {
+                    // Colour the text, keep the padding outside the escape codes.
+                    let pad = String(repeating: " ", count: padded.count - cell.count)
+                    parts.append(colorize(i, cell) + pad)
+                } else {
+                    parts.append(padded)
+                }
+            }
+            var s = parts.joined(separator: "  ")
+            while s.hasSuffix(" ") { s.removeLast() }
+            return s + "\n"
+        }
+        var out = line(headers.map { $0.uppercased() }, isHeader: true)
+        for row in rows { out += line(row, isHeader: false) }
+        return out
+    }
+}
+
+/// Shows progress on stderr: a live bar on a terminal, plain step lines otherwise,
+/// nothing under --quiet (warnings still show).
+public final class ProgressRenderer: ProgressSink, @unchecked Sendable {
+    private let sink: OutputSink
+    private let live: Bool
+    private let quiet: Bool
+    private let style: Style
+    private let lock = NSLock()
+    private var barVisible = false
+    private var lastLabel = ""
+    private var lastPercent = -1
+
+    public init(sink: OutputSink, live: Bool, quiet: Bool, style: Style) {
+        self.sink = sink
+        self.live = live
+        self.quiet = quiet
+        self.style = style
+    }
+
+    public func step(_ message: String) {
+        guard !quiet else { return }
+        lock.lock(); defer { lock.unlock() }
+        clearBar()
+        sink.write(live ? "\(style.dim("→")) \(message)\n" : "tetra: \(message)\n")
+    }
+
+    public func progress(_ label: String, done: Int, total: Int?) {
+        guard !quiet else { return }
+        lock.lock(); defer { lock.unlock() }
+        if live {
+            let bar: String
+            if let total, total > 0 {
+                let fraction = min(1, Double(done) / Double(total))
+                let cells = 24
+                let filled = Int(fraction * Double(cells))
+                bar = "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: cells - filled)
+                    + "] \(done)/\(total)"
+            } else {
+                bar = "\(done)"
+            }
+            sink.write("\r\u{1B}[2K\(label) \(bar)")
+            barVisible = true
+            if let total, done >= total { sink.write("\n"); barVisible = false }
+        } else {
+            // Step lines: at the start, every 25%, and at the end.
+            let percent = total.map { $0 > 0 ? done * 100 / $0 : 100 } ?? -1
+            let bucket = percent / 25
+            if label != lastLabel || (percent >= 0 && bucket != lastPercent / 25) || (total != nil && done == total) {
+                if !(label == lastLabel && percent == lastPercent) {
+                    sink.write("tetra: \(label): \(done)\(total.map { "/\($0)" } ?? "")\n")
+                }
+            }
+            lastLabel = label
+            lastPercent = percent
+        }
+    }
+
+    public func warn(_ message: String) {
+        lock.lock(); defer { lock.unlock() }
+        clearBar()
+        sink.write("\(style.yellow("tetra: warning:")) \(message)\n")
+    }
+
+    public func finish() {
+        lock.lock(); defer { lock.unlock() }
+        clearBar()
+    }
+
+    private func clearBar() {
+        if barVisible {
+            sink.write("\r\u{1B}[2K")
+            barVisible = false
+        }
+    }
+}
+
+/// JSON encoding of results: stable key order, no escaped slashes.
+public enum JSONOutput {
+    public static func encode(_ value: any Encodable, pretty: Bool = true) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                                          : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        let data = try encoder.encode(AnyEncodable(value))
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public static func error(_ error: any TetraError) -> String {
+        struct Body: Encodable {
+            let code: Int32
+            let kind: String
+            let message: String
+            let hint: String?
+            let problems: [ConfigProblem]?
+        }
+        struct Wrapper: Encodable { let error: Body }
+        let problems = (error as? ConfigError)?.problems
+        let body = Body(code: error.exitCode.rawValue, kind: error.kind, message: error.message,
+                        hint: error.hint, problems: problems)
+        return (try? encode(Wrapper(error: body), pretty: false))
+            ?? #"{"error":{"code":1,"kind":"internal","message":"could not encode the error"}}"#
+    }
+}
+
+struct AnyEncodable: Encodable {
+    let value: any Encodable
+    init(_ value: any Encodable) { self.value = value }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}

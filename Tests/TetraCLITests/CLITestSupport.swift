@@ -1,0 +1,90 @@
+import Foundation
+import XCTest
+@testable import TetraCLI
+import TetraCore
+
+/// Runs tetra in-process with captured stdout/stderr, a temporary state root and a fake
+/// process runner that fails on any call it was not told to expect.
+struct InProcess {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    let stateRoot: String
+    var environment: [String: String]
+    var runner: FakeProcessRunner
+    var stdinIsTerminal = false
+    var stdoutIsTerminal = false
+    var stderrIsTerminal = false
+    var terminalWidth: Int? = nil
+    var now: @Sendable () -> Date = { Date(timeIntervalSince1970: 1_795_000_000) }
+
+    init(runner: FakeProcessRunner = FakeProcessRunner()) {
+        let template = (NSTemporaryDirectory() as NSString).appendingPathComponent("tetra-cli.XXXXXX")
+        var bytes = Array(template.utf8CString)
+        stateRoot = String(cString: mkdtemp(&bytes)!) + "/root"
+        environment = ["TETRA_DIR": stateRoot, "HOME": NSTemporaryDirectory(), "USER": "tester", "PATH": "/usr/bin:/bin"]
+        self.runner = runner
+    }
+
+    @discardableResult
+    func run(_ argv: [String], stdin: String = "", answers: [String] = []) -> Result {
+        let out = OutputSink(), err = OutputSink()
+        let input = Data(stdin.utf8)
+        let answerBox = AnswerBox(answers)
+        let context = CLIContext(
+            stdout: out, stderr: err, readStdin: { input }, readLine: { answerBox.next() },
+            environment: environment, workingDirectory: NSTemporaryDirectory(),
+            stdinIsTerminal: stdinIsTerminal, stdoutIsTerminal: stdoutIsTerminal, stderrIsTerminal: stderrIsTerminal,
+            terminalWidth: terminalWidth, now: now, runner: runner)
+        let status = CLI().run(argv, context: context)
+        return Result(status: status, stdout: out.captured, stderr: err.captured)
+    }
+}
+
+final class AnswerBox: @unchecked Sendable {
+    private var answers: [String]
+    private let lock = NSLock()
+    init(_ answers: [String]) { self.answers = answers }
+    func next() -> String? {
+        lock.lock(); defer { lock.unlock() }
+        return answers.isEmpty ? nil : answers.removeFirst()
+    }
+}
+
+/// Golden files under Tests/TetraCLITests/Golden. `TETRA_UPDATE_GOLDEN=1` rewrites them.
+enum Golden {
+    static var directory: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden").path
+    }
+    static var packageRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }
+    static var updating: Bool { ProcessInfo.processInfo.environment["TETRA_UPDATE_GOLDEN"] == "1" }
+
+    static func check(_ actual: String, path: String, file: StaticString = #filePath, line: UInt = #line) {
+        if updating {
+            try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                     withIntermediateDirectories: true)
+            try? actual.write(toFile: path, atomically: true, encoding: .utf8)
+            return
+        }
+        guard let expected = try? String(contentsOfFile: path, encoding: .utf8) else {
+            return XCTFail("missing golden file \(path); run with TETRA_UPDATE_GOLDEN=1", file: file, line: line)
+        }
+        if expected != actual {
+            let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
+            let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
+            let firstDiff = zip(e, a).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(e.count, a.count)
+            XCTFail("""
+                \(path) differs at line \(firstDiff + 1):
+                  expected: \(firstDiff < e.count ? String(e[firstDiff]) : "<end>")
+                  actual:   \(firstDiff < a.count ? String(a[firstDiff]) : "<end>")
+                (run with TETRA_UPDATE_GOLDEN=1 to accept)
+                """, file: file, line: line)
+        }
+    }
+}

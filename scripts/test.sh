@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine: installs what the tests need (as root,
+# with apt-get), builds tetra and runs every test. Usage: scripts/test.sh [swift test args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the suites use: real shells for the completion tests, git, ssh, rsync,
+# openssl, python3 (demo services, helper processes), util-linux (flock), procps.
+packages=(bash bash-completion zsh fish git openssh-client openssh-server rsync openssl python3 util-linux procps tmux)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "test.sh: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "test.sh: WARNING: missing packages ${missing[*]} (not root or no apt-get); tests needing them will skip loudly" >&2
+    fi
+fi
+
+export TOML_TEST_DIR="${TOML_TEST_DIR:-$(cd .. && pwd)/shared/toml-test}"
+swift build --build-tests
+# The end-to-end tests run the built binary; they find it next to the test bundle.
+swift test --skip-build "$@"

@@ -327,37 +327,62 @@ struct _JSONWriter {
     private static let hex: StaticString = "0123456789abcdef"
 
     mutating func string(_ s: String) {
-        var s = s
-        s.withUTF8 { u in
-            reserve(u.count + 2)
-            buf[count] = 0x22
-            count += 1
-            var start = 0
-            var j = 0
-            let n = u.count
-            while j < n {
-                let b = u[j]
-                if b >= 0x20 && b != 0x22 && b != 0x5C && b != 0x7F { j += 1; continue }
-                bytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(u)[start..<j]))
-                j += 1
-                start = j
-                switch b {
-                case 0x22: raw("\\\"")
-                case 0x5C: raw("\\\\")
-                case 0x0A: raw("\\n")
-                case 0x0D: raw("\\r")
-                case 0x09: raw("\\t")
-                case 0x08: raw("\\b")
-                case 0x0C: raw("\\f")
-                default:
-                    raw("\\u00")
-                    byte(Self.hex.utf8Start[Int(b >> 4)])
-                    byte(Self.hex.utf8Start[Int(b & 15)])
-                }
-            }
-            bytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(u)[start..<n]))
-            byte(0x22)
+        if s.utf8.withContiguousStorageIfAvailable({ stringBytes($0) }) == nil {
+            var copy = s
+            copy.withUTF8 { stringBytes($0) }
         }
+    }
+
+    /// Writes a JSON string literal for UTF-8 bytes; clean runs are copied 8 bytes at a time.
+    mutating func stringBytes(_ u: UnsafeBufferPointer<UInt8>) {
+        let n = u.count
+        reserve(n + 2)
+        buf[count] = 0x22
+        count += 1
+        guard let src = u.baseAddress else { byte(0x22); return }
+        var j = 0
+        while true {
+            // Fast path: 8 bytes with no '"', '\', control character or DEL.
+            while j + 8 <= n {
+                let w = UnsafeRawPointer(src + j).loadUnaligned(as: UInt64.self)
+                let lo: UInt64 = 0x0101_0101_0101_0101
+                let hi: UInt64 = 0x8080_8080_8080_8080
+                let lt20 = (w &- lo &* 0x20) & ~w & hi
+                let q = w ^ (lo &* 0x22), bs = w ^ (lo &* 0x5C), del = w ^ (lo &* 0x7F)
+                let special = lt20 | ((q &- lo) & ~q & hi) | ((bs &- lo) & ~bs & hi) | ((del &- lo) & ~del & hi)
+                if special != 0 { break }
+                UnsafeMutableRawPointer(buf + count).storeBytes(of: w, as: UInt64.self)
+                count += 8
+                j += 8
+            }
+            if j >= n { break }
+            let b = src[j]
+            j += 1
+            if b >= 0x20 && b != 0x22 && b != 0x5C && b != 0x7F {
+                buf[count] = b
+                count += 1
+                continue
+            }
+            reserve(6 + (n - j))
+            buf[count] = 0x5C
+            switch b {
+            case 0x22: buf[count + 1] = 0x22; count += 2
+            case 0x5C: buf[count + 1] = 0x5C; count += 2
+            case 0x0A: buf[count + 1] = UInt8(ascii: "n"); count += 2
+            case 0x0D: buf[count + 1] = UInt8(ascii: "r"); count += 2
+            case 0x09: buf[count + 1] = UInt8(ascii: "t"); count += 2
+            case 0x08: buf[count + 1] = UInt8(ascii: "b"); count += 2
+            case 0x0C: buf[count + 1] = UInt8(ascii: "f"); count += 2
+            default:
+                buf[count + 1] = UInt8(ascii: "u")
+                buf[count + 2] = 0x30
+                buf[count + 3] = 0x30
+                buf[count + 4] = Self.hex.utf8Start[Int(b >> 4)]
+                buf[count + 5] = Self.hex.utf8Start[Int(b & 15)]
+                count += 6
+            }
+        }
+        byte(0x22)
     }
 
     mutating func beginObject() { byte(UInt8(ascii: "{")); level += 1 }
@@ -399,13 +424,12 @@ public enum TOMLTaggedJSON {
 
     static func writeTable(_ t: TOMLTable, _ w: inout _JSONWriter) {
         w.beginObject()
-        var first = true
-        t.forEachEntry { k, v in
-            w.key(k, first: first)
-            first = false
-            writeValue(v, &w)
+        let keys = t.keys, values = t.values
+        for i in 0..<keys.count {
+            w.key(keys[i], first: i == 0)
+            writeValue(values[i], &w)
         }
-        w.endObject(empty: first)
+        w.endObject(empty: keys.isEmpty)
     }
 
     static func writeValue(_ v: TOMLValue, _ w: inout _JSONWriter) {
@@ -536,13 +560,12 @@ public enum TOMLJSON {
 
     static func writeTable(_ t: TOMLTable, _ w: inout _JSONWriter) {
         w.beginObject()
-        var first = true
-        t.forEachEntry { k, v in
-            w.key(k, first: first)
-            first = false
-            writeValue(v, &w)
+        let keys = t.keys, values = t.values
+        for i in 0..<keys.count {
+            w.key(keys[i], first: i == 0)
+            writeValue(values[i], &w)
         }
-        w.endObject(empty: first)
+        w.endObject(empty: keys.isEmpty)
     }
 
     static func writeValue(_ v: TOMLValue, _ w: inout _JSONWriter) {

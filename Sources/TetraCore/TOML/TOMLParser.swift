@@ -390,6 +390,9 @@ struct _TOMLCore {
 
     var offsetsArray: [Int] { keyCount == 1 ? [key0Offset] : keyOffsets }
     var scratch: [UInt8] = []
+    /// Interned short bare keys (direct-mapped): repeated keys skip String creation.
+    var internStrings: [String] = []
+    var internTags: [UInt64] = []
     let maxDepth = TOMLParser.maxDepth
     let bareKey: [Bool] = bareKeyTable
 
@@ -543,7 +546,7 @@ struct _TOMLCore {
             if bareKey[Int(c)] {
                 i += 1
                 while bareKey[Int(p[i])] { i += 1 }
-                part = String(decoding: UnsafeBufferPointer(start: p + start, count: i - start), as: UTF8.self)
+                part = bareKeyString(start, i - start)
             } else if c == cQuote {
                 if p[i + 1] == cQuote && p[i + 2] == cQuote {
                     throw fail("multi-line strings cannot be used as keys")
@@ -587,6 +590,38 @@ struct _TOMLCore {
             }
             return end
         }
+    }
+
+    /// The String for a bare key, interned when short (at most 15 bytes, stored inline).
+    @inline(__always)
+    mutating func bareKeyString(_ start: Int, _ len: Int) -> String {
+        guard len <= 15 else {
+            return String(decoding: UnsafeBufferPointer(start: p + start, count: len), as: UTF8.self)
+        }
+        let raw = UnsafeRawPointer(p + start)
+        var w0: UInt64 = 0, w1: UInt64 = 0
+        if len >= 8 {
+            w0 = raw.loadUnaligned(as: UInt64.self)
+            w1 = raw.loadUnaligned(fromByteOffset: len - 8, as: UInt64.self)
+        } else {
+            for k in 0..<len { w0 |= UInt64(p[start + k]) << (8 * UInt64(k)) }
+        }
+        var h = (w0 &* 0x9E37_79B9_7F4A_7C15) ^ (w1 &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(len)
+        h ^= h >> 29
+        let slot = Int(truncatingIfNeeded: h & 511)
+        if internTags.isEmpty {
+            internTags = [UInt64](repeating: 0, count: 512 * 3)
+            internStrings = [String](repeating: "", count: 512)
+        }
+        if internTags[slot * 3] == w0 && internTags[slot * 3 + 1] == w1 && internTags[slot * 3 + 2] == UInt64(len) {
+            return internStrings[slot]
+        }
+        let s = String(decoding: UnsafeBufferPointer(start: p + start, count: len), as: UTF8.self)
+        internTags[slot * 3] = w0
+        internTags[slot * 3 + 1] = w1
+        internTags[slot * 3 + 2] = UInt64(len)
+        internStrings[slot] = s
+        return s
     }
 
     // MARK: headers

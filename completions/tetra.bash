@@ -5,7 +5,10 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init doctor audit completion' ;;
+    '') REPLY='help init doctor audit config ports completion' ;;
+    'config') REPLY='decode encode get set check' ;;
+    'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
+    'ports ranges') REPLY='set' ;;
     *) REPLY='' ;;
     esac
 }
@@ -17,6 +20,25 @@ __tetra_flags() {
     'init') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'doctor') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'audit') REPLY='--since --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'config') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'config decode') REPLY='--tagged --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'config encode') REPLY='--tagged --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'config get') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'config set') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'config check') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports get') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports set') REPLY='--force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports remove') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports allocate') REPLY='--range --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports ranges') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports ranges set') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports check') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports scan') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports reconcile') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports import') REPLY='--merge --replace --format --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports export') REPLY='--format --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'completion') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     *) REPLY='' ;;
     esac
@@ -29,6 +51,25 @@ __tetra_value_flags() {
     'init') REPLY=' --dir --org --color --lock-wait ' ;;
     'doctor') REPLY=' --dir --org --color --lock-wait ' ;;
     'audit') REPLY=' --since --dir --org --color --lock-wait ' ;;
+    'config') REPLY=' --dir --org --color --lock-wait ' ;;
+    'config decode') REPLY=' --dir --org --color --lock-wait ' ;;
+    'config encode') REPLY=' --dir --org --color --lock-wait ' ;;
+    'config get') REPLY=' --dir --org --color --lock-wait ' ;;
+    'config set') REPLY=' --dir --org --color --lock-wait ' ;;
+    'config check') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports list') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports get') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports set') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports remove') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports allocate') REPLY=' --range --dir --org --color --lock-wait ' ;;
+    'ports ranges') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports ranges set') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports check') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports scan') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports reconcile') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports import') REPLY=' --format --dir --org --color --lock-wait ' ;;
+    'ports export') REPLY=' --format --dir --org --color --lock-wait ' ;;
     'completion') REPLY=' --dir --org --color --lock-wait ' ;;
     *) REPLY='' ;;
     esac
@@ -36,6 +77,9 @@ __tetra_value_flags() {
 
 __tetra_flag_kind() {
     case "$1|$2" in
+    'ports allocate|--range') REPLY='dynamic' ;;
+    'ports import|--format') REPLY='choices:toml json env' ;;
+    'ports export|--format') REPLY='choices:toml json env' ;;
     *'|--dir') REPLY='directory' ;;
     *'|--org') REPLY='dynamic' ;;
     *'|--color') REPLY='choices:auto always never' ;;
@@ -47,6 +91,17 @@ __tetra_arg_kind() {
     case "$1|$2" in
     'help|0') REPLY='dynamic' ;;
     'help|'*) REPLY='dynamic' ;;
+    'config decode|0') REPLY='file' ;;
+    'config encode|0') REPLY='file' ;;
+    'config get|0') REPLY='file' ;;
+    'config set|0') REPLY='file' ;;
+    'config check|0') REPLY='file' ;;
+    'config check|'*) REPLY='file' ;;
+    'ports get|0') REPLY='dynamic' ;;
+    'ports set|0') REPLY='dynamic' ;;
+    'ports remove|0') REPLY='dynamic' ;;
+    'ports ranges set|0') REPLY='dynamic' ;;
+    'ports import|0') REPLY='file' ;;
     'completion|0') REPLY='choices:bash zsh fish' ;;
     *) REPLY='' ;;
     esac

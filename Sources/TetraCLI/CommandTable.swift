@@ -18,6 +18,8 @@ public enum CommandTable {
             SetupCommands.initCommand,
             SetupCommands.doctor,
             AuditCommands.spec,
+            ConfigCommands.spec,
+            PortsCommands.spec,
             CompletionCommands.completion,
             CompletionCommands.complete,
         ])

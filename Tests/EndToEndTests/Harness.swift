@@ -72,15 +72,15 @@ struct Tetra {
             inp.fileHandleForWriting.write(Data(stdin.utf8))
             try? inp.fileHandleForWriting.close()
         }
-        // Drain both pipes concurrently: a full pipe would block the child forever.
+        // Drain both pipes concurrently (dedicated threads: the GCD pool is small and many
+        // tests run processes at once): a full pipe would block the child forever.
         let outBox = DataBox(), errBox = DataBox()
-        let group = DispatchGroup()
         let outHandle = out.fileHandleForReading, errHandle = err.fileHandleForReading
-        group.enter()
-        DispatchQueue.global().async { outBox.data = outHandle.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { errBox.data = errHandle.readDataToEndOfFile(); group.leave() }
-        group.wait()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { outBox.data = outHandle.readDataToEndOfFile(); done.signal() }
+        Thread.detachNewThread { errBox.data = errHandle.readDataToEndOfFile(); done.signal() }
+        done.wait()
+        done.wait()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
                       stderr: String(decoding: errBox.data, as: UTF8.self))

@@ -23,6 +23,7 @@ enum SetupCommands {
                         }
                         var created: [String] = StateRoot.layout(paths).filter { !FileManager.default.fileExists(atPath: $0) }
                         if !configExisted { created.append(paths.globalConfig) }
+                        if !FileManager.default.fileExists(atPath: paths.portsFile) { created.append(paths.portsFile) }
 
                         if env.options.dryRun {
                             let r = Result(state_root: paths.root, created: !created.isEmpty, created_paths: created, dry_run: true)
@@ -34,6 +35,9 @@ enum SetupCommands {
                         try env.withLock("init") {
                             if !FileManager.default.fileExists(atPath: paths.globalConfig) {
                                 try AtomicFile.write(Data(defaultGlobalConfig.utf8), to: paths.globalConfig, mode: 0o600)
+                            }
+                            if !FileManager.default.fileExists(atPath: paths.portsFile) {
+                                try AtomicFile.write(Data(PortStore.defaultFile.utf8), to: paths.portsFile, mode: 0o644)
                             }
 
                         }

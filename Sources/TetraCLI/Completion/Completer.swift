@@ -131,7 +131,11 @@ public struct StateNameProvider: DynamicNameProviding {
         switch kind {
         case .orgs:
             return subdirectories(paths.orgs).filter { FileManager.default.fileExists(atPath: paths.org($0) + "/org.toml") }
-        case .commands, .ports, .portRanges, .envs, .templates, .services, .domains, .volumes, .releases:
+        case .ports:
+            return (try? PortStore(paths: paths).load().registry.ports.map(\.name)) ?? []
+        case .portRanges:
+            return (try? PortStore(paths: paths).load().registry.ranges.map(\.name)) ?? []
+        case .commands, .envs, .templates, .services, .domains, .volumes, .releases:
             return []
         }
     }

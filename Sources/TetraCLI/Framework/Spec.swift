@@ -111,14 +111,18 @@ public struct CommandOutput: @unchecked Sendable {
     public var exitCode: ExitCode
     /// The one JSON document printed under --json (required when the command supports it).
     public var json: (any Encodable)?
+    /// A JSON document already rendered (printed as is under --json, instead of `json`).
+    public var rawJSON: String?
     /// Human output for stdout (already rendered: tables, lines). May be empty.
     public var text: String
     /// Messages for stderr (warnings, notes), printed unless --quiet.
     public var notes: [String]
 
-    public init(exitCode: ExitCode = .success, json: (any Encodable)? = nil, text: String = "", notes: [String] = []) {
+    public init(exitCode: ExitCode = .success, json: (any Encodable)? = nil, rawJSON: String? = nil, text: String = "",
+                notes: [String] = []) {
         self.exitCode = exitCode
         self.json = json
+        self.rawJSON = rawJSON
         self.text = text
         self.notes = notes
     }

@@ -1,0 +1,148 @@
+import Foundation
+
+/// The operations of the `ports` group. The caller holds the "ports" lock for mutations.
+public struct PortService: Sendable {
+    public let store: PortStore
+    /// Whether a port can be bound right now (injected so tests can pin it).
+    public var isFree: @Sendable (Int) -> Bool
+    /// Listening sockets on this machine.
+    public var scan: @Sendable () -> [ListeningSocket]
+
+    public init(store: PortStore, isFree: @escaping @Sendable (Int) -> Bool = { PortProbe.isFree($0) },
+                scan: @escaping @Sendable () -> [ListeningSocket] = { SocketScanner().scan() }) {
+        self.store = store
+        self.isFree = isFree
+        self.scan = scan
+    }
+
+    // MARK: results
+
+    public struct Entry: Sendable, Encodable, Equatable {
+        public var name: String
+        public var port: Int
+        public var ranges: [String]
+        public var reserved: Bool
+    }
+
+    public struct Change: Sendable, Encodable, Equatable {
+        public var name: String
+        public var port: Int?
+        public var previous: Int?
+        /// "added", "updated", "unchanged", "removed", "allocated", "existing"
+        public var action: String
+        public var dry_run: Bool
+    }
+
+    public struct RangeEntry: Sendable, Encodable, Equatable {
+        public var name: String
+        public var low: Int
+        public var high: Int
+        public var used: Int
+        public var size: Int
+    }
+
+    // MARK: reads
+
+    public func list() throws -> [Entry] {
+        let reg = try store.loadValid().registry
+        return reg.ports.map { Entry(name: $0.name, port: $0.port, ranges: reg.rangeNames(containing: $0.port),
+                                     reserved: reg.reserved.contains($0.port)) }
+    }
+
+    public func get(_ name: String) throws -> Int {
+        try Names.validate(name, what: "port")
+        let reg = try store.loadValid().registry
+        guard let port = reg.port(named: name) else {
+            throw CoreError.notFound(what: "port", name: name,
+                                     hint: Self.closeName(name, in: reg.ports.map(\.name)) ?? "see 'tetra ports list'")
+        }
+        return port
+    }
+
+    public func ranges() throws -> [RangeEntry] {
+        let reg = try store.loadValid().registry
+        return reg.ranges.map { r in
+            RangeEntry(name: r.name, low: r.range.low, high: r.range.high,
+                       used: reg.ports.filter { r.range.contains($0.port) }.count, size: r.range.count)
+        }
+    }
+
+    // MARK: mutations
+
+    public func set(_ name: String, port: Int, force: Bool, dryRun: Bool) throws -> Change {
+        try Names.validate(name, what: "port")
+        guard PortNumber.isValid(port) else { throw CoreError.invalidArgument("invalid port \(port): ports are 1-65535") }
+        var loaded = try store.loadValid()
+        let reg = loaded.registry
+        let previous = reg.port(named: name)
+        if previous == port {
+            return Change(name: name, port: port, previous: previous, action: "unchanged", dry_run: dryRun)
+        }
+        if !force {
+            let others = reg.names(using: port).filter { $0 != name }
+            if !others.isEmpty {
+                throw CoreError.conflict("port \(port) is already registered as '\(others.joined(separator: "', '"))'",
+                                         hint: "choose another port, or use --force to register it twice")
+            }
+            if reg.reserved.contains(port) {
+                throw CoreError.conflict("port \(port) is reserved", hint: "use --force to register a reserved port")
+            }
+        }
+        try loaded.document.set(["ports", name], to: .integer(Int64(port)))
+        if !dryRun { try store.save(loaded.document) }
+        return Change(name: name, port: port, previous: previous, action: previous == nil ? "added" : "updated", dry_run: dryRun)
+    }
+
+    public func remove(_ name: String, dryRun: Bool) throws -> Change {
+        try Names.validate(name, what: "port")
+        var loaded = try store.loadValid()
+        guard let previous = loaded.registry.port(named: name) else {
+            throw CoreError.notFound(what: "port", name: name, hint: "see 'tetra ports list'")
+        }
+        _ = try loaded.document.remove(["ports", name])
+        if !dryRun { try store.save(loaded.document) }
+        return Change(name: name, port: nil, previous: previous, action: "removed", dry_run: dryRun)
+    }
+
+    /// The lowest port of the range that is not registered, not reserved and not bound now;
+    /// idempotent for a registered name.
+    public func allocate(_ name: String, rangeName: String, dryRun: Bool) throws -> Change {
+        try Names.validate(name, what: "port")
+        var loaded = try store.loadValid()
+        let reg = loaded.registry
+        if let existing = reg.port(named: name) {
+            return Change(name: name, port: existing, previous: existing, action: "existing", dry_run: dryRun)
+        }
+        guard let range = reg.range(named: rangeName) else {
+            throw CoreError.notFound(what: "port range", name: rangeName,
+                                     hint: Self.closeName(rangeName, in: reg.ranges.map(\.name))
+                                        ?? "see 'tetra ports ranges'; add one with 'tetra ports ranges set NAME LOW-HIGH'")
+        }
+        let listening = Set(scan().map(\.port))
+        guard let port = reg.lowestFree(in: range, isFree: { !listening.contains($0) && isFree($0) }) else {
+            throw CoreError.conflict("no free port in range \(rangeName) (\(range))",
+                                     hint: "widen the range with 'tetra ports ranges set \(rangeName) LOW-HIGH' or remove unused names")
+        }
+        try loaded.document.set(["ports", name], to: .integer(Int64(port)))
+        if !dryRun { try store.save(loaded.document) }
+        return Change(name: name, port: port, previous: nil, action: "allocated", dry_run: dryRun)
+    }
+
+    public func setRange(_ name: String, _ text: String, dryRun: Bool) throws -> RangeEntry {
+        try Names.validate(name, what: "port range")
+        let range: PortRange
+        switch PortRange.parse(text) {
+        case .success(let r): range = r
+        case .failure(let e): throw e
+        }
+        var loaded = try store.loadValid()
+        try loaded.document.set(["port_ranges", name], to: .string(range.description))
+        if !dryRun { try store.save(loaded.document) }
+        return RangeEntry(name: name, low: range.low, high: range.high,
+                          used: loaded.registry.ports.filter { range.contains($0.port) }.count, size: range.count)
+    }
+
+    static func closeName(_ name: String, in names: [String]) -> String? {
+        Suggest.didYouMean(name, in: names)
+    }
+}

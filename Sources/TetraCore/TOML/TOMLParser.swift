@@ -469,6 +469,7 @@ struct _TOMLCore {
     }
 
     /// Skips a comment starting at '#', up to (not including) the newline.
+    @inline(never)
     mutating func skipComment() throws {
         i += 1
         while true {
@@ -504,11 +505,16 @@ struct _TOMLCore {
             if c == cSpace || c == cTab || c == cLF { i += 1; continue }
             if c == cCR {
                 if p[i + 1] == cLF { i += 2; continue }
-                throw fail("bare carriage return (expected a newline)")
+                throw bareCarriageReturn()
             }
             if c == cHash { try skipComment(); continue }
             return
         }
+    }
+
+    @inline(never)
+    func bareCarriageReturn() -> _ParseFailure {
+        fail("bare carriage return (expected a newline)")
     }
 
     // MARK: document
@@ -537,6 +543,7 @@ struct _TOMLCore {
 
     /// Parses a (possibly dotted) key into key0/keyCount (and keyParts/keyOffsets when
     /// dotted). Returns the end offset of the key.
+    @inline(never)
     mutating func parseKey() throws -> Int {
         keyCount = 0
         while true {
@@ -791,6 +798,7 @@ struct _TOMLCore {
         }
     }
 
+    @inline(never)
     func recordDottedTables(_ rec: _TOMLRecorder, base: [TOMLPathComponent], parts: [String], offsets: [Int]) {
         if parts.count < 2 { return }
         var path = base
@@ -801,6 +809,7 @@ struct _TOMLCore {
     }
 
     /// Inserts a key/value (dotted keys create or extend tables) following TOML's rules.
+    @inline(never)
     mutating func insert(_ value: TOMLValue, into table: _PTable, parts: [String], offsets: [Int], section: Int) throws {
         var t = table
         let count = parts.count
@@ -844,7 +853,21 @@ struct _TOMLCore {
 
     // MARK: values
 
+    /// Values. This is on the recursion path of nested arrays and inline tables, so it only
+    /// dispatches: everything else is out of line to keep its stack frame small.
     mutating func parseValue(depth: Int) throws -> TOMLValue {
+        switch p[i] {
+        case cLBracket:
+            return try parseArray(depth: depth + 1)
+        case cLBrace:
+            return try parseInlineTable(depth: depth + 1)
+        default:
+            return try parseScalar()
+        }
+    }
+
+    @inline(never)
+    mutating func parseScalar() throws -> TOMLValue {
         let c = p[i]
         switch c {
         case cQuote:
@@ -867,10 +890,6 @@ struct _TOMLCore {
                 return .boolean(false)
             }
             throw invalidValue()
-        case cLBracket:
-            return try parseArray(depth: depth + 1)
-        case cLBrace:
-            return try parseInlineTable(depth: depth + 1)
         case 0x30...0x39:
             if isDigit(p[i + 1]) {
                 if isDigit(p[i + 2]) && isDigit(p[i + 3]) && p[i + 4] == cMinus { return try parseDateTime() }
@@ -880,10 +899,16 @@ struct _TOMLCore {
         case cPlus, cMinus, UInt8(ascii: "i"), UInt8(ascii: "n"):
             return try parseNumber()
         default:
-            if i >= n { throw fail("expected a value, found end of file") }
-            if c == cLF || c == cCR { throw fail("expected a value, found end of line") }
-            throw invalidValue()
+            throw valueExpected()
         }
+    }
+
+    @inline(never)
+    func valueExpected() -> _ParseFailure {
+        let c = p[i]
+        if i >= n { return fail("expected a value, found end of file") }
+        if c == cLF || c == cCR { return fail("expected a value, found end of line") }
+        return invalidValue()
     }
 
     /// The token starting at i, for messages.
@@ -896,6 +921,7 @@ struct _TOMLCore {
         return max(j, start + 1)
     }
 
+    @inline(never)
     func invalidValue() -> _ParseFailure {
         let c = p[i]
         if bareKey[Int(c)] || c >= 0x80 {
@@ -912,8 +938,13 @@ struct _TOMLCore {
         if c == cSpace || c == cTab || c == cLF || c == cComma || c == cRBracket || c == cRBrace || c == cHash || c == cCR { return }
         if c == 0 && i >= n { return }
         if bareKey[Int(c)] || c == cDot || c == cPlus || c == cColon || c >= 0x80 {
-            throw fail("invalid value '\(text(start, tokenEnd(from: i)))'", at: start)
+            throw invalidValueEnd(start)
         }
+    }
+
+    @inline(never)
+    func invalidValueEnd(_ start: Int) -> _ParseFailure {
+        fail("invalid value '\(text(start, tokenEnd(from: i)))'", at: start)
     }
 
     // MARK: strings
@@ -939,6 +970,7 @@ struct _TOMLCore {
     }
 
     /// Parses an escape sequence at i (pointing at the backslash) into scratch.
+    @inline(never)
     mutating func parseEscape() throws {
         let start = i
         let e = p[i + 1]
@@ -979,6 +1011,7 @@ struct _TOMLCore {
         fail("\(describe(at: i)) is not allowed in \(kind)")
     }
 
+    @inline(never)
     mutating func parseBasicString() throws -> String {
         let open = i
         i += 1
@@ -1016,6 +1049,7 @@ struct _TOMLCore {
         }
     }
 
+    @inline(never)
     mutating func parseLiteralString() throws -> String {
         let open = i
         i += 1
@@ -1041,6 +1075,7 @@ struct _TOMLCore {
         if p[i] == cLF { i += 1 } else if p[i] == cCR && p[i + 1] == cLF { i += 2 }
     }
 
+    @inline(never)
     mutating func parseMultilineBasicString() throws -> String {
         let open = i
         i += 3
@@ -1086,6 +1121,7 @@ struct _TOMLCore {
         }
     }
 
+    @inline(never)
     mutating func parseMultilineLiteralString() throws -> String {
         let open = i
         i += 3
@@ -1138,6 +1174,7 @@ struct _TOMLCore {
         }
     }
 
+    @inline(never)
     mutating func parseNumber() throws -> TOMLValue {
         let start = i
         var negative = false
@@ -1292,6 +1329,7 @@ struct _TOMLCore {
         }
     }
 
+    @inline(never)
     mutating func parseDateTime() throws -> TOMLValue {
         let start = i
         func bad(_ what: String) -> _ParseFailure {
@@ -1366,59 +1404,90 @@ struct _TOMLCore {
 
     // MARK: arrays and inline tables
 
+    /// Arrays. Kept small (the recursion goes through here); the recording variant and the
+    /// error paths are out of line.
     mutating func parseArray(depth: Int) throws -> TOMLValue {
-        if depth > maxDepth { throw fail("nesting too deep (more than \(maxDepth) levels)") }
+        if depth > maxDepth { throw nestingTooDeep() }
+        if rec != nil { return try parseArrayRecording(depth: depth) }
         let open = i
         i += 1
         var items: [TOMLValue] = []
         items.reserveCapacity(4)
-        var spans: [(start: Int, end: Int)] = []
-        var trailingComma: Int? = nil
-        let recording = rec != nil
-        var myEntry = -1
-        if let rec {
-            myEntry = rec.containerStack.last ?? -1
-            if myEntry >= 0 { rec.entries[myEntry].valueKind = 1 }
-        }
         while true {
             try skipWSCommentsNewlines()
             let c = p[i]
             if c == cRBracket { i += 1; break }
-            if c == 0 && i >= n { throw fail("unterminated array (opened at \(positionString(open)))") }
+            if c == 0 && i >= n { throw unterminatedArray(open) }
+            items.append(try parseValue(depth: depth))
+            try skipWSCommentsNewlines()
+            let d = p[i]
+            if d == cComma { i += 1; continue }
+            if d == cRBracket { i += 1; break }
+            throw badArraySeparator(open)
+        }
+        return .array(items)
+    }
+
+    @inline(never)
+    func nestingTooDeep() -> _ParseFailure {
+        fail("nesting too deep (more than \(maxDepth) levels)")
+    }
+
+    @inline(never)
+    func unterminatedArray(_ open: Int) -> _ParseFailure {
+        fail("unterminated array (opened at \(positionString(open)))")
+    }
+
+    @inline(never)
+    func badArraySeparator(_ open: Int) -> _ParseFailure {
+        if p[i] == 0 && i >= n { return unterminatedArray(open) }
+        return fail("expected ',' or ']' after an array element, found \(describe(at: i))")
+    }
+
+    @inline(never)
+    mutating func parseArrayRecording(depth: Int) throws -> TOMLValue {
+        let rec = self.rec!
+        let open = i
+        i += 1
+        var items: [TOMLValue] = []
+        var spans: [(start: Int, end: Int)] = []
+        var trailingComma: Int? = nil
+        let myEntry = rec.containerStack.last ?? -1
+        if myEntry >= 0 { rec.entries[myEntry].valueKind = 1 }
+        while true {
+            try skipWSCommentsNewlines()
+            let c = p[i]
+            if c == cRBracket { i += 1; break }
+            if c == 0 && i >= n { throw unterminatedArray(open) }
             trailingComma = nil
             let vs = i
-            if let rec {
-                rec.path.append(.index(items.count))
-                let e = rec.entries.count
-                rec.entries.append(.init(kind: .element, path: rec.path, keyStart: vs, keyEnd: vs, keyParts: 0,
-                                         valueStart: vs, valueEnd: vs, lineStart: vs, lineEnd: vs, section: headerIndex,
-                                         container: myEntry, valueKind: 0))
-                rec.containerStack.append(e)
-                let v = try parseValue(depth: depth)
-                rec.containerStack.removeLast()
-                rec.entries[e].valueEnd = i
-                rec.entries[e].lineEnd = i
-                rec.path.removeLast()
-                items.append(v)
-            } else {
-                items.append(try parseValue(depth: depth))
-            }
-            if recording { spans.append((vs, i)) }
+            rec.path.append(.index(items.count))
+            let e = rec.entries.count
+            rec.entries.append(.init(kind: .element, path: rec.path, keyStart: vs, keyEnd: vs, keyParts: 0,
+                                     valueStart: vs, valueEnd: vs, lineStart: vs, lineEnd: vs, section: headerIndex,
+                                     container: myEntry, valueKind: 0))
+            rec.containerStack.append(e)
+            let v = try parseValue(depth: depth)
+            rec.containerStack.removeLast()
+            rec.entries[e].valueEnd = i
+            rec.entries[e].lineEnd = i
+            rec.path.removeLast()
+            items.append(v)
+            spans.append((vs, i))
             try skipWSCommentsNewlines()
             let d = p[i]
             if d == cComma { trailingComma = i; i += 1; continue }
             if d == cRBracket { i += 1; break }
-            if d == 0 && i >= n { throw fail("unterminated array (opened at \(positionString(open)))") }
-            throw fail("expected ',' or ']' after an array element, found \(describe(at: i))")
+            throw badArraySeparator(open)
         }
-        if let rec, myEntry >= 0 {
+        if myEntry >= 0 {
             rec.arrays[myEntry] = .init(open: open, close: i - 1, elements: spans, trailingComma: trailingComma)
         }
         return .array(items)
     }
 
     mutating func parseInlineTable(depth: Int) throws -> TOMLValue {
-        if depth > maxDepth { throw fail("nesting too deep (more than \(maxDepth) levels)") }
+        if depth > maxDepth { throw nestingTooDeep() }
         if rec != nil { return try parseInlineTableFull(depth: depth) }
         // Fast path: simple keys, few entries. Anything else (dotted keys, duplicates,
         // errors, many keys) re-parses the table with the full path.
@@ -1455,7 +1524,7 @@ struct _TOMLCore {
             }
             if d == cRBrace {
                 i += 1
-                return .table(TOMLTable(_keys: keys, values: values, index: nil))
+                return Self.makeTable(keys, values)
             }
             break
         }
@@ -1463,8 +1532,16 @@ struct _TOMLCore {
         return try parseInlineTableFull(depth: depth)
     }
 
+    @inline(never)
+    static func makeTable(_ keys: [String], _ values: [TOMLValue]) -> TOMLValue {
+        .table(TOMLTable(_keys: keys, values: values, index: nil))
+    }
+
+    /// Inline tables in general (dotted keys, duplicates, document mode). On the recursion
+    /// path, so the per-entry work and the errors are out of line.
+    @inline(never)
     mutating func parseInlineTableFull(depth: Int) throws -> TOMLValue {
-        if depth > maxDepth { throw fail("nesting too deep (more than \(maxDepth) levels)") }
+        if depth > maxDepth { throw nestingTooDeep() }
         let open = i
         i += 1
         let table = _PTable(depth: depth, offset: open)
@@ -1486,63 +1563,87 @@ struct _TOMLCore {
         while true {
             skipWS()
             let c = p[i]
-            if c == cLF || c == cCR { throw fail("newlines are not allowed in inline tables") }
-            if c == cRBrace || c == cComma {
-                throw fail("expected a key in the inline table, found \(describe(at: i))")
+            if c == cLF || c == cCR || c == cRBrace || c == cComma || (c == 0 && i >= n) {
+                throw inlineTableKeyExpected(open)
             }
-            if c == 0 && i >= n { throw fail("unterminated inline table (opened at \(positionString(open)))") }
             let keyStart = i
             let keyEnd = try parseKey()
-            guard p[i] == cEq else {
-                if p[i] == cLF || p[i] == cCR { throw fail("expected '=' after key '\(keyText(partsArray[...]))', found end of line") }
-                throw fail("expected '=' after key '\(keyText(partsArray[...]))', found \(describe(at: i))")
-            }
+            guard p[i] == cEq else { throw equalsExpected() }
             i += 1
             skipWS()
-            if keyCount == 1 && rec == nil {
-                let k = key0, ko = key0Offset
-                let v = try parseValue(depth: depth)
-                if let idx = table.find(k) {
-                    throw fail("duplicate key '\(TOMLSerializer.formatKey(k))' (first defined at \(positionString(table.offsets[idx])))", at: ko)
-                }
-                table.append(k, v, offset: ko)
-            } else {
             let parts = partsArray
             let offs = offsetsArray
-            let vs = i
-            if let rec {
-                rec.path = basePath
-                for k in parts { rec.path.append(.key(k)) }
-                let e = rec.entries.count
-                rec.entries.append(.init(kind: .keyValue, path: rec.path, keyStart: keyStart, keyEnd: keyEnd,
-                                         keyParts: parts.count, valueStart: vs, valueEnd: vs, lineStart: keyStart,
-                                         lineEnd: keyStart, section: headerIndex, container: myEntry, valueKind: 0))
-                rec.containerStack.append(e)
+            if rec != nil {
+                let e = beginInlineEntry(basePath: basePath, parts: parts, keyStart: keyStart, keyEnd: keyEnd, container: myEntry)
                 let v = try parseValue(depth: depth + parts.count - 1)
-                rec.containerStack.removeLast()
-                rec.entries[e].valueEnd = i
-                rec.entries[e].lineEnd = i
-                rec.path = basePath
-                try insert(v, into: table, parts: parts, offsets: offs, section: sectionID)
-                recordDottedTables(rec, base: basePath, parts: parts, offsets: offs)
+                try endInlineEntry(e, value: v, table: table, basePath: basePath, parts: parts, offsets: offs, section: sectionID)
             } else {
                 let v = try parseValue(depth: depth + parts.count - 1)
                 try insert(v, into: table, parts: parts, offsets: offs, section: sectionID)
-            }
             }
             skipWS()
             let d = p[i]
             if d == cComma {
                 i += 1
                 skipWS()
-                if p[i] == cRBrace { throw fail("trailing comma is not allowed in an inline table") }
+                if p[i] == cRBrace { throw inlineTableTrailingComma() }
                 continue
             }
             if d == cRBrace { i += 1; break }
-            if d == cLF || d == cCR { throw fail("newlines are not allowed in inline tables") }
-            if d == 0 && i >= n { throw fail("unterminated inline table (opened at \(positionString(open)))") }
-            throw fail("expected ',' or '}' after a value in the inline table, found \(describe(at: i))")
+            throw inlineTableSeparatorExpected(open)
         }
         return .table(table.toTable())
+    }
+
+    @inline(never)
+    func beginInlineEntry(basePath: [TOMLPathComponent], parts: [String], keyStart: Int, keyEnd: Int, container: Int) -> Int {
+        let rec = self.rec!
+        rec.path = basePath
+        for k in parts { rec.path.append(.key(k)) }
+        let e = rec.entries.count
+        rec.entries.append(.init(kind: .keyValue, path: rec.path, keyStart: keyStart, keyEnd: keyEnd,
+                                 keyParts: parts.count, valueStart: i, valueEnd: i, lineStart: keyStart,
+                                 lineEnd: keyStart, section: headerIndex, container: container, valueKind: 0))
+        rec.containerStack.append(e)
+        return e
+    }
+
+    @inline(never)
+    mutating func endInlineEntry(_ e: Int, value: TOMLValue, table: _PTable, basePath: [TOMLPathComponent],
+                                 parts: [String], offsets: [Int], section: Int) throws {
+        let rec = self.rec!
+        rec.containerStack.removeLast()
+        rec.entries[e].valueEnd = i
+        rec.entries[e].lineEnd = i
+        rec.path = basePath
+        try insert(value, into: table, parts: parts, offsets: offsets, section: section)
+        recordDottedTables(rec, base: basePath, parts: parts, offsets: offsets)
+    }
+
+    @inline(never)
+    func inlineTableKeyExpected(_ open: Int) -> _ParseFailure {
+        let c = p[i]
+        if c == cLF || c == cCR { return fail("newlines are not allowed in inline tables") }
+        if c == 0 && i >= n { return fail("unterminated inline table (opened at \(positionString(open)))") }
+        return fail("expected a key in the inline table, found \(describe(at: i))")
+    }
+
+    @inline(never)
+    func equalsExpected() -> _ParseFailure {
+        if p[i] == cLF || p[i] == cCR { return fail("expected '=' after key '\(keyText(partsArray[...]))', found end of line") }
+        return fail("expected '=' after key '\(keyText(partsArray[...]))', found \(describe(at: i))")
+    }
+
+    @inline(never)
+    func inlineTableTrailingComma() -> _ParseFailure {
+        fail("trailing comma is not allowed in an inline table")
+    }
+
+    @inline(never)
+    func inlineTableSeparatorExpected(_ open: Int) -> _ParseFailure {
+        let d = p[i]
+        if d == cLF || d == cCR { return fail("newlines are not allowed in inline tables") }
+        if d == 0 && i >= n { return fail("unterminated inline table (opened at \(positionString(open)))") }
+        return fail("expected ',' or '}' after a value in the inline table, found \(describe(at: i))")
     }
 }

@@ -5,8 +5,8 @@
 # or falls back to a python timing loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product tetra >/dev/null
-TETRA="${TETRA_BIN:-$(swift build -c release --show-bin-path)/tetra}"
+swift build -c release -Xswiftc -static-executable --product tetra >/dev/null 2>&1
+TETRA="${TETRA_BIN:-$(swift build -c release -Xswiftc -static-executable --show-bin-path)/tetra}"
 export TETRA_DIR="$(mktemp -d)"
 trap 'rm -rf "$TETRA_DIR"' EXIT
 "$TETRA" init >/dev/null

@@ -23,7 +23,7 @@ extension PortService {
     public typealias OwnerLookup = @Sendable (String) -> Set<Int32>?
 
     public func check(owners: OwnerLookup = { _ in nil }) throws -> CheckReport {
-        let loaded = try store.load()
+        let loaded = try store.load(editing: true)
         let reg = loaded.registry
         var problems: [Problem] = loaded.problems.map {
             Problem(kind: "invalid", name: $0.keyPath, port: nil, message: $0.description, position: $0.position?.description)

@@ -76,7 +76,7 @@ extension PortService {
     public func importEntries(_ text: String, name: String, format: PortInterchange.Format?, replace: Bool,
                               dryRun: Bool) throws -> ImportResult {
         let parsed = try Self.parseImport(text, name: name, format: format)
-        var loaded = try store.loadValid()
+        var loaded = try store.loadValid(editing: true)
         let current = loaded.registry
         var changes: [Change] = []
         for (k, p) in parsed.ports {

@@ -72,7 +72,7 @@ public struct PortService: Sendable {
     public func set(_ name: String, port: Int, force: Bool, dryRun: Bool) throws -> Change {
         try Names.validate(name, what: "port")
         guard PortNumber.isValid(port) else { throw CoreError.invalidArgument("invalid port \(port): ports are 1-65535") }
-        var loaded = try store.loadValid()
+        var loaded = try store.loadValid(editing: true)
         let reg = loaded.registry
         let previous = reg.port(named: name)
         if previous == port {
@@ -95,7 +95,7 @@ public struct PortService: Sendable {
 
     public func remove(_ name: String, dryRun: Bool) throws -> Change {
         try Names.validate(name, what: "port")
-        var loaded = try store.loadValid()
+        var loaded = try store.loadValid(editing: true)
         guard let previous = loaded.registry.port(named: name) else {
             throw CoreError.notFound(what: "port", name: name, hint: "see 'tetra ports list'")
         }
@@ -108,7 +108,7 @@ public struct PortService: Sendable {
     /// idempotent for a registered name.
     public func allocate(_ name: String, rangeName: String, dryRun: Bool) throws -> Change {
         try Names.validate(name, what: "port")
-        var loaded = try store.loadValid()
+        var loaded = try store.loadValid(editing: true)
         let reg = loaded.registry
         if let existing = reg.port(named: name) {
             return Change(name: name, port: existing, previous: existing, action: "existing", dry_run: dryRun)
@@ -118,8 +118,7 @@ public struct PortService: Sendable {
                                      hint: Self.closeName(rangeName, in: reg.ranges.map(\.name))
                                         ?? "see 'tetra ports ranges'; add one with 'tetra ports ranges set NAME LOW-HIGH'")
         }
-        let listening = Set(scan().map(\.port))
-        guard let port = reg.lowestFree(in: range, isFree: { !listening.contains($0) && isFree($0) }) else {
+        guard let port = reg.lowestFree(in: range, isFree: isFree) else {
             throw CoreError.conflict("no free port in range \(rangeName) (\(range))",
                                      hint: "widen the range with 'tetra ports ranges set \(rangeName) LOW-HIGH' or remove unused names")
         }
@@ -135,7 +134,7 @@ public struct PortService: Sendable {
         case .success(let r): range = r
         case .failure(let e): throw e
         }
-        var loaded = try store.loadValid()
+        var loaded = try store.loadValid(editing: true)
         try loaded.document.set(["port_ranges", name], to: .string(range.description))
         if !dryRun { try store.save(loaded.document) }
         return RangeEntry(name: name, low: range.low, high: range.high,

@@ -28,7 +28,8 @@ public struct PortStore: Sendable {
     """
 
     public struct Loaded: Sendable {
-        public var document: TOMLDocument
+        /// The editable document (format-preserving), when loaded for editing.
+        public var document: TOMLDocument!
         public var registry: PortRegistry
         /// Semantic problems (bad port numbers, bad names, bad ranges), with positions.
         public var problems: [ConfigProblem]
@@ -41,16 +42,31 @@ public struct PortStore: Sendable {
     /// reserved ports every state root starts with), so a fresh root works. A TOML syntax
     /// error is thrown (exit 3, path:line:column); semantic problems are returned so that
     /// `ports check` can list them, and `loadValid` turns them into an error.
-    public func load() throws -> Loaded {
+    /// - Parameter editing: also build the format-preserving document (needed to edit; reads
+    ///   skip it, which keeps `ports get` fast on large registries). Positions for messages
+    ///   come from the document, built on demand when there is something to report.
+    public func load(editing: Bool = false) throws -> Loaded {
         let data = try AtomicFile.readIfExists(path)
-        let document = try TOMLDocument(parsing: data.map { String(decoding: $0, as: UTF8.self) } ?? Self.defaultFile, fileName: path)
+        let bytes = data.map { Array($0) } ?? Array(Self.defaultFile.utf8)
+        if editing {
+            let document = try TOMLDocument(bytes: bytes, fileName: path)
+            var loaded = validate(document.table, position: { document.position(of: $0) }, exists: data != nil)
+            loaded.document = document
+            return loaded
+        }
+        let table = try TOMLParser.parse(bytes: bytes, file: path)
+        let quick = validate(table, position: { _ in nil }, exists: data != nil)
+        if quick.problems.isEmpty && quick.warnings.isEmpty { return quick }
+        let document = try TOMLDocument(bytes: bytes, fileName: path)
+        return validate(table, position: { document.position(of: $0) }, exists: data != nil)
+    }
+
+    func validate(_ table: TOMLTable, position: ([String]) -> SourcePosition?, exists: Bool) -> Loaded {
         var problems: [ConfigProblem] = []
         var warnings: [ConfigProblem] = []
         var registry = PortRegistry()
-        let table = document.table
-
         func problem(_ keyPath: [String], _ message: String) -> ConfigProblem {
-            ConfigProblem(file: path, position: document.position(of: keyPath), keyPath: keyPath.joined(separator: "."), message: message)
+            ConfigProblem(file: path, position: position(keyPath), keyPath: keyPath.joined(separator: "."), message: message)
         }
 
         for (key, _) in table where !["ports", "port_ranges", "reserved"].contains(key) {
@@ -117,12 +133,12 @@ public struct PortStore: Sendable {
                 problems.append(problem(["reserved"], "expected a table, found a \(reserved.typeName)"))
             }
         }
-        return Loaded(document: document, registry: registry, problems: problems, warnings: warnings, exists: data != nil)
+        return Loaded(document: nil, registry: registry, problems: problems, warnings: warnings, exists: exists)
     }
 
     /// Loads and fails with exit 3 listing every problem.
-    public func loadValid() throws -> Loaded {
-        let loaded = try load()
+    public func loadValid(editing: Bool = false) throws -> Loaded {
+        let loaded = try load(editing: editing)
         if !loaded.problems.isEmpty {
             throw ConfigError(loaded.problems, hint: "fix \(path), or see 'tetra ports check'")
         }

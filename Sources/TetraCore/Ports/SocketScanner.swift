@@ -114,14 +114,19 @@ public struct SocketScanner: Sendable {
     }
 }
 
-/// Whether a port can be bound right now on this machine (TCP, all addresses, v4 and v6).
+/// Whether a port can be bound right now on this machine: TCP and UDP, all addresses, IPv4
+/// and IPv6 (a listener on 127.0.0.1 or ::1 also makes the wildcard bind fail).
 public enum PortProbe {
     public static func isFree(_ port: Int) -> Bool {
-        canBind(port, family: AF_INET) && canBind(port, family: AF_INET6)
+        for type in [SOCK_STREAM, SOCK_DGRAM] {
+            if !canBind(port, family: AF_INET, type: Int32(type.rawValue)) { return false }
+            if !canBind(port, family: AF_INET6, type: Int32(type.rawValue)) { return false }
+        }
+        return true
     }
 
-    static func canBind(_ port: Int, family: Int32) -> Bool {
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+    static func canBind(_ port: Int, family: Int32, type: Int32) -> Bool {
+        let fd = socket(family, type, 0)
         if fd < 0 { return family == AF_INET6 } // no IPv6 on this host: only IPv4 matters
         defer { close(fd) }
         var yes: Int32 = 1

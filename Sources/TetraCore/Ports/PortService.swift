@@ -49,14 +49,23 @@ public struct PortService: Sendable {
                                      reserved: reg.reserved.contains($0.port)) }
     }
 
+    /// The port of one name. Reads validate what they read: a syntax error anywhere is still
+    /// exit 3, but a bad entry elsewhere in the registry does not stop reading a good one
+    /// (and a 10,000-entry registry is not re-validated for every lookup).
     public func get(_ name: String) throws -> Int {
         try Names.validate(name, what: "port")
-        let reg = try store.loadValid().registry
-        guard let port = reg.port(named: name) else {
+        let table = try store.parseTable()
+        guard let value = table["ports"]?.tableValue?[name] else {
+            let names = table["ports"]?.tableValue?.keys ?? []
             throw CoreError.notFound(what: "port", name: name,
-                                     hint: Self.closeName(name, in: reg.ports.map(\.name)) ?? "see 'tetra ports list'")
+                                     hint: Self.closeName(name, in: Array(names)) ?? "see 'tetra ports list'")
         }
-        return port
+        guard case .integer(let n) = value, PortNumber.isValid(Int(n)) else {
+            // Report it with its position, as a full load would.
+            _ = try store.loadValid()
+            throw ConfigError(ConfigProblem(file: store.path, keyPath: "ports.\(name)", message: "not a port number"))
+        }
+        return Int(n)
     }
 
     public func ranges() throws -> [RangeEntry] {

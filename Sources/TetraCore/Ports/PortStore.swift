@@ -136,6 +136,12 @@ public struct PortStore: Sendable {
         return Loaded(document: nil, registry: registry, problems: problems, warnings: warnings, exists: exists)
     }
 
+    /// The registry's plain table (syntax checked, nothing else).
+    public func parseTable() throws -> TOMLTable {
+        let data = try AtomicFile.readIfExists(path)
+        return try TOMLParser.parse(bytes: data.map { Array($0) } ?? Array(Self.defaultFile.utf8), file: path)
+    }
+
     /// Loads and fails with exit 3 listing every problem.
     public func loadValid(editing: Bool = false) throws -> Loaded {
         let loaded = try load(editing: editing)

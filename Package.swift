@@ -15,7 +15,7 @@ let package = Package(
         // Thin entry point: builds the real context, runs the CLI, exits.
         .executableTarget(name: "tetra", dependencies: ["TetraCLI", "TetraCore"]),
         .testTarget(name: "TetraCoreTests", dependencies: ["TetraCore"]),
-        .testTarget(name: "TetraCLITests", dependencies: ["TetraCLI", "TetraCore"]),
+        .testTarget(name: "TetraCLITests", dependencies: ["TetraCLI", "TetraCore"], exclude: ["Golden"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TetraCore"]),
     ],
     swiftLanguageModes: [.v6]

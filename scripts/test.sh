@@ -25,5 +25,16 @@ fi
 
 export TOML_TEST_DIR="${TOML_TEST_DIR:-$(cd .. && pwd)/shared/toml-test}"
 swift build --build-tests
-# The end-to-end tests run the built binary; they find it next to the test bundle.
-swift test --skip-build "$@"
+# The end-to-end tests run the built binary; they find it next to the test bundle. The
+# suites are XCTest; the closing line counts every test that ran.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -cE "^Test Case '.*' passed" "$log" || true)
+failed=$(grep -cE "^Test Case '.*' failed" "$log" || true)
+skipped=$(grep -cE "^Test Case '.*' skipped" "$log" || true)
+echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
+exit "$status"

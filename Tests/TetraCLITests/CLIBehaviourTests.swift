@@ -217,3 +217,41 @@ final class CLIBehaviourTests: XCTestCase {
         XCTAssertThrowsError(try env(cli, answers: ["n"], yes: false).confirm("delete org acme"))
     }
 }
+
+final class SettingsAndDoctorTests: XCTestCase {
+    func testOrgPrecedenceFlagThenEnvironmentThenConfigFile() throws {
+        var cli = InProcess()
+        XCTAssertEqual(cli.run(["init"]).status, 0)
+        try "default_org = \"fromfile\"\n".write(toFile: cli.stateRoot + "/config/tetra.toml", atomically: true, encoding: .utf8)
+        func resolved(_ argv: [String]) throws -> String? {
+            guard case .run(let inv) = try ArgumentParser(root: CommandTable.root).parse(argv) else { return nil }
+            let ctx = CLIContext(stdout: OutputSink(), stderr: OutputSink(), environment: cli.environment,
+                                 workingDirectory: "/", runner: cli.runner)
+            let core = CoreContext(environment: cli.environment, workingDirectory: "/", stateRoot: cli.stateRoot, runner: cli.runner)
+            let env = CommandEnvironment(cli: ctx, options: try GlobalOptions(inv), core: core, style: Style(enabled: false), invocation: inv)
+            return try env.resolvedOrg()
+        }
+        XCTAssertEqual(try resolved(["doctor"]), "fromfile")
+        cli.environment["TETRA_ORG"] = "fromenv"
+        XCTAssertEqual(try resolved(["doctor"]), "fromenv")
+        XCTAssertEqual(try resolved(["doctor", "--org", "fromflag"]), "fromflag")
+        XCTAssertThrowsError(try resolved(["doctor", "--org", "../x"]))
+        cli.environment.removeValue(forKey: "TETRA_ORG")
+        try "default_org = 3\n".write(toFile: cli.stateRoot + "/config/tetra.toml", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try resolved(["doctor"])) { error in
+            XCTAssertEqual((error as? ConfigError)?.exitCode, .invalidConfig)
+            XCTAssertTrue((error as? ConfigError)?.message.contains("tetra.toml:1:15") ?? false, "\(error)")
+        }
+    }
+
+    func testDoctorReportsConfigAndPortProblems() throws {
+        let cli = InProcess(runner: FakeProcessRunner())
+        XCTAssertEqual(cli.run(["init"]).status, 0)
+        try "default_org = [\n".write(toFile: cli.stateRoot + "/config/tetra.toml", atomically: true, encoding: .utf8)
+        try "[ports]\na = 4000\nb = 4000\n".write(toFile: cli.stateRoot + "/config/ports.toml", atomically: true, encoding: .utf8)
+        let r = cli.run(["doctor"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains("config tetra.toml"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("ports duplicate"), r.stdout)
+    }
+}

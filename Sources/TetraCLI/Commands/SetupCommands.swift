@@ -72,8 +72,9 @@ enum SetupCommands {
                     discussion: """
                     Checks that git, ssh and openssl are installed (problems when missing) and reports
                     docker and rsync (warnings when missing: docker is needed only for volumes and
-                    docker services, rsync only speeds up pushes), with their versions; and that the
-                    state root is a directory owned by you with mode 0700.
+                    docker services, rsync only speeds up pushes), with their versions; that the
+                    state root is a directory owned by you with mode 0700; that config/tetra.toml
+                    parses; and the port registry's problems (as 'tetra ports check').
                     """,
                     examples: ["tetra doctor", "tetra doctor --json"],
                     json: true,
@@ -112,6 +113,8 @@ struct Doctor {
         var checks: [Check] = []
         checks += toolChecks()
         checks += stateRootChecks()
+        checks += configChecks()
+        checks += portChecks()
         return Report(state_root: core.stateRoot, checks: checks,
                       problems: checks.filter { $0.status == .problem }.count,
                       warnings: checks.filter { $0.status == .warning }.count)
@@ -130,6 +133,35 @@ struct Doctor {
             }
             let reason = tool.error ?? "not found on PATH"
             return Check(name: "tool \(tool.name)", status: required ? .problem : .warning, detail: reason)
+        }
+    }
+
+    /// config/tetra.toml parses and has the right types; unknown keys are warnings.
+    func configChecks() -> [Check] {
+        guard FileManager.default.fileExists(atPath: core.paths.globalConfig) else { return [] }
+        do {
+            let (_, warnings) = try GlobalSettings.loadWithWarnings(core.paths)
+            if warnings.isEmpty { return [Check(name: "config tetra.toml", status: .ok, detail: "valid")] }
+            return warnings.map { Check(name: "config tetra.toml", status: .warning, detail: $0.description) }
+        } catch let error as any TetraError {
+            return [Check(name: "config tetra.toml", status: .problem, detail: error.message)]
+        } catch {
+            return [Check(name: "config tetra.toml", status: .problem, detail: "\(error)")]
+        }
+    }
+
+    /// The port registry: what `tetra ports check` reports.
+    func portChecks() -> [Check] {
+        guard FileManager.default.fileExists(atPath: core.paths.portsFile) else { return [] }
+        do {
+            let report = try PortService(store: PortStore(paths: core.paths)).check()
+            var checks = report.problems.map { Check(name: "ports \($0.kind)", status: .problem, detail: $0.message) }
+            checks += report.warnings.map { Check(name: "ports", status: .warning, detail: $0.message) }
+            return checks.isEmpty ? [Check(name: "ports", status: .ok, detail: "no port problems")] : checks
+        } catch let error as any TetraError {
+            return [Check(name: "ports", status: .problem, detail: error.message)]
+        } catch {
+            return [Check(name: "ports", status: .problem, detail: "\(error)")]
         }
     }
 

@@ -135,6 +135,21 @@ public struct CommandEnvironment: Sendable {
         try StateRoot.ensure(core.paths, flagGiven: options.dir != nil)
     }
 
+    /// The org to act on: --org > $TETRA_ORG > `default_org` in config/tetra.toml > nil.
+    /// A malformed tetra.toml is exit 3 with its position.
+    public func resolvedOrg() throws -> String? {
+        let name: String?
+        if let flag = options.org, !flag.isEmpty {
+            name = flag
+        } else if let fromEnv = cli.environment["TETRA_ORG"], !fromEnv.isEmpty {
+            name = fromEnv
+        } else {
+            name = try GlobalSettings.load(paths).defaultOrg
+        }
+        if let name { try Names.validate(name, what: "org") }
+        return name
+    }
+
     /// Runs `body` holding the lock on `resource` (state/locks/<resource>.lock), waiting up to
     /// --lock-wait when it is held, and unwinding on Ctrl-C.
     public func withLock<T>(_ resource: String, _ body: () throws -> T) throws -> T {

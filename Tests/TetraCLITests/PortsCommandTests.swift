@@ -164,3 +164,24 @@ final class PortsCommandTests: XCTestCase {
         XCTAssertTrue(cli.run(["__complete", "ports", ""]).stdout.contains("allocate\n"))
     }
 }
+
+final class PortsReadOnlyTests: XCTestCase {
+    func testReadOnlyRegistryIsRefusedAndUntouched() throws {
+        let cli = InProcess()
+        XCTAssertEqual(cli.run(["init"]).status, 0)
+        let file = cli.stateRoot + "/config/ports.toml"
+        let before = try String(contentsOfFile: file, encoding: .utf8)
+        chmod(file, 0o444)
+        let r = cli.run(["ports", "set", "api", "4000"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("is read-only (mode 444)"), r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8), before)
+        var st = stat()
+        stat(file, &st)
+        XCTAssertEqual(st.st_mode & 0o777, 0o444, "mode kept")
+        chmod(file, 0o640)
+        XCTAssertEqual(cli.run(["ports", "set", "api", "4000"]).status, 0)
+        stat(file, &st)
+        XCTAssertEqual(st.st_mode & 0o777, 0o640, "an edit keeps the file's mode")
+    }
+}

@@ -152,7 +152,14 @@ public struct PortStore: Sendable {
     }
 
     /// Writes the edited document atomically (mode 0644: ports are not secret).
+    /// A file without any write bit is treated as read-only on purpose, even for root (whom
+    /// the kernel would let replace it): the operator locked it.
     public func save(_ document: TOMLDocument) throws {
-        try AtomicFile.write(Data(document.render().utf8), to: path, mode: 0o644)
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & 0o222 == 0 {
+            throw CoreError.failed("\(path) is read-only (mode \(String(st.st_mode & 0o777, radix: 8))); nothing was changed",
+                                   hint: "make it writable (chmod u+w \(path)) to let tetra edit it")
+        }
+        try AtomicFile.write(Data(document.render().utf8), to: path, mode: st.st_mode != 0 ? st.st_mode & 0o777 : 0o644)
     }
 }

@@ -124,6 +124,32 @@ final class TOMLParserTests: XCTestCase {
         XCTAssertEqual(t.keys.first, "int")
     }
 
+    /// Short ASCII keys and strings are built directly in the small-string form; they must
+    /// be indistinguishable from ordinary strings (equality, hashing, bytes, appending).
+    func testShortStringsAreOrdinaryStrings() throws {
+        XCTAssertTrue(_SmallASCII.works)
+        for len in 0...16 {
+            let word = String("abcdefghijklmnopq".prefix(len))
+            let text = (len > 0 ? "\(word) = 1\n" : "") + "s\(len) = \"\(word)\"\nl\(len) = '\(word)'\n"
+            let t = try TOMLParser.parse(text)
+            var dict: [String: Int] = [:]
+            for k in t.keys { dict[k] = 1 }
+            if len > 0 {
+                XCTAssertEqual(dict[word], 1)
+                XCTAssertEqual(t[word], .integer(1))
+            }
+            let s = try XCTUnwrap(t["s\(len)"]?.stringValue)
+            XCTAssertEqual(s, word)
+            XCTAssertEqual(s.hashValue, word.hashValue)
+            XCTAssertEqual(Array(s.utf8), Array(word.utf8))
+            XCTAssertEqual(s + "!", word + "!")
+            XCTAssertEqual(t["l\(len)"]?.stringValue, word)
+        }
+        // At the very end of the input (no bytes to read past the key).
+        XCTAssertEqual(try TOMLParser.parse("[t]\nab = 1")["t"]?.tableValue?["ab"], .integer(1))
+        XCTAssertEqual(try TOMLParser.parse("x = 'é'\ny = \"ab\"")["x"], .string("é"))
+    }
+
     func testLargeTablesUseTheIndex() throws {
         var text = "[t]\n"
         for i in 0..<2000 { text += "k\(i) = \(i)\n" }

@@ -424,12 +424,12 @@ public enum TOMLTaggedJSON {
 
     static func writeTable(_ t: TOMLTable, _ w: inout _JSONWriter) {
         w.beginObject()
-        let keys = t.keys, values = t.values
-        for i in 0..<keys.count {
-            w.key(keys[i], first: i == 0)
-            writeValue(values[i], &w)
+        let entries = t._entries
+        for i in 0..<entries.count {
+            w.key(entries[i].key, first: i == 0)
+            writeValue(entries[i].value, &w)
         }
-        w.endObject(empty: keys.isEmpty)
+        w.endObject(empty: entries.isEmpty)
     }
 
     static func writeValue(_ v: TOMLValue, _ w: inout _JSONWriter) {
@@ -560,12 +560,12 @@ public enum TOMLJSON {
 
     static func writeTable(_ t: TOMLTable, _ w: inout _JSONWriter) {
         w.beginObject()
-        let keys = t.keys, values = t.values
-        for i in 0..<keys.count {
-            w.key(keys[i], first: i == 0)
-            writeValue(values[i], &w)
+        let entries = t._entries
+        for i in 0..<entries.count {
+            w.key(entries[i].key, first: i == 0)
+            writeValue(entries[i].value, &w)
         }
-        w.endObject(empty: keys.isEmpty)
+        w.endObject(empty: entries.isEmpty)
     }
 
     static func writeValue(_ v: TOMLValue, _ w: inout _JSONWriter) {

@@ -16,10 +16,10 @@ struct _TOMLKeyIndex: Sendable {
         mask = size - 1
     }
 
-    /// Builds an index over `keys`.
-    init(keys: [String]) {
-        self.init(capacity: keys.count)
-        for (i, k) in keys.enumerated() { insert(hash: Self.hash(k), position: i) }
+    /// Builds an index over the keys of `entries`.
+    init(entries: [TOMLTable.Entry]) {
+        self.init(capacity: entries.count)
+        for (i, e) in entries.enumerated() { insert(hash: Self.hash(e.key), position: i) }
     }
 
     // MARK: hashing
@@ -62,7 +62,7 @@ struct _TOMLKeyIndex: Sendable {
     // MARK: lookup and insertion
 
     @inline(__always)
-    func find(_ key: String, hash h: UInt32, in keys: [String]) -> Int? {
+    func find(_ key: String, hash h: UInt32, in entries: [TOMLTable.Entry]) -> Int? {
         var s = Int(truncatingIfNeeded: h) & mask
         let tag = UInt64(h) << 32
         while true {
@@ -70,7 +70,7 @@ struct _TOMLKeyIndex: Sendable {
             if e == 0 { return nil }
             if e & 0xFFFF_FFFF_0000_0000 == tag {
                 let pos = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1
-                if keys[pos] == key { return pos }
+                if entries[pos].key == key { return pos }
             }
             s = (s + 1) & mask
         }

@@ -64,14 +64,16 @@ public enum TOMLPathComponent: Sendable, Hashable, CustomStringConvertible {
 // MARK: - Internal tree
 
 final class _PTable {
-    /// Keys in document order, the offset of the key that first defined each, and values.
-    /// Open sub-tables and arrays of tables have a placeholder value and an entry in `kids`.
-    @exclusivity(unchecked) var keys: [String] = []
+    /// Entries in document order. Open sub-tables and arrays of tables have a placeholder
+    /// value and an entry in `kids`.
+    @exclusivity(unchecked) var entries: [TOMLTable.Entry] = []
+    /// Offset of the key that first defined each entry; only kept in detailed mode (used by
+    /// "first defined at" messages).
     @exclusivity(unchecked) var offsets: [Int] = []
-    @exclusivity(unchecked) var values: [TOMLValue] = []
-    /// Parallel to `keys` once the first child is added (empty before).
+    /// Parallel to `entries` once the first child is added (empty before).
     @exclusivity(unchecked) var kids: [_PChild?] = []
     @exclusivity(unchecked) var map: _TOMLKeyIndex? = nil
+    let trackOffsets: Bool
     var definedByHeader = false
     /// Section in which dotted keys created or extended this table (-1: none).
     var dottedSection = -1
@@ -79,21 +81,21 @@ final class _PTable {
     /// Offset of the header / key that created it.
     var offset: Int
 
-    init(depth: Int, offset: Int, capacity: Int = 8) {
+    init(depth: Int, offset: Int, trackOffsets: Bool, capacity: Int = 8) {
         self.depth = depth
         self.offset = offset
-        keys.reserveCapacity(capacity)
-        offsets.reserveCapacity(capacity)
-        values.reserveCapacity(capacity)
+        self.trackOffsets = trackOffsets
+        entries.reserveCapacity(capacity)
+        if trackOffsets { offsets.reserveCapacity(capacity) }
     }
 
     @inline(__always)
     func find(_ key: String, hash: UInt32? = nil) -> Int? {
-        if let map { return map.find(key, hash: hash ?? _TOMLKeyIndex.hash(key), in: keys) }
+        if let map { return map.find(key, hash: hash ?? _TOMLKeyIndex.hash(key), in: entries) }
         var i = 0
-        let n = keys.count
+        let n = entries.count
         while i < n {
-            if keys[i] == key { return i }
+            if entries[i].key == key { return i }
             i += 1
         }
         return nil
@@ -113,14 +115,13 @@ final class _PTable {
 
     @inline(__always)
     func appendKeyValue(_ key: String, _ value: TOMLValue, offset: Int, hash: UInt32?) {
-        let idx = keys.count
-        keys.append(key)
-        offsets.append(offset)
-        values.append(value)
+        let idx = entries.count
+        entries.append(TOMLTable.Entry(key: key, value: value))
+        if trackOffsets { offsets.append(offset) }
         if map != nil {
             map!.insert(hash: hash ?? _TOMLKeyIndex.hash(key), position: idx)
         } else if idx >= TOMLTable.indexThreshold {
-            map = _TOMLKeyIndex(keys: keys)
+            map = _TOMLKeyIndex(entries: entries)
         }
     }
 
@@ -129,7 +130,7 @@ final class _PTable {
     func appendIfAbsent(_ key: String, _ value: TOMLValue, offset: Int, hash: UInt32? = nil) -> Int? {
         if map != nil {
             let h = hash ?? _TOMLKeyIndex.hash(key)
-            if let old = map!.find(key, hash: h, in: keys) { return old }
+            if let old = map!.find(key, hash: h, in: entries) { return old }
             append(key, value, offset: offset, hash: h)
             return nil
         }
@@ -141,8 +142,8 @@ final class _PTable {
     @inline(__always)
     func addChild(_ key: String, _ child: _PChild, offset: Int, hash: UInt32? = nil) {
         if kids.isEmpty {
-            kids.reserveCapacity(keys.count + 8)
-            for _ in 0..<keys.count { kids.append(nil) }
+            kids.reserveCapacity(entries.count + 8)
+            for _ in 0..<entries.count { kids.append(nil) }
         }
         kids.append(child)
         appendKeyValue(key, .boolean(false), offset: offset, hash: hash)
@@ -151,15 +152,57 @@ final class _PTable {
     func toTable() -> TOMLTable {
         if !kids.isEmpty {
             for i in 0..<kids.count {
-                if let c = kids[i] { values[i] = c.toValue() }
+                if let c = kids[i] { entries[i].value = c.toValue() }
             }
             kids = []
         }
-        let t = TOMLTable(_keys: keys, values: values, index: map)
-        values = []
+        let t = TOMLTable(_entries: entries, index: map)
+        entries = []
         return t
     }
 }
+
+/// Builds short ASCII strings directly in the stdlib's inline small-string form (16 bytes:
+/// the bytes, then a discriminator byte `0xE0 | count` on 64-bit platforms). `works` checks
+/// the layout once at startup; when it does not match, callers use `String(decoding:)`.
+enum _SmallASCII {
+    static let works: Bool = {
+        guard MemoryLayout<String>.size == 16, MemoryLayout<Int>.size == 8 else { return false }
+        let samples = ["", "a", "abc", "name", "services", "svc-00001-cache", "0123456789abcde", "A_b-9 \"'=.#"]
+        for sample in samples {
+            let bytes = Array(sample.utf8) + [0]
+            let built = bytes.withUnsafeBufferPointer { make($0.baseAddress!, sample.utf8.count, readable: bytes.count) }
+            var h1 = Hasher(), h2 = Hasher()
+            h1.combine(built); h2.combine(sample)
+            guard built == sample, built.utf8.count == sample.utf8.count, h1.finalize() == h2.finalize(),
+                  Array(built.utf8) == Array(sample.utf8), built + "x" == sample + "x" else { return false }
+        }
+        return true
+    }()
+
+    /// `count` (at most 15) ASCII bytes at `p`; `readable` bytes may be read from `p`.
+    @inline(__always)
+    static func make(_ p: UnsafePointer<UInt8>, _ count: Int, readable: Int) -> String {
+        var w0: UInt64 = 0, w1: UInt64 = 0
+        let raw = UnsafeRawPointer(p)
+        if count >= 8 {
+            w0 = raw.loadUnaligned(as: UInt64.self)
+            if count > 8 {
+                w1 = raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) >> UInt64((16 - count) * 8)
+            }
+        } else if readable >= 8 {
+            w0 = raw.loadUnaligned(as: UInt64.self) & ((1 << UInt64(count * 8)) &- 1)
+        } else {
+            for k in 0..<count { w0 |= UInt64(p[k]) << UInt64(8 * k) }
+        }
+        w1 |= UInt64(0xE0 | count) << 56
+        return unsafeBitCast((w0, w1), to: String.self)
+    }
+}
+
+/// Thrown in the fast mode when a message needs details the fast mode does not keep; the
+/// document is parsed again in detailed mode, which throws the full error.
+struct _RetryDetailed: Error {}
 
 final class _PArrayOfTables {
     var tables: [_PTable] = []
@@ -247,13 +290,21 @@ enum _TOMLParse {
         let n = bytes.count - 1
         precondition(n >= 0 && bytes[n] == 0)
         do {
-            return try bytes.withUnsafeBufferPointer { buf -> TOMLTable in
-                var parser = _TOMLCore(p: buf.baseAddress!, n: n, recorder: recorder)
-                try parser.parseDocument()
-                return parser.root.toTable()
+            do {
+                return try runOnce(bytes, n: n, recorder: recorder, detailed: false)
+            } catch is _RetryDetailed {
+                return try runOnce(bytes, n: n, recorder: recorder, detailed: true)
             }
         } catch let e as _ParseFailure {
             throw ConfigError(ConfigProblem(file: file, position: _TOMLText.position(of: e.offset, in: bytes, count: n), message: e.message))
+        }
+    }
+
+    private static func runOnce(_ bytes: [UInt8], n: Int, recorder: _TOMLRecorder?, detailed: Bool) throws -> TOMLTable {
+        try bytes.withUnsafeBufferPointer { buf -> TOMLTable in
+            var parser = _TOMLCore(p: buf.baseAddress!, n: n, recorder: recorder, detailed: detailed)
+            try parser.parseDocument()
+            return parser.root.toTable()
         }
     }
 }
@@ -390,17 +441,21 @@ struct _TOMLCore {
 
     var offsetsArray: [Int] { keyCount == 1 ? [key0Offset] : keyOffsets }
     var scratch: [UInt8] = []
-    /// Interned short bare keys (direct-mapped): repeated keys skip String creation.
-    var internStrings: [String] = []
-    var internTags: [UInt64] = []
+    /// Whether short ASCII strings can be built directly (checked once per process).
+    let smallStrings = _SmallASCII.works
     let maxDepth = TOMLParser.maxDepth
     let bareKey: [Bool] = bareKeyTable
 
-    init(p: UnsafePointer<UInt8>, n: Int, recorder: _TOMLRecorder?) {
+    /// Detailed mode keeps what error messages need ("first defined at"); the fast mode
+    /// re-parses in detailed mode when such an error occurs.
+    let detailed: Bool
+
+    init(p: UnsafePointer<UInt8>, n: Int, recorder: _TOMLRecorder?, detailed: Bool = false) {
         self.p = p
         self.n = n
         self.rec = recorder
-        self.root = _PTable(depth: 0, offset: 0)
+        self.detailed = detailed || recorder != nil
+        self.root = _PTable(depth: 0, offset: 0, trackOffsets: detailed || recorder != nil)
         self.current = root
         scratch.reserveCapacity(256)
         keyParts.reserveCapacity(8)
@@ -443,6 +498,12 @@ struct _TOMLCore {
 
     func text(_ from: Int, _ to: Int) -> String {
         String(decoding: UnsafeBufferPointer(start: p + from, count: max(0, min(to, n) - from)), as: UTF8.self)
+    }
+
+    /// "line:column" of the key that first defined entry `idx` of `t`.
+    func firstDefined(_ t: _PTable, _ idx: Int) throws -> String {
+        guard detailed, idx < t.offsets.count else { throw _RetryDetailed() }
+        return positionString(t.offsets[idx])
     }
 
     func positionString(_ offset: Int) -> String {
@@ -553,7 +614,7 @@ struct _TOMLCore {
             if bareKey[Int(c)] {
                 i += 1
                 while bareKey[Int(p[i])] { i += 1 }
-                part = bareKeyString(start, i - start)
+                part = asciiString(start, i - start)
             } else if c == cQuote {
                 if p[i + 1] == cQuote && p[i + 2] == cQuote {
                     throw fail("multi-line strings cannot be used as keys")
@@ -599,36 +660,14 @@ struct _TOMLCore {
         }
     }
 
-    /// The String for a bare key, interned when short (at most 15 bytes, stored inline).
+    /// The String for `len` ASCII bytes at `start`: built directly in the inline small-string
+    /// form when short (verified at startup, see `_SmallASCII`), else through the stdlib.
     @inline(__always)
-    mutating func bareKeyString(_ start: Int, _ len: Int) -> String {
-        guard len <= 15 else {
-            return String(decoding: UnsafeBufferPointer(start: p + start, count: len), as: UTF8.self)
+    func asciiString(_ start: Int, _ len: Int) -> String {
+        if len <= 15 && smallStrings {
+            return _SmallASCII.make(p + start, len, readable: n + 1 - start)
         }
-        let raw = UnsafeRawPointer(p + start)
-        var w0: UInt64 = 0, w1: UInt64 = 0
-        if len >= 8 {
-            w0 = raw.loadUnaligned(as: UInt64.self)
-            w1 = raw.loadUnaligned(fromByteOffset: len - 8, as: UInt64.self)
-        } else {
-            for k in 0..<len { w0 |= UInt64(p[start + k]) << (8 * UInt64(k)) }
-        }
-        var h = (w0 &* 0x9E37_79B9_7F4A_7C15) ^ (w1 &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(len)
-        h ^= h >> 29
-        let slot = Int(truncatingIfNeeded: h & 511)
-        if internTags.isEmpty {
-            internTags = [UInt64](repeating: 0, count: 512 * 3)
-            internStrings = [String](repeating: "", count: 512)
-        }
-        if internTags[slot * 3] == w0 && internTags[slot * 3 + 1] == w1 && internTags[slot * 3 + 2] == UInt64(len) {
-            return internStrings[slot]
-        }
-        let s = String(decoding: UnsafeBufferPointer(start: p + start, count: len), as: UTF8.self)
-        internTags[slot * 3] = w0
-        internTags[slot * 3 + 1] = w1
-        internTags[slot * 3 + 2] = UInt64(len)
-        internStrings[slot] = s
-        return s
+        return String(decoding: UnsafeBufferPointer(start: p + start, count: len), as: UTF8.self)
     }
 
     // MARK: headers
@@ -670,10 +709,10 @@ struct _TOMLCore {
                     t = a.tables[a.tables.count - 1]
                     if recording { path.append(.index(a.tables.count - 1)) }
                 case nil:
-                    throw fail("cannot define table '\(keyText(parts[...]))': '\(keyText(parts[...j]))' is \(t.values[idx].article) (defined at \(positionString(t.offsets[idx])))", at: offs[j])
+                    throw fail("cannot define table '\(keyText(parts[...]))': '\(keyText(parts[...j]))' is \(t.entries[idx].value.article) (defined at \(try firstDefined(t, idx)))", at: offs[j])
                 }
             } else {
-                let c = _PTable(depth: t.depth + 1, offset: start)
+                let c = _PTable(depth: t.depth + 1, offset: start, trackOffsets: detailed)
                 if c.depth > maxDepth { throw fail("tables nested too deeply (more than \(maxDepth) levels)", at: offs[j]) }
                 t.addChild(k, .table(c), offset: start)
                 if let rec, rec.tableOffsets[path] == nil { rec.tableOffsets[path] = start }
@@ -687,20 +726,20 @@ struct _TOMLCore {
             if let idx = t.find(last) {
                 switch t.child(idx) {
                 case .arrayOfTables(let a)?:
-                    let c = _PTable(depth: t.depth + 1, offset: start)
+                    let c = _PTable(depth: t.depth + 1, offset: start, trackOffsets: detailed)
                     c.definedByHeader = true
                     a.tables.append(c)
                     if recording { path.append(.index(a.tables.count - 1)) }
                     current = c
                 case .table?:
                     let name = keyText(parts[...])
-                    throw fail("cannot define array of tables '\(name)': '\(name)' is already a table (defined at \(positionString(t.offsets[idx])))", at: lastOff)
+                    throw fail("cannot define array of tables '\(name)': '\(name)' is already a table (defined at \(try firstDefined(t, idx)))", at: lastOff)
                 case nil:
                     let name = keyText(parts[...])
-                    throw fail("cannot define array of tables '\(name)': '\(name)' is already \(t.values[idx].article) (defined at \(positionString(t.offsets[idx])))", at: lastOff)
+                    throw fail("cannot define array of tables '\(name)': '\(name)' is already \(t.entries[idx].value.article) (defined at \(try firstDefined(t, idx)))", at: lastOff)
                 }
             } else {
-                let c = _PTable(depth: t.depth + 1, offset: start)
+                let c = _PTable(depth: t.depth + 1, offset: start, trackOffsets: detailed)
                 if c.depth > maxDepth { throw fail("tables nested too deeply (more than \(maxDepth) levels)", at: lastOff) }
                 c.definedByHeader = true
                 let a = _PArrayOfTables()
@@ -722,13 +761,13 @@ struct _TOMLCore {
                     current = c
                 case .arrayOfTables?:
                     let name = keyText(parts[...])
-                    throw fail("cannot define table '\(name)': '\(name)' is already an array of tables (defined at \(positionString(t.offsets[idx])))", at: lastOff)
+                    throw fail("cannot define table '\(name)': '\(name)' is already an array of tables (defined at \(try firstDefined(t, idx)))", at: lastOff)
                 case nil:
                     let name = keyText(parts[...])
-                    throw fail("cannot define table '\(name)': '\(name)' is already \(t.values[idx].article) (defined at \(positionString(t.offsets[idx])))", at: lastOff)
+                    throw fail("cannot define table '\(name)': '\(name)' is already \(t.entries[idx].value.article) (defined at \(try firstDefined(t, idx)))", at: lastOff)
                 }
             } else {
-                let c = _PTable(depth: t.depth + 1, offset: start)
+                let c = _PTable(depth: t.depth + 1, offset: start, trackOffsets: detailed)
                 if c.depth > maxDepth { throw fail("tables nested too deeply (more than \(maxDepth) levels)", at: lastOff) }
                 c.definedByHeader = true
                 t.addChild(last, .table(c), offset: start)
@@ -766,7 +805,7 @@ struct _TOMLCore {
             let cur = current
             let h: UInt32? = cur.map == nil ? nil : (kb >= 0 ? _TOMLKeyIndex.hash(p + ko, kb) : _TOMLKeyIndex.hash(k))
             if let idx = cur.appendIfAbsent(k, value, offset: ko, hash: h) {
-                throw fail("duplicate key '\(TOMLSerializer.formatKey(k))' (first defined at \(positionString(current.offsets[idx])))", at: ko)
+                throw fail("duplicate key '\(TOMLSerializer.formatKey(k))' (first defined at \(try firstDefined(current, idx)))", at: ko)
             }
             try expectEndOfLine(after: "the value")
             return
@@ -828,16 +867,16 @@ struct _TOMLCore {
                         c.dottedSection = section
                         t = c
                     case .arrayOfTables?:
-                        throw fail("cannot add '\(keyText(parts[...]))' with dotted keys: '\(keyText(parts[...j]))' is an array of tables (defined at \(positionString(t.offsets[idx])))", at: offsets[j])
+                        throw fail("cannot add '\(keyText(parts[...]))' with dotted keys: '\(keyText(parts[...j]))' is an array of tables (defined at \(try firstDefined(t, idx)))", at: offsets[j])
                     case nil:
-                        let v = t.values[idx]
+                        let v = t.entries[idx].value
                         if case .table = v {
-                            throw fail("cannot add '\(keyText(parts[...]))': '\(keyText(parts[...j]))' is an inline table (defined at \(positionString(t.offsets[idx]))), which cannot be extended", at: offsets[j])
+                            throw fail("cannot add '\(keyText(parts[...]))': '\(keyText(parts[...j]))' is an inline table (defined at \(try firstDefined(t, idx))), which cannot be extended", at: offsets[j])
                         }
-                        throw fail("cannot add '\(keyText(parts[...]))': '\(keyText(parts[...j]))' is \(v.article) (defined at \(positionString(t.offsets[idx])))", at: offsets[j])
+                        throw fail("cannot add '\(keyText(parts[...]))': '\(keyText(parts[...j]))' is \(v.article) (defined at \(try firstDefined(t, idx)))", at: offsets[j])
                     }
                 } else {
-                    let c = _PTable(depth: t.depth + 1, offset: offsets[j])
+                    let c = _PTable(depth: t.depth + 1, offset: offsets[j], trackOffsets: detailed)
                     if c.depth > maxDepth { throw fail("tables nested too deeply (more than \(maxDepth) levels)", at: offsets[j]) }
                     c.dottedSection = section
                     t.addChild(k, .table(c), offset: offsets[j])
@@ -847,7 +886,7 @@ struct _TOMLCore {
         }
         let last = parts[count - 1]
         if let idx = t.appendIfAbsent(last, value, offset: offsets[count - 1]) {
-            throw fail("duplicate key '\(keyText(parts[...]))' (first defined at \(positionString(t.offsets[idx])))", at: offsets[count - 1])
+            throw fail("duplicate key '\(keyText(parts[...]))' (first defined at \(try firstDefined(t, idx)))", at: offsets[count - 1])
         }
     }
 
@@ -1017,13 +1056,16 @@ struct _TOMLCore {
         i += 1
         let start = i
         // Fast path: no escapes.
+        var high: UInt8 = 0
         while true {
             let c = p[i]
             if c == cQuote {
-                let s = String(decoding: UnsafeBufferPointer(start: p + start, count: i - start), as: UTF8.self)
+                let s = high < 0x80 ? asciiString(start, i - start)
+                    : String(decoding: UnsafeBufferPointer(start: p + start, count: i - start), as: UTF8.self)
                 i += 1
                 return s
             }
+            high |= c
             if c == cBackslash { break }
             if c < 0x20 && c != cTab || c == 0x7F {
                 if c == cLF || c == cCR || (c == 0 && i >= n) { throw fail("unterminated string (opened at \(positionString(open)))", at: i) }
@@ -1054,13 +1096,16 @@ struct _TOMLCore {
         let open = i
         i += 1
         let start = i
+        var high: UInt8 = 0
         while true {
             let c = p[i]
             if c == cApos {
-                let s = String(decoding: UnsafeBufferPointer(start: p + start, count: i - start), as: UTF8.self)
+                let s = high < 0x80 ? asciiString(start, i - start)
+                    : String(decoding: UnsafeBufferPointer(start: p + start, count: i - start), as: UTF8.self)
                 i += 1
                 return s
             }
+            high |= c
             if c < 0x20 && c != cTab || c == 0x7F {
                 if c == cLF || c == cCR || (c == 0 && i >= n) { throw fail("unterminated string (opened at \(positionString(open)))", at: i) }
                 throw controlCharError("a string")
@@ -1498,22 +1543,19 @@ struct _TOMLCore {
             i += 1
             return .table(TOMLTable())
         }
-        var keys: [String] = []
-        var values: [TOMLValue] = []
-        keys.reserveCapacity(4)
-        values.reserveCapacity(4)
+        var entries: [TOMLTable.Entry] = []
+        entries.reserveCapacity(4)
         while true {
             skipWS()
             let c = p[i]
             guard bareKey[Int(c)] || c == cQuote || c == cApos else { break }
             _ = try parseKey()
-            guard keyCount == 1, p[i] == cEq, keys.count < 16 else { break }
+            guard keyCount == 1, p[i] == cEq, entries.count < 16 else { break }
             let k = key0
-            if keys.contains(k) { break }
+            if entries.contains(where: { $0.key == k }) { break }
             i += 1
             skipWS()
-            values.append(try parseValue(depth: depth))
-            keys.append(k)
+            entries.append(TOMLTable.Entry(key: k, value: try parseValue(depth: depth)))
             skipWS()
             let d = p[i]
             if d == cComma {
@@ -1524,7 +1566,7 @@ struct _TOMLCore {
             }
             if d == cRBrace {
                 i += 1
-                return Self.makeTable(keys, values)
+                return Self.makeTable(entries)
             }
             break
         }
@@ -1533,8 +1575,8 @@ struct _TOMLCore {
     }
 
     @inline(never)
-    static func makeTable(_ keys: [String], _ values: [TOMLValue]) -> TOMLValue {
-        .table(TOMLTable(_keys: keys, values: values, index: nil))
+    static func makeTable(_ entries: [TOMLTable.Entry]) -> TOMLValue {
+        .table(TOMLTable(_entries: entries, index: nil))
     }
 
     /// Inline tables in general (dotted keys, duplicates, document mode). On the recursion
@@ -1544,7 +1586,7 @@ struct _TOMLCore {
         if depth > maxDepth { throw nestingTooDeep() }
         let open = i
         i += 1
-        let table = _PTable(depth: depth, offset: open)
+        let table = _PTable(depth: depth, offset: open, trackOffsets: detailed)
         let sectionID = nextSectionID
         nextSectionID += 1
         var myEntry = -1

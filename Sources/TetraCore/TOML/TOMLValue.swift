@@ -45,12 +45,16 @@ public struct TOMLDateTime: Sendable, Equatable, Hashable {
 
 /// An ordered TOML table: keys keep their insertion (document) order.
 ///
-/// Stored as parallel arrays of keys and values; tables with more than
-/// `indexThreshold` keys also keep a hash index (small tables are searched linearly,
-/// which is faster and smaller than hashing).
+/// Stored as one array of key/value entries; tables with more than `indexThreshold`
+/// keys also keep a hash index (small tables are searched linearly, which is faster and
+/// smaller than hashing).
 public struct TOMLTable: Sendable, Equatable, Sequence {
-    public private(set) var keys: [String] = []
-    private var slots: [TOMLValue] = []
+    struct Entry: Sendable {
+        var key: String
+        var value: TOMLValue
+    }
+
+    private var entries: [Entry] = []
     private var index: _TOMLKeyIndex? = nil
     static let indexThreshold = 8
 
@@ -59,45 +63,45 @@ public struct TOMLTable: Sendable, Equatable, Sequence {
         for (k, v) in pairs { self[k] = v }
     }
 
-    public var count: Int { keys.count }
-    public var isEmpty: Bool { keys.isEmpty }
+    /// The keys in document order.
+    public var keys: [String] { entries.map(\.key) }
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
 
     @inline(__always)
     func slot(of key: String) -> Int? {
-        if let index { return index.find(key, hash: _TOMLKeyIndex.hash(key), in: keys) }
+        if let index { return index.find(key, hash: _TOMLKeyIndex.hash(key), in: entries) }
         var i = 0
-        let n = keys.count
+        let n = entries.count
         while i < n {
-            if keys[i] == key { return i }
+            if entries[i].key == key { return i }
             i += 1
         }
         return nil
     }
 
     private mutating func rebuildIndex() {
-        index = keys.count > Self.indexThreshold ? _TOMLKeyIndex(keys: keys) : nil
+        index = entries.count > Self.indexThreshold ? _TOMLKeyIndex(entries: entries) : nil
     }
 
     public subscript(key: String) -> TOMLValue? {
         get {
             guard let i = slot(of: key) else { return nil }
-            return slots[i]
+            return entries[i].value
         }
         set {
             if let i = slot(of: key) {
                 if let newValue {
-                    slots[i] = newValue
+                    entries[i].value = newValue
                 } else {
-                    keys.remove(at: i)
-                    slots.remove(at: i)
+                    entries.remove(at: i)
                     if index != nil { rebuildIndex() }
                 }
             } else if let newValue {
-                keys.append(key)
-                slots.append(newValue)
+                entries.append(Entry(key: key, value: newValue))
                 if index != nil {
-                    index!.insert(hash: _TOMLKeyIndex.hash(key), position: keys.count - 1)
-                } else if keys.count > Self.indexThreshold {
+                    index!.insert(hash: _TOMLKeyIndex.hash(key), position: entries.count - 1)
+                } else if entries.count > Self.indexThreshold {
                     rebuildIndex()
                 }
             }
@@ -106,21 +110,19 @@ public struct TOMLTable: Sendable, Equatable, Sequence {
 
     public func makeIterator() -> AnyIterator<(key: String, value: TOMLValue)> {
         var i = 0
-        let keys = self.keys
-        let slots = self.slots
+        let entries = self.entries
         return AnyIterator {
-            guard i < keys.count else { return nil }
+            guard i < entries.count else { return nil }
             defer { i += 1 }
-            return (keys[i], slots[i])
+            return (entries[i].key, entries[i].value)
         }
     }
 
     public static func == (a: TOMLTable, b: TOMLTable) -> Bool {
         // Equality of TOML tables does not depend on key order.
-        guard a.keys.count == b.keys.count else { return false }
-        if a.keys == b.keys { return a.slots == b.slots }
-        for (i, k) in a.keys.enumerated() {
-            guard let j = b.slot(of: k), a.slots[i] == b.slots[j] else { return false }
+        guard a.entries.count == b.entries.count else { return false }
+        for e in a.entries {
+            guard let j = b.slot(of: e.key), b.entries[j].value == e.value else { return false }
         }
         return true
     }
@@ -172,12 +174,10 @@ public enum TOMLValue: Sendable, Equatable {
 // MARK: - Additions (helpers; the API above is unchanged)
 
 extension TOMLTable {
-    /// Builds a table from unique keys in order and their values; `index` (key → position)
-    /// may be passed when already built.
-    init(_keys keys: [String], values: [TOMLValue], index: _TOMLKeyIndex?) {
-        self.keys = keys
-        self.slots = values
-        if let index, keys.count > Self.indexThreshold {
+    /// Builds a table from entries with unique keys; `index` may be passed when already built.
+    init(_entries entries: [Entry], index: _TOMLKeyIndex?) {
+        self.entries = entries
+        if let index, entries.count > Self.indexThreshold {
             self.index = index
         } else {
             rebuildIndex()
@@ -187,8 +187,11 @@ extension TOMLTable {
     /// Visits keys and values in order (faster than the iterator).
     @inline(__always)
     func forEachEntry(_ body: (String, TOMLValue) throws -> Void) rethrows {
-        for i in 0..<keys.count { try body(keys[i], slots[i]) }
+        for e in entries { try body(e.key, e.value) }
     }
+
+    /// The entries, for fast internal iteration.
+    var _entries: [Entry] { entries }
 
     /// The value at a key path (`["environments", "dev", "target"]`), descending into tables.
     public subscript(path path: [String]) -> TOMLValue? {
@@ -202,7 +205,7 @@ extension TOMLTable {
     }
 
     /// The values in document order.
-    public var values: [TOMLValue] { slots }
+    public var values: [TOMLValue] { entries.map(\.value) }
 }
 
 extension TOMLValue {

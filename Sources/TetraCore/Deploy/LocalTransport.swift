@@ -1,0 +1,310 @@
+import Foundation
+
+/// A target on this machine, driven with system calls (no external program). Uploads copy
+/// the tree and hard-link every file whose content is unchanged from the previous release
+/// (same path and sha256 in both manifests, same mode, and the previous file still hashes to
+/// its manifest value, so an edit made at the target is never propagated).
+public struct LocalTransport: ReleaseTransport {
+    public let target: DeployTarget
+    let interrupt: InterruptFlag?
+
+    public init(target: DeployTarget, interrupt: InterruptFlag? = nil) {
+        self.target = target
+        self.interrupt = interrupt
+    }
+
+    var root: String { target.path }
+    var releasesDir: String { root + "/releases" }
+    var metaDir: String { root + "/.tetra" }
+    var lockPath: String { metaDir + "/lock" }
+    var historyPath: String { metaDir + "/history.jsonl" }
+    func releaseDir(_ id: ReleaseID) -> String { releasesDir + "/" + id.rawValue }
+    func partialDir(_ id: ReleaseID) -> String { releaseDir(id) + ".partial" }
+
+    public func inspect() throws -> TargetState {
+        var state = TargetState()
+        guard let entries = try LocalFiles.list(releasesDir) else { return state }
+        state.exists = true
+        state.currentLink = LocalFiles.readLink(root + "/current")
+        state.classify(entries: entries)
+        return state
+    }
+
+    public func tryLock(_ record: TargetLockRecord) throws -> LockAttempt {
+        try AtomicFile.ensureDirectory(metaDir, mode: 0o755)
+        try AtomicFile.ensureDirectory(releasesDir, mode: 0o755)
+        let temp = metaDir + "/lock." + record.token
+        // Fully written first, then linked into place: the lock exists complete or not at all.
+        try AtomicFile.write(string: record.jsonLine + "\n", to: temp, mode: 0o644)
+        defer { unlink(temp) }
+        for _ in 0..<5 {
+            if link(temp, lockPath) == 0 {
+                AtomicFile.syncDirectory(metaDir)
+                var state = try inspect()
+                state.cleanupProblems = cleanLeftovers(state)
+                return .acquired(state)
+            }
+            guard errno == EEXIST else { throw IOError("create lock", path: lockPath, errno: errno) }
+            if let held = try AtomicFile.readIfExists(lockPath) {
+                return .held(String(decoding: held, as: UTF8.self))
+            }
+            // Released between our link and our read: try again.
+        }
+        throw IOError("create lock", path: lockPath, reason: "the lock keeps changing")
+    }
+
+    private func cleanLeftovers(_ state: TargetState) -> [String] {
+        var problems: [String] = []
+        for partial in state.partials {
+            do { try LocalFiles.removeTree(releasesDir + "/" + partial) } catch { problems.append("\(error)") }
+        }
+        let tmp = root + "/current.tmp"
+        if LocalFiles.exists(tmp), unlink(tmp) != 0 {
+            problems.append("\(IOError("remove", path: tmp, errno: errno))")
+        }
+        return problems
+    }
+
+    public func breakLock(token: String) throws -> Bool {
+        let aside = metaDir + "/lock.broken." + TargetLockRecord.newToken()
+        guard rename(lockPath, aside) == 0 else {
+            if errno == ENOENT { return false }
+            throw IOError("break lock", path: lockPath, errno: errno)
+        }
+        let content = (try AtomicFile.readIfExists(aside)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        if TargetLockRecord.parse(content)?.token == token {
+            unlink(aside)
+            return true
+        }
+        // Not the lock we meant (it changed hands since we read it): put it back.
+        _ = link(aside, lockPath)
+        unlink(aside)
+        return false
+    }
+
+    public func unlock(token: String) throws {
+        guard let data = try AtomicFile.readIfExists(lockPath) else { return }
+        if TargetLockRecord.parse(String(decoding: data, as: UTF8.self))?.token == token {
+            if unlink(lockPath) != 0 && errno != ENOENT { throw IOError("remove lock", path: lockPath, errno: errno) }
+        }
+    }
+
+    public func upload(_ request: UploadRequest) throws -> TransferStats {
+        let dest = partialDir(request.release)
+        var st = stat()
+        guard lstat(request.tree, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw IOError("read", path: request.tree, reason: "not a directory")
+        }
+        let rootMode = st.st_mode & 0o7777
+        guard mkdir(dest, 0o700) == 0 else { throw IOError("create directory", path: dest, errno: errno) }
+
+        var previousDir: String? = nil
+        var previousManifest: ReleaseManifest? = nil
+        if let prev = request.previous {
+            let dir = releaseDir(prev)
+            if let data = try? AtomicFile.readIfExists(dir + "/" + ReleaseManifest.fileName),
+               let m = try? ReleaseManifest.parse(String(decoding: data, as: UTF8.self)) {
+                previousDir = dir
+                previousManifest = m
+            }
+        }
+
+        var directories: [(String, mode_t)] = []
+        var seen = 0
+        var linked = 0
+        var copied = 0
+        var bytes: Int64 = 0
+        try TreeWalker.walk(request.tree) { rel, kind, st in
+            let to = dest + "/" + rel
+            switch kind {
+            case .directory:
+                guard mkdir(to, 0o700) == 0 else { throw IOError("create directory", path: to, errno: errno) }
+                directories.append((to, st.st_mode & 0o7777))
+            case .file:
+                guard let want = request.manifest.files[rel] else {
+                    throw CoreError.failed("'\(rel)' is in the rendered tree but not in its manifest",
+                                           hint: "the tree changed after the manifest was built; deploy again")
+                }
+                seen += 1
+                if seen % 64 == 0 { try interrupt?.check() }
+                let mode = st.st_mode & 0o7777
+                if let previousDir, previousManifest?.files[rel] == want,
+                   Self.canLink(previousDir + "/" + rel, size: st.st_size, mode: mode, hash: want) {
+                    if link(previousDir + "/" + rel, to) == 0 {
+                        linked += 1
+                        return
+                    }
+                }
+                let from = request.tree + "/" + rel
+                let got = try Self.copyVerifying(from: from, to: to, mode: mode)
+                guard got.hash == want else {
+                    throw CoreError.failed("'\(rel)' changed while it was being deployed (its sha256 differs from the manifest)",
+                                           hint: "deploy again")
+                }
+                copied += 1
+                bytes += got.bytes
+            }
+        }
+        guard seen == request.manifest.count else {
+            throw CoreError.failed("the rendered tree has \(seen) files but its manifest lists \(request.manifest.count)",
+                                   hint: "the tree changed after the manifest was built; deploy again")
+        }
+        for (name, data) in request.extraFiles {
+            let path = dest + "/" + name
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw IOError("write", path: path, errno: errno) }
+            defer { close(fd) }
+            try AtomicFile.writeAll(fd: fd, data: data, path: path)
+            _ = fchmod(fd, 0o644)
+        }
+        // Directory modes last (a 0555 directory could not have been filled), deepest first.
+        for (dir, mode) in directories.reversed() { _ = chmod(dir, mode) }
+        _ = chmod(dest, rootMode) // the release root keeps the rendered tree's mode, as rsync -p and tar -p do
+        LocalFiles.syncFileSystem(of: dest)
+        return TransferStats(method: "copy", files: seen, filesSent: copied, filesLinked: linked, bytesSent: bytes)
+    }
+
+    /// The previous release's file may be shared (hard-linked) when it is a regular file with
+    /// the same size and mode and still has the content its manifest records.
+    static func canLink(_ path: String, size: off_t, mode: mode_t, hash: String) -> Bool {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size == size,
+              (st.st_mode & 0o7777) == mode else { return false }
+        return (try? SHA256.hex(ofFile: path)) == hash
+    }
+
+    /// Copies a file, hashing what was read. Returns the bytes and sha256.
+    static func copyVerifying(from: String, to: String, mode: mode_t) throws -> (bytes: Int64, hash: String) {
+        let src = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard src >= 0 else { throw IOError("read", path: from, errno: errno) }
+        defer { close(src) }
+        let dst = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard dst >= 0 else { throw IOError("write", path: to, errno: errno) }
+        var ok = false
+        defer {
+            close(dst)
+            if !ok { unlink(to) }
+        }
+        var hasher = SHA256()
+        let size = 1 << 18
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        defer { buf.deallocate() }
+        var total: Int64 = 0
+        while true {
+            let n = read(src, buf, size)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IOError("read", path: from, errno: errno)
+            }
+            if n == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(start: buf, count: n))
+            var off = 0
+            while off < n {
+                let w = write(dst, buf + off, n - off)
+                if w < 0 {
+                    if errno == EINTR { continue }
+                    throw IOError("write", path: to, errno: errno)
+                }
+                off += w
+            }
+            total += Int64(n)
+        }
+        if fchmod(dst, mode) != 0 { throw IOError("write", path: to, errno: errno) }
+        ok = true
+        return (total, hasher.finalizeHex())
+    }
+
+    public func removePartial(_ id: ReleaseID) throws {
+        try LocalFiles.removeTree(partialDir(id))
+    }
+
+    @discardableResult
+    public func commit(_ plan: CommitPlan) throws -> CommitOutcome {
+        if let id = plan.finalize {
+            let final = releaseDir(id)
+            if LocalFiles.exists(final) {
+                throw CoreError.conflict("release \(id) already exists at \(target)")
+            }
+            guard rename(partialDir(id), final) == 0 else { throw IOError("rename", path: partialDir(id), errno: errno) }
+            LocalFiles.fsyncDirectory(releasesDir)
+        }
+        guard LocalFiles.isDirectory(releaseDir(plan.activate)) else {
+            throw CoreError.notFound(what: "release", name: plan.activate.rawValue)
+        }
+        let tmp = root + "/current.tmp"
+        let current = root + "/current"
+        if unlink(tmp) != 0 && errno != ENOENT { throw IOError("remove", path: tmp, errno: errno) }
+        guard symlink("releases/" + plan.activate.rawValue, tmp) == 0 else { throw IOError("create symlink", path: tmp, errno: errno) }
+        guard rename(tmp, current) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw IOError("switch", path: current, errno: e,
+                          hint: e == EISDIR || e == ENOTEMPTY ? "\(current) is a directory, not tetra's symlink: move it away" : nil)
+        }
+        LocalFiles.fsyncDirectory(root)
+        try AtomicFile.appendLine(plan.historyLine, to: historyPath, mode: 0o644)
+        var outcome = CommitOutcome()
+        for id in plan.prune {
+            do { try LocalFiles.removeTree(releaseDir(id)) } catch { outcome.pruneFailures.append("\(id): \(error)") }
+        }
+        if let token = plan.unlockToken { try unlock(token: token) }
+        return outcome
+    }
+
+    public func readFiles(_ relativePaths: [String]) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for rel in relativePaths {
+            if let data = try AtomicFile.readIfExists(root + "/" + rel) { out[rel] = data }
+        }
+        return out
+    }
+
+    public func hashTree(_ id: ReleaseID) throws -> [String: String] {
+        let dir = releaseDir(id)
+        guard LocalFiles.isDirectory(dir) else { throw CoreError.notFound(what: "release", name: id.rawValue) }
+        var out: [String: String] = [:]
+        try Self.hashFiles(dir) { rel, hash in out[rel] = hash }
+        return out
+    }
+
+    /// Hashes every regular file under `dir` (symlinks and other entries are reported with
+    /// a marker hash so they count as changed, not skipped).
+    static func hashFiles(_ dir: String, _ found: (String, String) throws -> Void) throws {
+        func walk(_ abs: String, _ rel: String) throws {
+            guard let names = try LocalFiles.list(abs) else { return }
+            for name in names {
+                let r = rel.isEmpty ? name : rel + "/" + name
+                let p = abs + "/" + name
+                var st = stat()
+                guard lstat(p, &st) == 0 else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: try walk(p, r)
+                case S_IFREG: try found(r, try SHA256.hex(ofFile: p))
+                default: try found(r, "not-a-regular-file")
+                }
+            }
+        }
+        try walk(dir, "")
+    }
+
+    public func fetch(_ id: ReleaseID, into destination: String) throws {
+        let dir = releaseDir(id)
+        guard LocalFiles.isDirectory(dir) else { throw CoreError.notFound(what: "release", name: id.rawValue) }
+        guard let existing = try LocalFiles.list(destination), existing.isEmpty else {
+            throw IOError("fetch into", path: destination, reason: "must be an existing empty directory")
+        }
+        var dirs: [(String, mode_t)] = []
+        try TreeWalker.walk(dir) { rel, kind, st in
+            if !rel.contains("/"), ReleaseManifest.reservedNames.contains(rel) { return }
+            let to = destination + "/" + rel
+            switch kind {
+            case .directory:
+                guard mkdir(to, 0o700) == 0 else { throw IOError("create directory", path: to, errno: errno) }
+                dirs.append((to, st.st_mode & 0o7777))
+            case .file:
+                try LocalFiles.copyFile(from: dir + "/" + rel, to: to, mode: st.st_mode & 0o7777)
+            }
+        }
+        for (d, mode) in dirs.reversed() { _ = chmod(d, mode) }
+    }
+}

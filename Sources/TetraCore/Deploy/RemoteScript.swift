@@ -1,0 +1,291 @@
+import Foundation
+
+/// The remote side of an ssh target is driven by single ssh commands, each a short POSIX sh
+/// script. Every piece of data in a script (paths, ids, tokens, JSON lines) goes through
+/// `ShellQuote.quote`; the rest is constant script text written here. The script is passed
+/// to ssh as one argument `sh -c '<script>'` (quoted once more), so it runs under `sh` even
+/// when the remote user's login shell is not a POSIX shell.
+///
+/// Results come back as marker lines on stdout (`@@tetra:...`), never as exit codes alone:
+/// ssh itself uses 255, and a remote shell may use anything.
+struct RemoteScript: Equatable {
+    private(set) var lines: [String] = []
+
+    init() {}
+
+    /// Constant script text (no data in it).
+    mutating func raw(_ text: String) { lines.append(text) }
+
+    /// A simple command: every word quoted.
+    mutating func cmd(_ words: String...) { lines.append(ShellQuote.join(words)) }
+
+    static func q(_ word: String) -> String { ShellQuote.quote(word) }
+
+    var text: String { lines.joined(separator: "\n") }
+
+    /// The one string ssh passes to the remote login shell.
+    var sshArgument: String { ShellQuote.join(["sh", "-c", text]) }
+
+    static let marker = "@@tetra:"
+}
+
+/// Paths at a target, as quoted words.
+struct RemotePaths {
+    let root: String
+    var releases: String { root + "/releases" }
+    var meta: String { root + "/.tetra" }
+    var lock: String { meta + "/lock" }
+    var history: String { meta + "/history.jsonl" }
+    var current: String { root + "/current" }
+    var currentTmp: String { root + "/current.tmp" }
+    func release(_ id: ReleaseID) -> String { releases + "/" + id.rawValue }
+    func partial(_ id: ReleaseID) -> String { release(id) + ".partial" }
+}
+
+/// The scripts, one per operation. Unit tests check them word for word and run them with a
+/// real `sh` against a directory; the end-to-end tests run them over a real sshd.
+enum RemoteScripts {
+    typealias Q = RemoteScript
+
+    /// Prints the state of the target between `@@tetra:state` and `@@tetra:end`.
+    static func appendStateReport(_ s: inout RemoteScript, _ p: RemotePaths) {
+        s.raw("echo @@tetra:state")
+        s.raw("if [ -d \(Q.q(p.releases)) ]; then echo exists=yes; fi")
+        s.raw("if [ -L \(Q.q(p.current)) ]; then printf 'current=%s\\n' \"$(readlink \(Q.q(p.current)))\"; fi")
+        s.raw("if command -v rsync >/dev/null 2>&1; then echo rsync=yes; fi")
+        s.raw("if command -v sha256sum >/dev/null 2>&1; then echo sha256sum=yes; fi")
+        s.raw("echo @@tetra:entries")
+        s.raw("if [ -d \(Q.q(p.releases)) ]; then ls -1A \(Q.q(p.releases)); fi")
+        s.raw("echo @@tetra:end")
+    }
+
+    static func inspect(_ p: RemotePaths) -> RemoteScript {
+        var s = RemoteScript()
+        appendStateReport(&s, p)
+        return s
+    }
+
+    /// Creates the directories, writes the lock record to a temporary file and hard-links it
+    /// to `.tetra/lock` (atomic: fails when the lock exists). On success reports the state,
+    /// then removes the leftovers of crashed runs it lists; otherwise prints the holder's record.
+    static func tryLock(_ p: RemotePaths, record: TargetLockRecord) -> RemoteScript {
+        let temp = p.meta + "/lock." + record.token
+        var s = RemoteScript()
+        s.raw("mkdir -p \(Q.q(p.meta)) \(Q.q(p.releases)) || exit 1")
+        s.raw("printf '%s\\n' \(Q.q(record.jsonLine)) > \(Q.q(temp)) || exit 1")
+        s.raw("if [ ! -d \(Q.q(p.lock)) ] && ln \(Q.q(temp)) \(Q.q(p.lock)) 2>/dev/null; then")
+        s.raw("rm -f \(Q.q(temp))")
+        s.raw("echo @@tetra:acquired")
+        appendStateReport(&s, p)
+        s.raw("for p in \(Q.q(p.releases))/*.partial; do if [ -d \"$p\" ]; then rm -rf \"$p\" || echo \"@@tetra:cleanup-failed $p\"; fi; done")
+        s.raw("rm -f \(Q.q(p.currentTmp))")
+        s.raw("else")
+        s.raw("rm -f \(Q.q(temp))")
+        s.raw("if [ -e \(Q.q(p.lock)) ]; then echo @@tetra:held; cat \(Q.q(p.lock)); echo; echo @@tetra:end-held; "
+              + "else echo \(Q.q("tetra: cannot create " + p.lock)) >&2; exit 1; fi")
+        s.raw("fi")
+        return s
+    }
+
+    /// Moves the lock aside and removes it only if it still carries `token` (else puts it back).
+    static func breakLock(_ p: RemotePaths, token: String, asideSuffix: String) -> RemoteScript {
+        let aside = p.meta + "/lock.broken." + asideSuffix
+        var s = RemoteScript()
+        s.raw("if mv \(Q.q(p.lock)) \(Q.q(aside)) 2>/dev/null; then")
+        s.raw("if grep -q -F -e \(Q.q(tokenNeedle(token))) \(Q.q(aside)); then rm -f \(Q.q(aside)); echo @@tetra:broken; "
+              + "else ln \(Q.q(aside)) \(Q.q(p.lock)) 2>/dev/null; rm -f \(Q.q(aside)); echo @@tetra:changed; fi")
+        s.raw("else echo @@tetra:gone; fi")
+        return s
+    }
+
+    static func unlock(_ p: RemotePaths, token: String) -> RemoteScript {
+        var s = RemoteScript()
+        appendUnlock(&s, p, token: token)
+        return s
+    }
+
+    static func appendUnlock(_ s: inout RemoteScript, _ p: RemotePaths, token: String) {
+        s.raw("if grep -q -F -e \(Q.q(tokenNeedle(token))) \(Q.q(p.lock)) 2>/dev/null; then rm -f \(Q.q(p.lock)); fi")
+    }
+
+    /// `"token":"<token>"` as it appears in the lock's JSON.
+    static func tokenNeedle(_ token: String) -> String { "\"token\":\"\(token)\"" }
+
+    static func removePartial(_ p: RemotePaths, _ id: ReleaseID) -> RemoteScript {
+        var s = RemoteScript()
+        s.cmd("rm", "-rf", p.partial(id))
+        return s
+    }
+
+    /// Finalize, switch, history, prune, unlock (see `CommitPlan`). Exit 3: the release
+    /// already exists; exit 4: the release to activate does not exist.
+    static func commit(_ p: RemotePaths, _ plan: CommitPlan) -> RemoteScript {
+        var s = RemoteScript()
+        if let id = plan.finalize {
+            s.raw("if [ -e \(Q.q(p.release(id))) ]; then echo \(Q.q("tetra: " + p.release(id) + " already exists")) >&2; exit 3; fi")
+            s.raw("mv \(Q.q(p.partial(id))) \(Q.q(p.release(id))) || exit 1")
+        }
+        s.raw("if [ ! -d \(Q.q(p.release(plan.activate))) ]; then echo \(Q.q("tetra: no release " + plan.activate.rawValue)) >&2; exit 4; fi")
+        s.raw("rm -f \(Q.q(p.currentTmp)) && ln -s \(Q.q("releases/" + plan.activate.rawValue)) \(Q.q(p.currentTmp)) "
+              + "&& mv -T \(Q.q(p.currentTmp)) \(Q.q(p.current)) || { rm -f \(Q.q(p.currentTmp)); exit 1; }")
+        s.raw("echo @@tetra:switched")
+        s.raw("printf '%s\\n' \(Q.q(plan.historyLine)) >> \(Q.q(p.history)) || echo \(Q.q("tetra: warning: could not append to " + p.history)) >&2")
+        for id in plan.prune {
+            s.raw("rm -rf \(Q.q(p.release(id))) || echo \(Q.q("@@tetra:prune-failed " + id.rawValue))")
+        }
+        if let token = plan.unlockToken { appendUnlock(&s, p, token: token) }
+        s.raw("echo @@tetra:committed")
+        return s
+    }
+
+    /// Prints each file between `@@tetra:file MARK PATH` and `\n@@tetra:eof MARK`, or
+    /// `@@tetra:missing MARK PATH`.
+    static func readFiles(_ p: RemotePaths, _ relativePaths: [String], mark: String) -> RemoteScript {
+        var s = RemoteScript()
+        for rel in relativePaths {
+            let path = p.root + "/" + rel
+            s.raw("if [ -f \(Q.q(path)) ]; then printf '%s\\n' \(Q.q("@@tetra:file " + mark + " " + rel)); cat \(Q.q(path)); "
+                  + "printf '\\n%s\\n' \(Q.q("@@tetra:eof " + mark)); else printf '%s\\n' \(Q.q("@@tetra:missing " + mark + " " + rel)); fi")
+        }
+        return s
+    }
+
+    /// sha256sum of every regular file of a release; other non-directories are listed.
+    static func hashTree(_ p: RemotePaths, _ id: ReleaseID) -> RemoteScript {
+        var s = RemoteScript()
+        s.raw("if [ ! -d \(Q.q(p.release(id))) ]; then echo @@tetra:no-release; exit 0; fi")
+        s.raw("if ! command -v sha256sum >/dev/null 2>&1; then echo @@tetra:no-sha256sum; exit 0; fi")
+        s.raw("cd \(Q.q(p.release(id))) || exit 1")
+        s.raw("echo @@tetra:hashes")
+        s.raw("find . -type f -exec sha256sum {} + || exit 1")
+        s.raw("find . ! -type f ! -type d -exec printf '@@tetra:special %s\\n' {} + || exit 1")
+        s.raw("echo @@tetra:end")
+        return s
+    }
+
+    /// Receives one tar batch on stdin into the partial directory.
+    static func untar(into dir: String) -> RemoteScript {
+        var s = RemoteScript()
+        s.raw("mkdir -p \(Q.q(dir)) && tar -x -p -f - -C \(Q.q(dir))")
+        return s
+    }
+
+    /// Sends a release as a tar stream on stdout.
+    static func tarRelease(_ p: RemotePaths, _ id: ReleaseID) -> RemoteScript {
+        var s = RemoteScript()
+        s.raw("if [ ! -d \(Q.q(p.release(id))) ]; then echo \(Q.q("tetra: no release " + id.rawValue)) >&2; exit 4; fi")
+        s.raw("tar -c -f - -C \(Q.q(p.release(id))) .")
+        return s
+    }
+}
+
+/// Parsing of the scripts' marker output.
+enum RemoteOutput {
+    /// Lines of stdout.
+    static func lines(_ data: Data) -> [Substring] {
+        String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+    }
+
+    /// The state report (`@@tetra:state` ... `@@tetra:end`), or nil when absent.
+    static func state(_ lines: [Substring]) -> TargetState? {
+        guard let start = lines.firstIndex(of: "@@tetra:state") else { return nil }
+        var state = TargetState()
+        var entries: [String] = []
+        var inEntries = false
+        var ended = false
+        for line in lines[(start + 1)...] {
+            if line == "@@tetra:end" { ended = true; break }
+            if line == "@@tetra:entries" { inEntries = true; continue }
+            if inEntries {
+                if !line.isEmpty { entries.append(String(line)) }
+                continue
+            }
+            if line == "exists=yes" { state.exists = true }
+            else if line == "rsync=yes" { state.remoteHasRsync = true }
+            else if line == "sha256sum=yes" { state.remoteHasSha256sum = true }
+            else if line.hasPrefix("current=") { state.currentLink = String(line.dropFirst(8)) }
+        }
+        guard ended else { return nil }
+        state.classify(entries: entries)
+        for line in lines where line.hasPrefix("@@tetra:cleanup-failed ") {
+            state.cleanupProblems.append("could not remove \(line.dropFirst(23))")
+        }
+        return state
+    }
+
+    /// Splits `readFiles` output into files, byte-exact.
+    static func files(_ data: Data, mark: String) -> [String: Data] {
+        let bytes = [UInt8](data)
+        let header = Array("@@tetra:file \(mark) ".utf8)
+        let eof = Array("\n@@tetra:eof \(mark)\n".utf8)
+        var out: [String: Data] = [:]
+        var i = 0
+        while let h = find(header, in: bytes, from: i) {
+            guard let nl = bytes[(h + header.count)...].firstIndex(of: 0x0A) else { break }
+            let name = String(decoding: bytes[(h + header.count)..<nl], as: UTF8.self)
+            let contentStart = nl + 1
+            guard let end = find(eof, in: bytes, from: contentStart) else { break }
+            out[name] = Data(bytes[contentStart..<end])
+            i = end + eof.count
+        }
+        return out
+    }
+
+    static func find(_ needle: [UInt8], in hay: [UInt8], from: Int) -> Int? {
+        guard !needle.isEmpty, hay.count >= needle.count, from <= hay.count - needle.count else { return nil }
+        let first = needle[0]
+        var i = from
+        let last = hay.count - needle.count
+        while i <= last {
+            if hay[i] == first {
+                var j = 1
+                while j < needle.count && hay[i + j] == needle[j] { j += 1 }
+                if j == needle.count { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Parses `sha256sum` lines (`HASH  ./path`) into path → hash.
+    static func hashes(_ lines: [Substring]) -> [String: String] {
+        var out: [String: String] = [:]
+        var inside = false
+        for line in lines {
+            if line == "@@tetra:hashes" { inside = true; continue }
+            if line == "@@tetra:end" { break }
+            guard inside else { continue }
+            if line.hasPrefix("@@tetra:special ") {
+                var path = line.dropFirst(16)
+                if path.hasPrefix("./") { path = path.dropFirst(2) }
+                out[String(path)] = "not-a-regular-file"
+                continue
+            }
+            let b = Array(line.utf8)
+            guard b.count > 66, b[64] == 0x20 else { continue }
+            var path = Substring(String(decoding: b[66...], as: UTF8.self))
+            if path.hasPrefix("./") { path = path.dropFirst(2) }
+            out[String(path)] = String(decoding: b[0..<64], as: UTF8.self)
+        }
+        return out
+    }
+
+    /// rsync's `--stats` "Total bytes sent: 1,234" (separators vary with the locale).
+    static func rsyncBytesSent(_ text: String) -> Int64? {
+        rsyncNumber(text, label: "Total bytes sent:")
+    }
+
+    static func rsyncFilesTransferred(_ text: String) -> Int? {
+        rsyncNumber(text, label: "Number of regular files transferred:").map { Int($0) }
+    }
+
+    static func rsyncNumber(_ text: String, label: String) -> Int64? {
+        for line in text.split(separator: "\n") {
+            let l = line.trimmingCharacters(in: .whitespaces)
+            guard l.hasPrefix(label) else { continue }
+            let digits = l.dropFirst(label.count).prefix(while: { $0 != "(" }).filter { $0.isASCII && $0.isNumber }
+            return Int64(digits)
+        }
+        return nil
+    }
+}

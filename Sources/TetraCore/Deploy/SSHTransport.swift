@@ -1,0 +1,283 @@
+import Foundation
+
+/// A target reached over ssh. Every remote step is one `ssh ... -- DEST "sh -c '<script>'"`
+/// call (see `RemoteScripts`); a deploy takes three connections: lock (with clean-up and
+/// state), transfer, commit (finalize, switch, history, prune, unlock).
+///
+/// Transfer: `rsync -rlp --checksum --link-dest=../<previous>` over ssh when both ends have
+/// rsync (unchanged files are hard-linked from the previous release at the target and not
+/// sent; `--checksum` compares content, so freshly rendered files with new mtimes still
+/// match), otherwise tar over ssh in bounded batches: `tar -c` of a batch of files into
+/// memory, then `ssh ... tar -x` with that as stdin (the runner writes stdin and drains both
+/// output pipes on their own threads, so nothing can deadlock; memory stays about
+/// `tarBatchBytes`, plus the largest single file).
+public struct SSHTransport: ReleaseTransport {
+    public let target: DeployTarget
+    public let ssh: SSHCommand
+    let runner: any ProcessRunning
+    let options: TransportOptions
+
+    public init(target: DeployTarget, ssh: SSHCommand, runner: any ProcessRunning, options: TransportOptions = TransportOptions()) {
+        self.target = target
+        self.ssh = ssh
+        self.runner = runner
+        self.options = options
+    }
+
+    var paths: RemotePaths { RemotePaths(root: target.path) }
+
+    // MARK: - running remote scripts
+
+    /// Runs a script; a failure (ssh's own, exit 255, or the script's) becomes
+    /// `ToolError.failed` whose argv shows `<label>` instead of the script.
+    @discardableResult
+    func run(_ script: RemoteScript, label: String, input: Data? = nil, timeout: TimeInterval?? = nil,
+             uninterruptible: Bool = false, outputLimit: Int = 64 << 20) throws -> ProcessResult {
+        let r = uninterruptible ? Uninterruptible.runner(runner) : runner
+        let request = ProcessRequest(ssh.program, ssh.arguments(remoteCommand: script.sshArgument), input: input,
+                                     timeout: timeout ?? options.commandTimeout, outputLimit: outputLimit)
+        let result = try r.run(request)
+        let display = [ssh.program] + ssh.options + ["--", ssh.endpoint.destination, "<\(label)>"]
+        if result.timedOut {
+            throw ToolError.timedOut(argv: display, seconds: request.timeout ?? 0)
+        }
+        if result.status != 0 {
+            throw ToolError.failed(argv: display, status: result.status, stderrTail: ToolError.tail(of: result.stderrString))
+        }
+        return result
+    }
+
+    // MARK: - ReleaseTransport
+
+    public func inspect() throws -> TargetState {
+        let result = try run(RemoteScripts.inspect(paths), label: "inspect \(target.path)")
+        guard let state = RemoteOutput.state(RemoteOutput.lines(result.stdout)) else {
+            throw unexpectedOutput("inspect", result)
+        }
+        return state
+    }
+
+    public func tryLock(_ record: TargetLockRecord) throws -> LockAttempt {
+        let result = try run(RemoteScripts.tryLock(paths, record: record), label: "lock \(paths.lock)")
+        let lines = RemoteOutput.lines(result.stdout)
+        if lines.contains("@@tetra:acquired") {
+            guard let state = RemoteOutput.state(lines) else { throw unexpectedOutput("lock", result) }
+            return .acquired(state)
+        }
+        if let start = lines.firstIndex(of: "@@tetra:held") {
+            let end = lines[start...].firstIndex(of: "@@tetra:end-held") ?? lines.endIndex
+            return .held(lines[(start + 1)..<end].joined(separator: "\n"))
+        }
+        throw unexpectedOutput("lock", result)
+    }
+
+    public func breakLock(token: String) throws -> Bool {
+        let result = try run(RemoteScripts.breakLock(paths, token: token, asideSuffix: TargetLockRecord.newToken()),
+                             label: "break lock \(paths.lock)", uninterruptible: true)
+        return RemoteOutput.lines(result.stdout).contains("@@tetra:broken")
+    }
+
+    public func unlock(token: String) throws {
+        try run(RemoteScripts.unlock(paths, token: token), label: "unlock \(paths.lock)", uninterruptible: true)
+    }
+
+    public func removePartial(_ id: ReleaseID) throws {
+        try run(RemoteScripts.removePartial(paths, id), label: "remove \(paths.partial(id))", uninterruptible: true)
+    }
+
+    @discardableResult
+    public func commit(_ plan: CommitPlan) throws -> CommitOutcome {
+        do {
+            let result = try run(RemoteScripts.commit(paths, plan), label: "switch current to \(plan.activate)",
+                                 uninterruptible: true)
+            let lines = RemoteOutput.lines(result.stdout)
+            guard lines.contains("@@tetra:committed") else { throw unexpectedOutput("commit", result) }
+            return CommitOutcome(pruneFailures: lines.filter { $0.hasPrefix("@@tetra:prune-failed ") }.map { String($0.dropFirst(21)) })
+        } catch ToolError.failed(_, let status, _) where status == 3 || status == 4 {
+            if status == 3 { throw CoreError.conflict("release \(plan.finalize?.rawValue ?? "") already exists at \(target)") }
+            throw CoreError.notFound(what: "release", name: plan.activate.rawValue)
+        }
+    }
+
+    public func readFiles(_ relativePaths: [String]) throws -> [String: Data] {
+        guard !relativePaths.isEmpty else { return [:] }
+        let mark = TargetLockRecord.newToken()
+        let result = try run(RemoteScripts.readFiles(paths, relativePaths, mark: mark), label: "read files")
+        return RemoteOutput.files(result.stdout, mark: mark)
+    }
+
+    public func hashTree(_ id: ReleaseID) throws -> [String: String] {
+        let result = try run(RemoteScripts.hashTree(paths, id), label: "sha256sum \(paths.release(id))", timeout: .some(nil))
+        let lines = RemoteOutput.lines(result.stdout)
+        if lines.contains("@@tetra:no-release") { throw CoreError.notFound(what: "release", name: id.rawValue) }
+        if lines.contains("@@tetra:no-sha256sum") {
+            // No sha256sum at the target: fetch the release and hash it here.
+            let temp = try TempDirectory.make("tetra-drift")
+            defer { try? LocalFiles.removeTree(temp) }
+            try fetch(id, into: temp, keepMetadata: true)
+            var out: [String: String] = [:]
+            try LocalTransport.hashFiles(temp) { rel, hash in out[rel] = hash }
+            return out
+        }
+        guard lines.contains("@@tetra:hashes"), lines.contains("@@tetra:end") else { throw unexpectedOutput("sha256sum", result) }
+        return RemoteOutput.hashes(lines)
+    }
+
+    public func fetch(_ id: ReleaseID, into destination: String) throws {
+        try fetch(id, into: destination, keepMetadata: false)
+    }
+
+    func fetch(_ id: ReleaseID, into destination: String, keepMetadata: Bool) throws {
+        guard let existing = try LocalFiles.list(destination), existing.isEmpty else {
+            throw IOError("fetch into", path: destination, reason: "must be an existing empty directory")
+        }
+        let state = try inspect()
+        guard state.releases.contains(id) else { throw CoreError.notFound(what: "release", name: id.rawValue) }
+        if try useRsync(state) {
+            var args = ["-rlp", "-e", ssh.rsyncRemoteShell]
+            if !keepMetadata {
+                args += ReleaseManifest.reservedNames.sorted().map { "--exclude=/" + $0 }
+            }
+            args += ["--", ssh.endpoint.rsyncRemote(paths.release(id) + "/"), destination + "/"]
+            try runChecked(ProcessRequest(options.rsyncProgram, args))
+        } else {
+            let tarOut = try run(RemoteScripts.tarRelease(paths, id), label: "tar -c \(paths.release(id))",
+                                 timeout: .some(nil), outputLimit: Int.max / 2)
+            try runChecked(ProcessRequest(options.tarProgram, ["-x", "-p", "-f", "-", "-C", destination], input: tarOut.stdout))
+            if !keepMetadata {
+                for name in ReleaseManifest.reservedNames { unlink(destination + "/" + name) }
+            }
+        }
+    }
+
+    // MARK: - upload
+
+    /// rsync is used when allowed by the options and present on both ends.
+    func useRsync(_ state: TargetState) throws -> Bool {
+        let local = runner.which(options.rsyncProgram) != nil
+        switch options.transfer {
+        case .tar: return false
+        case .auto: return local && state.remoteHasRsync
+        case .rsync:
+            if !local { throw ToolError.notInstalled(tool: "rsync", hint: nil) }
+            if !state.remoteHasRsync {
+                throw ToolError.notInstalled(tool: "rsync", hint: "rsync is not on the PATH of \(ssh.endpoint.authority); install it there or use the tar transfer")
+            }
+            return true
+        }
+    }
+
+    public func upload(_ request: UploadRequest) throws -> TransferStats {
+        let staging = try TempDirectory.make("tetra-upload")
+        defer { try? LocalFiles.removeTree(staging) }
+        let metaDir = staging + "/meta"
+        try AtomicFile.ensureDirectory(metaDir, mode: 0o755)
+        _ = chmod(metaDir, 0o755)
+        for (name, data) in request.extraFiles {
+            try AtomicFile.write(data, to: metaDir + "/" + name, mode: 0o644)
+        }
+        if try useRsync(request.state) {
+            return try uploadRsync(request, metaDir: metaDir)
+        }
+        return try uploadTar(request, staging: staging, metaDir: metaDir)
+    }
+
+    /// The rsync argv for an upload (exposed for tests).
+    func rsyncUploadArguments(_ request: UploadRequest, metaDir: String) -> [String] {
+        var args = ["-rlp", "--checksum", "--stats", "-e", ssh.rsyncRemoteShell]
+        if let prev = request.previous, request.state.releases.contains(prev) {
+            args.append("--link-dest=../" + prev.rawValue)
+        }
+        args += ["--", request.tree + "/", metaDir + "/", ssh.endpoint.rsyncRemote(paths.partial(request.release) + "/")]
+        return args
+    }
+
+    func uploadRsync(_ request: UploadRequest, metaDir: String) throws -> TransferStats {
+        let result = try runChecked(ProcessRequest(options.rsyncProgram, rsyncUploadArguments(request, metaDir: metaDir)))
+        let out = result.stdoutString
+        return TransferStats(method: "rsync", files: request.manifest.count,
+                             filesSent: RemoteOutput.rsyncFilesTransferred(out).map { max(0, $0 - request.extraFiles.count) },
+                             filesLinked: nil, bytesSent: RemoteOutput.rsyncBytesSent(out) ?? 0)
+    }
+
+    /// Splits the tree into batches: batch 0 holds "." and every directory, then files are
+    /// added until a batch reaches `limit` bytes.
+    static func tarBatches(tree: String, manifest: ReleaseManifest, limit: Int) throws -> [[String]] {
+        var dirs: [String] = ["."]
+        var files: [(String, Int64)] = []
+        try TreeWalker.walk(tree) { rel, kind, st in
+            switch kind {
+            case .directory: dirs.append(rel)
+            case .file:
+                guard manifest.files[rel] != nil else {
+                    throw CoreError.failed("'\(rel)' is in the rendered tree but not in its manifest",
+                                           hint: "the tree changed after the manifest was built; deploy again")
+                }
+                files.append((rel, Int64(st.st_size)))
+            }
+        }
+        guard files.count == manifest.count else {
+            throw CoreError.failed("the rendered tree has \(files.count) files but its manifest lists \(manifest.count)",
+                                   hint: "the tree changed after the manifest was built; deploy again")
+        }
+        var batches: [[String]] = [dirs]
+        var size: Int64 = 0
+        for (rel, bytes) in files {
+            let cost = bytes + 1024 // header and padding
+            if size > 0, size + cost > Int64(limit) {
+                batches.append([])
+                size = 0
+            }
+            batches[batches.count - 1].append(rel)
+            size += cost
+        }
+        return batches
+    }
+
+    func uploadTar(_ request: UploadRequest, staging: String, metaDir: String) throws -> TransferStats {
+        let batches = try Self.tarBatches(tree: request.tree, manifest: request.manifest, limit: options.tarBatchBytes)
+        let dest = paths.partial(request.release)
+        var sent: Int64 = 0
+        for (n, batch) in batches.enumerated() {
+            let listFile = staging + "/batch-\(n)"
+            var list = Data()
+            for name in batch {
+                list.append(contentsOf: Array(name.utf8))
+                list.append(0)
+            }
+            try AtomicFile.write(list, to: listFile, mode: 0o600)
+            var args = ["-c", "-f", "-", "--no-recursion", "--null", "-C", request.tree, "-T", listFile]
+            if n == batches.count - 1 {
+                args += ["-C", metaDir] + request.extraFiles.keys.sorted()
+            }
+            let tar = try runChecked(ProcessRequest(options.tarProgram, args, outputLimit: Int.max / 2))
+            try run(RemoteScripts.untar(into: dest), label: "tar -x into \(dest)", input: tar.stdout, timeout: .some(nil))
+            sent += Int64(tar.stdout.count)
+        }
+        return TransferStats(method: "tar", files: request.manifest.count, filesSent: request.manifest.count,
+                             filesLinked: 0, bytesSent: sent)
+    }
+
+    // MARK: - helpers
+
+    @discardableResult
+    func runChecked(_ request: ProcessRequest) throws -> ProcessResult {
+        try runner.runChecked(request)
+    }
+
+    func unexpectedOutput(_ what: String, _ result: ProcessResult) -> ToolError {
+        ToolError.failed(argv: [ssh.program, ssh.endpoint.destination, "<\(what)>"], status: result.status,
+                         stderrTail: "unexpected output from the target (is its shell POSIX sh?): "
+                             + ToolError.tail(of: result.stdoutString + "\n" + result.stderrString, lines: 3, maxChars: 300))
+    }
+}
+
+/// Private temporary directories (mode 0700), removed by the caller.
+enum TempDirectory {
+    static func make(_ prefix: String) throws -> String {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array(((base.hasSuffix("/") ? base : base + "/") + prefix + ".XXXXXX").utf8CString)
+        guard let p = mkdtemp(&template) else { throw IOError("create directory", path: base, errno: errno) }
+        return String(cString: p)
+    }
+}

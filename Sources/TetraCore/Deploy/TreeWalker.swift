@@ -1,0 +1,191 @@
+import Foundation
+
+/// Walks a release tree with `opendir`/`lstat` (no symlink is ever followed). A release holds
+/// directories and regular files only: a symlink, device, FIFO or socket, or a name with a
+/// control character, is refused with `CoreError.invalidArgument` naming it.
+enum TreeWalker {
+    enum Kind { case directory, file }
+
+    /// Calls `visit(relativePath, kind, stat)` for every entry below `root` (not `root`
+    /// itself), parents before children. `relativePath` uses '/' and has no leading "./".
+    static func walk(_ root: String, _ visit: (String, Kind, stat) throws -> Void) throws {
+        var st = stat()
+        guard lstat(root, &st) == 0 else { throw IOError("read", path: root, errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw IOError("read", path: root, reason: "not a directory") }
+        try walkDirectory(root, relative: "", visit)
+    }
+
+    private static func walkDirectory(_ absolute: String, relative: String, _ visit: (String, Kind, stat) throws -> Void) throws {
+        guard let dir = opendir(absolute) else { throw IOError("read", path: absolute, errno: errno) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                let len = bytes.firstIndex(of: 0) ?? bytes.count
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            names.append(name)
+        }
+        closedir(dir)
+        names.sort(by: ReleaseManifest.pathOrder)
+        for name in names {
+            let rel = relative.isEmpty ? name : relative + "/" + name
+            if name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0x5C }) {
+                throw CoreError.invalidArgument("file name '\(Names.printable(rel))' contains a control character or backslash",
+                                                hint: "rename the file in the org's files/")
+            }
+            let path = absolute + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0 else { throw IOError("read", path: path, errno: errno) }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                try visit(rel, .directory, st)
+                try walkDirectory(path, relative: rel, visit)
+            case S_IFREG:
+                try visit(rel, .file, st)
+            case S_IFLNK:
+                throw CoreError.invalidArgument("'\(Names.printable(rel))' is a symbolic link; releases hold regular files only",
+                                                hint: "replace the link by a copy of the file")
+            default:
+                throw CoreError.invalidArgument("'\(Names.printable(rel))' is not a regular file or directory")
+            }
+        }
+    }
+}
+
+/// Local file operations for releases.
+enum LocalFiles {
+    /// Copies a regular file (content and permission bits), creating `to` exclusively.
+    /// Returns the number of bytes copied.
+    @discardableResult
+    static func copyFile(from: String, to: String, mode: mode_t) throws -> Int64 {
+        let src = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard src >= 0 else { throw IOError("read", path: from, errno: errno) }
+        defer { close(src) }
+        let dst = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard dst >= 0 else { throw IOError("write", path: to, errno: errno) }
+        var ok = false
+        defer {
+            close(dst)
+            if !ok { unlink(to) }
+        }
+        let size = 1 << 18
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        defer { buf.deallocate() }
+        var total: Int64 = 0
+        while true {
+            let n = read(src, buf, size)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IOError("read", path: from, errno: errno)
+            }
+            if n == 0 { break }
+            var off = 0
+            while off < n {
+                let w = write(dst, buf + off, n - off)
+                if w < 0 {
+                    if errno == EINTR { continue }
+                    throw IOError("write", path: to, errno: errno)
+                }
+                off += w
+            }
+            total += Int64(n)
+        }
+        if fchmod(dst, mode & 0o7777) != 0 { throw IOError("write", path: to, errno: errno) }
+        ok = true
+        return total
+    }
+
+    /// `rm -rf` without following symlinks. Missing paths are fine.
+    static func removeTree(_ path: String) throws {
+        var st = stat()
+        if lstat(path, &st) != 0 {
+            if errno == ENOENT { return }
+            throw IOError("remove", path: path, errno: errno)
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            // Make sure we may list and delete inside (a release may contain 0500 directories).
+            if (st.st_mode & 0o700) != 0o700 { _ = chmod(path, (st.st_mode & 0o7777) | 0o700) }
+            guard let dir = opendir(path) else { throw IOError("remove", path: path, errno: errno) }
+            var names: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+                    let bytes = raw.bindMemory(to: UInt8.self)
+                    let len = bytes.firstIndex(of: 0) ?? bytes.count
+                    return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(dir)
+            for name in names { try removeTree(path + "/" + name) }
+            if rmdir(path) != 0 && errno != ENOENT { throw IOError("remove", path: path, errno: errno) }
+        } else if unlink(path) != 0 && errno != ENOENT {
+            throw IOError("remove", path: path, errno: errno)
+        }
+    }
+
+    /// Flushes the file system holding `path` to disk (`syncfs`, or `sync` where it is not
+    /// available), so a release is durable before `current` points to it.
+    static func syncFileSystem(of path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        if let syncfs = Self.syncfs {
+            _ = syncfs(fd)
+        } else {
+            sync()
+        }
+    }
+
+    private typealias SyncfsFunction = @convention(c) (Int32) -> Int32
+    /// glibc's syncfs needs _GNU_SOURCE, which the Glibc module does not define: look it up.
+    private static let syncfs: SyncfsFunction? = {
+        guard let symbol = dlsym(nil, "syncfs") else { return nil }
+        return unsafeBitCast(symbol, to: SyncfsFunction.self)
+    }()
+
+    static func fsyncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            _ = fsync(fd)
+            close(fd)
+        }
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Directory entries' names (not "." / ".."), unsorted; nil when `path` is missing.
+    static func list(_ path: String) throws -> [String]? {
+        guard let dir = opendir(path) else {
+            if errno == ENOENT { return nil }
+            throw IOError("read", path: path, errno: errno)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                let len = bytes.firstIndex(of: 0) ?? bytes.count
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let n = readlink(path, &buffer, 4096)
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

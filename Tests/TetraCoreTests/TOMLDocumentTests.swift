@@ -382,3 +382,19 @@ final class TOMLDocumentTests: XCTestCase {
         XCTAssertEqual(diff.added, stride(from: 1, to: 20, by: 2).map { "  svc\($0) = \(9000 + $0)" })
     }
 }
+
+extension TOMLDocumentTests {
+    func testDataAndFileEntryPoints() throws {
+        let text = "a = 1\n[t]\nb = 'x'\n"
+        XCTAssertEqual(try TOMLParser.parse(data: Data(text.utf8)), try TOMLParser.parse(text))
+        XCTAssertEqual(try TOMLDocument(data: Data(text.utf8)).render(), text)
+        XCTAssertEqual(try TOMLParser.parse(data: Data()), TOMLTable())
+        XCTAssertThrowsError(try TOMLParser.parse(data: Data("a = \n".utf8), file: "d.toml")) { e in
+            XCTAssertEqual((e as? ConfigError)?.message, "d.toml:1:5: expected a value, found end of line")
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("toml-\(UUID().uuidString).toml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertEqual(try TOMLParser.parse(contentsOfFile: path), try TOMLParser.parse(text))
+    }
+}

@@ -280,6 +280,31 @@ final class TOMLParserTests: XCTestCase {
         XCTAssertEqual(TOMLJSON.encode(TOMLTable(), pretty: true), "{}")
     }
 
+    /// Strings of every length up to 40 with a special character at every position
+    /// round-trip through the JSON writer (which copies clean runs 8 bytes at a time).
+    func testJSONStringEscapingAtWordBoundaries() throws {
+        let specials: [Character] = ["\"", "\\", "\n", "\u{1}", "\u{7F}", "é", "😀"]
+        for len in 0...40 {
+            var samples = [String(repeating: "a", count: len)]
+            for pos in 0..<max(len, 1) {
+                for sp in specials {
+                    var chars = Array(repeating: Character("b"), count: max(len, 1))
+                    chars[pos] = sp
+                    samples.append(String(chars))
+                }
+            }
+            for sample in samples {
+                var t = TOMLTable()
+                t[sample] = .string(sample)
+                for pretty in [false, true] {
+                    let json = TOMLJSON.encode(t, pretty: pretty)
+                    let parsed = try _JSONReader.parse(json)
+                    XCTAssertEqual(parsed, .object([(sample, .string(sample))]), json)
+                }
+            }
+        }
+    }
+
     func testStreamingJSONOfALargeTable() throws {
         var text = "[ports]\n"
         for i in 0..<20_000 { text += "svc\(i) = \(i)  # c\n" }

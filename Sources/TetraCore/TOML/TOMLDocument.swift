@@ -32,6 +32,11 @@ public struct TOMLDocument: Sendable {
         try self.init(sentinelTerminated: b, fileName: fileName)
     }
 
+    /// Parses UTF-8 data (one copy, no per-byte iteration).
+    public init(data: Data, fileName: String? = nil) throws {
+        try self.init(sentinelTerminated: _TOMLBytes.sentinelTerminated(data), fileName: fileName)
+    }
+
     init(sentinelTerminated b: [UInt8], fileName: String?, recorder: _TOMLRecorder? = nil) throws {
         var b = b
         table = try _TOMLParse.run(sentinelTerminated: b, file: fileName, recorder: recorder)
@@ -169,6 +174,32 @@ public struct TOMLDocument: Sendable {
     /// The value at a path.
     public func value(at path: [String]) -> TOMLValue? {
         TOMLValue.table(table).value(at: resolve(path)[...])
+    }
+}
+
+enum _TOMLBytes {
+    /// The bytes of `data` followed by a 0 sentinel.
+    static func sentinelTerminated(_ data: Data) -> [UInt8] {
+        let n = data.count
+        return [UInt8](unsafeUninitializedCapacity: n + 1) { buf, initialized in
+            data.withUnsafeBytes { raw in
+                if n > 0 { buf.baseAddress!.update(from: raw.bindMemory(to: UInt8.self).baseAddress!, count: n) }
+            }
+            buf[n] = 0
+            initialized = n + 1
+        }
+    }
+}
+
+extension TOMLParser {
+    /// Parses UTF-8 data (one copy, no per-byte iteration). Errors are `ConfigError` (exit 3).
+    public static func parse(data: Data, file: String? = nil) throws -> TOMLTable {
+        try _TOMLParse.run(sentinelTerminated: _TOMLBytes.sentinelTerminated(data), file: file, recorder: nil)
+    }
+
+    /// Reads and parses a file; a missing file is `CoreError.notFound` (exit 4).
+    public static func parse(contentsOfFile path: String, displayName: String? = nil) throws -> TOMLTable {
+        try _TOMLParse.run(sentinelTerminated: TOMLDocument.readFile(path, extra: 1), file: displayName ?? path, recorder: nil)
     }
 }
 

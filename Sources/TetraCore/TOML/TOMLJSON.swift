@@ -318,10 +318,16 @@ struct _JSONWriter {
 
     mutating func newline() {
         guard pretty else { return }
-        reserve(1 + 2 * level)
+        let width = 2 * level
+        reserve(width + 8)
         buf[count] = 0x0A
         count += 1
-        for _ in 0..<(2 * level) { buf[count] = 0x20; count += 1 }
+        var k = 0
+        while k < width {
+            UnsafeMutableRawPointer(buf + count + k).storeBytes(of: 0x2020_2020_2020_2020 as UInt64, as: UInt64.self)
+            k += 8
+        }
+        count += width
     }
 
     private static let hex: StaticString = "0123456789abcdef"
@@ -356,6 +362,20 @@ struct _JSONWriter {
                 j += 8
             }
             if j >= n { break }
+            // A short clean tail: copy the last 8 bytes (overlapping what was written).
+            if n >= 8 && n - j < 8 {
+                let w = UnsafeRawPointer(src + n - 8).loadUnaligned(as: UInt64.self)
+                let lo: UInt64 = 0x0101_0101_0101_0101
+                let hi: UInt64 = 0x8080_8080_8080_8080
+                let lt20 = (w &- lo &* 0x20) & ~w & hi
+                let q = w ^ (lo &* 0x22), bs = w ^ (lo &* 0x5C), del = w ^ (lo &* 0x7F)
+                let special = lt20 | ((q &- lo) & ~q & hi) | ((bs &- lo) & ~bs & hi) | ((del &- lo) & ~del & hi)
+                if special == 0 {
+                    UnsafeMutableRawPointer(buf + count - (8 - (n - j))).storeBytes(of: w, as: UInt64.self)
+                    count += n - j
+                    break
+                }
+            }
             let b = src[j]
             j += 1
             if b >= 0x20 && b != 0x22 && b != 0x5C && b != 0x7F {

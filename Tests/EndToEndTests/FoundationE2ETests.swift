@@ -18,6 +18,21 @@ final class FoundationE2ETests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: t.stateRoot + "/state"), "a usage error creates nothing")
     }
 
+    func testVerboseShowsExternalCommandsOnStderrAndQuietSilencesNotes() throws {
+        let t = Tetra()
+        let v = try t.run(["doctor", "--verbose"])
+        XCTAssertTrue(v.stderr.contains("tetra: run: git --version"), v.stderr)
+        XCTAssertTrue(v.stderr.contains("tetra: exit 0 after"), v.stderr)
+        XCTAssertFalse(v.stdout.contains("tetra: run:"), "diagnostics never go to stdout")
+        XCTAssertEqual(try t.run(["init"]).status, 0)
+        XCTAssertEqual(try t.run(["ports", "allocate", "api", "--range", "development"]).status, 0)
+        let again = try t.run(["ports", "allocate", "api", "--range", "development"])
+        XCTAssertTrue(again.stderr.contains("already registered"))
+        let quiet = try t.run(["ports", "allocate", "api", "--range", "development", "-q"])
+        XCTAssertEqual(quiet.stderr, "")
+        XCTAssertEqual(quiet.stdout, again.stdout)
+    }
+
     func testReadOnlyCommandsDoNotCreateTheStateRoot() throws {
         let t = Tetra(stateRoot: Tetra.makeTempDir("tetra-e2e") + "/not-yet")
         XCTAssertEqual(try t.run(["audit"]).status, 0)

@@ -242,12 +242,20 @@ public struct SSHCommand: Sendable, Equatable {
     public var home: String?
     /// The ssh program (name on PATH or absolute path).
     public var program: String
+    /// Connection sharing: `ControlPath` (with ssh's `%C` token) of a master connection that
+    /// the calls of one deploy share, kept `controlPersist` seconds after the last use. nil:
+    /// every call opens its own connection (and `~/.ssh/config` decides about sharing).
+    public var controlPath: String?
+    public var controlPersist: Int
 
-    public init(endpoint: SSHEndpoint, extraOptions: [String] = [], home: String? = nil, program: String = "ssh") {
+    public init(endpoint: SSHEndpoint, extraOptions: [String] = [], home: String? = nil, program: String = "ssh",
+                controlPath: String? = nil, controlPersist: Int = 10) {
         self.endpoint = endpoint
         self.extraOptions = extraOptions
         self.home = home
         self.program = program
+        self.controlPath = controlPath
+        self.controlPersist = controlPersist
     }
 
     /// The key path with `~/` expanded.
@@ -260,13 +268,35 @@ public struct SSHCommand: Sendable, Equatable {
     }
 
     /// Options only (no program, no destination): `-o BatchMode=yes -o ConnectTimeout=15
-    /// [-p PORT] [-i KEY -o IdentitiesOnly=yes] EXTRA...`. No `-F`: `~/.ssh/config` applies.
+    /// [-p PORT] [-i KEY -o IdentitiesOnly=yes] [-o ControlMaster=auto -o ControlPath=...
+    /// -o ControlPersist=10] EXTRA...`. No `-F`: `~/.ssh/config` applies to everything else.
     public var options: [String] {
         var out = SSH.nonInteractiveOptions
         if let port = endpoint.port { out += ["-p", String(port)] }
         if let key = keyPath { out += ["-i", key, "-o", "IdentitiesOnly=yes"] }
+        if let controlPath {
+            out += ["-o", "ControlMaster=auto", "-o", "ControlPath=" + controlPath, "-o", "ControlPersist=\(controlPersist)"]
+        }
         out += extraOptions
         return out
+    }
+
+    /// A private directory for connection-sharing sockets: `$TMPDIR/tetra-ssh-<uid>` (mode
+    /// 0700, owned by us; created when missing). nil when it cannot be made safe or its path
+    /// is too long for a unix socket name, then connections are not shared.
+    public static func controlDirectory(temporaryDirectory: String?) -> String? {
+        var base = temporaryDirectory.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
+        while base.count > 1, base.hasSuffix("/") { base.removeLast() }
+        let dir = base + "/tetra-ssh-\(getuid())"
+        // %C is 40 hex digits; ssh adds a ~17 character suffix while creating the socket;
+        // sun_path holds 107 bytes.
+        guard dir.utf8.count + 1 + 40 + 18 < 107 else { return nil }
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST { return nil }
+        var st = stat()
+        guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == getuid(), (st.st_mode & 0o077) == 0 else {
+            return nil
+        }
+        return dir
     }
 
     /// Full argv after the program for running `remoteCommand` (one string, interpreted by

@@ -188,6 +188,7 @@ public struct SSHTransport: ReleaseTransport {
         if let prev = request.previous, request.state.releases.contains(prev) {
             args.append("--link-dest=../" + prev.rawValue)
         }
+        args += options.rsyncExtraArguments
         args += ["--", request.tree + "/", metaDir + "/", ssh.endpoint.rsyncRemote(paths.partial(request.release) + "/")]
         return args
     }

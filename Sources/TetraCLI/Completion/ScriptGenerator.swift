@@ -140,6 +140,37 @@ public struct CompletionScripts: Sendable {
         return s
     }
 
+    /// The loop shared by bash and zsh (same syntax, different word array and base index):
+    /// walks the words before the cursor, skipping flag values, following subcommands and
+    /// counting positionals.
+    func posixWalker(words: String, first: Int, current: String) -> String {
+        let body = """
+        for ((i = \(first); i < \(current); i++)); do
+            word="${\(words)[i]}"
+            if ((skip)); then skip=0; continue; fi
+            if ((dd)); then npos=$((npos + 1)); continue; fi
+            case "$word" in
+            --) dd=1; continue ;;
+            --*=*) continue ;;
+            -?*)
+                __tetra_value_flags "$cpath"
+                [[ "$REPLY" == *" $word "* ]] && skip=1
+                continue ;;
+            esac
+            if ((npos == 0)); then
+                __tetra_subcommands "$cpath"
+                if [[ " $REPLY " == *" $word "* ]]; then
+                    cpath="${cpath:+$cpath }$word"
+                    continue
+                fi
+            fi
+            npos=$((npos + 1))
+        done
+        """
+        // The first line takes the indentation of the interpolation point; the rest need it.
+        return body.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n    ")
+    }
+
     func bash() -> String {
         """
         # bash completion for tetra
@@ -152,27 +183,7 @@ public struct CompletionScripts: Sendable {
         _tetra() {
             local cur="${COMP_WORDS[COMP_CWORD]}" cpath="" word i npos=0 skip=0 dd=0 kind=""
             local REPLY
-            for ((i = 1; i < COMP_CWORD; i++)); do
-                word="${COMP_WORDS[i]}"
-                if ((skip)); then skip=0; continue; fi
-                if ((dd)); then npos=$((npos + 1)); continue; fi
-                case "$word" in
-                --) dd=1; continue ;;
-                --*=*) continue ;;
-                -?*)
-                    __tetra_value_flags "$cpath"
-                    [[ "$REPLY" == *" $word "* ]] && skip=1
-                    continue ;;
-                esac
-                if ((npos == 0)); then
-                    __tetra_subcommands "$cpath"
-                    if [[ " $REPLY " == *" $word "* ]]; then
-                        cpath="${cpath:+$cpath }$word"
-                        continue
-                    fi
-                fi
-                npos=$((npos + 1))
-            done
+            \(posixWalker(words: "COMP_WORDS", first: 1, current: "COMP_CWORD"))
             COMPREPLY=()
             if ((skip)); then
                 __tetra_flag_kind "$cpath" "${COMP_WORDS[COMP_CWORD-1]}"
@@ -228,27 +239,7 @@ public struct CompletionScripts: Sendable {
             local cur="${words[CURRENT]}" cpath="" word i npos=0 skip=0 dd=0 kind=""
             local REPLY
             local -a reply
-            for ((i = 2; i < CURRENT; i++)); do
-                word="${words[i]}"
-                if ((skip)); then skip=0; continue; fi
-                if ((dd)); then npos=$((npos + 1)); continue; fi
-                case "$word" in
-                --) dd=1; continue ;;
-                --*=*) continue ;;
-                -?*)
-                    __tetra_value_flags "$cpath"
-                    [[ "$REPLY" == *" $word "* ]] && skip=1
-                    continue ;;
-                esac
-                if ((npos == 0)); then
-                    __tetra_subcommands "$cpath"
-                    if [[ " $REPLY " == *" $word "* ]]; then
-                        cpath="${cpath:+$cpath }$word"
-                        continue
-                    fi
-                fi
-                npos=$((npos + 1))
-            done
+            \(posixWalker(words: "words", first: 2, current: "CURRENT"))
             if ((skip)); then
                 __tetra_flag_kind "$cpath" "${words[CURRENT-1]}"
                 kind="$REPLY"

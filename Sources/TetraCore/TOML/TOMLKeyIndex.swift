@@ -4,16 +4,17 @@
 /// position, so growing never re-hashes strings. The parser computes hashes directly
 /// from the source bytes while scanning keys.
 struct _TOMLKeyIndex: Sendable {
-    /// (hash << 32) | (position + 1); 0 is an empty slot.
+    /// `size` slots of (hash << 32) | (position + 1), 0 for empty; then the entry count.
+    /// A single array keeps `Optional<_TOMLKeyIndex>` (and so `TOMLTable`) pointer-sized.
     private var slots: [UInt64]
-    private var mask: Int
-    private(set) var count = 0
+
+    private var mask: Int { slots.count - 2 }
+    var count: Int { Int(truncatingIfNeeded: slots[slots.count - 1]) }
 
     init(capacity: Int) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        slots = [UInt64](repeating: 0, count: size)
-        mask = size - 1
+        slots = [UInt64](repeating: 0, count: size + 1)
     }
 
     /// Builds an index over the keys of `entries`.
@@ -63,6 +64,7 @@ struct _TOMLKeyIndex: Sendable {
 
     @inline(__always)
     func find(_ key: String, hash h: UInt32, in entries: [TOMLTable.Entry]) -> Int? {
+        let mask = self.mask
         var s = Int(truncatingIfNeeded: h) & mask
         let tag = UInt64(h) << 32
         while true {
@@ -79,22 +81,25 @@ struct _TOMLKeyIndex: Sendable {
     /// Adds a new key's position (the caller made sure the key is not present).
     @inline(__always)
     mutating func insert(hash h: UInt32, position: Int) {
-        if (count + 1) * 2 > slots.count { grow() }
+        let n = count
+        if (n + 1) * 2 > slots.count - 1 { grow() }
+        let mask = self.mask
         var s = Int(truncatingIfNeeded: h) & mask
         while slots[s] != 0 { s = (s + 1) & mask }
         slots[s] = (UInt64(h) << 32) | UInt64(position + 1)
-        count += 1
+        slots[slots.count - 1] = UInt64(n + 1)
     }
 
     private mutating func grow() {
         let old = slots
-        let size = old.count * 2
-        slots = [UInt64](repeating: 0, count: size)
-        mask = size - 1
-        for e in old where e != 0 {
+        let size = (old.count - 1) * 2
+        slots = [UInt64](repeating: 0, count: size + 1)
+        let mask = size - 1
+        for e in old.dropLast() where e != 0 {
             var s = Int(truncatingIfNeeded: e >> 32) & mask
             while slots[s] != 0 { s = (s + 1) & mask }
             slots[s] = e
         }
+        slots[size] = old[old.count - 1]
     }
 }

@@ -194,6 +194,9 @@ public struct SSHTransport: ReleaseTransport {
     }
 
     func uploadRsync(_ request: UploadRequest, metaDir: String) throws -> TransferStats {
+        // The tree must hold what the manifest lists (content is compared by the manifest
+        // check of drift, not here: rsync reads the files once, we do not read them twice).
+        _ = try Self.treeEntries(tree: request.tree, manifest: request.manifest)
         let result = try runChecked(ProcessRequest(options.rsyncProgram, rsyncUploadArguments(request, metaDir: metaDir)))
         let out = result.stdoutString
         return TransferStats(method: "rsync", files: request.manifest.count,
@@ -204,7 +207,25 @@ public struct SSHTransport: ReleaseTransport {
     /// Splits the tree into batches: batch 0 holds "." and every directory, then files are
     /// added until a batch reaches `limit` bytes.
     static func tarBatches(tree: String, manifest: ReleaseManifest, limit: Int) throws -> [[String]] {
-        var dirs: [String] = ["."]
+        let (dirs, files) = try treeEntries(tree: tree, manifest: manifest)
+        var batches: [[String]] = [["."] + dirs]
+        var size: Int64 = 0
+        for (rel, bytes) in files {
+            let cost = bytes + 1024 // header and padding
+            if size > 0, size + cost > Int64(limit) {
+                batches.append([])
+                size = 0
+            }
+            batches[batches.count - 1].append(rel)
+            size += cost
+        }
+        return batches
+    }
+
+    /// The directories and files (with sizes) of a rendered tree, checked against its
+    /// manifest: the same set of files, no symlinks or special files.
+    static func treeEntries(tree: String, manifest: ReleaseManifest) throws -> (dirs: [String], files: [(String, Int64)]) {
+        var dirs: [String] = []
         var files: [(String, Int64)] = []
         try TreeWalker.walk(tree) { rel, kind, st in
             switch kind {
@@ -221,18 +242,7 @@ public struct SSHTransport: ReleaseTransport {
             throw CoreError.failed("the rendered tree has \(files.count) files but its manifest lists \(manifest.count)",
                                    hint: "the tree changed after the manifest was built; deploy again")
         }
-        var batches: [[String]] = [dirs]
-        var size: Int64 = 0
-        for (rel, bytes) in files {
-            let cost = bytes + 1024 // header and padding
-            if size > 0, size + cost > Int64(limit) {
-                batches.append([])
-                size = 0
-            }
-            batches[batches.count - 1].append(rel)
-            size += cost
-        }
-        return batches
+        return (dirs, files)
     }
 
     func uploadTar(_ request: UploadRequest, staging: String, metaDir: String) throws -> TransferStats {

@@ -5,10 +5,12 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init doctor audit config ports completion' ;;
+    '') REPLY='help init doctor audit config ports template library completion' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
+    'template') REPLY='list show render' ;;
+    'library') REPLY='init update status log rollback list' ;;
     *) REPLY='' ;;
     esac
 }
@@ -39,6 +41,17 @@ __tetra_flags() {
     'ports reconcile') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports import') REPLY='--merge --replace --format --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports export') REPLY='--format --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'template') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'template list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'template show') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'template render') REPLY='--set --vars --output --partials --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'library') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'library init') REPLY='--ref --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'library update') REPLY='--force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'library status') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'library log') REPLY='--limit --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'library rollback') REPLY='--force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'library list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'completion') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     *) REPLY='' ;;
     esac
@@ -70,6 +83,17 @@ __tetra_value_flags() {
     'ports reconcile') REPLY=' --dir --org --color --lock-wait ' ;;
     'ports import') REPLY=' --format --dir --org --color --lock-wait ' ;;
     'ports export') REPLY=' --format --dir --org --color --lock-wait ' ;;
+    'template') REPLY=' --dir --org --color --lock-wait ' ;;
+    'template list') REPLY=' --dir --org --color --lock-wait ' ;;
+    'template show') REPLY=' --dir --org --color --lock-wait ' ;;
+    'template render') REPLY=' --set --vars --output -o --partials --dir --org --color --lock-wait ' ;;
+    'library') REPLY=' --dir --org --color --lock-wait ' ;;
+    'library init') REPLY=' --ref --dir --org --color --lock-wait ' ;;
+    'library update') REPLY=' --dir --org --color --lock-wait ' ;;
+    'library status') REPLY=' --dir --org --color --lock-wait ' ;;
+    'library log') REPLY=' --limit -n --dir --org --color --lock-wait ' ;;
+    'library rollback') REPLY=' --dir --org --color --lock-wait ' ;;
+    'library list') REPLY=' --dir --org --color --lock-wait ' ;;
     'completion') REPLY=' --dir --org --color --lock-wait ' ;;
     *) REPLY='' ;;
     esac
@@ -80,6 +104,10 @@ __tetra_flag_kind() {
     'ports allocate|--range') REPLY='dynamic' ;;
     'ports import|--format') REPLY='choices:toml json env' ;;
     'ports export|--format') REPLY='choices:toml json env' ;;
+    'template render|--vars') REPLY='file' ;;
+    'template render|--output') REPLY='directory' ;;
+    'template render|-o') REPLY='directory' ;;
+    'template render|--partials') REPLY='directory' ;;
     *'|--dir') REPLY='directory' ;;
     *'|--org') REPLY='dynamic' ;;
     *'|--color') REPLY='choices:auto always never' ;;
@@ -102,6 +130,8 @@ __tetra_arg_kind() {
     'ports remove|0') REPLY='dynamic' ;;
     'ports ranges set|0') REPLY='dynamic' ;;
     'ports import|0') REPLY='file' ;;
+    'template show|0') REPLY='dynamic' ;;
+    'template render|0') REPLY='dynamic' ;;
     'completion|0') REPLY='choices:bash zsh fish' ;;
     *) REPLY='' ;;
     esac

@@ -115,6 +115,7 @@ struct Doctor {
         checks += stateRootChecks()
         checks += configChecks()
         checks += portChecks()
+        checks += libraryChecks()
         return Report(state_root: core.stateRoot, checks: checks,
                       problems: checks.filter { $0.status == .problem }.count,
                       warnings: checks.filter { $0.status == .warning }.count)
@@ -162,6 +163,13 @@ struct Doctor {
             return [Check(name: "ports", status: .problem, detail: error.message)]
         } catch {
             return [Check(name: "ports", status: .problem, detail: "\(error)")]
+        }
+    }
+
+    /// The template library: `git fsck`, and a clean (or explained) status.
+    func libraryChecks() -> [Check] {
+        TemplateLibrary(core: core).checks().map {
+            Check(name: $0.name, status: Status(rawValue: $0.status.rawValue) ?? .problem, detail: $0.detail)
         }
     }
 

@@ -135,7 +135,9 @@ public struct StateNameProvider: DynamicNameProviding {
             return (try? PortStore(paths: paths).load().registry.ports.map(\.name)) ?? []
         case .portRanges:
             return (try? PortStore(paths: paths).load().registry.ranges.map(\.name)) ?? []
-        case .commands, .envs, .templates, .services, .domains, .volumes, .releases:
+        case .templates:
+            return TemplateCatalog(paths: paths).activeNames()
+        case .commands, .envs, .services, .domains, .volumes, .releases:
             return []
         }
     }

@@ -69,7 +69,7 @@ http {
 # The organization "{{ name }}", created from tetra's built-in template "org/default".
 # Files under files/ whose names end in .tmpl are rendered for each environment at push
 # time: every key of [vars], overridden by the environment's own `vars`, is a top-level name
-# (\{{ domain }}), next to \{{ org.name }}, \{{ env.name }}, \{{ ports.NAME }} and \{{ secrets.KEY }}.
+# (domain, replicas, ...), next to org.name, env.name, ports.NAME and secrets.KEY.
 
 [org]
 name = "{{ name }}"

@@ -99,14 +99,20 @@ public struct LoadedTemplate: Sendable {
                 outputs.append(Output(path: file.path, contents: file.contents, mode: file.executable ? 0o755 : 0o644, rendered: false))
                 continue
             }
+            let result: TemplateRenderResult
             do {
-                let result = try template.renderResult(context, partials: partials)
-                used.formUnion(result.usedRoots)
-                let mode: UInt16 = result.usesSecrets ? 0o600 : (file.executable ? 0o755 : 0o644)
-                outputs.append(Output(path: try outputPath(for: file, context: context, partials: partials),
-                                      contents: result.text, mode: mode, rendered: true))
+                result = try template.renderResult(context, partials: partials)
             } catch is ConfigError {
                 problems += try template.validate(context, partials: partials)
+                continue
+            }
+            used.formUnion(result.usedRoots)
+            let mode: UInt16 = result.usesSecrets ? 0o600 : (file.executable ? 0o755 : 0o644)
+            do {
+                outputs.append(Output(path: try outputPath(for: file, context: context, partials: partials),
+                                      contents: result.text, mode: mode, rendered: true))
+            } catch let error as ConfigError {
+                problems += error.problems
             }
         }
         if !problems.isEmpty { throw ConfigError(problems) }

@@ -1,0 +1,363 @@
+import Foundation
+import TetraCore
+
+/// The `template` group: built-in and library templates (SPEC §3 "template").
+enum TemplateCommands {
+    static var spec: CommandSpec {
+        CommandSpec("template", summary: "Config templates: built-in and from the library",
+                    discussion: """
+                    A template is named KIND/NAME: a file templates/KIND/NAME.EXT (a file template) or a
+                    directory templates/KIND/NAME/ (every file under it). Built-in templates are compiled
+                    into tetra; the library's (tetra library init) override built-ins of the same name.
+                    """,
+                    subcommands: [list, show, render])
+    }
+
+    static func catalog(_ env: CommandEnvironment) -> TemplateCatalog {
+        TemplateCatalog(paths: env.paths)
+    }
+
+    /// A template by name (library over built-in), or by path: NAME starting with `/`, `./`,
+    /// `../` or `~/` is always a path; any other NAME is a path only when no template has
+    /// that name and a file or directory exists there.
+    static func resolve(_ name: String, _ env: CommandEnvironment) throws -> LoadedTemplate {
+        let catalog = catalog(env)
+        let explicitPath = name.hasPrefix("/") || name.hasPrefix("./") || name.hasPrefix("../") || name.hasPrefix("~/")
+            || name == "." || name == ".."
+        if !explicitPath, let entry = try catalog.entry(named: name) {
+            return try catalog.load(entry)
+        }
+        let absolute = env.core.absolutePath(name)
+        if explicitPath || FileManager.default.fileExists(atPath: absolute) {
+            var display = name
+            while display.count > 1, display.hasSuffix("/") { display.removeLast() }
+            return try TemplateCatalog.load(path: absolute, displayName: display)
+        }
+        _ = try catalog.require(name) // not found, with a suggestion
+        throw CoreError.notFound(what: "template", name: name)
+    }
+
+    // MARK: - list
+
+    struct ListRecord: Encodable {
+        let name: String
+        let kind: String
+        let source: String
+        let active: Bool
+        /// "overrides built-in", "overridden by library" or "".
+        let note: String
+        let description: String?
+        let location: String
+        let files: [String]
+    }
+
+    static func records(_ entries: [TemplateEntry], catalog: TemplateCatalog) -> [ListRecord] {
+        let libraryNames = Set(entries.filter { $0.origin == .library }.map(\.name))
+        let builtinNames = Set(entries.filter { $0.origin == .builtin }.map(\.name))
+        return entries.map { e in
+            var description: String?
+            do {
+                description = try catalog.load(e).manifest.description
+            } catch {
+                description = "invalid: \((error as? any TetraError)?.message ?? "\(error)")"
+            }
+            let note: String
+            if e.origin == .library && builtinNames.contains(e.name) { note = "overrides built-in" }
+            else if e.origin == .builtin && libraryNames.contains(e.name) { note = "overridden by library" }
+            else { note = "" }
+            return ListRecord(name: e.name, kind: e.kind.rawValue, source: e.origin.rawValue, active: e.active, note: note,
+                              description: description, location: e.location, files: e.files)
+        }
+    }
+
+    static func listTable(_ env: CommandEnvironment, _ records: [ListRecord]) -> String {
+        env.table(["name", "kind", "source", "status", "description"], records.map {
+            [$0.name, $0.kind, $0.source, $0.active ? ($0.note.isEmpty ? "active" : "active, " + $0.note) : $0.note,
+             $0.description ?? ""]
+        })
+    }
+
+    static var list: CommandSpec {
+        CommandSpec("list", summary: "List templates, built-in and from the library, and which one wins",
+                    discussion: """
+                    A library template overrides the built-in of the same name: both are listed, the
+                    built-in one as "overridden by library".
+                    """,
+                    examples: ["tetra template list", "tetra template list --json"], json: true,
+                    handler: { _, env in
+                        let catalog = catalog(env)
+                        let records = records(try catalog.entries(), catalog: catalog)
+                        struct Result: Encodable { let templates: [ListRecord] }
+                        return CommandOutput(json: Result(templates: records),
+                                             text: records.isEmpty ? "no templates\n" : listTable(env, records))
+                    })
+    }
+
+    // MARK: - show
+
+    struct ShowResult: Encodable {
+        struct File: Encodable {
+            let path: String
+            let verbatim: Bool
+            let contents: String
+        }
+        let name: String
+        let kind: String
+        let source: String
+        let location: String
+        let description: String?
+        let overrides: Bool
+        let variables: [String]
+        let defaults: TOMLEncodable
+        let output: String?
+        let verbatim: [String]
+        let files: [File]
+    }
+
+    static var show: CommandSpec {
+        CommandSpec("show", summary: "Show a template: where it comes from, its variables, defaults and files",
+                    arguments: [ArgSpec("NAME", help: "template name (KIND/NAME) or path", completion: .dynamic(.templates))],
+                    examples: ["tetra template show service/web", "tetra template show org/default --json"], json: true,
+                    handler: { inv, env in
+                        let t = try resolve(inv.required("NAME"), env)
+                        let overrides = t.entry.origin == .library && catalog(env).builtinEntries().contains { $0.name == t.entry.name }
+                        let result = ShowResult(
+                            name: t.entry.name, kind: t.entry.kind.rawValue, source: t.entry.origin.rawValue,
+                            location: t.entry.location, description: t.manifest.description, overrides: overrides,
+                            variables: t.variables, defaults: TOMLEncodable(.table(t.manifest.defaults)), output: t.manifest.output,
+                            verbatim: t.manifest.verbatim,
+                            files: t.files.map { .init(path: $0.path, verbatim: $0.verbatim, contents: $0.contents) })
+                        var text = "template:    \(t.entry.name) (\(t.entry.kind.rawValue), \(t.entry.origin.rawValue)\(overrides ? ", overrides the built-in" : ""))\n"
+                        text += "location:    \(t.entry.location)\n"
+                        if let d = t.manifest.description { text += "description: \(d)\n" }
+                        text += "variables:   \(t.variables.isEmpty ? "-" : t.variables.joined(separator: ", "))\n"
+                        if !t.manifest.defaults.isEmpty {
+                            text += "defaults:    " + t.manifest.defaults.map { "\($0.key) = \(TOMLSerializer.formatValue($0.value))" }
+                                .joined(separator: "\n             ") + "\n"
+                        }
+                        if let o = t.manifest.output { text += "output:      \(o)\n" }
+                        if t.entry.kind == .directory {
+                            text += "files:\n"
+                            for f in t.files { text += "  \(f.path)\(f.verbatim ? "  (copied as is)" : "")\n" }
+                        }
+                        for f in t.files {
+                            text += "\n==> \(f.path) <==\n" + f.contents
+                            if !f.contents.isEmpty, !f.contents.hasSuffix("\n") { text += "\n" }
+                        }
+                        return CommandOutput(json: result, text: text)
+                    })
+    }
+
+    // MARK: - render
+
+    static var render: CommandSpec {
+        CommandSpec("render", summary: "Render a template to stdout, or into a directory with -o",
+                    discussion: """
+                    Values: the template's defaults, then --vars FILE.toml, then each --set KEY=VALUE
+                    (a dotted TOML key; VALUE is read as a TOML value when it is one: 8080, true,
+                    [1, 2], "quoted"; otherwise it is the text itself: --set name=api). An undefined
+                    variable is an error with file:line:column (exit 3).
+                    Without -o, a file template is printed as is and a directory template as every
+                    file after a '==> PATH <==' line. With -o DIR, files are written atomically
+                    (mode 0600 when they use secrets); existing files are refused (exit 5) unless
+                    --force; a DIR that does not exist yet appears complete or not at all.
+                    NAME is a template name (library before built-in) or a path: ./x, ../x, /x and
+                    ~/x always are; another NAME is a path only when no template has that name.
+                    """,
+                    arguments: [ArgSpec("NAME", help: "template name (KIND/NAME) or path of a file or directory",
+                                        completion: .dynamic(.templates))],
+                    flags: [
+                        FlagSpec("set", value: .keyValue, placeholder: "KEY=VALUE", repeatable: true,
+                                 help: "set a value (dotted keys; TOML values, else text)"),
+                        FlagSpec("vars", value: .path, placeholder: "FILE", help: "read values from a TOML file (- for stdin)"),
+                        FlagSpec("output", short: "o", value: .path, placeholder: "DIR", help: "write the files into DIR instead of stdout",
+                                 completion: .directory),
+                        FlagSpec("partials", value: .path, placeholder: "DIR", repeatable: true,
+                                 help: "look up {{> NAME}} in DIR/NAME.tmpl first", completion: .directory),
+                        FlagSpec("force", help: "overwrite existing files in DIR"),
+                    ],
+                    examples: [
+                        "tetra template render service/web --set name=api",
+                        "tetra template render service/web --set name=api --set 'command=[\"node\", \"server.js\"]' -o orgs/acme/services",
+                        "tetra template render org/default --set name=acme --set domain=acme.example -o ./acme",
+                        "tetra template render ./nginx.conf.tmpl --vars vars.toml",
+                    ],
+                    mutates: true, json: true,
+                    handler: { inv, env in
+                        let template = try resolve(inv.required("NAME"), env)
+                        var values = TOMLTable()
+                        if let varsPath = inv.flag("vars") {
+                            let (name, data) = try env.readInput(varsPath)
+                            values = try TOMLParser.parse(bytes: Array(data), file: name)
+                        }
+                        for assignment in inv.flagValues("set") {
+                            let (path, value) = try TemplateInput.assignment(assignment)
+                            TemplateInput.set(value, at: path, in: &values)
+                        }
+                        let partials = CatalogPartials(catalog: catalog(env),
+                                                       directories: inv.flagValues("partials").map { env.core.absolutePath($0) })
+                        let (outputs, used) = try template.renderReport(values, partials: partials)
+                        let unused = values.keys.filter { !used.contains($0) }
+                        let notes = unused.isEmpty || template.files.allSatisfy(\.verbatim) ? [] : [
+                            "warning: \(unused.count == 1 ? "value" : "values") \(unused.map { "'\($0)'" }.joined(separator: ", ")) not used by \(template.entry.name)"
+                                + (template.variables.isEmpty ? "" : " (it uses: \(template.variables.joined(separator: ", ")))"),
+                        ]
+                        if let dir = inv.flag("output") {
+                            var out = try write(outputs, template: template, to: dir, force: inv.has("force"), env: env)
+                            out.notes += notes
+                            return out
+                        }
+                        struct Result: Encodable {
+                            let template: String
+                            let source: String
+                            let files: [LoadedTemplate.Output]
+                        }
+                        var text = ""
+                        if template.entry.kind == .file, outputs.count == 1 {
+                            text = outputs[0].contents
+                        } else {
+                            for (i, o) in outputs.enumerated() {
+                                if i > 0 { text += "\n" }
+                                text += "==> \(o.path) <==\n" + o.contents
+                                if !o.contents.isEmpty, !o.contents.hasSuffix("\n") { text += "\n" }
+                            }
+                        }
+                        return CommandOutput(json: Result(template: template.entry.name, source: template.entry.origin.rawValue, files: outputs),
+                                             text: text, notes: notes)
+                    })
+    }
+
+    struct WriteResult: Encodable {
+        struct File: Encodable {
+            let path: String
+            let mode: String
+            let rendered: Bool
+            let replaced: Bool
+        }
+        let template: String
+        let directory: String
+        let files: [File]
+        let dry_run: Bool
+    }
+
+    /// Writes rendered files under `dir`: refused when any exists (unless `force`); a new
+    /// directory is built beside it and renamed into place, so it appears complete or not at all.
+    static func write(_ outputs: [LoadedTemplate.Output], template: LoadedTemplate, to dir: String, force: Bool,
+                      env: CommandEnvironment) throws -> CommandOutput {
+        let target = env.core.absolutePath(dir)
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        let exists = fm.fileExists(atPath: target, isDirectory: &isDir)
+        if exists && !isDir.boolValue {
+            throw CoreError.invalidArgument("-o \(dir): not a directory", hint: "-o names the directory to write the files into")
+        }
+        var replaced = Set<String>()
+        if exists {
+            for o in outputs {
+                var sub: ObjCBool = false
+                if fm.fileExists(atPath: target + "/" + o.path, isDirectory: &sub) {
+                    if sub.boolValue {
+                        throw CoreError.conflict("\(dir)/\(o.path) is a directory; cannot write a file there")
+                    }
+                    replaced.insert(o.path)
+                }
+            }
+        }
+        if !replaced.isEmpty && !force {
+            let names = replaced.sorted()
+            let shown = names.prefix(5).joined(separator: ", ") + (names.count > 5 ? " and \(names.count - 5) more" : "")
+            throw CoreError.conflict("\(names.count) file\(names.count == 1 ? "" : "s") already exist\(names.count == 1 ? "s" : "") in \(dir): \(shown)",
+                                     hint: "re-run with --force to overwrite \(names.count == 1 ? "it" : "them"), or choose another -o directory")
+        }
+        let files = outputs.map {
+            WriteResult.File(path: $0.path, mode: String($0.mode, radix: 8), rendered: $0.rendered, replaced: replaced.contains($0.path))
+        }
+        let result = WriteResult(template: template.entry.name, directory: target, files: files, dry_run: env.options.dryRun)
+        func lines(_ verb: String) -> String {
+            var text = "\(verb) \(files.count) file\(files.count == 1 ? "" : "s") in \(dir):\n"
+            for f in files {
+                text += "  \(f.path)\(f.replaced ? " (replaced)" : "")\(f.mode == "600" ? " (mode 600: uses secrets)" : "")\n"
+            }
+            return text
+        }
+        if env.options.dryRun {
+            return CommandOutput(json: result, text: lines("would write"))
+        }
+        // Renders into the same directory are serialised (the existence check above and the
+        // writes below are one step); the lock lives in the state root, like every lock.
+        try env.ensureStateRoot()
+        try env.withLock("template-output") {
+            try env.core.interrupt.check()
+            try writeFiles(outputs, target: target, exists: exists, force: force)
+        }
+        return CommandOutput(json: result, text: lines("wrote"))
+    }
+
+    static func writeFiles(_ outputs: [LoadedTemplate.Output], target: String, exists: Bool, force: Bool) throws {
+        let fm = FileManager.default
+        if !force {
+            // Re-checked under the lock: another render may have written meanwhile.
+            for o in outputs where fm.fileExists(atPath: target + "/" + o.path) {
+                throw CoreError.conflict("\(target)/\(o.path) appeared while rendering", hint: "re-run with --force to overwrite it")
+            }
+        }
+        if exists || fm.fileExists(atPath: target) {
+            for o in outputs {
+                let path = target + "/" + o.path
+                try AtomicFile.ensureDirectory((path as NSString).deletingLastPathComponent, mode: 0o755)
+                try AtomicFile.write(Data(o.contents.utf8), to: path, mode: mode_t(o.mode))
+            }
+        } else {
+            let parent = (target as NSString).deletingLastPathComponent
+            try AtomicFile.ensureDirectory(parent, mode: 0o755)
+            let staging = parent + "/." + (target as NSString).lastPathComponent + ".tetra-tmp-\(getpid())"
+            try? fm.removeItem(atPath: staging)
+            defer { try? fm.removeItem(atPath: staging) }
+            try AtomicFile.ensureDirectory(staging, mode: 0o755)
+            for o in outputs {
+                let path = staging + "/" + o.path
+                try AtomicFile.ensureDirectory((path as NSString).deletingLastPathComponent, mode: 0o755)
+                try AtomicFile.write(Data(o.contents.utf8), to: path, mode: mode_t(o.mode))
+            }
+            guard rename(staging, target) == 0 else {
+                throw IOError("create", path: target, errno: errno)
+            }
+        }
+    }
+}
+
+/// Encodes a TOML value as plain JSON (datetimes as their TOML text).
+struct TOMLEncodable: Encodable {
+    let value: TOMLValue
+    init(_ value: TOMLValue) { self.value = value }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ s: String) { stringValue = s }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { return nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        switch value {
+        case .table(let t):
+            var c = encoder.container(keyedBy: Key.self)
+            for (k, v) in t { try c.encode(TOMLEncodable(v), forKey: Key(k)) }
+        case .array(let items):
+            var c = encoder.unkeyedContainer()
+            for v in items { try c.encode(TOMLEncodable(v)) }
+        case .string(let s):
+            var c = encoder.singleValueContainer(); try c.encode(s)
+        case .integer(let i):
+            var c = encoder.singleValueContainer(); try c.encode(i)
+        case .float(let d):
+            var c = encoder.singleValueContainer()
+            if d.isFinite { try c.encode(d) } else { try c.encode(TOMLSerializer.formatFloat(d)) }
+        case .boolean(let b):
+            var c = encoder.singleValueContainer(); try c.encode(b)
+        case .datetime(let d):
+            var c = encoder.singleValueContainer(); try c.encode(TOMLSerializer.formatDateTime(d))
+        }
+    }
+}

@@ -1252,11 +1252,11 @@ struct _TOMLCore {
             if c == cDot { throw fail("invalid number '\(text(start, tokenEnd(from: start)))': a float needs a digit before '.'") }
             throw invalidValue()
         }
-        scratch.removeAll(keepingCapacity: true)
         // Prefixed integers.
         if c == UInt8(ascii: "0") {
             let r = p[i + 1]
             if r == UInt8(ascii: "x") || r == UInt8(ascii: "o") || r == UInt8(ascii: "b") {
+                scratch.removeAll(keepingCapacity: true)
                 if i != start {
                     throw fail("invalid number '\(text(start, tokenEnd(from: start)))': hexadecimal, octal and binary integers cannot have a sign", at: start)
                 }
@@ -1304,6 +1304,7 @@ struct _TOMLCore {
                 return .integer(negative ? -Int64(v) : Int64(v))
             }
         }
+        scratch.removeAll(keepingCapacity: true)
         let intStart = i
         let intDigits = try readDigits(isDigit, tokenStart: start)
         if intDigits > 1 && p[intStart] == UInt8(ascii: "0") {

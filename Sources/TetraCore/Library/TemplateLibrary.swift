@@ -227,7 +227,7 @@ public struct TemplateLibrary: Sendable {
             .split(whereSeparator: { $0 == "\t" || $0 == " " || $0 == "\n" }).compactMap { Int($0) }
         let ahead = counts.count == 2 ? counts[0] : 0
         let behind = counts.count == 2 ? counts[1] : 0
-        let from = try revParse("HEAD")
+        let from = before.oid  // HEAD, from the status above
         let target = try revParse("@{u}")
 
         if behind == 0 {
@@ -259,7 +259,7 @@ public struct TemplateLibrary: Sendable {
         try core.interrupt.check()
         core.progress.step("fast-forwarding \(branch): \(from.prefix(7)) → \(target.prefix(7))")
         try git.run(["merge", "--ff-only", "--quiet", target], in: directory)
-        let now = try revParse("HEAD")
+        let now = target // a fast-forward ends exactly at the target
         try record(action: "update", from: from, to: now, ref: branch, url: url, commits: behind, backup: backup)
         return LibraryUpdateResult(url: shown, ref: branch, from: from, to: now, upToDate: false, commits: commits, files: files,
                                    localChanges: local, backup: backup, ahead: 0, dryRun: false)

@@ -41,7 +41,7 @@ enum _JSONValue: Equatable {
 }
 
 struct _JSONReader {
-    static let maxDepth = 1000
+    static let maxDepth = TOMLParser.maxDepth
 
     static func parse(_ text: String, file: String? = nil) throws -> _JSONValue {
         let bytes = Array(text.utf8)

@@ -1,3 +1,15 @@
+// The TOML 1.0 engine — overview of the API:
+//
+//   TOMLParser.parse(_:file:) / parse(bytes:file:) / parse(data:file:) / parse(contentsOfFile:)
+//       → TOMLTable. Fast path for reading values. Errors: ConfigError with line:column.
+//   TOMLDocument(parsing:) / (bytes:) / (data:) / (contentsOfFile:displayName:)
+//       Lossless document: render() is byte-identical; set/remove/append/addTable edit
+//       only the affected lines; position(of:) gives value positions for messages.
+//   TOMLDecoder().decode(T.self, from: document) → (T, warnings)   typed decoding
+//   TOMLSerializer.serialize(table) / formatValue(value)            values → TOML text
+//   TOMLJSON.encode(table, pretty:) / write(table, pretty:, to:)    plain JSON (write streams)
+//   TOMLTaggedJSON.encode(table) / decode(json)                     toml-test's typed JSON
+//
 // A hand-written TOML 1.0 parser working on UTF-8 bytes.
 //
 // The parser builds a tree of reference-typed tables (`_PTable`) while it reads, so that

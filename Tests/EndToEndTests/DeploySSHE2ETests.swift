@@ -96,6 +96,28 @@ final class DeploySSHE2ETests: XCTestCase {
         XCTAssertEqual(try ReleaseManifest.build(from: into), try ReleaseManifest.build(from: tree))
     }
 
+    /// The tree no longer matches the manifest it was deployed with (changed after the
+    /// manifest was built): the target's check before the switch refuses it.
+    func testUploadThatDoesNotMatchItsManifestIsNotActivated() throws {
+        let tree = try DeployFixture.makeTree(files: 20)
+        let m = try manager()
+        let first = try DeployFixture.deploy(m, tree: tree)
+        try "v2\n".write(toFile: tree + "/VERSION", atomically: false, encoding: .utf8)
+        let manifest = try ReleaseManifest.build(from: tree)
+        try "v3, written after the manifest\n".write(toFile: tree + "/VERSION", atomically: false, encoding: .utf8)
+        Thread.sleep(forTimeInterval: 1.0)
+        XCTAssertThrowsError(try m.deploy(renderedTree: tree, manifest: manifest,
+                                          releaseId: ReleaseID(time: Date(), contentHash: manifest.contentHash),
+                                          metadata: DeployFixture.metadata())) { error in
+            XCTAssertEqual((error as? TetraError)?.exitCode, .failure, "\(error)")
+            XCTAssertTrue("\(error)".contains("VERSION: FAILED"), "\(error)")
+        }
+        XCTAssertEqual(DeployFixture.currentLink(remoteDir), "releases/\(first.release)")
+        XCTAssertEqual(DeployFixture.releases(remoteDir), [first.release.rawValue], "the rejected upload is removed")
+        XCTAssertNil(try m.lockHolder())
+        XCTAssertEqual(try m.history().count, 1)
+    }
+
     func testPruneAndDriftOverSSH() throws {
         let tree = try DeployFixture.makeTree(files: 4)
         let m = try manager()

@@ -127,6 +127,31 @@ final class DeployScriptTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: paths.history, encoding: .utf8), nasty + "\n{}\n")
     }
 
+    func testCommitVerifiesTheUploadAgainstItsManifestBeforeSwitching() throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: paths.partial(id2) + "/etc", withIntermediateDirectories: true)
+        try "good\n".write(toFile: paths.partial(id2) + "/etc/a.conf", atomically: false, encoding: .utf8)
+        try "also good\n".write(toFile: paths.partial(id2) + "/b.conf", atomically: false, encoding: .utf8)
+        let manifest = try ReleaseManifest.build(from: paths.partial(id2))
+        try manifest.text.write(toFile: paths.partial(id2) + "/" + ReleaseManifest.fileName, atomically: false, encoding: .utf8)
+        try fm.createDirectory(atPath: paths.release(id1), withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: paths.current, withDestinationPath: "releases/" + id1.rawValue)
+        try "tampered\n".write(toFile: paths.partial(id2) + "/etc/a.conf", atomically: false, encoding: .utf8)
+
+        let plan = CommitPlan(finalize: id2, activate: id2, historyLine: "{}", prune: [], unlockToken: nil, verify: true)
+        let bad = try run(RemoteScripts.commit(paths, plan))
+        XCTAssertEqual(bad.status, 5)
+        XCTAssertTrue(bad.stderrString.contains("etc/a.conf: FAILED"), bad.stderrString)
+        XCTAssertFalse(bad.stderrString.contains("b.conf: OK"), "only failures are shown")
+        XCTAssertEqual(try fm.destinationOfSymbolicLink(atPath: paths.current), "releases/" + id1.rawValue)
+        XCTAssertFalse(fm.fileExists(atPath: paths.history))
+
+        try "good\n".write(toFile: paths.partial(id2) + "/etc/a.conf", atomically: false, encoding: .utf8)
+        let good = try run(RemoteScripts.commit(paths, plan))
+        XCTAssertEqual(good.status, 0, good.stderrString)
+        XCTAssertEqual(try fm.destinationOfSymbolicLink(atPath: paths.current), "releases/" + id2.rawValue)
+    }
+
     func testReadFilesHashTreeAndTarRoundTrip() throws {
         let fm = FileManager.default
         let dir = paths.release(id1)

@@ -100,12 +100,16 @@ public struct LocalTransport: ReleaseTransport {
 
         var previousDir: String? = nil
         var previousManifest: ReleaseManifest? = nil
+        var sealed = timespec(tv_sec: 0, tv_nsec: 0)
         if let prev = request.previous {
             let dir = releaseDir(prev)
-            if let data = try? AtomicFile.readIfExists(dir + "/" + ReleaseManifest.fileName),
+            let manifestPath = dir + "/" + ReleaseManifest.fileName
+            var mst = stat()
+            if lstat(manifestPath, &mst) == 0, let data = try? AtomicFile.readIfExists(manifestPath),
                let m = try? ReleaseManifest.parse(String(decoding: data, as: UTF8.self)) {
                 previousDir = dir
                 previousManifest = m
+                sealed = mst.st_ctim
             }
         }
 
@@ -129,7 +133,7 @@ public struct LocalTransport: ReleaseTransport {
                 if seen % 64 == 0 { try interrupt?.check() }
                 let mode = st.st_mode & 0o7777
                 if let previousDir, previousManifest?.files[rel] == want,
-                   Self.canLink(previousDir + "/" + rel, size: st.st_size, mode: mode, hash: want) {
+                   Self.canLink(previousDir + "/" + rel, size: st.st_size, mode: mode, hash: want, sealed: sealed) {
                     if link(previousDir + "/" + rel, to) == 0 {
                         linked += 1
                         return
@@ -149,7 +153,12 @@ public struct LocalTransport: ReleaseTransport {
             throw CoreError.failed("the rendered tree has \(seen) files but its manifest lists \(request.manifest.count)",
                                    hint: "the tree changed after the manifest was built; deploy again")
         }
-        for (name, data) in request.extraFiles {
+        // The manifest is written last: its ctime seals the release (see `canLink`).
+        let extraNames = request.extraFiles.keys.sorted {
+            ($0 == ReleaseManifest.fileName ? 1 : 0, $0) < ($1 == ReleaseManifest.fileName ? 1 : 0, $1)
+        }
+        for name in extraNames {
+            let data = request.extraFiles[name]!
             let path = dest + "/" + name
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw IOError("write", path: path, errno: errno) }
@@ -165,11 +174,16 @@ public struct LocalTransport: ReleaseTransport {
     }
 
     /// The previous release's file may be shared (hard-linked) when it is a regular file with
-    /// the same size and mode and still has the content its manifest records.
-    static func canLink(_ path: String, size: off_t, mode: mode_t, hash: String) -> Bool {
+    /// the same size and mode and still has the content its manifest records. A file whose
+    /// inode has not changed since the previous release was sealed (its ctime is strictly
+    /// older than that of the release's manifest, written last) is trusted without reading
+    /// it; any write or chmod since then moves its ctime, and the file is hashed again.
+    static func canLink(_ path: String, size: off_t, mode: mode_t, hash: String, sealed: timespec) -> Bool {
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size == size,
               (st.st_mode & 0o7777) == mode else { return false }
+        let c = st.st_ctim
+        if c.tv_sec < sealed.tv_sec || (c.tv_sec == sealed.tv_sec && c.tv_nsec < sealed.tv_nsec) { return true }
         return (try? SHA256.hex(ofFile: path)) == hash
     }
 

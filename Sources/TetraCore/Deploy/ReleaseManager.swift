@@ -124,7 +124,8 @@ public struct ReleaseManager: Sendable {
                                      brokeLock: lock.broken?.holderDescription)
             context.progress.step("switching current to \(releaseId)")
             let outcome = try transport.commit(CommitPlan(finalize: releaseId, activate: releaseId, historyLine: entry.jsonLine,
-                                                          prune: prune, unlockToken: lock.token))
+                                                          prune: prune, unlockToken: lock.token,
+                                                          verify: !target.isLocal && state.remoteHasSha256sum))
             uploading = false
             locked = false
             for failure in outcome.pruneFailures { context.progress.warn("could not prune release \(failure)") }

@@ -118,13 +118,19 @@ public struct CommitPlan: Sendable, Equatable {
     public var historyLine: String
     public var prune: [ReleaseID]
     public var unlockToken: String?
+    /// Before finalizing, check every file of the upload against its manifest at the target
+    /// (`sha256sum -c`; ssh targets that have sha256sum). A mismatch fails the commit and
+    /// `current` is not touched. (Local uploads verify while copying.)
+    public var verify: Bool
 
-    public init(finalize: ReleaseID?, activate: ReleaseID, historyLine: String, prune: [ReleaseID], unlockToken: String?) {
+    public init(finalize: ReleaseID?, activate: ReleaseID, historyLine: String, prune: [ReleaseID], unlockToken: String?,
+                verify: Bool = false) {
         self.finalize = finalize
         self.activate = activate
         self.historyLine = historyLine
         self.prune = prune
         self.unlockToken = unlockToken
+        self.verify = verify
     }
 }
 

@@ -117,11 +117,16 @@ enum RemoteScripts {
         return s
     }
 
-    /// Finalize, switch, history, prune, unlock (see `CommitPlan`). Exit 3: the release
-    /// already exists; exit 4: the release to activate does not exist.
+    /// Verify, finalize, switch, history, prune, unlock (see `CommitPlan`). Exit 3: the
+    /// release already exists; exit 4: the release to activate does not exist; exit 5: the
+    /// upload does not match its manifest (the failing files on stderr).
     static func commit(_ p: RemotePaths, _ plan: CommitPlan) -> RemoteScript {
         var s = RemoteScript()
         if let id = plan.finalize {
+            if plan.verify {
+                s.raw("r=$(cd \(Q.q(p.partial(id))) && sha256sum -c \(Q.q(ReleaseManifest.fileName)) 2>&1) || "
+                      + "{ printf '%s\\n' \"$r\" | grep -v ': OK$' | head -n 20 >&2; exit 5; }")
+            }
             s.raw("if [ -e \(Q.q(p.release(id))) ]; then echo \(Q.q("tetra: " + p.release(id) + " already exists")) >&2; exit 3; fi")
             s.raw("mv \(Q.q(p.partial(id))) \(Q.q(p.release(id))) || exit 1")
         }

@@ -93,9 +93,15 @@ public struct SSHTransport: ReleaseTransport {
             let lines = RemoteOutput.lines(result.stdout)
             guard lines.contains("@@tetra:committed") else { throw unexpectedOutput("commit", result) }
             return CommitOutcome(pruneFailures: lines.filter { $0.hasPrefix("@@tetra:prune-failed ") }.map { String($0.dropFirst(21)) })
-        } catch ToolError.failed(_, let status, _) where status == 3 || status == 4 {
-            if status == 3 { throw CoreError.conflict("release \(plan.finalize?.rawValue ?? "") already exists at \(target)") }
-            throw CoreError.notFound(what: "release", name: plan.activate.rawValue)
+        } catch ToolError.failed(_, let status, let tail) where (3...5).contains(status) {
+            switch status {
+            case 3: throw CoreError.conflict("release \(plan.finalize?.rawValue ?? "") already exists at \(target)")
+            case 4: throw CoreError.notFound(what: "release", name: plan.activate.rawValue)
+            default:
+                throw CoreError.failed("the upload of release \(plan.activate) to \(target) does not match its manifest, "
+                                           + "so current was not switched: \(tail)",
+                                       hint: "the rendered tree changed during the deploy, or the target's disk is failing; deploy again")
+            }
         }
     }
 

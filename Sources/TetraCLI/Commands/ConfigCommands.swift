@@ -16,7 +16,7 @@ enum ConfigCommands {
                     examples: ["tetra config decode org.toml", "cat ports.toml | tetra config decode --tagged"],
                     handler: { inv, env in
                         let input = try env.readInput(inv.argument("FILE") ?? "-")
-                        let table = try TOMLParser.parse(bytes: Array(input.data), file: input.name)
+                        let table = try TOMLParser.parse(data: input.data, file: input.name)
                         let json = inv.has("tagged") ? TOMLTaggedJSON.encode(table) : TOMLJSON.encode(table, pretty: true)
                         return CommandOutput(text: json + "\n")
                     })

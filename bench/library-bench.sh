@@ -52,8 +52,14 @@ git clone -q "file://$work/up.git" "$work/plain"
 count=$(find "$TETRA_DIR/library/templates" -type f | wc -l)
 
 now_ns() { date +%s%N; }
+cpu_ms() { # command... -> CPU milliseconds (user + sys, children such as git included)
+    local TIMEFORMAT='%3U %3S'
+    { time ("$@" >/dev/null 2>&1); } 2>&1 | awk '{ print ($1 + $2) * 1000 }'
+}
 tetra_ns=()
 git_ns=()
+tetra_cpu=0
+git_cpu=0
 for ((i = 0; i < runs; i++)); do
     # One changed file upstream.
     f="$work/src/templates/kind$(printf %02d $((i % 20)))/t$(printf %04d $(( (i * 37) % templates / 20 * 20 + i % 20 ))).toml"
@@ -61,11 +67,17 @@ for ((i = 0; i < runs; i++)); do
     git -C "$work/src" commit -q -am "change $i"
     git -C "$work/src" push -q origin main
 
+    if ((i % 2)); then  # alternate: odd runs measure CPU time, even runs wall time
+        tetra_cpu=$(awk -v a="$tetra_cpu" -v b="$(cpu_ms "$bin" library update)" 'BEGIN { print a + b }')
+        git_cpu=$(awk -v a="$git_cpu" -v b="$(cpu_ms git -C "$work/plain" pull -q --ff-only)" 'BEGIN { print a + b }')
+        continue
+    fi
     start=$(now_ns); "$bin" library update >/dev/null 2>&1; end=$(now_ns)
     tetra_ns+=($((end - start)))
     start=$(now_ns); git -C "$work/plain" pull -q --ff-only >/dev/null 2>&1; end=$(now_ns)
     git_ns+=($((end - start)))
 done
+cpu_runs=$((runs / 2))
 
 # Both clones are at the same commit, and tetra recorded every update.
 [[ "$(git -C "$TETRA_DIR/library" rev-parse HEAD)" == "$(git -C "$work/plain" rev-parse HEAD)" ]] \
@@ -80,7 +92,12 @@ stats() { # nanoseconds... -> "median mean min max" in ms
 read -r tm ta tmin tmax <<<"$(stats "${tetra_ns[@]}")"
 read -r gm ga gmin gmax <<<"$(stats "${git_ns[@]}")"
 echo "library: $count templates; $runs updates of one changed file each (file:// upstream); $recorded recorded in history"
+echo "wall time over ${#tetra_ns[@]} runs:"
 printf '%-32s %8s %8s %8s %8s\n' "" "median" "mean" "min" "max"
 printf '%-32s %6.1fms %6.1fms %6.1fms %6.1fms\n' "tetra library update" "$tm" "$ta" "$tmin" "$tmax"
 printf '%-32s %6.1fms %6.1fms %6.1fms %6.1fms\n' "git pull --ff-only" "$gm" "$ga" "$gmin" "$gmax"
-awk -v t="$tm" -v g="$gm" 'BEGIN { printf "tetra / git (median): %.2fx, +%.1f ms\n", t / g, t - g }'
+awk -v t="$tm" -v g="$gm" 'BEGIN { printf "tetra / git (median wall time): %.2fx, +%.1f ms\n", t / g, t - g }'
+if ((cpu_runs > 0)); then
+    awk -v t="$tetra_cpu" -v g="$git_cpu" -v n="$cpu_runs" 'BEGIN {
+        printf "CPU per update (user + sys, git children included, %d runs): tetra %.1f ms, git pull %.1f ms (%.2fx)\n", n, t / n, g / n, t / g }'
+fi

@@ -50,15 +50,22 @@ time_runs() { # command... -> total nanoseconds for $runs runs
     echo $((end - start))
 }
 
+cpu_runs() { # command... -> total CPU milliseconds (user + sys, children included) for $runs runs
+    local TIMEFORMAT='%3U %3S' i
+    { time (for ((i = 0; i < runs; i++)); do "$@" >/dev/null 2>&1; done); } 2>&1 | awk '{ print ($1 + $2) * 1000 }'
+}
+
 lines=$(wc -l <"$tmpl")
 tbytes=$(wc -c <"$tmpl")
 obytes=$(wc -c <"$out")
 olines=$(wc -l <"$out")
 render_ns=$(time_runs "$bin" template render "$tmpl" --vars "$vars")
 start_ns=$(time_runs "$bin" --version)
+render_cpu=$(cpu_runs "$bin" template render "$tmpl" --vars "$vars")
+start_cpu=$(cpu_runs "$bin" --version)
 
 awk -v runs="$runs" -v r="$render_ns" -v s="$start_ns" -v lines="$lines" -v tb="$tbytes" \
-    -v ob="$obytes" -v ol="$olines" 'BEGIN {
+    -v ob="$obytes" -v ol="$olines" -v rc="$render_cpu" -v sc="$start_cpu" 'BEGIN {
     per = r / runs / 1e6; st = s / runs / 1e6; mb = ob / 1e6
     printf "template: %d lines, %.0f KB; vars: 1000 loop items; output: %d lines, %.2f MB\n", lines, tb / 1e3, ol, mb
     printf "runs: %d\n", runs
@@ -67,4 +74,5 @@ awk -v runs="$runs" -v r="$render_ns" -v s="$start_ns" -v lines="$lines" -v tb="
     printf "render - start-up: %8.2f ms\n", per - st
     if (mb > 0) printf "per MB of output:  %8.2f ms  (%.1f MB/s)\n", per / mb, mb / (per / 1e3)
     else print "per MB of output: n/a (the command printed nothing on stdout)"
+    printf "CPU per render:    %8.2f ms  (user + sys; start-up alone %.2f ms; steady on a busy machine)\n", rc / runs, sc / runs
 }'

@@ -11,6 +11,11 @@ import TetraCore
 final class DeployCrashE2ETests: XCTestCase {
     static let files = 3000
 
+    override func tearDown() {
+        DeployFixture.removeTemporaryDirectories()
+        super.tearDown()
+    }
+
     // MARK: - the child
 
     /// Not a test of its own: the entry point of the deployer child. Without
@@ -169,7 +174,7 @@ final class DeployCrashE2ETests: XCTestCase {
 
     func testSIGKILLAtSeveralPointsOfALocalDeploy() throws {
         let tree = try DeployFixture.makeTree(files: Self.files)
-        let targetDir = Tetra.makeTempDir("tetra-crash") + "/prod"
+        let targetDir = DeployFixture.tempDir("tetra-crash") + "/prod"
         let manager = ReleaseManager(target: try DeployTarget.parse(targetDir), context: DeployFixture.context())
         try DeployFixture.deploy(manager, tree: tree)
         let points: [KillPoint] = [.lockTaken, .midUpload, .afterRename, .at(0.3), .at(0.8), .at(1.5)]
@@ -183,7 +188,7 @@ final class DeployCrashE2ETests: XCTestCase {
         let sshd = try SSHServer()
         defer { sshd.stop() }
         let tree = try DeployFixture.makeTree(files: Self.files)
-        let targetDir = Tetra.makeTempDir("tetra-crash") + "/prod"
+        let targetDir = DeployFixture.tempDir("tetra-crash") + "/prod"
         let targetText = sshd.url(path: targetDir)
         let manager = ReleaseManager(target: try DeployTarget.parse(targetText, sshKey: sshd.clientKey), context: DeployFixture.context(),
                                      options: DeployFixture.sshOptions(sshd))
@@ -204,7 +209,7 @@ final class DeployCrashE2ETests: XCTestCase {
         let sshd = try SSHServer()
         defer { sshd.stop() }
         let tree = try DeployFixture.makeTree(files: Self.files)
-        let targetDir = Tetra.makeTempDir("tetra-crash") + "/prod"
+        let targetDir = DeployFixture.tempDir("tetra-crash") + "/prod"
         let targetText = sshd.url(path: targetDir)
         let manager = ReleaseManager(target: try DeployTarget.parse(targetText, sshKey: sshd.clientKey), context: DeployFixture.context(),
                                      options: DeployFixture.sshOptions(sshd))
@@ -224,7 +229,7 @@ final class DeployCrashE2ETests: XCTestCase {
 
     func testSIGINTDuringALocalDeployExits130AndCleansUp() throws {
         let tree = try DeployFixture.makeTree(files: Self.files)
-        let targetDir = Tetra.makeTempDir("tetra-crash") + "/prod"
+        let targetDir = DeployFixture.tempDir("tetra-crash") + "/prod"
         let manager = ReleaseManager(target: try DeployTarget.parse(targetDir), context: DeployFixture.context())
         let first = try DeployFixture.deploy(manager, tree: tree)
         try "after ctrl-c\n".write(toFile: tree + "/VERSION", atomically: false, encoding: .utf8)

@@ -7,7 +7,12 @@ final class DeployLocalE2ETests: XCTestCase {
     var target = ""
 
     override func setUp() {
-        target = Tetra.makeTempDir("tetra-target") + "/srv/acme/prod"
+        target = DeployFixture.tempDir("tetra-target") + "/srv/acme/prod"
+    }
+
+    override func tearDown() {
+        DeployFixture.removeTemporaryDirectories()
+        super.tearDown()
     }
 
     func manager(_ context: CoreContext = DeployFixture.context(), ttl: TimeInterval = 3600) throws -> ReleaseManager {
@@ -134,7 +139,7 @@ final class DeployLocalE2ETests: XCTestCase {
         let tree = try DeployFixture.makeTree(files: 12)
         let m = try manager()
         let r = try DeployFixture.deploy(m, tree: tree)
-        let into = Tetra.makeTempDir("tetra-fetch")
+        let into = DeployFixture.tempDir("tetra-fetch")
         try m.fetch(r.release, into: into)
         XCTAssertEqual(try ReleaseManifest.build(from: into), try ReleaseManifest.build(from: tree))
         XCTAssertEqual(DeployFixture.mode(into + "/secret.env"), 0o600)

@@ -13,7 +13,12 @@ final class DeploySSHE2ETests: XCTestCase {
     override func setUpWithError() throws {
         _ = try requireTool("rsync")
         sshd = try Self.server.get()
-        remoteDir = Tetra.makeTempDir("tetra-remote") + "/srv/acme"
+        remoteDir = DeployFixture.tempDir("tetra-remote") + "/srv/acme"
+    }
+
+    override func tearDown() {
+        DeployFixture.removeTemporaryDirectories()
+        super.tearDown()
     }
 
     override class func tearDown() {
@@ -69,7 +74,7 @@ final class DeploySSHE2ETests: XCTestCase {
         XCTAssertEqual(try m.history().last?.action, "activate")
 
         // Fetch over ssh (rsync) without tetra's files.
-        let into = Tetra.makeTempDir("tetra-fetch")
+        let into = DeployFixture.tempDir("tetra-fetch")
         try m.fetch(second.release, into: into)
         XCTAssertEqual(try ReleaseManifest.build(from: into), try ReleaseManifest.build(from: tree))
     }
@@ -91,7 +96,7 @@ final class DeploySSHE2ETests: XCTestCase {
         XCTAssertEqual(try m.history().last?.transport, "tar")
 
         // Fetch with tar too.
-        let into = Tetra.makeTempDir("tetra-fetch")
+        let into = DeployFixture.tempDir("tetra-fetch")
         try m.fetch(second.release, into: into)
         XCTAssertEqual(try ReleaseManifest.build(from: into), try ReleaseManifest.build(from: tree))
     }
@@ -175,7 +180,9 @@ final class DeploySSHE2ETests: XCTestCase {
         let before = try ReleaseManifest.build(from: tree)
         let closedPort = try SSHServer.freePort()
         let target = try DeployTarget.parse("ssh://\(sshd.user)@127.0.0.1:\(closedPort)\(remoteDir)", sshKey: sshd.clientKey)
-        let context = DeployFixture.context()
+        // A state root and a TMPDIR of its own, to see that nothing is left behind locally.
+        let tmp = DeployFixture.tempDir("tetra-tmp")
+        let context = DeployFixture.context(stateRoot: DeployFixture.tempDir("tetra-state"), environment: ["TMPDIR": tmp])
         let stateBefore = try FileManager.default.contentsOfDirectory(atPath: context.stateRoot)
         let m = ReleaseManager(target: target, context: context, options: DeployFixture.sshOptions(sshd))
         XCTAssertThrowsError(try DeployFixture.deploy(m, tree: tree)) { error in
@@ -187,6 +194,9 @@ final class DeploySSHE2ETests: XCTestCase {
         XCTAssertThrowsError(try m.current()) { XCTAssertEqual(($0 as? TetraError)?.exitCode.rawValue, 6) }
         XCTAssertEqual(try ReleaseManifest.build(from: tree), before, "the rendered tree is untouched")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: context.stateRoot), stateBefore)
+        // Only the (empty) private directory for shared ssh connections.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp), ["tetra-ssh-\(getuid())"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp + "/tetra-ssh-\(getuid())"), [])
         XCTAssertFalse(FileManager.default.fileExists(atPath: remoteDir))
     }
 
@@ -215,7 +225,7 @@ final class DeploySSHE2ETests: XCTestCase {
         let m = try manager(rsyncExtra: ["--bwlimit=4000"])
         let first = try DeployFixture.deploy(try manager(), tree: tree)
         // Change every file so the next transfer is long enough to be interrupted.
-        let bigger = try DeployFixture.makeTree(Tetra.makeTempDir("tetra-tree2"), files: 3000, seed: "v2")
+        let bigger = try DeployFixture.makeTree(DeployFixture.tempDir("tetra-tree2"), files: 3000, seed: "v2")
         for i in stride(from: 0, to: 3000, by: 1) {
             let path = "\(bigger)/svc\(i % 20)/conf.d\(i % 3)/file\(i).conf"
             try (String(repeating: "z", count: 4000) + "\(i)\n").write(toFile: path, atomically: false, encoding: .utf8)

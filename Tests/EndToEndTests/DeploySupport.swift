@@ -5,13 +5,42 @@ import TetraCore
 /// Fixtures for the deploy end-to-end tests: rendered trees, contexts with the real process
 /// runner, managers for local and loopback-ssh targets, and checks on a target's layout.
 enum DeployFixture {
-    /// A context with the real runner, watching `interrupt`.
+    /// A private temporary directory, removed by `removeTemporaryDirectories()` (the deploy
+    /// test classes call it in tearDown).
+    static func tempDir(_ prefix: String) -> String {
+        let dir = Tetra.makeTempDir(prefix)
+        created.add(dir)
+        return dir
+    }
+
+    static let created = PathList()
+
+    /// Removes every directory made by `tempDir` so far (also read-only ones inside).
+    static func removeTemporaryDirectories() {
+        for dir in created.takeAll() { forceRemove(dir) }
+    }
+
+    static func forceRemove(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            chmod(path, 0o700)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] { forceRemove(path + "/" + name) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// A context with the real runner, watching `interrupt`. Deploys never touch the state
+    /// root, so it points nowhere.
     static func context(interrupt: InterruptFlag = InterruptFlag(), progress: any ProgressSink = SilentProgress(),
-                        lockWait: TimeInterval = 0,
+                        lockWait: TimeInterval = 0, stateRoot: String = "/nonexistent/tetra-deploy-tests",
+                        environment extra: [String: String] = [:],
                         commandLine: [String] = ["tetra", "org", "push", "acme", "prod"]) -> CoreContext {
-        let env = ProcessInfo.processInfo.environment
+        let env = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         return CoreContext(environment: env, workingDirectory: FileManager.default.currentDirectoryPath,
-                           stateRoot: Tetra.makeTempDir("tetra-deploy-state"),
+                           stateRoot: stateRoot,
                            runner: SystemProcessRunner(environment: env, interrupt: interrupt),
                            progress: progress, interrupt: interrupt, commandLine: commandLine, lockWait: lockWait)
     }
@@ -20,7 +49,7 @@ enum DeployFixture {
     /// `secret.env` of mode 0600. Returns the directory.
     @discardableResult
     static func makeTree(_ dir: String? = nil, files count: Int, seed: String = "v1") throws -> String {
-        let root = dir ?? Tetra.makeTempDir("tetra-tree")
+        let root = dir ?? tempDir("tetra-tree")
         chmod(root, 0o755)
         let fm = FileManager.default
         for i in 0..<count {
@@ -106,8 +135,7 @@ enum DeployFixture {
 
     /// A scratch copy of a release without tetra's metadata files (to hash it).
     static func copyWithoutMetadata(_ dir: String) throws -> String {
-        let copy = Tetra.makeTempDir("tetra-check")
-        try? FileManager.default.removeItem(atPath: copy)
+        let copy = tempDir("tetra-check") + "/copy"
         try FileManager.default.copyItem(atPath: dir, toPath: copy)
         for name in ReleaseManifest.reservedNames { try? FileManager.default.removeItem(atPath: copy + "/" + name) }
         return copy
@@ -157,4 +185,11 @@ final class RecordingProgress: ProgressSink, @unchecked Sendable {
     }
     func progress(_ label: String, done: Int, total: Int?) {}
     func warn(_ message: String) { lock.lock(); _warnings.append(message); lock.unlock() }
+}
+
+final class PathList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var paths: [String] = []
+    func add(_ p: String) { lock.lock(); paths.append(p); lock.unlock() }
+    func takeAll() -> [String] { lock.lock(); defer { lock.unlock() }; let out = paths; paths = []; return out }
 }

@@ -70,14 +70,10 @@ final class DeployFakeRunnerTests: XCTestCase {
         let id = self.id
         fake.expect("rsync upload", executable: "rsync", matching: { req in
             let a = req.arguments
-            return a.count == 10
-                && Array(a[0..<5]) == ["-rlp", "--checksum", "--stats", "-e",
-                                       "ssh -o BatchMode=yes -o ConnectTimeout=15 -p 2222 -i /keys/id -o IdentitiesOnly=yes -o UserKnownHostsFile=/kh"]
-                && a[5] == "--link-dest=../\(prev)" && a[6] == "--" && a[7] == tree + "/" && a[8].hasSuffix("/meta/")
-                && a[9] == "deploy@h:/srv/acme/releases/\(id).partial/"
-                && FileManager.default.fileExists(atPath: a[8] + ReleaseManifest.fileName)
-                && FileManager.default.fileExists(atPath: a[8] + ReleaseManifest.metadataFileName)
-        }, response: .result(ProcessResult(status: 0, stdout: Data("Number of regular files transferred: 3\nTotal bytes sent: 1,234\n".utf8))))
+            return a == ["-rlp", "--checksum", "--stats", "-e",
+                         "ssh -o BatchMode=yes -o ConnectTimeout=15 -p 2222 -i /keys/id -o IdentitiesOnly=yes -o UserKnownHostsFile=/kh",
+                         "--link-dest=../\(prev)", "--", tree + "/", "deploy@h:/srv/acme/releases/\(id).partial/"]
+        }, response: .result(ProcessResult(status: 0, stdout: Data("Number of regular files transferred: 1\nTotal bytes sent: 1,234\n".utf8))))
         let commit = Captured()
         expectCommit(fake, captured: commit)
 
@@ -94,9 +90,10 @@ final class DeployFakeRunnerTests: XCTestCase {
         XCTAssertTrue(script.contains("\"action\":\"deploy\""), script)
         XCTAssertTrue(script.contains("\"previous\":\"\(prev)\""), script)
         XCTAssertTrue(script.contains("grep -q -F -e"), "the commit releases the lock")
-        // The meta staging directory is gone afterwards.
-        let meta = fake.calls[1].arguments[8]
-        XCTAssertFalse(FileManager.default.fileExists(atPath: meta))
+        XCTAssertTrue(script.contains("sha256sum -c .tetra-manifest.sha256"), "the upload is verified before the switch")
+        XCTAssertTrue(script.contains("printf '\\''%s'\\'' '\\''# written by tetra"), "the metadata is an argument: \(script)")
+        XCTAssertTrue(script.contains("cat > /srv/acme/releases/\(id).partial/.tetra-manifest.sha256"), script)
+        XCTAssertEqual(fake.calls[2].input, Data(manifest.text.utf8), "the manifest goes on stdin")
     }
 
     func testTarFallbackArgvAndStdin() throws {
@@ -104,16 +101,10 @@ final class DeployFakeRunnerTests: XCTestCase {
         expectLock(fake, rsync: false)
         let tree = self.tree
         fake.expect("tar create", executable: "tar", matching: { req in
-            let a = req.arguments
-            return a.count == 13 && Array(a.prefix(8)) == ["-c", "-f", "-", "--no-recursion", "--null", "-C", tree, "-T"]
-                && a[9] == "-C" && a[10].hasSuffix("/meta")
-                && Array(a.suffix(2)) == [ReleaseManifest.fileName, ReleaseManifest.metadataFileName]
-        }, response: .dynamic { req in
-            // The list file names ".", every directory, then the files, NUL-separated.
-            let list = try String(contentsOfFile: req.arguments[8], encoding: .utf8)
-            XCTAssertEqual(list, ".\0etc\0README\0etc/app.toml\0")
-            return ProcessResult(status: 0, stdout: Data("TARSTREAM".utf8))
-        })
+            // The names go to tar on stdin: ".", every directory, then the files, NUL-separated.
+            req.arguments == ["-c", "-f", "-", "--no-recursion", "--null", "-C", tree, "-T", "-"]
+                && req.input == Data(".\0etc\0README\0etc/app.toml\0".utf8)
+        }, response: .result(ProcessResult(status: 0, stdout: Data("TARSTREAM".utf8))))
         let id = self.id
         fake.expect("ssh untar", executable: "ssh", matching: { req in
             Self.isSSH(req, containing: "tar -x -p -f - -C /srv/acme/releases/\(id).partial") && req.input == Data("TARSTREAM".utf8)

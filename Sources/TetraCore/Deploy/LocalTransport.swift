@@ -153,23 +153,9 @@ public struct LocalTransport: ReleaseTransport {
             throw CoreError.failed("the rendered tree has \(seen) files but its manifest lists \(request.manifest.count)",
                                    hint: "the tree changed after the manifest was built; deploy again")
         }
-        // The manifest is written last: its ctime seals the release (see `canLink`).
-        let extraNames = request.extraFiles.keys.sorted {
-            ($0 == ReleaseManifest.fileName ? 1 : 0, $0) < ($1 == ReleaseManifest.fileName ? 1 : 0, $1)
-        }
-        for name in extraNames {
-            let data = request.extraFiles[name]!
-            let path = dest + "/" + name
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw IOError("write", path: path, errno: errno) }
-            defer { close(fd) }
-            try AtomicFile.writeAll(fd: fd, data: data, path: path)
-            _ = fchmod(fd, 0o644)
-        }
         // Directory modes last (a 0555 directory could not have been filled), deepest first.
         for (dir, mode) in directories.reversed() { _ = chmod(dir, mode) }
         _ = chmod(dest, rootMode) // the release root keeps the rendered tree's mode, as rsync -p and tar -p do
-        LocalFiles.syncFileSystem(of: dest)
         return TransferStats(method: "copy", files: seen, filesSent: copied, filesLinked: linked, bytesSent: bytes)
     }
 
@@ -239,6 +225,22 @@ public struct LocalTransport: ReleaseTransport {
             if LocalFiles.exists(final) {
                 throw CoreError.conflict("release \(id) already exists at \(target)")
             }
+            // tetra's files, the manifest last: its ctime seals the release (see `canLink`).
+            let partial = partialDir(id)
+            var st = stat()
+            let rootMode = lstat(partial, &st) == 0 ? st.st_mode & 0o7777 : 0o755
+            _ = chmod(partial, rootMode | 0o200)
+            for name in plan.releaseFiles.keys.sorted(by: { ($0 == ReleaseManifest.fileName ? 1 : 0, $0) < ($1 == ReleaseManifest.fileName ? 1 : 0, $1) }) {
+                let path = partial + "/" + name
+                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+                guard fd >= 0 else { throw IOError("write", path: path, errno: errno) }
+                defer { close(fd) }
+                try AtomicFile.writeAll(fd: fd, data: plan.releaseFiles[name]!, path: path)
+                _ = fchmod(fd, 0o644)
+            }
+            _ = chmod(partial, rootMode)
+            // Durable before anything points to it.
+            LocalFiles.syncFileSystem(of: partial)
             guard rename(partialDir(id), final) == 0 else { throw IOError("rename", path: partialDir(id), errno: errno) }
             LocalFiles.fsyncDirectory(releasesDir)
         }

@@ -108,12 +108,8 @@ public struct ReleaseManager: Sendable {
             try context.interrupt.check()
             context.progress.step("sending \(manifest.count) files to \(target)")
             uploading = true
-            let extra: [String: Data] = [
-                ReleaseManifest.fileName: Data(manifest.text.utf8),
-                ReleaseManifest.metadataFileName: Data(meta.toml.utf8),
-            ]
-            let stats = try transport.upload(UploadRequest(tree: renderedTree, manifest: manifest, extraFiles: extra,
-                                                           release: releaseId, previous: previous, state: state))
+            let stats = try transport.upload(UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
+                                                           previous: previous, state: state))
             try context.interrupt.check()
 
             let prune = Self.pruneList(releases: state.releases + [releaseId], current: releaseId, previous: previous, keep: keep)
@@ -123,8 +119,12 @@ public struct ReleaseManager: Sendable {
                                      bytesSent: stats.bytesSent, transport: stats.method,
                                      brokeLock: lock.broken?.holderDescription)
             context.progress.step("switching current to \(releaseId)")
-            let outcome = try transport.commit(CommitPlan(finalize: releaseId, activate: releaseId, historyLine: entry.jsonLine,
-                                                          prune: prune, unlockToken: lock.token,
+            let files: [String: Data] = [
+                ReleaseManifest.fileName: Data(manifest.text.utf8),
+                ReleaseManifest.metadataFileName: Data(meta.toml.utf8),
+            ]
+            let outcome = try transport.commit(CommitPlan(finalize: releaseId, releaseFiles: files, activate: releaseId,
+                                                          historyLine: entry.jsonLine, prune: prune, unlockToken: lock.token,
                                                           verify: !target.isLocal && state.remoteHasSha256sum))
             uploading = false
             locked = false

@@ -63,23 +63,20 @@ public enum LockAttempt: Sendable, Equatable {
     case held(String)
 }
 
-/// A release to upload into `releases/<id>.partial`.
+/// A release to upload into `releases/<id>.partial` (the rendered files only; tetra's own
+/// files go with the commit).
 public struct UploadRequest: Sendable {
     public var tree: String
     public var manifest: ReleaseManifest
-    /// Files written at the top of the release (`.tetra-release.toml`, the manifest).
-    public var extraFiles: [String: Data]
     public var release: ReleaseID
     /// The release `current` points to, to link unchanged files from.
     public var previous: ReleaseID?
     /// The target's state when the lock was taken (remote capabilities).
     public var state: TargetState
 
-    public init(tree: String, manifest: ReleaseManifest, extraFiles: [String: Data], release: ReleaseID,
-                previous: ReleaseID?, state: TargetState) {
+    public init(tree: String, manifest: ReleaseManifest, release: ReleaseID, previous: ReleaseID?, state: TargetState) {
         self.tree = tree
         self.manifest = manifest
-        self.extraFiles = extraFiles
         self.release = release
         self.previous = previous
         self.state = state
@@ -109,11 +106,15 @@ public struct TransferStats: Sendable, Equatable {
 }
 
 /// The last step of a deploy or an activation, done as one unit at the target, in this
-/// order: rename `releases/<id>.partial` to `releases/<id>` (`finalize`), point `current` at
-/// `activate` (a new symlink `current.tmp` renamed over `current`), append `historyLine` to
-/// `.tetra/history.jsonl`, remove `prune`, release the lock `unlockToken`.
+/// order: write `releaseFiles` into `releases/<id>.partial` (the manifest last), verify the
+/// upload against the manifest (`verify`), rename it to `releases/<id>` (`finalize`), point
+/// `current` at `activate` (a new symlink `current.tmp` renamed over `current`), append
+/// `historyLine` to `.tetra/history.jsonl`, remove `prune`, release the lock `unlockToken`.
 public struct CommitPlan: Sendable, Equatable {
     public var finalize: ReleaseID?
+    /// tetra's files of the release (`.tetra-release.toml`, `.tetra-manifest.sha256`),
+    /// written into the partial directory first (with `finalize` only).
+    public var releaseFiles: [String: Data]
     public var activate: ReleaseID
     public var historyLine: String
     public var prune: [ReleaseID]
@@ -123,9 +124,10 @@ public struct CommitPlan: Sendable, Equatable {
     /// `current` is not touched. (Local uploads verify while copying.)
     public var verify: Bool
 
-    public init(finalize: ReleaseID?, activate: ReleaseID, historyLine: String, prune: [ReleaseID], unlockToken: String?,
-                verify: Bool = false) {
+    public init(finalize: ReleaseID?, releaseFiles: [String: Data] = [:], activate: ReleaseID, historyLine: String,
+                prune: [ReleaseID], unlockToken: String?, verify: Bool = false) {
         self.finalize = finalize
+        self.releaseFiles = releaseFiles
         self.activate = activate
         self.historyLine = historyLine
         self.prune = prune

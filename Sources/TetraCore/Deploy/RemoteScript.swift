@@ -120,9 +120,18 @@ enum RemoteScripts {
     /// Verify, finalize, switch, history, prune, unlock (see `CommitPlan`). Exit 3: the
     /// release already exists; exit 4: the release to activate does not exist; exit 5: the
     /// upload does not match its manifest (the failing files on stderr).
-    static func commit(_ p: RemotePaths, _ plan: CommitPlan) -> RemoteScript {
+    /// `stdinFile`: the one of `plan.releaseFiles` that arrives on stdin (the manifest, which
+    /// can be large); the others are written from quoted arguments (they are small).
+    static func commit(_ p: RemotePaths, _ plan: CommitPlan, stdinFile: String? = nil) -> RemoteScript {
         var s = RemoteScript()
         if let id = plan.finalize {
+            for name in plan.releaseFiles.keys.sorted() where name != stdinFile {
+                let text = String(decoding: plan.releaseFiles[name]!, as: UTF8.self)
+                s.raw("printf '%s' \(Q.q(text)) > \(Q.q(p.partial(id) + "/" + name)) || exit 1")
+            }
+            if let stdinFile {
+                s.raw("cat > \(Q.q(p.partial(id) + "/" + stdinFile)) || exit 1")
+            }
             if plan.verify {
                 s.raw("r=$(cd \(Q.q(p.partial(id))) && sha256sum -c \(Q.q(ReleaseManifest.fileName)) 2>&1) || "
                       + "{ printf '%s\\n' \"$r\" | grep -v ': OK$' | head -n 20 >&2; exit 5; }")

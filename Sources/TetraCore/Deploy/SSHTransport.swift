@@ -87,9 +87,15 @@ public struct SSHTransport: ReleaseTransport {
 
     @discardableResult
     public func commit(_ plan: CommitPlan) throws -> CommitOutcome {
+        // The manifest (it grows with the tree) goes on stdin, tetra's other files as arguments.
+        let stdinFile = plan.releaseFiles[ReleaseManifest.fileName] != nil ? ReleaseManifest.fileName
+            : plan.releaseFiles.max(by: { $0.value.count < $1.value.count })?.key
+        for (name, data) in plan.releaseFiles where name != stdinFile && data.count > 64 << 10 {
+            throw CoreError.failed("\(name) is too large to send (\(data.count) bytes)")
+        }
         do {
-            let result = try run(RemoteScripts.commit(paths, plan), label: "switch current to \(plan.activate)",
-                                 uninterruptible: true)
+            let result = try run(RemoteScripts.commit(paths, plan, stdinFile: stdinFile), label: "switch current to \(plan.activate)",
+                                 input: stdinFile.flatMap { plan.releaseFiles[$0] }, uninterruptible: true)
             let lines = RemoteOutput.lines(result.stdout)
             guard lines.contains("@@tetra:committed") else { throw unexpectedOutput("commit", result) }
             return CommitOutcome(pruneFailures: lines.filter { $0.hasPrefix("@@tetra:prune-failed ") }.map { String($0.dropFirst(21)) })
@@ -174,39 +180,31 @@ public struct SSHTransport: ReleaseTransport {
     }
 
     public func upload(_ request: UploadRequest) throws -> TransferStats {
-        let staging = try TempDirectory.make("tetra-upload")
-        defer { try? LocalFiles.removeTree(staging) }
-        let metaDir = staging + "/meta"
-        try AtomicFile.ensureDirectory(metaDir, mode: 0o755)
-        _ = chmod(metaDir, 0o755)
-        for (name, data) in request.extraFiles {
-            try AtomicFile.write(data, to: metaDir + "/" + name, mode: 0o644)
-        }
         if try useRsync(request.state) {
-            return try uploadRsync(request, metaDir: metaDir)
+            return try uploadRsync(request)
         }
-        return try uploadTar(request, staging: staging, metaDir: metaDir)
+        return try uploadTar(request)
     }
 
     /// The rsync argv for an upload (exposed for tests).
-    func rsyncUploadArguments(_ request: UploadRequest, metaDir: String) -> [String] {
+    func rsyncUploadArguments(_ request: UploadRequest) -> [String] {
         var args = ["-rlp", "--checksum", "--stats", "-e", ssh.rsyncRemoteShell]
         if let prev = request.previous, request.state.releases.contains(prev) {
             args.append("--link-dest=../" + prev.rawValue)
         }
         args += options.rsyncExtraArguments
-        args += ["--", request.tree + "/", metaDir + "/", ssh.endpoint.rsyncRemote(paths.partial(request.release) + "/")]
+        args += ["--", request.tree + "/", ssh.endpoint.rsyncRemote(paths.partial(request.release) + "/")]
         return args
     }
 
-    func uploadRsync(_ request: UploadRequest, metaDir: String) throws -> TransferStats {
-        // The tree must hold what the manifest lists (content is compared by the manifest
-        // check of drift, not here: rsync reads the files once, we do not read them twice).
+    func uploadRsync(_ request: UploadRequest) throws -> TransferStats {
+        // The tree must hold what the manifest lists (content is checked against the
+        // manifest at the target before the switch).
         _ = try Self.treeEntries(tree: request.tree, manifest: request.manifest)
-        let result = try runChecked(ProcessRequest(options.rsyncProgram, rsyncUploadArguments(request, metaDir: metaDir)))
+        let result = try runChecked(ProcessRequest(options.rsyncProgram, rsyncUploadArguments(request)))
         let out = result.stdoutString
         return TransferStats(method: "rsync", files: request.manifest.count,
-                             filesSent: RemoteOutput.rsyncFilesTransferred(out).map { max(0, $0 - request.extraFiles.count) },
+                             filesSent: RemoteOutput.rsyncFilesTransferred(out),
                              filesLinked: nil, bytesSent: RemoteOutput.rsyncBytesSent(out) ?? 0)
     }
 
@@ -251,23 +249,19 @@ public struct SSHTransport: ReleaseTransport {
         return (dirs, files)
     }
 
-    func uploadTar(_ request: UploadRequest, staging: String, metaDir: String) throws -> TransferStats {
+    func uploadTar(_ request: UploadRequest) throws -> TransferStats {
         let batches = try Self.tarBatches(tree: request.tree, manifest: request.manifest, limit: options.tarBatchBytes)
         let dest = paths.partial(request.release)
         var sent: Int64 = 0
-        for (n, batch) in batches.enumerated() {
-            let listFile = staging + "/batch-\(n)"
+        for batch in batches {
+            // The names go to tar on stdin (NUL-separated), the archive comes back on stdout.
             var list = Data()
             for name in batch {
                 list.append(contentsOf: Array(name.utf8))
                 list.append(0)
             }
-            try AtomicFile.write(list, to: listFile, mode: 0o600)
-            var args = ["-c", "-f", "-", "--no-recursion", "--null", "-C", request.tree, "-T", listFile]
-            if n == batches.count - 1 {
-                args += ["-C", metaDir] + request.extraFiles.keys.sorted()
-            }
-            let tar = try runChecked(ProcessRequest(options.tarProgram, args, outputLimit: Int.max / 2))
+            let tar = try runChecked(ProcessRequest(options.tarProgram, ["-c", "-f", "-", "--no-recursion", "--null", "-C", request.tree, "-T", "-"],
+                                                    input: list, outputLimit: Int.max / 2))
             try run(RemoteScripts.untar(into: dest), label: "tar -x into \(dest)", input: tar.stdout, timeout: .some(nil))
             sent += Int64(tar.stdout.count)
         }

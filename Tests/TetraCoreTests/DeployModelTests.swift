@@ -116,6 +116,24 @@ final class DeployModelTests: XCTestCase {
         XCTAssertNil(TargetLockRecord.parse(""))
         XCTAssertNil(TargetLockRecord.parse("garbage"))
         XCTAssertFalse(r.isDeadLocalProcess, "another host: never judged dead from here")
+
+        // This host and boot, a pid that is gone: dead. Another boot (or none recorded): TTL only.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        var here = TargetLockRecord(token: "t", pid: p.processIdentifier, host: ProcessIdentity.hostName, user: "u", command: "c",
+                                    time: t, ttl: 600)
+        if TargetLockRecord.currentBootID != nil {
+            XCTAssertTrue(here.isDeadLocalProcess)
+        }
+        here.boot = "another-boot"
+        XCTAssertFalse(here.isDeadLocalProcess)
+        here.boot = nil
+        XCTAssertFalse(here.isDeadLocalProcess)
+        let alive = TargetLockRecord(token: "t", pid: getpid(), host: ProcessIdentity.hostName, user: "u", command: "c", time: t, ttl: 600,
+                                     startTime: ProcessIdentity.startTime(pid: getpid()))
+        XCTAssertFalse(alive.isDeadLocalProcess)
         XCTAssertTrue(r.jsonLine.contains(RemoteScripts.tokenNeedle(r.token)), "the token needle matches the JSON encoding")
     }
 

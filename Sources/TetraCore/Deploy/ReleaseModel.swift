@@ -303,9 +303,12 @@ public struct TargetLockRecord: Codable, Sendable, Equatable {
     /// Seconds after `time` when the lock counts as abandoned and may be broken.
     public var ttl: Int
     public var startTime: UInt64?
+    /// The kernel boot id of the holder's machine (/proc/sys/kernel/random/boot_id): with the
+    /// host name it tells "this machine, this boot", where a pid means something.
+    public var boot: String?
 
     public init(token: String, pid: Int32, host: String, user: String, command: String, time: Date, ttl: Int,
-                startTime: UInt64? = nil) {
+                startTime: UInt64? = nil, boot: String? = TargetLockRecord.currentBootID) {
         self.token = token
         self.pid = pid
         self.host = host
@@ -314,9 +317,17 @@ public struct TargetLockRecord: Codable, Sendable, Equatable {
         self.time = Timestamps.iso8601(time)
         self.ttl = ttl
         self.startTime = startTime
+        self.boot = boot
     }
 
-    enum CodingKeys: String, CodingKey { case token, pid, host, user, command, time, ttl, startTime = "start_time" }
+    enum CodingKeys: String, CodingKey { case token, pid, host, user, command, time, ttl, startTime = "start_time", boot }
+
+    /// This machine's boot id, nil when unknown.
+    public static let currentBootID: String? = {
+        guard let data = FileManager.default.contents(atPath: "/proc/sys/kernel/random/boot_id") else { return nil }
+        let id = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return id.isEmpty ? nil : id
+    }()
 
     public var date: Date? { Timestamps.parseISO8601(time) }
     public var expires: Date? { date.map { $0.addingTimeInterval(TimeInterval(ttl)) } }
@@ -326,9 +337,12 @@ public struct TargetLockRecord: Codable, Sendable, Equatable {
         return now >= expires
     }
 
-    /// True when the holder ran on this host and is provably gone (see `LockHolder`).
+    /// True when the holder ran on this machine, in this boot, and is provably gone (see
+    /// `LockHolder`). A record without a boot id, or from another boot, is judged by its TTL
+    /// only (a host name alone may be shared by several machines).
     public var isDeadLocalProcess: Bool {
-        LockHolder(pid: pid, host: host, command: command, time: date ?? Date(), startTime: startTime).isDeadLocalProcess
+        guard let boot, boot == Self.currentBootID else { return false }
+        return LockHolder(pid: pid, host: host, command: command, time: date ?? Date(), startTime: startTime).isDeadLocalProcess
     }
 
     /// `deploy pid 4242 on host1 (tetra org push acme prod) since 2026-11-21T17:03:00Z, expires 2026-11-21T18:03:00Z`

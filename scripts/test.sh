@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the suites use: real shells for the completion tests, git, ssh, rsync,
-# openssl, python3 (demo services, helper processes), util-linux (flock), procps.
-packages=(bash bash-completion zsh fish git openssh-client openssh-server rsync openssl python3 util-linux procps tmux)
+# openssl, python3 (demo services, helper processes), util-linux (flock), procps, a Docker
+# engine and busybox-static (the image the docker tests run), pebble (a test ACME server),
+# curl (ACME requests that trust a private CA).
+packages=(bash bash-completion zsh fish git openssh-client openssh-server rsync openssl python3 util-linux procps tmux
+          docker.io busybox-static pebble curl)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,6 +25,11 @@ if ((${#missing[@]})); then
         echo "test.sh: WARNING: missing packages ${missing[*]} (not root or no apt-get); tests needing them will skip loudly" >&2
     fi
 fi
+
+# A Docker engine for the docker tests (volumes, the docker service runtime): reuse a running
+# one, else start dockerd in the background (no iptables, no bridge: networks none and host).
+# No image can be pulled, so a tiny one is made from busybox-static: tinybox:1.
+scripts/docker-up.sh
 
 export TOML_TEST_DIR="${TOML_TEST_DIR:-$(cd .. && pwd)/shared/toml-test}"
 swift build --build-tests

@@ -90,7 +90,7 @@ public struct CLI: Sendable {
             } else if options.json, let json = output.json {
                 context.stdout.write(try JSONOutput.encode(json) + "\n")
             } else if !options.json {
-                context.stdout.write(output.text)
+                if let stream = output.stream { stream(context.stdout) } else { context.stdout.write(output.text) }
             }
             exitCode = output.exitCode
         } catch let error as any TetraError {

@@ -15,11 +15,31 @@ enum ConfigCommands {
                     flags: [FlagSpec("tagged", help: "toml-test's typed JSON ({\"type\":\"integer\",\"value\":\"1\"})")],
                     examples: ["tetra config decode org.toml", "cat ports.toml | tetra config decode --tagged"],
                     handler: { inv, env in
-                        let input = try env.readInput(inv.argument("FILE") ?? "-")
-                        let table = try TOMLParser.parse(data: input.data, file: input.name)
-                        let json = inv.has("tagged") ? TOMLTaggedJSON.encode(table) : TOMLJSON.encode(table, pretty: true)
-                        return CommandOutput(text: json + "\n")
+                        // Memory: the file is read once into the parser's buffer, and the JSON
+                        // is streamed to stdout in 64 KB chunks instead of being built whole.
+                        let table = try parseInput(inv.argument("FILE") ?? "-", env)
+                        let tagged = inv.has("tagged")
+                        return CommandOutput(stream: { sink in
+                            let chunk: (UnsafeRawBufferPointer) -> Void = { sink.write(bytes: $0) }
+                            if tagged { TOMLTaggedJSON.write(table, to: chunk) } else { TOMLJSON.write(table, pretty: true, to: chunk) }
+                            sink.write("\n")
+                        })
                     })
+    }
+
+    /// Parses a TOML file argument (or `-`, standard input) without an intermediate copy.
+    static func parseInput(_ path: String, _ env: CommandEnvironment) throws -> TOMLTable {
+        if path == "-" {
+            let input = try env.readInput(path)
+            return try TOMLParser.parse(data: input.data, file: input.name)
+        }
+        let abs = env.core.absolutePath(path)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: abs, isDirectory: &isDir) else {
+            throw CoreError.notFound(what: "file", name: path)
+        }
+        guard !isDir.boolValue else { throw CoreError.invalidArgument("\(path) is a directory, not a file") }
+        return try TOMLParser.parse(contentsOfFile: abs, displayName: path)
     }
 
     static var encode: CommandSpec {

@@ -31,6 +31,22 @@ public final class OutputSink: @unchecked Sendable {
         }
     }
 
+    /// Writes bytes as they are (streamed output: no intermediate String or Data).
+    public func write(bytes raw: UnsafeRawBufferPointer) {
+        guard raw.count > 0 else { return }
+        lock.lock(); defer { lock.unlock() }
+        if let fd {
+            var offset = 0
+            while offset < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 { if errno == EINTR { continue }; return } // EPIPE: reader went away
+                offset += n
+            }
+        } else {
+            buffer.append(raw.bindMemory(to: UInt8.self))
+        }
+    }
+
     /// Captured text (buffer sinks only).
     public var captured: String {
         lock.lock(); defer { lock.unlock() }

@@ -117,9 +117,13 @@ public struct CommandOutput: @unchecked Sendable {
     public var text: String
     /// Messages for stderr (warnings, notes), printed unless --quiet.
     public var notes: [String]
+    /// Human output written straight to stdout in pieces, instead of `text` (large
+    /// documents: `config decode` streams its JSON without holding it in memory).
+    public var stream: ((OutputSink) -> Void)?
 
     public init(exitCode: ExitCode = .success, json: (any Encodable)? = nil, rawJSON: String? = nil, text: String = "",
-                notes: [String] = []) {
+                notes: [String] = [], stream: ((OutputSink) -> Void)? = nil) {
+        self.stream = stream
         self.exitCode = exitCode
         self.json = json
         self.rawJSON = rawJSON

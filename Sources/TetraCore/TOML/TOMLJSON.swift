@@ -442,6 +442,14 @@ public enum TOMLTaggedJSON {
         return w.finish()
     }
 
+    /// Streams the tagged JSON in chunks (about 64 KB each) to `write`.
+    public static func write(_ table: TOMLTable, pretty: Bool = false, to write: @escaping (UnsafeRawBufferPointer) -> Void) {
+        var w = _JSONWriter(pretty: pretty, capacity: 1 << 17)
+        w.sink = write
+        writeTable(table, &w)
+        w.finishStreaming()
+    }
+
     static func writeTable(_ t: TOMLTable, _ w: inout _JSONWriter) {
         w.beginObject()
         let entries = t._entries

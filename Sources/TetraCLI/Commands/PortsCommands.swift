@@ -4,7 +4,7 @@ import TetraCore
 /// The `ports` group: the named port registry in config/ports.toml.
 enum PortsCommands {
     static func service(_ env: CommandEnvironment) -> PortService {
-        PortService(store: PortStore(paths: env.paths))
+        PortService(store: PortStore(paths: env.paths), cache: PortLookupCache(paths: env.paths))
     }
 
     /// Runs a registry mutation: state root created, "ports" lock held, unless a dry run.

@@ -8,9 +8,14 @@ public struct PortService: Sendable {
     /// Listening sockets on this machine.
     public var scan: @Sendable () -> [ListeningSocket]
 
+    /// The lookup cache used by `get` (nil: always parse).
+    public var cache: PortLookupCache?
+
     public init(store: PortStore, isFree: @escaping @Sendable (Int) -> Bool = { PortProbe.isFree($0) },
-                scan: @escaping @Sendable () -> [ListeningSocket] = { SocketScanner().scan() }) {
+                scan: @escaping @Sendable () -> [ListeningSocket] = { SocketScanner().scan() },
+                cache: PortLookupCache? = nil) {
         self.store = store
+        self.cache = cache
         self.isFree = isFree
         self.scan = scan
     }
@@ -54,7 +59,16 @@ public struct PortService: Sendable {
     /// (and a 10,000-entry registry is not re-validated for every lookup).
     public func get(_ name: String) throws -> Int {
         try Names.validate(name, what: "port")
+        if let cache, let port = cache.lookup(name) { return port }
+        let before = cache == nil ? nil : PortLookupCache.identity(of: store.path)
         let table = try store.parseTable()
+        if let cache, let before, before == PortLookupCache.identity(of: store.path),
+           let ports = table["ports"]?.tableValue {
+            var pairs: [(name: String, port: Int)] = []
+            pairs.reserveCapacity(ports.count)
+            for (key, value) in ports { if case .integer(let n) = value { pairs.append((key, Int(n))) } }
+            cache.store(pairs, identity: before)
+        }
         guard let value = table["ports"]?.tableValue?[name] else {
             let names = table["ports"]?.tableValue?.keys ?? []
             throw CoreError.notFound(what: "port", name: name,

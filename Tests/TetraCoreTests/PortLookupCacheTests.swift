@@ -76,7 +76,8 @@ final class PortLookupCacheTests: XCTestCase {
         let good = try String(contentsOfFile: c.cachePath, encoding: .utf8)
         let header = good.split(separator: "\n")[0]
         for bad in ["", "garbage", String(header), "\(header)\napi 99999\n", "\(header)\napi x\n", "\(header)\napi \n",
-                    good.replacingOccurrences(of: "tetra-ports-cache 1", with: "tetra-ports-cache 2")] {
+                    good.replacingOccurrences(of: "tetra-ports-cache 2", with: "tetra-ports-cache 1"),
+                    good.replacingOccurrences(of: "api 4000", with: "api 4001"), good + "web 1\n"] {
             try bad.write(toFile: c.cachePath, atomically: true, encoding: .utf8)
             XCTAssertNil(c.lookup("api"), "cache: \(bad.debugDescription)")
         }

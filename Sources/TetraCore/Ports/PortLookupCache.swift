@@ -21,7 +21,15 @@ public struct PortLookupCache: Sendable {
     /// How much older than the cache the file's last change must be.
     public var marginNanoseconds: Int64 = 1_000_000_000
 
-    static let magic = "tetra-ports-cache 1"
+    static let magic = "tetra-ports-cache 2"
+
+    /// FNV-1a over the body: the cache is written without fsync (a read-only command should
+    /// not wait for the disk), so a torn file after a crash must be detected, not trusted.
+    static func checksum(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return h
+    }
 
     public init(cachePath: String, sourcePath: String) {
         self.cachePath = cachePath
@@ -74,10 +82,11 @@ public struct PortLookupCache: Sendable {
             guard let headerEnd = bytes.firstIndex(of: 0x0A) else { return nil }
             let header = String(decoding: UnsafeBufferPointer(rebasing: bytes[..<headerEnd]), as: UTF8.self)
             let fields = header.split(separator: " ")
-            // magic(2 words) created identity(5)
-            guard fields.count == 8, fields[0] + " " + fields[1] == Self.magic, let created = Int64(fields[2]),
-                  let cached = Identity(fields: Array(fields[3...])), cached == current,
-                  current.ctime < created - marginNanoseconds, current.mtime < created - marginNanoseconds else { return nil }
+            // magic(2 words) created identity(5) checksum
+            guard fields.count == 9, fields[0] + " " + fields[1] == Self.magic, let created = Int64(fields[2]),
+                  let cached = Identity(fields: Array(fields[3..<8])), cached == current,
+                  current.ctime < created - marginNanoseconds, current.mtime < created - marginNanoseconds,
+                  UInt64(fields[8]) == Self.checksum(UnsafeBufferPointer(rebasing: bytes[(headerEnd + 1)...])) else { return nil }
             // Lines "name port\n"; find "\nname " and read the number.
             let key = Array(name.utf8)
             var i = headerEnd + 1
@@ -117,17 +126,22 @@ public struct PortLookupCache: Sendable {
         let dir = (cachePath as NSString).deletingLastPathComponent
         let stateDir = (dir as NSString).deletingLastPathComponent
         guard FileManager.default.fileExists(atPath: stateDir) else { return }
-        var text = "\(Self.magic) \(now) \(identity.fields)\n"
-        text.reserveCapacity(ports.count * 24 + 80)
+        var body = ""
+        body.reserveCapacity(ports.count * 24)
         for (name, port) in ports where Names.isValid(name) && PortNumber.isValid(port) {
-            text += name
-            text += " "
-            text += String(port)
-            text += "\n"
+            body += name
+            body += " "
+            body += String(port)
+            body += "\n"
         }
+        var bodyBytes = Array(body.utf8)
+        let sum = bodyBytes.withUnsafeBufferPointer { Self.checksum($0) }
+        var data = Data("\(Self.magic) \(now) \(identity.fields) \(sum)\n".utf8)
+        data.append(contentsOf: bodyBytes)
+        bodyBytes = []
         do {
             try AtomicFile.ensureDirectory(dir, mode: 0o700)
-            try AtomicFile.write(string: text, to: cachePath, mode: 0o600)
+            try AtomicFile.write(data, to: cachePath, mode: 0o600, durable: false)
         } catch {
             // A cache that cannot be written only costs the next lookup a parse.
         }

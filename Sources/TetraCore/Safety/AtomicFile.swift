@@ -11,7 +11,9 @@ public enum AtomicFile {
     /// Writes `data` to `path` atomically with exactly `mode` (umask does not widen or narrow
     /// it). The temporary file is created with O_EXCL and a mode no wider than `mode`, so a
     /// secret is never readable by others, not even briefly.
-    public static func write(_ data: Data, to path: String, mode: mode_t = 0o644) throws {
+    /// `durable: false` skips both fsyncs: still atomic for readers, but after a power loss
+    /// the file may be the old one, empty or torn. Only for caches that verify themselves.
+    public static func write(_ data: Data, to path: String, mode: mode_t = 0o644, durable: Bool = true) throws {
         let dir = directory(of: path)
         let base = (path as NSString).lastPathComponent
         guard !base.isEmpty, base != ".", base != ".." else {
@@ -36,18 +38,18 @@ public enum AtomicFile {
         // Exact mode regardless of umask (umask can only have narrowed it until now).
         if fchmod(fd, mode & 0o7777) != 0 { throw IOError("write", path: path, errno: errno) }
         try writeAll(fd: fd, data: data, path: path)
-        if fsync(fd) != 0 { throw IOError("write", path: path, errno: errno) }
+        if durable && fsync(fd) != 0 { throw IOError("write", path: path, errno: errno) }
         let closeResult = close(fd)
         fd = -1
         if closeResult != 0 { throw IOError("write", path: path, errno: errno) }
         if rename(tempPath, path) != 0 { throw IOError("write", path: path, errno: errno) }
         ok = true
-        syncDirectory(dir)
+        if durable { syncDirectory(dir) }
     }
 
     /// Writes a string as UTF-8.
-    public static func write(string: String, to path: String, mode: mode_t = 0o644) throws {
-        try write(Data(string.utf8), to: path, mode: mode)
+    public static func write(string: String, to path: String, mode: mode_t = 0o644, durable: Bool = true) throws {
+        try write(Data(string.utf8), to: path, mode: mode, durable: durable)
     }
 
     /// `mkdir -p` with `mode` for every directory it creates (existing directories are left

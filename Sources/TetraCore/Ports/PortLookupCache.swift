@@ -126,19 +126,29 @@ public struct PortLookupCache: Sendable {
         let dir = (cachePath as NSString).deletingLastPathComponent
         let stateDir = (dir as NSString).deletingLastPathComponent
         guard FileManager.default.fileExists(atPath: stateDir) else { return }
-        var body = ""
-        body.reserveCapacity(ports.count * 24)
-        for (name, port) in ports where Names.isValid(name) && PortNumber.isValid(port) {
-            body += name
-            body += " "
-            body += String(port)
-            body += "\n"
+        // Built byte by byte: this runs on the first lookup of a large registry.
+        var body: [UInt8] = []
+        body.reserveCapacity(ports.count * 16)
+        for (name, port) in ports where PortNumber.isValid(port) {
+            var valid = true
+            var count = 0
+            for (k, c) in name.utf8.enumerated() {
+                let alnum = (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39)
+                if !(alnum || (k > 0 && (c == 0x5F || c == 0x2E || c == 0x2D))) { valid = false; break }
+                count += 1
+            }
+            guard valid, count > 0, count <= 63 else { continue }
+            body.append(contentsOf: name.utf8)
+            body.append(0x20)
+            var div = 1
+            while div * 10 <= port { div *= 10 }
+            var rest = port
+            while div > 0 { body.append(UInt8(0x30 + rest / div)); rest %= div; div /= 10 }
+            body.append(0x0A)
         }
-        var bodyBytes = Array(body.utf8)
-        let sum = bodyBytes.withUnsafeBufferPointer { Self.checksum($0) }
+        let sum = body.withUnsafeBufferPointer { Self.checksum($0) }
         var data = Data("\(Self.magic) \(now) \(identity.fields) \(sum)\n".utf8)
-        data.append(contentsOf: bodyBytes)
-        bodyBytes = []
+        data.append(contentsOf: body)
         do {
             try AtomicFile.ensureDirectory(dir, mode: 0o700)
             try AtomicFile.write(data, to: cachePath, mode: 0o600, durable: false)

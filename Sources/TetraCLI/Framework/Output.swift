@@ -14,21 +14,8 @@ public final class OutputSink: @unchecked Sendable {
 
     public func write(_ text: String) {
         guard !text.isEmpty else { return }
-        lock.lock(); defer { lock.unlock() }
-        var data = Data(text.utf8)
-        if let fd {
-            data.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 { if errno == EINTR { continue }; return } // EPIPE: reader went away
-                    offset += n
-                }
-            }
-        } else {
-            buffer.append(contentsOf: data)
-            data.removeAll()
-        }
+        var text = text
+        text.withUTF8 { write(bytes: UnsafeRawBufferPointer($0)) }
     }
 
     /// Writes bytes as they are (streamed output: no intermediate String or Data).

@@ -95,7 +95,17 @@ public struct DockerContainerRef: Sendable, Equatable, Codable {
     /// "Up 3 minutes", "Exited (0) 2 hours ago".
     public var status: String
 
-    enum CodingKeys: String, CodingKey { case id = "ID", name = "Names", image = "Image", state = "State", status = "Status" }
+    /// Docker's keys, for decoding `docker ps` lines; tetra's JSON uses the property names.
+    enum DockerKeys: String, CodingKey { case id = "ID", name = "Names", image = "Image", state = "State", status = "Status" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: DockerKeys.self)
+        id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        image = try c.decodeIfPresent(String.self, forKey: .image) ?? ""
+        state = try c.decodeIfPresent(String.self, forKey: .state) ?? ""
+        status = try c.decodeIfPresent(String.self, forKey: .status) ?? ""
+    }
 
     public init(id: String, name: String, image: String, state: String, status: String) {
         self.id = id

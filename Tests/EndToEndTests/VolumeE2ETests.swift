@@ -335,6 +335,32 @@ final class VolumeE2ETests: XCTestCase {
         XCTAssertEqual(try inVolume(v, "ls -A /data; cat /data/x"), "x\nx\n")
     }
 
+    /// Ctrl-C during a backup: exit 130, no archive, no temporary file, no helper container.
+    func testInterruptedBackupLeavesNothing() throws {
+        let v = vol("big")
+        try ok(["volume", "create", v, "--org", org])
+        _ = try inVolume(v, "head -c 120000000 /dev/urandom > /data/big")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Tetra.binary)
+        process.arguments = ["volume", "backup", v, workDir + "/big.tar.gz", "--image", Self.image]
+        process.environment = tetra.environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until the archive is being written, then interrupt.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !filesIn(workDir).contains(where: { $0.contains("tetra-tmp") }) { usleep(20_000) }
+        XCTAssertTrue(filesIn(workDir).contains(where: { $0.contains("tetra-tmp") }), "the backup never started writing")
+        usleep(200_000)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130)
+        XCTAssertEqual(filesIn(workDir), [], "an interrupted backup leaves no file")
+        // The helper container is gone (tearDown also checks every helper of this test).
+        let ps = try dockerRun(["ps", "-a", "--filter", "label=tetra.helper", "--filter", "volume=\(v)", "-q"])
+        XCTAssertEqual(ps.stdout, "")
+    }
+
     /// prune --dry-run lists the org's unused volumes and changes nothing; prune needs --yes;
     /// prune removes them and keeps used ones and other orgs' volumes.
     func testPruneDryRunThenPrune() throws {

@@ -287,7 +287,7 @@ extension Docker {
 
     /// Format of `docker ps` lines: named fields only (`{{json .}}` would make docker compute
     /// every container's size).
-    static let containerFormat = #"{"ID":{{json .ID}},"Names":{{json .Names}},"Image":{{json .Image}},"State":{{json .State}},"Status":{{json .Status}}}"#
+    public static let containerFormat = #"{"ID":{{json .ID}},"Names":{{json .Names}},"Image":{{json .Image}},"State":{{json .State}},"Status":{{json .Status}}}"#
 
     /// Containers (running or not) that reference the volume:
     /// `docker ps -a --filter volume=NAME`.

@@ -131,6 +131,8 @@ final class VolumeE2ETests: XCTestCase {
         let e = vol("e")
         try ok(["volume", "create", e])
         XCTAssertEqual(try labels(e), [:])
+        let eGet = try json(try ok(["volume", "get", e, "--json"]).stdout)
+        XCTAssertTrue(eGet["org"] is NSNull && eGet["env"] is NSNull, "absent values are null: \(eGet)")
 
         // An existing name: exit 5, nothing changed.
         let again = try run(["volume", "create", a, "--org", otherOrg])

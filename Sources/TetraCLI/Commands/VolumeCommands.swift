@@ -68,7 +68,11 @@ enum VolumeCommands {
                         } else {
                             text = env.table(["name", "driver", "org", "env", "in use", "created"], rows)
                         }
-                        return CommandOutput(json: result, text: text)
+                        var notes: [String] = []
+                        if let org, env.options.org == nil, !env.options.json {
+                            notes.append("showing the volumes of org \(org) (from TETRA_ORG or default_org); --all lists every volume")
+                        }
+                        return CommandOutput(json: result, text: text, notes: notes)
                     })
     }
 

@@ -298,7 +298,8 @@ extension Docker {
 
     /// Sizes and link counts of all volumes: `docker system df -v --format '{{json .Volumes}}'`.
     public func volumeUsage() throws -> [DockerVolumeUsage] {
-        let r = try checked(["system", "df", "-v", "--format", "{{json .Volumes}}"])
+        // Computing sizes walks every volume: a generous limit.
+        let r = try checked(["system", "df", "-v", "--format", "{{json .Volumes}}"], timeout: 600)
         let text = r.stdoutString.trimmingCharacters(in: .whitespacesAndNewlines)
         if text.isEmpty || text == "null" { return [] }
         do {

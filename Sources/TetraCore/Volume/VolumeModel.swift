@@ -90,3 +90,88 @@ public struct VolumeRestoreResult: Sendable, Equatable, Encodable {
     public var replaced: Bool
     public var dryRun: Bool
 }
+
+// Stable JSON schemas: absent values are written as null, never left out.
+
+extension VolumeRecord {
+    enum CodingKeys: String, CodingKey { case name, driver, scope, org, env, labels, createdAt, inUse }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(driver, forKey: .driver)
+        try c.encode(scope, forKey: .scope)
+        try c.encode(org, forKey: .org)
+        try c.encode(env, forKey: .env)
+        try c.encode(labels, forKey: .labels)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(inUse, forKey: .inUse)
+    }
+}
+
+extension VolumeList {
+    enum CodingKeys: String, CodingKey { case org, env, dangling, volumes }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(org, forKey: .org)
+        try c.encode(env, forKey: .env)
+        try c.encode(dangling, forKey: .dangling)
+        try c.encode(volumes, forKey: .volumes)
+    }
+}
+
+extension VolumeDetail {
+    enum CodingKeys: String, CodingKey {
+        case name, driver, scope, mountpoint, createdAt, org, env, labels, options, sizeBytes, size, containers
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(driver, forKey: .driver)
+        try c.encode(scope, forKey: .scope)
+        try c.encode(mountpoint, forKey: .mountpoint)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(org, forKey: .org)
+        try c.encode(env, forKey: .env)
+        try c.encode(labels, forKey: .labels)
+        try c.encode(options, forKey: .options)
+        try c.encode(sizeBytes, forKey: .sizeBytes)
+        try c.encode(size, forKey: .size)
+        try c.encode(containers, forKey: .containers)
+    }
+}
+
+extension VolumeCreateResult {
+    enum CodingKeys: String, CodingKey { case name, driver, org, env, labels, options, dryRun }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(driver, forKey: .driver)
+        try c.encode(org, forKey: .org)
+        try c.encode(env, forKey: .env)
+        try c.encode(labels, forKey: .labels)
+        try c.encode(options, forKey: .options)
+        try c.encode(dryRun, forKey: .dryRun)
+    }
+}
+
+extension VolumeDeleteResult {
+    enum CodingKeys: String, CodingKey { case name, dryRun, backup }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(dryRun, forKey: .dryRun)
+        try c.encode(backup, forKey: .backup)
+    }
+}
+
+extension VolumePruneResult {
+    enum CodingKeys: String, CodingKey { case org, all, dryRun, removed, skipped }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(org, forKey: .org)
+        try c.encode(all, forKey: .all)
+        try c.encode(dryRun, forKey: .dryRun)
+        try c.encode(removed, forKey: .removed)
+        try c.encode(skipped, forKey: .skipped)
+    }
+}

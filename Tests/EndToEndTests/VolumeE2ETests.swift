@@ -337,6 +337,27 @@ final class VolumeE2ETests: XCTestCase {
         XCTAssertEqual(try inVolume(v, "ls -A /data; cat /data/x"), "x\nx\n")
     }
 
+    /// A helper image with its own files at /data: they never enter a volume (nocopy), neither
+    /// on backup of an empty volume nor on restore into a new one.
+    func testHelperImageFilesNeverEnterTheVolume() throws {
+        let builder = vol("builder")
+        containers.append(builder)
+        try dockerRun(["run", "--name", builder, "--network", "none", Self.image, "sh", "-c", "echo junk > /data/junk"])
+        let dirty = "\(prefix)-dirty:1"
+        extraImages.append(dirty)
+        try dockerRun(["commit", builder, dirty])
+        let empty = vol("empty")
+        try ok(["volume", "create", empty, "--org", org])
+        let archive = workDir + "/empty.tar.gz"
+        try ok(["volume", "backup", empty, archive, "--image", dirty])
+        let listing = try Tetra.exec(try requireTool("tar"), ["-tzf", archive])
+        XCTAssertEqual(listing.stdout, "./\n")
+        XCTAssertEqual(try inVolume(empty, "ls -A /data"), "")
+        let fresh = vol("fresh")
+        try ok(["volume", "restore", fresh, archive, "--image", dirty])
+        XCTAssertEqual(try inVolume(fresh, "ls -A /data"), "")
+    }
+
     /// Ctrl-C during a backup: exit 130, no archive, no temporary file, no helper container.
     func testInterruptedBackupLeavesNothing() throws {
         let v = vol("big")

@@ -189,7 +189,7 @@ final class VolumeTests: XCTestCase {
         fake.expect("docker", Self.inspectArgs + ["data"], stdout: Self.inspectJSON("data"))
         fake.expect("docker", Self.psArgs("data"), stdout: "")
         fake.expect("docker run helper", executable: "docker", matching: { r in
-            r.arguments.first == "run" && r.arguments.contains("data:/data:ro") && r.outputFile != nil
+            r.arguments.first == "run" && r.arguments.contains("data:/data:ro,nocopy") && r.outputFile != nil
                 && r.arguments.suffix(6) == ["tinybox:1", "-C", "/data", "-czf", "-", "."]
         }, response: .dynamic { r in
             try Data("partial".utf8).write(to: URL(fileURLWithPath: r.outputFile!))

@@ -294,7 +294,8 @@ public struct VolumeManager: Sendable {
         var out = ["run", "--rm", "--name", helper, "--label", "\(Self.helperLabel)=volume", "--network", "none",
                    "--log-driver", "none", "--user", "0:0"]
         if interactive { out.append("-i") }
-        out += ["-v", "\(volume):\(Self.mountPath)\(readOnly ? ":ro" : "")", "--entrypoint", entrypoint, image]
+        // nocopy: an empty volume is never filled with the image's own files at the mount path.
+        out += ["-v", "\(volume):\(Self.mountPath):\(readOnly ? "ro," : "")nocopy", "--entrypoint", entrypoint, image]
         return out + args
     }
 

@@ -226,6 +226,7 @@ final class VolumeE2ETests: XCTestCase {
         let v = vol("data")
         try ok(["volume", "create", v, "--org", org, "--env", "prod"])
         _ = try inVolume(v, """
+        busybox chown 999:998 /data; busybox chmod 750 /data
         echo hello > /data/a.txt; mkdir -p /data/sub/deeper; echo nested > /data/sub/deeper/b.txt
         echo secret > /data/.hidden; head -c 200000 /bin/busybox > /data/blob; ln -s a.txt /data/link
         """)
@@ -259,6 +260,8 @@ final class VolumeE2ETests: XCTestCase {
         let after = try inVolume(v, "cd /data && ls -laR . | grep -v '^total' | sed 's/ [A-Z][a-z][a-z] .*:[0-9][0-9] / /'; cat a.txt sub/deeper/b.txt .hidden; wc -c < blob")
         XCTAssertEqual(after, before)
         XCTAssertTrue(after.contains("hello\nnested\nsecret\n200000"), after)
+        XCTAssertEqual(try inVolume(v, #"ls -ldn /data | sed 's/^\(..........\) *[0-9]* *\([0-9]*\) *\([0-9]*\).*/\1 \2 \3/'"#), "drwxr-x--- 999 998\n",
+                       "the volume's top directory keeps its owner and mode")
 
         // Not empty: refused, unchanged; --force replaces (stale files go).
         _ = try inVolume(v, "echo changed > /data/a.txt; echo stale > /data/stale.txt")

@@ -438,6 +438,9 @@ public struct VolumeManager: Sendable {
                 throw self.helperFailure("restore of volume '\(name)'", image: image, result)
             }
             ok = true
+            if result.stdoutString.contains("tetra:root-attributes-not-restored") {
+                self.core.progress.warn("the owner and mode of the volume's top directory could not be restored (the helper's tar lacks --no-recursion)")
+            }
             return VolumeRestoreResult(volume: name, file: archive, image: image, created: created,
                                        replaced: result.stdoutString.contains("tetra:replaced"), dryRun: false)
         }
@@ -474,7 +477,9 @@ public struct VolumeManager: Sendable {
     /// Restore inside the helper ($1: 1 to replace existing content). Exit 75: not empty.
     /// The archive (stdin) is extracted into a staging directory in the volume; only when that
     /// succeeded is the old content removed and the new moved into place (same filesystem:
-    /// renames). Prints tetra:replaced when there was content.
+    /// renames). Last, the archive's own root entry (owner, mode, mtime of the volume's top
+    /// directory, e.g. a database's 0700 uid 999) is applied to /data with a one-entry tar.
+    /// Prints tetra:replaced when there was content.
     static let restoreScript = """
     stage=/data/.tetra-restore-staging
     had=0
@@ -494,6 +499,7 @@ public struct VolumeManager: Sendable {
     for f in "$stage"/* "$stage"/.[!.]* "$stage"/..?*; do
       if [ -e "$f" ] || [ -h "$f" ]; then mv "$f" /data/ || exit 78; fi
     done
+    (cd "$stage" && tar -cf - --no-recursion .) | tar -C /data -xf - || echo tetra:root-attributes-not-restored
     rm -rf "$stage"
     if [ "$had" = 1 ]; then echo tetra:replaced; fi
     exit 0

@@ -185,7 +185,7 @@ public struct VolumeManager: Sendable {
                     backup = VolumeBackupResult(volume: name, file: target, image: resolvedImage, bytes: 0, dryRun: true, runningUsers: [])
                 } else {
                     try confirm()
-                    backup = try self.writeBackup(name, to: target, image: resolvedImage, runningUsers: [])
+                    backup = try self.writeBackup(name, to: target, image: resolvedImage, replace: false, runningUsers: [])
                 }
             } else if !dryRun {
                 try confirm()
@@ -257,7 +257,7 @@ public struct VolumeManager: Sendable {
             if !running.isEmpty {
                 self.core.progress.warn("volume '\(name)' is used by running container\(running.count == 1 ? "" : "s") \(running.joined(separator: ", ")): files written during the backup may be inconsistent")
             }
-            return try self.writeBackup(name, to: target, image: image, runningUsers: running)
+            return try self.writeBackup(name, to: target, image: image, replace: force, runningUsers: running)
         }
         return dryRun ? try body() : try withVolumeLock(name, body)
     }
@@ -307,7 +307,9 @@ public struct VolumeManager: Sendable {
             : docker
     }
 
-    func writeBackup(_ name: String, to target: String, image: String, runningUsers: [String]) throws -> VolumeBackupResult {
+    /// Writes the archive; without `replace`, a file that appeared at `target` meanwhile is not
+    /// overwritten (link(2) refuses an existing name).
+    func writeBackup(_ name: String, to target: String, image: String, replace: Bool, runningUsers: [String]) throws -> VolumeBackupResult {
         let dir = (target as NSString).deletingLastPathComponent
         let base = (target as NSString).lastPathComponent
         let temp = dir + "/." + base + ".tetra-tmp-\(getpid())-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
@@ -348,7 +350,14 @@ public struct VolumeManager: Sendable {
         guard synced else { throw IOError("write", path: target, errno: err) }
         guard st.st_size > 0 else { throw CoreError.failed("the backup of volume '\(name)' produced an empty archive") }
         try core.interrupt.check()
-        guard rename(temp, target) == 0 else { throw IOError("write", path: target, errno: errno) }
+        if !replace, link(temp, target) == 0 {
+            unlink(temp)
+        } else if !replace, errno == EEXIST {
+            throw CoreError.conflict("\(target) already exists", hint: "choose another file name, or --force to replace it")
+        } else {
+            // --force, or a filesystem without hard links: rename (atomic replace).
+            guard rename(temp, target) == 0 else { throw IOError("write", path: target, errno: errno) }
+        }
         done = true
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { _ = fsync(dfd); close(dfd) }

@@ -361,6 +361,27 @@ final class VolumeE2ETests: XCTestCase {
         XCTAssertEqual(try inVolume(fresh, "ls -A /data"), "")
     }
 
+    /// A mutation of a volume whose lock another process holds: exit 5 at once, or after
+    /// --lock-wait; a dry run takes no lock.
+    func testLockedVolumeIsExit5() throws {
+        let v = vol("locked")
+        try ok(["volume", "create", v, "--org", org])
+        // Held by this test process (flock(2) on tetra's lock file): another process to tetra.
+        let lockFile = tetra.stateRoot + "/state/locks/volume.\(v).lock"
+        let fd = open(lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        defer { close(fd) }
+        let r = try run(["volume", "delete", v, "--yes"])
+        XCTAssertEqual(r.status, 5, r.stderr)
+        XCTAssertTrue(r.stderr.contains("locked"), r.stderr)
+        XCTAssertTrue(try volumeExists(v))
+        try ok(["volume", "delete", v, "--dry-run"])
+        let waited = try run(["volume", "backup", v, workDir + "/l.tar.gz", "--lock-wait", "300ms"])
+        XCTAssertEqual(waited.status, 5, waited.stderr)
+        XCTAssertEqual(filesIn(workDir), [])
+    }
+
     /// Ctrl-C during a backup: exit 130, no archive, no temporary file, no helper container.
     func testInterruptedBackupLeavesNothing() throws {
         let v = vol("big")

@@ -125,7 +125,13 @@ public struct Completer: Sendable {
 /// Dynamic names read from the state root. Each later group adds its names here.
 public struct StateNameProvider: DynamicNameProviding {
     public let paths: StatePaths
-    public init(paths: StatePaths) { self.paths = paths }
+    /// Runs external programs for names that live outside the state root (docker volumes);
+    /// nil: those are not completed.
+    public let runner: (any ProcessRunning)?
+    public init(paths: StatePaths, runner: (any ProcessRunning)? = nil) {
+        self.paths = paths
+        self.runner = runner
+    }
 
     public func names(_ kind: DynamicNames, words: [String]) -> [String] {
         switch kind {
@@ -137,9 +143,21 @@ public struct StateNameProvider: DynamicNameProviding {
             return (try? PortStore(paths: paths).load().registry.ranges.map(\.name)) ?? []
         case .templates:
             return TemplateCatalog(paths: paths).activeNames()
-        case .commands, .envs, .services, .domains, .volumes, .releases:
+        case .volumes:
+            return volumeNames()
+        case .commands, .envs, .services, .domains, .releases:
             return []
         }
+    }
+
+    /// Volume names from `docker volume ls`: fast and silent (a 1.5s limit; no docker, no
+    /// daemon or any error: nothing).
+    func volumeNames() -> [String] {
+        guard let runner, runner.which("docker") != nil else { return [] }
+        let request = ProcessRequest("docker", ["volume", "ls", "--format", "{{.Name}}"], timeout: 1.5, killGrace: 0.2,
+                                     outputLimit: 4 << 20)
+        guard let result = try? runner.run(request), result.succeeded else { return [] }
+        return result.stdoutString.split(whereSeparator: \.isNewline).map(String.init).filter(Names.isValid)
     }
 
     func subdirectories(_ path: String) -> [String] {

@@ -19,6 +19,12 @@ public struct ProcessRequest: Sendable, Equatable {
     public var outputLimit: Int
     /// Strings that must never appear in anything printed (argv in errors, stderr tails).
     public var secrets: [String]
+    /// A file the child reads as its stdin (streamed by the kernel, not held in memory);
+    /// takes precedence over `input`.
+    public var inputFile: String? = nil
+    /// A file the child writes its stdout to (streamed, not held in memory; the result's
+    /// `stdout` is then empty). It is created with mode 0600 or truncated.
+    public var outputFile: String? = nil
 
     public init(
         _ executable: String,

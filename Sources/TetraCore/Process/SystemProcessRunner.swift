@@ -142,7 +142,7 @@ public struct SystemProcessRunner: ProcessRunning {
         do {
             out = try Self.makePipe(); fds += [out.read, out.write]
             err = try Self.makePipe(); fds += [err.read, err.write]
-            if request.input != nil {
+            if request.input != nil && request.inputFile == nil {
                 let p = try Self.makePipe(); fds += [p.read, p.write]
                 inp = p
             }
@@ -158,8 +158,36 @@ public struct SystemProcessRunner: ProcessRunning {
         if let dir = request.workingDirectory {
             process.currentDirectoryURL = URL(fileURLWithPath: dir, isDirectory: true)
         }
-        process.standardInput = inp.map { FileHandle(fileDescriptor: $0.read, closeOnDealloc: false) } ?? FileHandle.nullDevice
-        process.standardOutput = FileHandle(fileDescriptor: out.write, closeOnDealloc: false)
+        // Files for stdin/stdout (streamed by the kernel): opened close-on-exec; the child gets
+        // them through dup2. Ours are closed once the child runs.
+        var streamFDs: [Int32] = []
+        defer { for fd in streamFDs { close(fd) } }
+        if let path = request.inputFile {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                closeAll()
+                throw ToolError.launchFailed(tool: toolName, reason: "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            streamFDs.append(fd)
+        }
+        if let path = request.outputFile {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                closeAll()
+                throw ToolError.launchFailed(tool: toolName, reason: "cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+            streamFDs.append(fd)
+        }
+        if request.inputFile != nil {
+            process.standardInput = FileHandle(fileDescriptor: streamFDs[0], closeOnDealloc: false)
+        } else {
+            process.standardInput = inp.map { FileHandle(fileDescriptor: $0.read, closeOnDealloc: false) } ?? FileHandle.nullDevice
+        }
+        if request.outputFile != nil {
+            process.standardOutput = FileHandle(fileDescriptor: streamFDs[streamFDs.count - 1], closeOnDealloc: false)
+        } else {
+            process.standardOutput = FileHandle(fileDescriptor: out.write, closeOnDealloc: false)
+        }
         process.standardError = FileHandle(fileDescriptor: err.write, closeOnDealloc: false)
         let exited = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in exited.signal() }

@@ -111,10 +111,18 @@ public struct OpenSSL: Sendable {
     }
 }
 
-/// `docker` (the client; `docker --version` does not contact the daemon).
+/// `docker` (the client; `docker --version` does not contact the daemon). The typed volume
+/// and helper-container calls are in Volume/DockerVolumes.swift. Every call inherits the
+/// environment, so `DOCKER_HOST` (unix://, tcp://, ssh://), `DOCKER_CONTEXT` and
+/// `DOCKER_CONFIG` reach the client unchanged.
 public struct Docker: Sendable {
     public let runner: any ProcessRunning
-    public init(runner: any ProcessRunning) { self.runner = runner }
+    /// `DOCKER_HOST` as the caller sees it (for messages only; docker reads its environment).
+    public let host: String?
+    public init(runner: any ProcessRunning, host: String? = nil) {
+        self.runner = runner
+        self.host = host
+    }
 
     /// "24.0.7"
     public func version() throws -> String {

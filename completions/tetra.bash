@@ -5,12 +5,13 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init doctor audit config ports template library completion' ;;
+    '') REPLY='help init doctor audit config ports template library volume completion' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
     'template') REPLY='list show render' ;;
     'library') REPLY='init update status log rollback list' ;;
+    'volume') REPLY='list get create delete prune backup restore' ;;
     *) REPLY='' ;;
     esac
 }
@@ -52,6 +53,14 @@ __tetra_flags() {
     'library log') REPLY='--limit --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'library rollback') REPLY='--force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'library list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'volume') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'volume list') REPLY='--dangling --env --all --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'volume get') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'volume create') REPLY='--driver --opt --label --env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'volume delete') REPLY='--backup --image --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'volume prune') REPLY='--all --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'volume backup') REPLY='--image --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'volume restore') REPLY='--image --force --env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'completion') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     *) REPLY='' ;;
     esac
@@ -94,6 +103,14 @@ __tetra_value_flags() {
     'library log') REPLY=' --limit -n --dir --org --color --lock-wait ' ;;
     'library rollback') REPLY=' --dir --org --color --lock-wait ' ;;
     'library list') REPLY=' --dir --org --color --lock-wait ' ;;
+    'volume') REPLY=' --dir --org --color --lock-wait ' ;;
+    'volume list') REPLY=' --env --dir --org --color --lock-wait ' ;;
+    'volume get') REPLY=' --dir --org --color --lock-wait ' ;;
+    'volume create') REPLY=' --driver --opt --label --env --dir --org --color --lock-wait ' ;;
+    'volume delete') REPLY=' --backup --image --dir --org --color --lock-wait ' ;;
+    'volume prune') REPLY=' --dir --org --color --lock-wait ' ;;
+    'volume backup') REPLY=' --image --dir --org --color --lock-wait ' ;;
+    'volume restore') REPLY=' --image --env --dir --org --color --lock-wait ' ;;
     'completion') REPLY=' --dir --org --color --lock-wait ' ;;
     *) REPLY='' ;;
     esac
@@ -108,6 +125,10 @@ __tetra_flag_kind() {
     'template render|--output') REPLY='directory' ;;
     'template render|-o') REPLY='directory' ;;
     'template render|--partials') REPLY='directory' ;;
+    'volume list|--env') REPLY='dynamic' ;;
+    'volume create|--env') REPLY='dynamic' ;;
+    'volume delete|--backup') REPLY='file' ;;
+    'volume restore|--env') REPLY='dynamic' ;;
     *'|--dir') REPLY='directory' ;;
     *'|--org') REPLY='dynamic' ;;
     *'|--color') REPLY='choices:auto always never' ;;
@@ -132,6 +153,12 @@ __tetra_arg_kind() {
     'ports import|0') REPLY='file' ;;
     'template show|0') REPLY='dynamic' ;;
     'template render|0') REPLY='dynamic' ;;
+    'volume get|0') REPLY='dynamic' ;;
+    'volume delete|0') REPLY='dynamic' ;;
+    'volume backup|0') REPLY='dynamic' ;;
+    'volume backup|1') REPLY='file' ;;
+    'volume restore|0') REPLY='dynamic' ;;
+    'volume restore|1') REPLY='file' ;;
     'completion|0') REPLY='choices:bash zsh fish' ;;
     *) REPLY='' ;;
     esac

@@ -22,6 +22,7 @@ public enum CommandTable {
             PortsCommands.spec,
             TemplateCommands.spec,
             LibraryCommands.spec,
+            SSLCommands.spec,
             CompletionCommands.completion,
             CompletionCommands.complete,
         ])

@@ -137,7 +137,10 @@ public struct StateNameProvider: DynamicNameProviding {
             return (try? PortStore(paths: paths).load().registry.ranges.map(\.name)) ?? []
         case .templates:
             return TemplateCatalog(paths: paths).activeNames()
-        case .commands, .envs, .services, .domains, .volumes, .releases:
+        case .domains:
+            return SSLService(core: CoreContext(environment: [:], workingDirectory: "/", stateRoot: paths.root,
+                                                runner: SystemProcessRunner(environment: [:]))).domains()
+        case .commands, .envs, .services, .volumes, .releases:
             return []
         }
     }

@@ -138,8 +138,7 @@ public struct StateNameProvider: DynamicNameProviding {
         case .templates:
             return TemplateCatalog(paths: paths).activeNames()
         case .domains:
-            return SSLService(core: CoreContext(environment: [:], workingDirectory: "/", stateRoot: paths.root,
-                                                runner: SystemProcessRunner(environment: [:]))).domains()
+            return SSLService.storedDomains(paths)
         case .commands, .envs, .services, .volumes, .releases:
             return []
         }

@@ -80,9 +80,12 @@ public struct CurlTransport: ACMETransport {
         var bytes = raw[...]
         while true {
             guard let end = headerEnd(bytes) else { throw SSLError.protocolError("no HTTP header in the answer") }
-            let head = String(decoding: bytes[bytes.startIndex..<end.start], as: UTF8.self)
+            // Split on LF bytes: in Swift strings "\r\n" is one Character, so splitting text on
+            // "\n" would not separate CRLF lines.
+            var lines = bytes[bytes.startIndex..<end.start].split(separator: 0x0A, omittingEmptySubsequences: false).map {
+                String(decoding: $0.last == 0x0D ? $0.dropLast() : $0, as: UTF8.self)
+            }
             bytes = bytes[end.end...]
-            var lines = head.components(separatedBy: "\n").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\r")) }
             guard !lines.isEmpty else { throw SSLError.protocolError("empty HTTP header") }
             let statusLine = lines.removeFirst().split(separator: " ")
             guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/"), let status = Int(statusLine[1]) else {

@@ -101,7 +101,9 @@ public struct SSLService: Sendable {
     }
 
     /// Domains with a stored certificate (for completion).
-    public func domains() -> [String] {
+    public func domains() -> [String] { Self.storedDomains(paths) }
+
+    public static func storedDomains(_ paths: StatePaths) -> [String] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: paths.ssl) else { return [] }
         return entries.filter { !$0.hasPrefix(".") && $0 != "accounts" && FileManager.default.fileExists(atPath: paths.ssl + "/" + $0 + "/meta.toml") }
             .map(Self.domain(forDirectory:)).sorted()

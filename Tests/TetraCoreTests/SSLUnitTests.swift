@@ -138,6 +138,25 @@ final class SSLUnitTests: XCTestCase {
         m.http_port = 5002
         let back = try CertificateMeta.parse(Data(m.toml.utf8), file: "meta.toml")
         XCTAssertEqual(back, m)
+        // The fast reader and the full TOML decoder agree on what tetra writes.
+        XCTAssertEqual(MetaFastReader.read(Array(m.toml.utf8)), m)
+        let doc = try TOMLDocument(bytes: Array(m.toml.utf8), fileName: "meta.toml")
+        XCTAssertEqual(try TOMLDecoder().decode(CertificateMeta.self, from: doc).0, m)
+        // Hand-edited TOML the fast reader does not handle falls back to the full decoder.
+        let edited = m.toml.replacingOccurrences(of: "serial = \"01\"", with: "serial = '01'  # literal string")
+        XCTAssertNil(MetaFastReader.read(Array(edited.utf8)))
+        XCTAssertEqual(try CertificateMeta.parse(Data(edited.utf8), file: "meta.toml"), m)
+        // Broken files are config errors with a position.
+        XCTAssertThrowsError(try CertificateMeta.parse(Data("domain = \"x\"\nnames = [\n".utf8), file: "meta.toml")) { e in
+            XCTAssertEqual((e as? any TetraError)?.exitCode, .invalidConfig)
+        }
+    }
+
+    func testFastISO8601MatchesTimestamps() {
+        for t in [0.0, 1_800_000_000, 1_807_776_059.9, 4_102_444_800, 951_782_400 /* 2000-02-29 */] {
+            let d = Date(timeIntervalSince1970: t)
+            XCTAssertEqual(SSLService.iso8601(d), Timestamps.iso8601(d))
+        }
     }
 
     func testDomainDirectoryNamesAndValidation() throws {

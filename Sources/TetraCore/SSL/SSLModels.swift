@@ -131,6 +131,7 @@ public struct CertificateMeta: Sendable, Equatable, Codable {
     }
 
     public static func parse(_ data: Data, file: String) throws -> CertificateMeta {
+        if let fast = MetaFastReader.read(Array(data)) { return fast }
         let document = try TOMLDocument(bytes: Array(data), fileName: file)
         return try TOMLDecoder().decode(CertificateMeta.self, from: document).0
     }
@@ -246,5 +247,149 @@ public enum SSLError: TetraError, Equatable {
         case .hookFailed: return "the new certificate is stored; fix the hook and re-run it by hand"
         default: return nil
         }
+    }
+}
+
+/// A reader for meta.toml as tetra writes it (`key = "string" | integer | date-time |
+/// ["string", ...]`, comments, blank lines), ~10x faster than the general TOML engine: it keeps
+/// `ssl list` fast with thousands of certificates. Anything else (a hand-edited file with
+/// other TOML syntax, an unknown or repeated key) returns nil, and the full TOML decoder
+/// reads the file with its `path:line:column` errors.
+enum MetaFastReader {
+    static func read(_ b: [UInt8]) -> CertificateMeta? {
+        var i = 0
+        let n = b.count
+        var domain: String?, names: [String]?, subject: String?, issuer: String?, serial: String?, fingerprint: String?
+        var source: CertificateSource?, keyType: String?, notBefore: Date?, notAfter: Date?, created: Date?
+        var acmeServer: String?, acmeCA: String?, email: String?, webroot: String?, httpPort: Int?, days: Int?
+        func skipSpaces() { while i < n, b[i] == 0x20 || b[i] == 0x09 { i += 1 } }
+        func basicString() -> String? {
+            guard i < n, b[i] == 0x22 else { return nil }
+            i += 1
+            let start = i
+            while i < n, b[i] != 0x22, b[i] != 0x5C, b[i] != 0x0A { i += 1 }
+            guard i < n else { return nil }
+            if b[i] == 0x22 {
+                let s = String(decoding: b[start..<i], as: UTF8.self)
+                i += 1
+                return s
+            }
+            guard b[i] == 0x5C else { return nil }
+            var out = Array(b[start..<i])
+            while i < n {
+                let c = b[i]
+                if c == 0x22 { i += 1; return String(decoding: out, as: UTF8.self) }
+                if c == 0x0A || c == 0x0D { return nil }
+                if c == 0x5C {
+                    guard i + 1 < n else { return nil }
+                    switch b[i + 1] {
+                    case 0x22: out.append(0x22)
+                    case 0x5C: out.append(0x5C)
+                    case 0x6E: out.append(0x0A)
+                    case 0x74: out.append(0x09)
+                    case 0x72: out.append(0x0D)
+                    default: return nil // \u and others: leave to the full parser
+                    }
+                    i += 2
+                    continue
+                }
+                out.append(c)
+                i += 1
+            }
+            return nil
+        }
+        func bare() -> String {
+            let start = i
+            while i < n, b[i] != 0x0A, b[i] != 0x0D, b[i] != 0x20, b[i] != 0x09, b[i] != 0x23 { i += 1 }
+            return String(decoding: b[start..<i], as: UTF8.self)
+        }
+        func date() -> Date? {
+            let text = bare()
+            return text.utf8.count >= 20 ? Timestamps.parseISO8601(text) : nil
+        }
+        func int() -> Int? {
+            let text = bare()
+            guard let v = Int(text), text.first != "+", !(text.count > 1 && text.first == "0") else { return nil }
+            return v
+        }
+        func strings() -> [String]? {
+            guard i < n, b[i] == 0x5B else { return nil }
+            i += 1
+            var items: [String] = []
+            while true {
+                skipSpaces()
+                guard i < n else { return nil }
+                if b[i] == 0x5D { i += 1; return items }
+                guard let s = basicString() else { return nil }
+                items.append(s)
+                skipSpaces()
+                guard i < n else { return nil }
+                if b[i] == 0x2C { i += 1; continue }
+                guard b[i] == 0x5D else { return nil }
+                i += 1
+                return items
+            }
+        }
+        /// Sets a value once: a repeated key (invalid TOML) goes to the full parser.
+        func set<T>(_ slot: inout T?, _ value: T?) -> Bool {
+            guard slot == nil, let value else { return false }
+            slot = value
+            return true
+        }
+        while i < n {
+            skipSpaces()
+            if i >= n { break }
+            if b[i] == 0x0A { i += 1; continue }
+            if b[i] == 0x23 { while i < n, b[i] != 0x0A { i += 1 }; continue }
+            let keyStart = i
+            while i < n, (b[i] >= 0x61 && b[i] <= 0x7A) || (b[i] >= 0x30 && b[i] <= 0x39) || b[i] == 0x5F { i += 1 }
+            guard i > keyStart else { return nil }
+            let key = String(decoding: b[keyStart..<i], as: UTF8.self)
+            skipSpaces()
+            guard i < n, b[i] == 0x3D else { return nil }
+            i += 1
+            skipSpaces()
+            guard i < n else { return nil }
+            let ok: Bool
+            switch key {
+            case "domain": ok = set(&domain, basicString())
+            case "names": ok = set(&names, strings())
+            case "subject": ok = set(&subject, basicString())
+            case "issuer": ok = set(&issuer, basicString())
+            case "serial": ok = set(&serial, basicString())
+            case "fingerprint_sha256": ok = set(&fingerprint, basicString())
+            case "source": ok = set(&source, basicString().flatMap(CertificateSource.init))
+            case "key_type": ok = set(&keyType, basicString())
+            case "not_before": ok = set(&notBefore, date())
+            case "not_after": ok = set(&notAfter, date())
+            case "created": ok = set(&created, date())
+            case "acme_server": ok = set(&acmeServer, basicString())
+            case "acme_ca": ok = set(&acmeCA, basicString())
+            case "email": ok = set(&email, basicString())
+            case "webroot": ok = set(&webroot, basicString())
+            case "http_port": ok = set(&httpPort, int())
+            case "days": ok = set(&days, int())
+            default: ok = false
+            }
+            guard ok else { return nil }
+            skipSpaces()
+            if i < n, b[i] == 0x23 { while i < n, b[i] != 0x0A { i += 1 } }
+            if i < n, b[i] == 0x0D { i += 1; guard i < n, b[i] == 0x0A else { return nil } }
+            guard i >= n || b[i] == 0x0A else { return nil }
+            i += 1
+        }
+        guard let domain, let names, let subject, let issuer, let notBefore, let notAfter, let serial, let fingerprint,
+              let source, let keyType, let created else { return nil }
+        var m = CertificateMeta(domain: domain, info: CertificateInfo(subject: subject, issuer: issuer, notBefore: notBefore,
+                                                                      notAfter: notAfter, serial: serial, fingerprint: fingerprint,
+                                                                      names: names),
+                                source: source, keyType: keyType, created: created)
+        m.acme_server = acmeServer
+        m.acme_ca = acmeCA
+        m.email = email
+        m.webroot = webroot
+        m.http_port = httpPort
+        m.days = days
+        return m
     }
 }

@@ -63,10 +63,30 @@ public struct SSLService: Sendable {
         public var serial: String
     }
 
-    func record(_ meta: CertificateMeta) -> Record {
-        Record(domain: meta.domain, names: meta.names, issuer: meta.issuer, not_before: Timestamps.iso8601(meta.not_before),
-               not_after: Timestamps.iso8601(meta.not_after), days_left: Self.daysLeft(meta.not_after, now: core.now()),
+    func record(_ meta: CertificateMeta, now: Date? = nil) -> Record {
+        Record(domain: meta.domain, names: meta.names, issuer: meta.issuer, not_before: Self.iso8601(meta.not_before),
+               not_after: Self.iso8601(meta.not_after), days_left: Self.daysLeft(meta.not_after, now: now ?? core.now()),
                source: meta.source.rawValue, key_type: meta.key_type, serial: meta.serial)
+    }
+
+    /// `Timestamps.iso8601` without String(format:), which dominated `ssl list` with
+    /// thousands of certificates.
+    static func iso8601(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        var out = [UInt8]()
+        out.reserveCapacity(20)
+        func put(_ v: Int32, _ width: Int) {
+            var digits = [UInt8](repeating: 0x30, count: width)
+            var x = Int(v)
+            for k in stride(from: width - 1, through: 0, by: -1) { digits[k] = UInt8(0x30 + x % 10); x /= 10 }
+            out += digits
+        }
+        put(t.tm_year + 1900, 4); out.append(0x2D); put(t.tm_mon + 1, 2); out.append(0x2D); put(t.tm_mday, 2)
+        out.append(0x54); put(t.tm_hour, 2); out.append(0x3A); put(t.tm_min, 2); out.append(0x3A); put(t.tm_sec, 2)
+        out.append(0x5A)
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func daysLeft(_ notAfter: Date, now: Date) -> Int {
@@ -76,7 +96,8 @@ public struct SSLService: Sendable {
     /// Every stored certificate, sorted by domain, read from the meta.toml files (no openssl).
     /// A directory without a readable meta.toml is reported through `progress.warn`.
     public func list() throws -> [Record] {
-        try metas().map(record)
+        let now = core.now()
+        return try metas().map { record($0, now: now) }
     }
 
     public func metas() throws -> [CertificateMeta] {
@@ -671,17 +692,17 @@ public struct SSLService: Sendable {
     }
 }
 
-/// `renameat2(..., RENAME_EXCHANGE)`: glibc declares it only under _GNU_SOURCE, so Swift does
-/// not import it; it is looked up at run time (absent: false, and the caller falls back).
-enum RenameExchange {
-    typealias Fn = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-    static let function: Fn? = {
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else { return nil }
-        return unsafeBitCast(sym, to: Fn.self)
-    }()
+/// `renameat2(..., RENAME_EXCHANGE)`. glibc declares it only under _GNU_SOURCE, so Swift's
+/// Glibc module does not import it, and dlsym cannot find it in the static binary; the symbol
+/// itself is in every glibc since 2.28, so it is bound by name here (its arguments are
+/// integers and pointers, passed the same way by the Swift and C conventions on Linux).
+/// false when the kernel or file system refuses (EINVAL, ENOSYS): the caller falls back.
+@_silgen_name("renameat2")
+private func tetra_renameat2(_ olddirfd: Int32, _ oldpath: UnsafePointer<CChar>, _ newdirfd: Int32,
+                             _ newpath: UnsafePointer<CChar>, _ flags: UInt32) -> Int32
 
+enum RenameExchange {
     static func exchange(_ a: String, _ b: String) -> Bool {
-        guard let f = function else { return false }
-        return f(AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */) == 0
+        tetra_renameat2(AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */) == 0
     }
 }

@@ -8,8 +8,10 @@ import XCTest
 ///   SAN IP:127.0.0.1); `caFile` is that certificate, to be trusted with `--acme-ca`.
 /// - `httpPort` is the port pebble's VA connects to for HTTP-01 (pebble does not bind it):
 ///   give it to `tetra ssl generate --http-port`, or serve a webroot on it.
-/// - `PEBBLE_VA_NOSLEEP=1` skips the VA's random delays; pebble's default 5 % nonce
-///   rejection stays on, so badNonce retries are exercised.
+/// - `PEBBLE_VA_NOSLEEP=1` skips the VA's random delays; `PEBBLE_AUTHZREUSE=0` makes every
+///   order validate its challenges again (by default pebble reuses half of the valid
+///   authorizations, which would let a renewal pass without any challenge); pebble's default
+///   5 % nonce rejection stays on, so badNonce retries are exercised.
 ///
 ///     let pebble = try Pebble()      // skips (fails under CI) when pebble is missing
 ///     defer { pebble.stop() }
@@ -63,7 +65,7 @@ final class Pebble: @unchecked Sendable {
                 continue
             }
             let pebblePID = try Self.spawn(pebble, ["-config", directory + "/pebble.json", "-dnsserver", "127.0.0.1:\(dns)"],
-                                           log: directory + "/pebble.log", extraEnv: ["PEBBLE_VA_NOSLEEP": "1"])
+                                           log: directory + "/pebble.log", extraEnv: ["PEBBLE_VA_NOSLEEP": "1", "PEBBLE_AUTHZREUSE": "0"])
             guard SSHServer.waitForPort(listen, pid: pebblePID, timeout: 15) else {
                 SSHServer.terminate(pebblePID)
                 SSHServer.terminate(dnsPID)

@@ -186,9 +186,15 @@ final class SSLE2ETests: XCTestCase {
         defer { pebble.stop() }
         let t = Tetra()
         defer { try? FileManager.default.removeItem(atPath: t.stateRoot) }
+        // The account e-mail comes from config/tetra.toml when --email is not given.
+        XCTAssertEqual(try t.run(["init"]).status, 0)
+        try "acme_email = \"cfg@example.com\"\n".write(toFile: t.stateRoot + "/config/tetra.toml", atomically: true, encoding: .utf8)
         let r = try t.run(["ssl", "generate", "rsa.test", "--key-type", "rsa2048", "--http-port", String(pebble.httpPort)] + pebble.acmeFlags)
         XCTAssertEqual(r.status, 0, r.stderr + pebble.log)
         let accounts = try FileManager.default.contentsOfDirectory(atPath: t.stateRoot + "/ssl/accounts")
+        let account = try String(contentsOfFile: t.stateRoot + "/ssl/accounts/\(accounts[0])/account.toml", encoding: .utf8)
+        XCTAssertTrue(account.contains("email = \"cfg@example.com\""), account)
+        XCTAssertTrue(account.contains("url = \"https://127.0.0.1:\(pebble.listenPort)/"), account)
         let text = try Tetra.exec(Tetra.which("openssl")!, ["pkey", "-in", t.stateRoot + "/ssl/accounts/\(accounts[0])/key.pem", "-noout", "-text"])
         XCTAssertTrue(text.stdout.contains("Private-Key: (2048 bit"), text.stdout)
         let list = try t.run(["ssl", "list", "--json"])

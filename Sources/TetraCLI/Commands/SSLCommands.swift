@@ -112,50 +112,55 @@ enum SSLCommands {
     /// slashes unescaped); nil (use the encoder) for the shapes whose layout it does not mimic.
     static func listJSON(_ records: [SSLService.Record]) -> String? {
         if records.isEmpty || records.contains(where: { $0.names.isEmpty }) { return nil }
-        var out = "{\n  \"certificates\" : [\n"
+        var out = [UInt8]()
+        out.reserveCapacity(records.count * 420)
+        func put(_ s: String) { out.append(contentsOf: s.utf8) }
+        func quoted(_ s: String) { appendJSONString(s, to: &out) }
+        put("{\n  \"certificates\" : [\n")
         for (i, r) in records.enumerated() {
-            out += "    {\n"
-            out += "      \"days_left\" : \(r.days_left),\n"
-            out += "      \"domain\" : \(jsonQuote(r.domain)),\n"
-            out += "      \"issuer\" : \(jsonQuote(r.issuer)),\n"
-            out += "      \"key_type\" : \(jsonQuote(r.key_type)),\n"
-            out += "      \"names\" : [\n"
+            put("    {\n      \"days_left\" : "); put(String(r.days_left))
+            put(",\n      \"domain\" : "); quoted(r.domain)
+            put(",\n      \"issuer\" : "); quoted(r.issuer)
+            put(",\n      \"key_type\" : "); quoted(r.key_type)
+            put(",\n      \"names\" : [\n")
             for (k, n) in r.names.enumerated() {
-                out += "        " + jsonQuote(n) + (k + 1 < r.names.count ? ",\n" : "\n")
+                put("        "); quoted(n); put(k + 1 < r.names.count ? ",\n" : "\n")
             }
-            out += "      ],\n"
-            out += "      \"not_after\" : \(jsonQuote(r.not_after)),\n"
-            out += "      \"not_before\" : \(jsonQuote(r.not_before)),\n"
-            out += "      \"serial\" : \(jsonQuote(r.serial)),\n"
-            out += "      \"source\" : \(jsonQuote(r.source))\n"
-            out += i + 1 < records.count ? "    },\n" : "    }\n"
+            put("      ],\n      \"not_after\" : "); quoted(r.not_after)
+            put(",\n      \"not_before\" : "); quoted(r.not_before)
+            put(",\n      \"serial\" : "); quoted(r.serial)
+            put(",\n      \"source\" : "); quoted(r.source)
+            put(i + 1 < records.count ? "\n    },\n" : "\n    }\n")
         }
-        out += "  ]\n}"
-        return out
+        put("  ]\n}")
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A JSON string as Foundation's encoder writes it (with .withoutEscapingSlashes).
     static func jsonQuote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
+        var out = [UInt8]()
+        appendJSONString(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func appendJSONString(_ s: String, to out: inout [UInt8]) {
+        out.append(0x22)
+        for c in s.utf8 {
+            switch c {
+            case 0x22: out += [0x5C, 0x22]
+            case 0x5C: out += [0x5C, 0x5C]
+            case 0x0A: out += [0x5C, 0x6E]
+            case 0x0D: out += [0x5C, 0x72]
+            case 0x09: out += [0x5C, 0x74]
+            case 0x08: out += [0x5C, 0x62]
+            case 0x0C: out += [0x5C, 0x66]
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += [0x5C, 0x75, 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 15)]]
+            default: out.append(c)
             }
         }
-        return out + "\""
+        out.append(0x22)
     }
 
     static var get: CommandSpec {

@@ -74,7 +74,8 @@ enum SetupCommands {
                     docker and rsync (warnings when missing: docker is needed only for volumes and
                     docker services, rsync only speeds up pushes), with their versions; that the
                     state root is a directory owned by you with mode 0700; that config/tetra.toml
-                    parses; and the port registry's problems (as 'tetra ports check').
+                    parses; the port registry's problems (as 'tetra ports check'); and certificates
+                    expiring within 21 days (warnings) or expired (problems).
                     """,
                     examples: ["tetra doctor", "tetra doctor --json"],
                     json: true,

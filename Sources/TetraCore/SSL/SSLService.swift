@@ -105,7 +105,7 @@ public struct SSLService: Sendable {
         var out: [CertificateMeta] = []
         for name in entries.sorted() where !name.hasPrefix(".") && name != "accounts" {
             let file = paths.ssl + "/" + name + "/meta.toml"
-            guard let data = try? AtomicFile.readIfExists(file) else {
+            guard let data = Self.readSmallFile(file) else {
                 var isDir: ObjCBool = false
                 if FileManager.default.fileExists(atPath: paths.ssl + "/" + name, isDirectory: &isDir), isDir.boolValue {
                     core.progress.warn("ssl/\(name) has no meta.toml; skipped")
@@ -119,6 +119,34 @@ public struct SSLService: Sendable {
             }
         }
         return out
+    }
+
+    /// A whole small file in one read sized by fstat (AtomicFile.readIfExists zero-fills a
+    /// 64 KB buffer per call, which showed with thousands of meta.toml files); nil when absent
+    /// or unreadable.
+    static func readSmallFile(_ path: String) -> Data? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let size = Int(st.st_size)
+        guard size < (1 << 20) else { return try? AtomicFile.readIfExists(path) }
+        var data = Data(count: size + 1)
+        var total = 0
+        let ok: Bool = data.withUnsafeMutableBytes { raw in
+            while total <= size {
+                let n = read(fd, raw.baseAddress! + total, size + 1 - total)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                if n == 0 { break }
+                total += n
+            }
+            return true
+        }
+        guard ok else { return nil }
+        if total > size { return try? AtomicFile.readIfExists(path) } // grew while reading
+        data.count = total
+        return data
     }
 
     /// Domains with a stored certificate (for completion).

@@ -15,6 +15,9 @@ final class SSLCommandTests: XCTestCase {
                        record("*.c.test", names: ["*.c.test"], issuer: "CN=c")]
         XCTAssertEqual(SSLCommands.listJSON(records), try JSONOutput.encode(SSLCommands.ListResult(certificates: records)))
         XCTAssertNil(SSLCommands.listJSON([]))
+        // Several parallel chunks join in order.
+        let many = (0..<300).map { record("s\($0).test", names: ["s\($0).test", "www.s\($0).test"], issuer: "CN=CA \($0)") }
+        XCTAssertEqual(SSLCommands.listJSON(many), try JSONOutput.encode(SSLCommands.ListResult(certificates: many)))
     }
 
     func writeMeta(_ root: String, domain: String, dir: String, notAfter: String) throws {

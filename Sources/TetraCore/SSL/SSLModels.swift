@@ -131,8 +131,12 @@ public struct CertificateMeta: Sendable, Equatable, Codable {
     }
 
     public static func parse(_ data: Data, file: String) throws -> CertificateMeta {
-        if let fast = MetaFastReader.read(Array(data)) { return fast }
-        let document = try TOMLDocument(bytes: Array(data), fileName: file)
+        try parse(Array(data), file: file)
+    }
+
+    public static func parse(_ bytes: [UInt8], file: String) throws -> CertificateMeta {
+        if let fast = MetaFastReader.read(bytes) { return fast }
+        let document = try TOMLDocument(bytes: bytes, fileName: file)
         return try TOMLDecoder().decode(CertificateMeta.self, from: document).0
     }
 }

@@ -75,18 +75,16 @@ public struct SSLService: Sendable {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
         var t = tm()
         gmtime_r(&seconds, &t)
-        var out = [UInt8]()
-        out.reserveCapacity(20)
-        func put(_ v: Int32, _ width: Int) {
-            var digits = [UInt8](repeating: 0x30, count: width)
-            var x = Int(v)
-            for k in stride(from: width - 1, through: 0, by: -1) { digits[k] = UInt8(0x30 + x % 10); x /= 10 }
-            out += digits
+        return String(unsafeUninitializedCapacity: 20) { buf in
+            func put(_ v: Int32, _ at: Int, _ width: Int) {
+                var x = Int(v)
+                for k in stride(from: at + width - 1, through: at, by: -1) { buf[k] = UInt8(0x30 + x % 10); x /= 10 }
+            }
+            put(t.tm_year + 1900, 0, 4); buf[4] = 0x2D; put(t.tm_mon + 1, 5, 2); buf[7] = 0x2D; put(t.tm_mday, 8, 2)
+            buf[10] = 0x54; put(t.tm_hour, 11, 2); buf[13] = 0x3A; put(t.tm_min, 14, 2); buf[16] = 0x3A; put(t.tm_sec, 17, 2)
+            buf[19] = 0x5A
+            return 20
         }
-        put(t.tm_year + 1900, 4); out.append(0x2D); put(t.tm_mon + 1, 2); out.append(0x2D); put(t.tm_mday, 2)
-        out.append(0x54); put(t.tm_hour, 2); out.append(0x3A); put(t.tm_min, 2); out.append(0x3A); put(t.tm_sec, 2)
-        out.append(0x5A)
-        return String(decoding: out, as: UTF8.self)
     }
 
     public static func daysLeft(_ notAfter: Date, now: Date) -> Int {
@@ -97,71 +95,85 @@ public struct SSLService: Sendable {
     /// A directory without a readable meta.toml is reported through `progress.warn`.
     public func list() throws -> [Record] {
         let now = core.now()
-        return try metas().map { record($0, now: now) }
+        return try metas(transform: { record($0, now: now) })
     }
 
-    public func metas() throws -> [CertificateMeta] {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: paths.ssl) else { return [] }
-        var out: [CertificateMeta] = []
-        for name in entries.sorted() where !name.hasPrefix(".") && name != "accounts" {
-            let file = paths.ssl + "/" + name + "/meta.toml"
-            guard let data = Self.readSmallFile(file) else {
-                var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: paths.ssl + "/" + name, isDirectory: &isDir), isDir.boolValue {
+    public func metas() throws -> [CertificateMeta] { try metas(transform: { $0 }) }
+
+    /// Reads every meta.toml and maps it with `transform`. Sequential on purpose: reading
+    /// in parallel chunks measured slower on a busy 2-core machine (26 ms against 17 ms for
+    /// 1,000 certificates).
+    func metas<T>(transform: (CertificateMeta) -> T) throws -> [T] {
+        let ssl = paths.ssl
+        let names = Self.directoryEntries(ssl).filter { !$0.hasPrefix(".") && $0 != "accounts" }.sorted()
+        var out: [T] = []
+        out.reserveCapacity(names.count)
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        // Paths relative to an open ssl/ directory: the kernel walks two components per file.
+        let dirfd = open(ssl, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if dirfd >= 0 { close(dirfd) } }
+        for name in names {
+            let file = ssl + "/" + name + "/meta.toml"
+            guard let bytes = Self.readSmallFile(dirfd >= 0 ? name + "/meta.toml" : file, relativeTo: dirfd, buffer: &buffer) else {
+                var st = stat()
+                if stat(ssl + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
                     core.progress.warn("ssl/\(name) has no meta.toml; skipped")
                 }
                 continue
             }
             do {
-                out.append(try CertificateMeta.parse(data, file: file))
+                out.append(transform(try CertificateMeta.parse(bytes, file: file)))
             } catch let e as any TetraError {
                 core.progress.warn("skipped ssl/\(name): \(e.message)")
+            } catch {
+                core.progress.warn("skipped ssl/\(name): \(error)")
             }
         }
         return out
     }
 
-    /// A whole small file in one read sized by fstat (AtomicFile.readIfExists zero-fills a
-    /// 64 KB buffer per call, which showed with thousands of meta.toml files); nil when absent
-    /// or unreadable.
-    static func readSmallFile(_ path: String) -> Data? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// Names in a directory (readdir; "." and ".." left out); empty when it cannot be read.
+    static func directoryEntries(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    /// A whole file: open, one read into `buffer` (a short read of a regular file is its
+    /// end), close - three system calls per meta.toml; larger files are read in a loop. nil
+    /// when absent or unreadable.
+    static func readSmallFile(_ path: String, relativeTo dirfd: Int32 = AT_FDCWD, buffer: inout [UInt8]) -> [UInt8]? {
+        let fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-        let size = Int(st.st_size)
-        guard size < (1 << 20) else { return try? AtomicFile.readIfExists(path) }
-        var data = Data(count: size + 1)
-        var total = 0
-        let ok: Bool = data.withUnsafeMutableBytes { raw in
-            while total <= size {
-                let n = read(fd, raw.baseAddress! + total, size + 1 - total)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                if n == 0 { break }
-                total += n
-            }
-            return true
+        var out = [UInt8]()
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            out.append(contentsOf: buffer[0..<n])
+            if n < buffer.count { return out }
         }
-        guard ok else { return nil }
-        if total > size { return try? AtomicFile.readIfExists(path) } // grew while reading
-        data.count = total
-        return data
     }
 
     /// Domains with a stored certificate (for completion).
     public func domains() -> [String] { Self.storedDomains(paths) }
 
     public static func storedDomains(_ paths: StatePaths) -> [String] {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: paths.ssl) else { return [] }
-        return entries.filter { !$0.hasPrefix(".") && $0 != "accounts" && FileManager.default.fileExists(atPath: paths.ssl + "/" + $0 + "/meta.toml") }
+        directoryEntries(paths.ssl).filter { !$0.hasPrefix(".") && $0 != "accounts" && FileManager.default.fileExists(atPath: paths.ssl + "/" + $0 + "/meta.toml") }
             .map(Self.domain(forDirectory:)).sorted()
     }
 
     public func meta(_ domain: String) throws -> CertificateMeta {
         let d = try Self.validateDomain(domain)
         let file = directory(for: d) + "/meta.toml"
-        guard let data = try AtomicFile.readIfExists(file) else {
+        guard let data = try AtomicFile.readIfExists(file).map(Array.init) else {
             throw CoreError.notFound(what: "certificate", name: d, hint: "see 'tetra ssl list'")
         }
         return try CertificateMeta.parse(data, file: file)
@@ -194,7 +206,7 @@ public struct SSLService: Sendable {
         let m = try meta(domain)
         let dir = directory(for: m.domain)
         var previous: Details.Previous? = nil
-        if let data = try AtomicFile.readIfExists(dir + "/previous/meta.toml"),
+        if let data = try AtomicFile.readIfExists(dir + "/previous/meta.toml").map(Array.init),
            let p = try? CertificateMeta.parse(data, file: dir + "/previous/meta.toml") {
             previous = .init(not_after: Timestamps.iso8601(p.not_after), serial: p.serial, source: p.source.rawValue)
         }
@@ -734,3 +746,4 @@ enum RenameExchange {
         tetra_renameat2(AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */) == 0
     }
 }
+

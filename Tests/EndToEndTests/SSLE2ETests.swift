@@ -163,6 +163,18 @@ final class SSLE2ETests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: t.stateRoot + "/ssl/d.test/meta.toml", encoding: .utf8), meta)
         XCTAssertFalse(FileManager.default.fileExists(atPath: t.stateRoot + "/ssl/d.test/previous"))
         XCTAssertEqual(stageLeftovers(t), [])
+        // renew --all goes on after a failure and exits 1 naming it.
+        XCTAssertEqual(try t.run(["ssl", "generate", "self.test", "--self-signed", "--days", "5"]).status, 0)
+        r = try t.run(["ssl", "renew", "--all", "--force", "--webroot", webroot, "--json"])
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        let results = try XCTUnwrap(try json(r.stdout)["results"] as? [[String: Any]])
+        XCTAssertEqual(results.map { $0["domain"] as? String }, ["d.test", "self.test"])
+        XCTAssertEqual(results.map { $0["action"] as? String }, ["failed", "renewed"])
+        XCTAssertEqual(results[0]["error_kind"] as? String, "acme_validation")
+        XCTAssertEqual(try String(contentsOfFile: t.stateRoot + "/ssl/d.test/fullchain.pem", encoding: .utf8), before)
+        r = try t.run(["ssl", "renew", "--all", "--force", "--webroot", webroot, "-q"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("renewal of d.test failed"), r.stderr)
 
         // Wildcards are refused for HTTP-01 before anything is contacted.
         r = try t.run(["ssl", "generate", "*.e.test", "--http-port", String(pebble.httpPort)] + pebble.acmeFlags)
@@ -251,6 +263,9 @@ final class SSLE2ETests: XCTestCase {
         r = try t.run(["ssl", "renew", "imp.test", "--force", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual((try json(r.stdout)["results"] as? [[String: Any]])?.first?["action"] as? String, "skipped")
+        r = try t.run(["ssl", "ensure", "imp.test", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try json(r.stdout)["action"] as? String, "skipped")
 
         // --expiring: the 10-day certificate is within 21 days: exit 1, listed.
         r = try t.run(["ssl", "list", "--expiring", "21d"])

@@ -266,8 +266,13 @@ enum SSLCommands {
                         let within = try inv.duration("within") ?? SSLService.defaultWithin
                         let results = try service(env).renew(domain, options: options, within: within, force: inv.has("force"))
                         struct Result: Encodable { let results: [SSLService.IssueResult] }
-                        let text = results.isEmpty ? "no certificates\n" : results.map(resultText).joined()
-                        return CommandOutput(json: Result(results: results), text: text)
+                        let failed = results.filter { $0.action == "failed" }
+                        let text = results.isEmpty ? "no certificates\n" : results.filter { $0.action != "failed" }.map(resultText).joined()
+                        // Errors go to stderr even under --quiet (notes would not).
+                        for f in failed where !env.options.json {
+                            env.cli.stderr.write("tetra: error: renewal of \(f.domain) failed: \(f.reason ?? "")\n")
+                        }
+                        return CommandOutput(exitCode: failed.isEmpty ? .success : .failure, json: Result(results: results), text: text)
                     })
     }
 

@@ -251,6 +251,8 @@ public struct SSLService: Sendable {
         public var days_left: Int?
         public var dry_run: Bool
         public var deploy_hook: HookResult?
+        /// For `failed` (renew --all): the error's kind; `reason` holds its message.
+        public var error_kind: String? = nil
     }
 
     /// What one issuance will do, resolved from flags, the stored meta and the defaults.
@@ -339,6 +341,10 @@ public struct SSLService: Sendable {
         guard let stored else {
             return try issue(try plan(domain: d, names: nil, options: options, stored: nil), action: "issued", reason: "missing", options: options)
         }
+        if stored.source == .imported && !force && !options.selfSigned {
+            return unchanged(stored, reason: "imported certificates are renewed by importing a new one (or --force to issue one here)",
+                             dryRun: options.dryRun, action: "skipped")
+        }
         let p = try plan(domain: d, names: wanted, options: options, stored: stored)
         if Set(stored.names) != Set(wanted) {
             return try issue(p, action: "renewed", reason: "names changed", options: options)
@@ -373,8 +379,15 @@ public struct SSLService: Sendable {
             }
             var o = options
             o.selfSigned = m.source == .selfSigned
-            let p = try plan(domain: m.domain, names: m.names, options: o, stored: m)
-            out.append(try issue(p, action: "renewed", reason: force ? "forced" : "due", options: options))
+            do {
+                let p = try plan(domain: m.domain, names: m.names, options: o, stored: m)
+                out.append(try issue(p, action: "renewed", reason: force ? "forced" : "due", options: options))
+            } catch let error as any TetraError where domain == nil && error.exitCode != .interrupted {
+                // --all: one failure does not stop the others; the caller reports it (exit 1).
+                var failed = unchanged(m, reason: error.message, dryRun: options.dryRun, action: "failed")
+                failed.error_kind = error.kind
+                out.append(failed)
+            }
         }
         return out
     }

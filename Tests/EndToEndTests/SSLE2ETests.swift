@@ -307,4 +307,54 @@ final class SSLE2ETests: XCTestCase {
         XCTAssertTrue(audit.contains("\"ssl\",\"import\"") || audit.contains("ssl import"), audit)
         XCTAssertFalse(audit.contains("PRIVATE KEY"))
     }
+    /// Ctrl-C during an issuance (the ACME server accepts the connection and never answers):
+    /// exit 130, no certificate, no staging directory, the lock released.
+    func testInterruptDuringIssuanceLeavesNothing() throws {
+        _ = try requireTool("curl")
+        let t = Tetra()
+        defer { try? FileManager.default.removeItem(atPath: t.stateRoot) }
+        // A server that accepts and stays silent.
+        let port = try SSHServer.freePort()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(bound, 0)
+        XCTAssertEqual(listen(fd, 8), 0)
+        defer { close(fd) }
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Tetra.binary)
+        process.arguments = ["ssl", "generate", "x.test", "--http-port", String(try SSHServer.freePort()),
+                             "--acme-server", "http://127.0.0.1:\(port)/dir"]
+        process.environment = t.environment
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Wait until the issuance is under way (its staging directory exists), then interrupt.
+        let deadline = Date().addingTimeInterval(20)
+        func staging() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: t.stateRoot + "/ssl")) ?? []).filter { $0.hasPrefix(".stage-") }
+        }
+        while staging().isEmpty && Date() < deadline && process.isRunning { usleep(20_000) }
+        XCTAssertFalse(staging().isEmpty, "the issuance started")
+        usleep(300_000)
+        process.interrupt()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, stderr)
+        XCTAssertTrue(stderr.contains("interrupted"), stderr)
+        XCTAssertEqual(stageLeftovers(t), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: t.stateRoot + "/ssl/x.test"))
+        // The lock was released: the next change of the domain goes through at once.
+        let r = try t.run(["ssl", "generate", "x.test", "--self-signed"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+    }
 }

@@ -5,13 +5,14 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init doctor audit config ports template library volume completion' ;;
+    '') REPLY='help init doctor audit config ports template library volume ssl completion' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
     'template') REPLY='list show render' ;;
     'library') REPLY='init update status log rollback list' ;;
     'volume') REPLY='list get create delete prune backup restore' ;;
+    'ssl') REPLY='list get generate ensure renew rollback import delete' ;;
     *) REPLY='' ;;
     esac
 }
@@ -61,6 +62,15 @@ __tetra_flags() {
     'volume prune') REPLY='--all --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'volume backup') REPLY='--image --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'volume restore') REPLY='--image --force --env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl list') REPLY='--expiring --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl get') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl generate') REPLY='--alt --email --key-type --acme-server --staging --acme-ca --http-port --webroot --self-signed --days --deploy-hook --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl ensure') REPLY='--alt --email --key-type --acme-server --staging --acme-ca --http-port --webroot --self-signed --days --deploy-hook --within --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl renew') REPLY='--email --key-type --acme-server --staging --acme-ca --http-port --webroot --deploy-hook --all --within --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl rollback') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl import') REPLY='--cert --key --chain --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl delete') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'completion') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     *) REPLY='' ;;
     esac
@@ -111,6 +121,15 @@ __tetra_value_flags() {
     'volume prune') REPLY=' --dir --org --color --lock-wait ' ;;
     'volume backup') REPLY=' --image --dir --org --color --lock-wait ' ;;
     'volume restore') REPLY=' --image --env --dir --org --color --lock-wait ' ;;
+    'ssl') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ssl list') REPLY=' --expiring --dir --org --color --lock-wait ' ;;
+    'ssl get') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ssl generate') REPLY=' --alt --email --key-type --acme-server --acme-ca --http-port --webroot --days --deploy-hook --dir --org --color --lock-wait ' ;;
+    'ssl ensure') REPLY=' --alt --email --key-type --acme-server --acme-ca --http-port --webroot --days --deploy-hook --within --dir --org --color --lock-wait ' ;;
+    'ssl renew') REPLY=' --email --key-type --acme-server --acme-ca --http-port --webroot --deploy-hook --within --dir --org --color --lock-wait ' ;;
+    'ssl rollback') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ssl import') REPLY=' --cert --key --chain --dir --org --color --lock-wait ' ;;
+    'ssl delete') REPLY=' --dir --org --color --lock-wait ' ;;
     'completion') REPLY=' --dir --org --color --lock-wait ' ;;
     *) REPLY='' ;;
     esac
@@ -129,6 +148,18 @@ __tetra_flag_kind() {
     'volume create|--env') REPLY='dynamic' ;;
     'volume delete|--backup') REPLY='file' ;;
     'volume restore|--env') REPLY='dynamic' ;;
+    'ssl generate|--key-type') REPLY='choices:ec256 rsa2048' ;;
+    'ssl generate|--acme-ca') REPLY='file' ;;
+    'ssl generate|--webroot') REPLY='directory' ;;
+    'ssl ensure|--key-type') REPLY='choices:ec256 rsa2048' ;;
+    'ssl ensure|--acme-ca') REPLY='file' ;;
+    'ssl ensure|--webroot') REPLY='directory' ;;
+    'ssl renew|--key-type') REPLY='choices:ec256 rsa2048' ;;
+    'ssl renew|--acme-ca') REPLY='file' ;;
+    'ssl renew|--webroot') REPLY='directory' ;;
+    'ssl import|--cert') REPLY='file' ;;
+    'ssl import|--key') REPLY='file' ;;
+    'ssl import|--chain') REPLY='file' ;;
     *'|--dir') REPLY='directory' ;;
     *'|--org') REPLY='dynamic' ;;
     *'|--color') REPLY='choices:auto always never' ;;
@@ -159,6 +190,13 @@ __tetra_arg_kind() {
     'volume backup|1') REPLY='file' ;;
     'volume restore|0') REPLY='dynamic' ;;
     'volume restore|1') REPLY='file' ;;
+    'ssl get|0') REPLY='dynamic' ;;
+    'ssl generate|0') REPLY='dynamic' ;;
+    'ssl ensure|0') REPLY='dynamic' ;;
+    'ssl renew|0') REPLY='dynamic' ;;
+    'ssl rollback|0') REPLY='dynamic' ;;
+    'ssl import|0') REPLY='dynamic' ;;
+    'ssl delete|0') REPLY='dynamic' ;;
     'completion|0') REPLY='choices:bash zsh fish' ;;
     *) REPLY='' ;;
     esac

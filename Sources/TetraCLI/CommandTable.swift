@@ -23,6 +23,7 @@ public enum CommandTable {
             TemplateCommands.spec,
             LibraryCommands.spec,
             VolumeCommands.spec,
+            SSLCommands.spec,
             CompletionCommands.completion,
             CompletionCommands.complete,
         ])

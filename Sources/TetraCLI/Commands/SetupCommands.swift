@@ -74,7 +74,8 @@ enum SetupCommands {
                     docker and rsync (warnings when missing: docker is needed only for volumes and
                     docker services, rsync only speeds up pushes), with their versions; that the
                     state root is a directory owned by you with mode 0700; that config/tetra.toml
-                    parses; and the port registry's problems (as 'tetra ports check').
+                    parses; the port registry's problems (as 'tetra ports check'); and certificates
+                    expiring within 21 days (warnings) or expired (problems).
                     """,
                     examples: ["tetra doctor", "tetra doctor --json"],
                     json: true,
@@ -116,6 +117,7 @@ struct Doctor {
         checks += configChecks()
         checks += portChecks()
         checks += libraryChecks()
+        checks += certificateChecks()
         return Report(state_root: core.stateRoot, checks: checks,
                       problems: checks.filter { $0.status == .problem }.count,
                       warnings: checks.filter { $0.status == .warning }.count)
@@ -164,6 +166,24 @@ struct Doctor {
         } catch {
             return [Check(name: "ports", status: .problem, detail: "\(error)")]
         }
+    }
+
+    /// Certificates expiring within 21 days (warnings) or expired (problems), from meta.toml.
+    func certificateChecks() -> [Check] {
+        guard let metas = try? SSLService(core: core).metas(), !metas.isEmpty else { return [] }
+        let now = core.now()
+        var checks: [Check] = []
+        for m in metas {
+            let days = SSLService.daysLeft(m.not_after, now: now)
+            if m.not_after <= now {
+                checks.append(Check(name: "certificate \(m.domain)", status: .problem,
+                                    detail: "expired on \(Timestamps.iso8601(m.not_after)) (renew: tetra ssl renew \(m.domain) --force)"))
+            } else if m.not_after.timeIntervalSince(now) <= 21 * 86400 {
+                checks.append(Check(name: "certificate \(m.domain)", status: .warning,
+                                    detail: "expires in \(days) days, on \(Timestamps.iso8601(m.not_after)) (renew: tetra ssl renew \(m.domain))"))
+            }
+        }
+        return checks.isEmpty ? [Check(name: "certificates", status: .ok, detail: "\(metas.count) stored, none expiring within 21 days")] : checks
     }
 
     /// The template library: `git fsck`, and a clean (or explained) status.

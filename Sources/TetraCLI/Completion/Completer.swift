@@ -145,7 +145,9 @@ public struct StateNameProvider: DynamicNameProviding {
             return TemplateCatalog(paths: paths).activeNames()
         case .volumes:
             return volumeNames()
-        case .commands, .envs, .services, .domains, .releases:
+        case .domains:
+            return SSLService.storedDomains(paths)
+        case .commands, .envs, .services, .releases:
             return []
         }
     }

@@ -109,6 +109,71 @@ public struct OpenSSL: Sendable {
     public func version() throws -> String {
         ToolCall.parsed(try ToolCall.versionOutput(runner, "openssl", ["version"]), ToolVersion.openssl)
     }
+
+    static let timeout: TimeInterval = 60
+
+    @discardableResult
+    func run(_ args: [String], input: Data? = nil) throws -> Data {
+        try runner.runChecked(ProcessRequest("openssl", args, input: input, timeout: Self.timeout)).stdout
+    }
+
+    /// A new private key (PEM, PKCS#8) on stdout, never written to disk by openssl: the caller
+    /// writes it atomically with mode 0600.
+    public func generatePrivateKey(_ type: SSLKeyType) throws -> Data {
+        switch type {
+        case .ec256:
+            return try run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-pkeyopt", "ec_param_enc:named_curve"])
+        case .rsa2048:
+            return try run(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+        }
+    }
+
+    /// The public half of a private key file as SubjectPublicKeyInfo DER.
+    public func publicKeyDER(privateKey path: String) throws -> Data {
+        try run(["pkey", "-in", path, "-pubout", "-outform", "DER"])
+    }
+
+    /// The public key (PEM) of a private key file.
+    public func publicKeyPEM(privateKey path: String) throws -> String {
+        String(decoding: try run(["pkey", "-in", path, "-pubout"]), as: UTF8.self)
+    }
+
+    /// The public key (PEM) of a certificate file.
+    public func publicKeyPEM(certificate path: String) throws -> String {
+        String(decoding: try run(["x509", "-in", path, "-noout", "-pubkey"]), as: UTF8.self)
+    }
+
+    /// SHA-256 signature of `data` with the private key at `path` (DER ECDSA for EC keys,
+    /// PKCS#1 v1.5 for RSA keys). The data goes through stdin.
+    public func sign(_ data: Data, privateKey path: String) throws -> Data {
+        try run(["dgst", "-sha256", "-sign", path, "-binary"], input: data)
+    }
+
+    /// A CSR (DER) for `names` (the first one also as CN when it fits 64 characters).
+    public func certificateRequestDER(privateKey path: String, names: [String]) throws -> Data {
+        let subject = names[0].count <= 64 ? "/CN=\(names[0])" : "/"
+        return try run(["req", "-new", "-key", path, "-subj", subject,
+                        "-addext", "subjectAltName=" + names.map { "DNS:\($0)" }.joined(separator: ","),
+                        "-outform", "DER"])
+    }
+
+    /// A self-signed certificate (PEM) for `names`, valid `days` days from now.
+    public func selfSignedCertificate(privateKey path: String, names: [String], days: Int) throws -> Data {
+        let subject = names[0].count <= 64 ? "/CN=\(names[0])" : "/"
+        return try run(["req", "-x509", "-new", "-key", path, "-subj", subject, "-days", String(days),
+                        "-addext", "subjectAltName=" + names.map { "DNS:\($0)" }.joined(separator: ","),
+                        "-addext", "basicConstraints=critical,CA:FALSE",
+                        "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
+                        "-addext", "extendedKeyUsage=serverAuth"])
+    }
+
+    /// Subject, issuer, validity, serial, SANs and SHA-256 fingerprint of one PEM certificate.
+    public func certificateInfo(pem: Data) throws -> CertificateInfo {
+        let out = try run(["x509", "-noout", "-subject", "-issuer", "-startdate", "-enddate", "-serial",
+                           "-fingerprint", "-sha256", "-ext", "subjectAltName", "-nameopt", "RFC2253"], input: pem)
+        return try CertificateInfo.parse(String(decoding: out, as: UTF8.self))
+    }
 }
 
 /// `docker` (the client; `docker --version` does not contact the daemon). The typed volume

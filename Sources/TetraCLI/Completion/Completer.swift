@@ -125,7 +125,12 @@ public struct Completer: Sendable {
 /// Dynamic names read from the state root. Each later group adds its names here.
 public struct StateNameProvider: DynamicNameProviding {
     public let paths: StatePaths
-    public init(paths: StatePaths) { self.paths = paths }
+    /// The org from TETRA_ORG or config (a `--org` among the words wins), for service names.
+    public var org: String?
+    public init(paths: StatePaths, org: String? = nil) {
+        self.paths = paths
+        self.org = org
+    }
 
     public func names(_ kind: DynamicNames, words: [String]) -> [String] {
         switch kind {
@@ -137,7 +142,16 @@ public struct StateNameProvider: DynamicNameProviding {
             return (try? PortStore(paths: paths).load().registry.ranges.map(\.name)) ?? []
         case .templates:
             return TemplateCatalog(paths: paths).activeNames()
-        case .commands, .envs, .services, .domains, .volumes, .releases:
+        case .services:
+            var org = self.org
+            for (i, w) in words.enumerated() {
+                if w == "--org", i + 1 < words.count - 1 { org = words[i + 1] }
+                if w.hasPrefix("--org=") { org = String(w.dropFirst(6)) }
+            }
+            guard let org, Names.isValid(org) else { return [] }
+            return ((try? FileManager.default.contentsOfDirectory(atPath: paths.org(org) + "/services")) ?? [])
+                .filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }.filter(Names.isValid)
+        case .commands, .envs, .domains, .volumes, .releases:
             return []
         }
     }

@@ -35,7 +35,7 @@ public final class RotatingLog: @unchecked Sendable {
         guard fd >= 0 else { return }
         var batch: [UInt8] = []
         for line in lines {
-            if size > 0, size + Int64(batch.count) + Int64(line.count) > maxSize {
+            if size + Int64(batch.count) > 0, size + Int64(batch.count) + Int64(line.count) > maxSize {
                 flush(&batch)
                 rotate()
                 guard fd >= 0 else { return }

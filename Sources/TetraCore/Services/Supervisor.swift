@@ -25,6 +25,8 @@ public final class Supervisor: @unchecked Sendable {
     let stderrLog: RotatingLog
     let events: RotatingLog
     var child: pid_t? = nil
+    /// The readers of the current child's stdout and stderr.
+    var loggers: [PipeLogger] = []
     var spawnedAt: TimeInterval = 0
     var healthPassedOnce = false
     var nextProbeAt: TimeInterval = 0
@@ -140,8 +142,8 @@ public final class Supervisor: @unchecked Sendable {
             }
             close(out.write)
             close(err.write)
-            PipeLogger(fd: out.read, log: stdoutLog).start()
-            PipeLogger(fd: err.read, log: stderrLog).start()
+            loggers = [PipeLogger(fd: out.read, log: stdoutLog), PipeLogger(fd: err.read, log: stderrLog)]
+            for l in loggers { l.start() }
             child = pid
             spawnedAt = Monotonic.now()
             record.process = ProcessRef.current(pid)
@@ -169,12 +171,21 @@ public final class Supervisor: @unchecked Sendable {
 
     // MARK: - Exits and restarts
 
+    /// Waits (bounded: a daemonised grandchild may hold a pipe) until every line the
+    /// child wrote is in its log.
+    func drainLoggers() {
+        let deadline = DispatchTime.now() + 3
+        for l in loggers { _ = l.done.wait(timeout: deadline) }
+        loggers = []
+    }
+
     /// Returns false when the supervisor should end (a final state was recorded).
     func handleExit(pid: pid_t, status: Int32) -> Bool {
         child = nil
         record.process = nil
         // Whatever the service left in its process group goes with it.
         kill(-pid, SIGKILL)
+        drainLoggers()
         let reason = status >= 128 ? "killed by signal \(status - 128)" : "exited with status \(status)"
         record.last_exit = ExitRecord(status: status, at: now(), reason: reason)
         event("pid \(pid) \(reason)")
@@ -250,6 +261,7 @@ public final class Supervisor: @unchecked Sendable {
         }
         child = nil
         record.process = nil
+        drainLoggers()
         record.last_exit = ExitRecord(status: status, at: now(), reason: "stopped")
         event("pid \(pid) stopped")
     }

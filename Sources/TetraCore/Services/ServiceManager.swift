@@ -534,7 +534,8 @@ public struct ServiceManager: Sendable {
             case .http(let url): o.healthCommand = "wget -q -O /dev/null \(ShellQuote.quote(ServiceDefinition.substitute(url, port: port))) || exit 1"
             case .tcp(let t):
                 let target = HealthProbe.parseTarget(ServiceDefinition.substitute(t, port: port))
-                o.healthCommand = "nc -z \(ShellQuote.quote(target?.host ?? "127.0.0.1")) \(target?.port ?? 0) || exit 1"
+                // busybox nc has no -z: connect with stdin at EOF; exit 0 when it connected.
+                o.healthCommand = "nc -w \(max(1, Int(h.timeout.rounded(.up)))) \(ShellQuote.quote(target?.host ?? "127.0.0.1")) \(target?.port ?? 0) </dev/null || exit 1"
             }
             o.healthInterval = h.interval
             o.healthTimeout = h.timeout

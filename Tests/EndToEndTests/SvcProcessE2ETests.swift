@@ -377,4 +377,55 @@ final class SvcProcessE2ETests: XCTestCase {
         r = try f.t.run(["__complete", "svc", "status", ""], env: ["TETRA_ORG": "acme"])
         XCTAssertTrue(r.stdout.contains("off"), r.stdout)
     }
+
+    /// Secrets are read from secrets.env at spawn time and given to the service only: not in
+    /// the state file, logs of tetra, --json, the audit log, or the supervisor's environment.
+    func testSecretsReachTheServiceOnly() throws {
+        let secret = "s3cret-xyz-\(UInt32.random(in: 100_000...999_999))"
+        let secrets = f.root + "/orgs/acme/secrets.env"
+        try "API_TOKEN=\(secret)\n".write(toFile: secrets, atomically: true, encoding: .utf8)
+        chmod(secrets, 0o600)
+        try f.write("sec", """
+        command = ["sh", "-c", "echo len=${#API_TOKEN} tail=${API_TOKEN#s3cret-xyz-}; echo port=$PORT mode=$MODE; exec sleep 300"]
+        port = 4999
+        env = { MODE = "m" }
+        secrets = ["API_TOKEN"]
+        """)
+        XCTAssertEqual(try f.svc(["start", "sec"]).status, 0)
+        XCTAssertTrue(try f.wait(5) { try f.svc(["logs", "sec"]).stdout.contains("port=4999 mode=m") })
+        XCTAssertTrue(try f.svc(["logs", "sec"]).stdout.contains("len=17 tail=\(secret.suffix(6))"), "the service got the secret")
+        let sup = Int32((f.record("sec")["supervisor"] as? [String: Any])?["pid"] as? Int ?? 0)
+        let environ = FileManager.default.contents(atPath: "/proc/\(sup)/environ") ?? Data()
+        XCTAssertFalse(String(decoding: environ, as: UTF8.self).contains(secret), "not in the supervisor's environment")
+        var everything = try f.svc(["status", "sec", "--json"]).stdout + f.svc(["list", "--json"]).stdout
+        everything += try f.t.run(["audit", "--json"]).stdout
+        let dir = f.root + "/state/services/acme/sec"
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir) where !file.hasPrefix("stdout") {
+            everything += (try? String(contentsOfFile: dir + "/" + file, encoding: .utf8)) ?? ""
+        }
+        XCTAssertFalse(everything.contains(secret))
+        XCTAssertEqual(try f.svc(["stop", "sec"]).status, 0)
+
+        // A secret the file does not define: failed, naming the key and not any value.
+        try f.write("sec2", "command = [\"sleep\", \"300\"]\nsecrets = [\"MISSING_KEY\"]\n")
+        let r = try f.svc(["start", "sec2"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("MISSING_KEY"), r.stderr)
+        XCTAssertFalse(r.stderr.contains(secret))
+        XCTAssertEqual(try f.status("sec2")["state"] as? String, "failed")
+    }
+
+    /// `svc logs -f` prints lines as they arrive until interrupted.
+    func testLogsFollow() throws {
+        let timeout = try requireTool("timeout")
+        try f.write("ticker", """
+        command = ["sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"]
+        """)
+        XCTAssertEqual(try f.svc(["start", "ticker"]).status, 0)
+        let r = try Tetra.exec(timeout, ["2", Tetra.binary, "svc", "logs", "ticker", "-f", "-n", "1", "--org", "acme"], env: f.t.environment)
+        XCTAssertEqual(r.status, 124, "ended by the timeout: \(r.stderr)")
+        let ticks = r.stdout.split(separator: "\n").compactMap { line in line.split(separator: " ").last.flatMap { Int($0) } }
+        XCTAssertGreaterThanOrEqual(ticks.count, 8, r.stdout)
+        XCTAssertEqual(ticks, Array(ticks[0]..<(ticks[0] + ticks.count)), "in order, none lost")
+    }
 }

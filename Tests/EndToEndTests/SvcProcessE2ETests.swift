@@ -428,4 +428,45 @@ final class SvcProcessE2ETests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ticks.count, 8, r.stdout)
         XCTAssertEqual(ticks, Array(ticks[0]..<(ticks[0] + ticks.count)), "in order, none lost")
     }
+
+    /// A dependency with a health check is healthy before its dependents start.
+    func testDependentsStartAfterTheirDependencyIsHealthy() throws {
+        let python = try requireTool("python3")
+        _ = try f.allocatePort("db")
+        try f.write("db", """
+        command = ["\(python)", "-c", "import time, http.server, sys; time.sleep(1); http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler, port=int(sys.argv[1]), bind='127.0.0.1')", "{port}"]
+        port = "db"
+        [health]
+        tcp = "{port}"
+        interval = "1s"
+        start_period = "5s"
+        """)
+        try f.write("api", "command = [\"sleep\", \"300\"]\ndepends_on = [\"db\"]\n")
+        let r = try f.svc(["start", "api"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("started db"), r.stdout)
+        XCTAssertEqual(try f.status("db")["health"] as? String, "healthy", "waited for db before api")
+        XCTAssertEqual(try f.status("api")["state"] as? String, "running")
+    }
+
+    /// A supervisor killed with SIGKILL: status says failed; the orphaned service is stopped by
+    /// the next start (or stop), never left running twice.
+    func testKilledSupervisorIsReportedAndItsOrphanCleanedUp() throws {
+        try f.write("orphan", "command = [\"sleep\", \"300\"]\n")
+        XCTAssertEqual(try f.svc(["start", "orphan"]).status, 0)
+        let rec = f.record("orphan")
+        let sup = Int32((rec["supervisor"] as? [String: Any])?["pid"] as? Int ?? 0)
+        let child = Int32((rec["process"] as? [String: Any])?["pid"] as? Int ?? 0)
+        kill(sup, SIGKILL)
+        XCTAssertTrue(f.wait(2) { !Proc.alive(sup) })
+        let s = try f.status("orphan")
+        XCTAssertEqual(s["state"] as? String, "failed")
+        XCTAssertTrue((s["message"] as? String ?? "").contains("supervisor"), "\(s)")
+        XCTAssertTrue(Proc.alive(child))
+        let r = try f.svc(["start", "orphan"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(Proc.alive(child), "the orphan was stopped")
+        XCTAssertEqual(try f.status("orphan")["state"] as? String, "running")
+        XCTAssertNotEqual(try f.status("orphan")["pid"] as? Int, Int(child))
+    }
 }

@@ -31,6 +31,9 @@ public struct ServiceCatalog: Sendable {
     public var org: String
     public var definitions: [ServiceDefinition]
     public var warnings: [ConfigProblem]
+    /// The port registry, read once when a definition names a port (nil: none does, or the
+    /// registry could not be read; `resolvePort` then reads it and reports the error).
+    var registry: PortRegistry?
 
     public var servicesDirectory: String { paths.org(org) + "/services" }
 
@@ -62,7 +65,10 @@ public struct ServiceCatalog: Sendable {
             }
         }
         if !problems.isEmpty { throw ConfigError(problems) }
-        let catalog = ServiceCatalog(paths: paths, org: org, definitions: defs, warnings: warnings)
+        var catalog = ServiceCatalog(paths: paths, org: org, definitions: defs, warnings: warnings)
+        if defs.contains(where: { if case .named? = $0.port { return true } else { return false } }) {
+            catalog.registry = try? PortStore(paths: paths).loadValid().registry
+        }
         _ = try catalog.startOrder(defs.map(\.name))
         return catalog
     }
@@ -118,7 +124,7 @@ public struct ServiceCatalog: Sendable {
         switch port {
         case .number(let n): return n
         case .named(let name):
-            let reg = try PortStore(paths: paths).loadValid().registry
+            let reg = try registry ?? PortStore(paths: paths).loadValid().registry
             guard let p = reg.port(named: name) else {
                 throw CoreError.notFound(what: "port", name: name,
                                          hint: "service \(def.name) uses it: register it with `tetra ports set \(name) PORT` or `tetra ports allocate \(name) --range R`")

@@ -118,12 +118,34 @@ public struct ServiceManager: Sendable {
         let cat = try catalog()
         for n in names { _ = try cat.definition(n) }
         let order = try cat.startOrder(all ? cat.definitions.map(\.name) : names)
+        let dependedOn = Set(try order.flatMap { try cat.definition($0).dependsOn })
         var results: [StartResult] = []
         for name in order {
             try core.interrupt.check()
-            results.append(try start(try cat.definition(name), cat))
+            let def = try cat.definition(name)
+            results.append(try start(def, cat))
+            if dependedOn.contains(name), def.health != nil { try waitHealthy(def, cat) }
         }
         return results
+    }
+
+    /// Before its dependents start, a service with a health check gets the time its check
+    /// needs to pass (start_period + (interval + timeout) × retries). Failing (crash loop,
+    /// failed) stops the start; still unknown when the time is up is a warning.
+    func waitHealthy(_ def: ServiceDefinition, _ cat: ServiceCatalog) throws {
+        guard let h = def.health else { return }
+        let deadline = Monotonic.now() + h.startPeriod + (h.interval + h.timeout) * Double(h.retries) + 1
+        while Monotonic.now() < deadline {
+            try core.interrupt.check()
+            let s = try status(def, cat)
+            if s.health == "healthy" { return }
+            if s.state == "failed" || s.state == "crashloop" || s.state == "stopped" {
+                throw CoreError.failed("\(def.name) is \(s.state)" + (s.message.map { ": \($0)" } ?? "") + "; the services that depend on it were not started",
+                                       hint: "see `tetra svc logs \(def.name) --stderr`")
+            }
+            usleep(100_000)
+        }
+        core.progress.warn("\(def.name) is not healthy yet; starting the services that depend on it anyway")
     }
 
     public func start(_ def: ServiceDefinition, _ cat: ServiceCatalog) throws -> StartResult {
@@ -134,10 +156,11 @@ public struct ServiceManager: Sendable {
             return StartResult(name: def.name, runtime: "process", action: "already-running", state: rec.state,
                                pid: rec.process?.pid, supervisor_pid: rec.supervisor?.pid, port: rec.port)
         }
+        // Leftovers of a previous run whose supervisor is gone (killed -9): stop its group
+        // first, so the port check below sees only strangers.
+        if let old = ServiceRecord.read(sp.stateFile), let p = old.process { Self.killGroup(p, timeout: def.stopTimeout) }
         if let port { try checkPortFree(port, service: def) }
         try AtomicFile.ensureDirectory(sp.stateDirectory, mode: 0o700)
-        // Leftovers of a previous run whose supervisor is gone (killed -9): stop its group.
-        if let old = ServiceRecord.read(sp.stateFile), let p = old.process { Self.killGroup(p, timeout: def.stopTimeout) }
         let token = UUID().uuidString.lowercased()
         var initial = ServiceRecord(org: org, name: def.name, state: "starting", health: def.health == nil ? "none" : "unknown",
                                     token: token, now: core.now())

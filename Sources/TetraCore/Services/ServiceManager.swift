@@ -188,7 +188,8 @@ public struct ServiceManager: Sendable {
                     throw CoreError.failed("\(def.name): \(rec.message ?? rec.state)",
                                            hint: "state \(rec.state); see `tetra svc status \(def.name)` and `tetra svc logs \(def.name) --stderr`")
                 }
-                if rec.process != nil || rec.state == "stopped" {
+                // Spawned (possibly already exited once, for a command that fails at once).
+                if rec.process != nil || rec.last_exit != nil || rec.state == "stopped" {
                     return StartResult(name: def.name, runtime: "process", action: "started", state: rec.state,
                                        pid: rec.process?.pid, supervisor_pid: rec.supervisor?.pid ?? supervisorPID, port: port)
                 }
@@ -237,7 +238,8 @@ public struct ServiceManager: Sendable {
         guard var rec = ServiceRecord.read(sp.stateFile) else {
             return StopResult(name: def.name, runtime: "process", action: "already-stopped", pid: nil, killed: false)
         }
-        let pid = rec.process?.pid
+        let proc = rec.process
+        let pid = proc?.pid
         var acted = false
         var killed = false
         if let sup = rec.supervisor, sup.isAlive {
@@ -253,10 +255,7 @@ public struct ServiceManager: Sendable {
             rec = ServiceRecord.read(sp.stateFile) ?? rec
         }
         // The supervisor stops its process group; if it was gone (or killed), do it here.
-        if let p = rec.process ?? (pid.map { ProcessRef(pid: $0, start_time: 0) }) {
-            if Self.killGroup(p, timeout: def.stopTimeout) { acted = true; killed = true }
-        }
-        if let pid, !Spawn.groupMembers(pid).isEmpty { _ = Self.killGroup(ProcessRef(pid: pid, start_time: 0), timeout: 1) }
+        if let proc, Self.killGroup(proc, timeout: def.stopTimeout) { acted = true; killed = true }
         let wasActive = ServiceRecord.activeStates.contains(rec.state)
         rec.state = "stopped"
         rec.health = def.health == nil ? "none" : "unknown"
@@ -269,12 +268,15 @@ public struct ServiceManager: Sendable {
                           pid: pid, killed: killed)
     }
 
-    /// SIGTERM to a process group (the leader is checked by identity when its start time is
-    /// known), SIGKILL after `timeout`. True when something was signalled.
+    /// SIGTERM to the process group a service's process leads (the leader checked by pid and
+    /// start time; with the leader gone, its group's remaining members), SIGKILL after
+    /// `timeout`, until no member is left. True when something was signalled.
     @discardableResult
     static func killGroup(_ p: ProcessRef, timeout: TimeInterval) -> Bool {
-        let leaderAlive = p.start_time != 0 && p.isAlive
+        let leaderAlive = p.isAlive
         let members = Spawn.groupMembers(p.pid)
+        // The leader's pid now names another process: the group by that number is not ours.
+        if !leaderAlive && members.contains(p.pid) { return false }
         guard leaderAlive || !members.isEmpty else { return false }
         kill(-p.pid, SIGTERM)
         let deadline = Monotonic.now() + timeout

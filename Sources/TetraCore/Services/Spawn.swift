@@ -144,6 +144,14 @@ public enum Spawn {
         return 128 + sig
     }
 
+    /// What is left of the process group `pgid` after its leader (pid `pgid`) was reaped.
+    /// A process with pid `pgid` in that group is a newcomer that reused the number (ours is
+    /// gone): then the group is not ours and nothing is returned.
+    public static func remainingMembers(ofReapedLeader pgid: pid_t) -> [pid_t] {
+        let members = groupMembers(pgid)
+        return members.contains(pgid) ? [] : members
+    }
+
     /// Every pid whose process group is `pgid` (from /proc/<pid>/stat field 5).
     public static func groupMembers(_ pgid: pid_t) -> [pid_t] {
         guard pgid > 0, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }

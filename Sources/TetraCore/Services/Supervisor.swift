@@ -184,7 +184,7 @@ public final class Supervisor: @unchecked Sendable {
         child = nil
         record.process = nil
         // Whatever the service left in its process group goes with it.
-        kill(-pid, SIGKILL)
+        if !Spawn.remainingMembers(ofReapedLeader: pid).isEmpty { kill(-pid, SIGKILL) }
         drainLoggers()
         let reason = status >= 128 ? "killed by signal \(status - 128)" : "exited with status \(status)"
         record.last_exit = ExitRecord(status: status, at: now(), reason: reason)
@@ -245,10 +245,10 @@ public final class Supervisor: @unchecked Sendable {
         var status: Int32 = 0
         while Monotonic.now() < deadline {
             if !reaped, let s = Spawn.reap(pid) { reaped = true; status = s }
-            if reaped && Spawn.groupMembers(pid).isEmpty { break }
+            if reaped && Spawn.remainingMembers(ofReapedLeader: pid).isEmpty { break }
             usleep(20_000)
         }
-        if !reaped || !Spawn.groupMembers(pid).isEmpty {
+        if !reaped || !Spawn.remainingMembers(ofReapedLeader: pid).isEmpty {
             event("pid \(pid) did not stop within \(DurationParser.format(def.stopTimeout)): SIGKILL")
             kill(-pid, SIGKILL)
             if !reaped {
@@ -257,7 +257,7 @@ public final class Supervisor: @unchecked Sendable {
                 status = Spawn.decode(raw)
             }
             let until = Monotonic.now() + 2
-            while !Spawn.groupMembers(pid).isEmpty && Monotonic.now() < until { usleep(10_000) }
+            while !Spawn.remainingMembers(ofReapedLeader: pid).isEmpty && Monotonic.now() < until { usleep(10_000) }
         }
         child = nil
         record.process = nil

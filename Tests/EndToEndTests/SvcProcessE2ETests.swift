@@ -469,4 +469,32 @@ final class SvcProcessE2ETests: XCTestCase {
         XCTAssertEqual(try f.status("orphan")["state"] as? String, "running")
         XCTAssertNotEqual(try f.status("orphan")["pid"] as? Int, Int(child))
     }
+
+    /// A `command` health check; with policy "no" an unhealthy service is not restarted and
+    /// becomes healthy again when its check passes.
+    func testCommandHealthCheckWithPolicyNo() throws {
+        let marker = f.root + "/ready"
+        try f.write("cmd", """
+        command = ["sleep", "300"]
+        env = { MARKER = "\(marker)" }
+        [health]
+        command = ["sh", "-c", "test -f \\"$MARKER\\""]
+        interval = "200ms"
+        retries = 2
+        start_period = "0s"
+        [restart]
+        policy = "no"
+        """)
+        XCTAssertEqual(try f.svc(["start", "cmd"]).status, 0)
+        XCTAssertTrue(try f.wait(5) { try f.status("cmd")["state"] as? String == "unhealthy" })
+        let pid = try f.status("cmd")["pid"] as? Int
+        XCTAssertNotNil(pid)
+        FileManager.default.createFile(atPath: marker, contents: Data())
+        XCTAssertTrue(try f.wait(5) { try f.status("cmd")["health"] as? String == "healthy" })
+        let s = try f.status("cmd")
+        XCTAssertEqual(s["state"] as? String, "running")
+        XCTAssertEqual(s["pid"] as? Int, pid, "policy no: never restarted")
+        XCTAssertEqual(s["restarts"] as? Int, 0)
+        XCTAssertEqual(try f.svc(["health", "cmd"]).status, 0)
+    }
 }

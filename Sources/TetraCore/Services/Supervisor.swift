@@ -270,7 +270,10 @@ public final class Supervisor: @unchecked Sendable {
 
     func launchProbe(_ health: ServiceDefinition.Health, pid: pid_t) {
         probes.inFlight = true
-        let env = (try? childEnvironment()) ?? baseEnvironment
+        // Only a command probe needs the service's environment (secrets read again, like a spawn).
+        var probeEnvironment = baseEnvironment
+        if case .command = health.check { probeEnvironment = (try? childEnvironment()) ?? baseEnvironment }
+        let env = probeEnvironment
         let port = self.port
         let cwd = def.cwd
         let now = self.now

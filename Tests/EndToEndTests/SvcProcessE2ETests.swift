@@ -386,13 +386,18 @@ final class SvcProcessE2ETests: XCTestCase {
         try "API_TOKEN=\(secret)\n".write(toFile: secrets, atomically: true, encoding: .utf8)
         chmod(secrets, 0o600)
         try f.write("sec", """
-        command = ["sh", "-c", "echo len=${#API_TOKEN} tail=${API_TOKEN#s3cret-xyz-}; echo port=$PORT mode=$MODE; exec sleep 300"]
+        command = ["sh", "-c", "echo len=${#API_TOKEN} tail=${API_TOKEN#s3cret-xyz-}; echo port=$PORT mode=$MODE cwd=$(pwd); exec sleep 300"]
+        cwd = "\(f.root)/orgs"
         port = 4999
         env = { MODE = "m" }
         secrets = ["API_TOKEN"]
         """)
         XCTAssertEqual(try f.svc(["start", "sec"]).status, 0)
-        XCTAssertTrue(try f.wait(5) { try f.svc(["logs", "sec"]).stdout.contains("port=4999 mode=m") })
+        XCTAssertTrue(try f.wait(5) { try f.svc(["logs", "sec"]).stdout.contains("port=4999 mode=m cwd=\(f.root)/orgs") },
+                      (try? f.svc(["logs", "sec"]).stdout) ?? "")
+        // Only 0, 1 and 2 are open in the service: no descriptor of tetra leaks into it.
+        let child = Int32((f.record("sec")["process"] as? [String: Any])?["pid"] as? Int ?? 0)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child)/fd").sorted(), ["0", "1", "2"])
         XCTAssertTrue(try f.svc(["logs", "sec"]).stdout.contains("len=17 tail=\(secret.suffix(6))"), "the service got the secret")
         let sup = Int32((f.record("sec")["supervisor"] as? [String: Any])?["pid"] as? Int ?? 0)
         let environ = FileManager.default.contents(atPath: "/proc/\(sup)/environ") ?? Data()

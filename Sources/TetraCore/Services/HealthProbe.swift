@@ -136,9 +136,22 @@ public enum HealthProbe {
     }
 
     static func command(_ argv: [String], timeout: TimeInterval, environment: [String: String], cwd: String?) -> (Bool, String) {
+        if let cwd, !Spawn.isCurrentDirectory(cwd) {
+            // From the CLI (`svc health`), elsewhere than the service's directory.
+            let runner = SystemProcessRunner(environment: environment)
+            let request = ProcessRequest(argv[0], Array(argv.dropFirst()), environment: environment, replaceEnvironment: true,
+                                         workingDirectory: cwd, timeout: timeout, killGrace: 0.2, outputLimit: 1 << 16)
+            do {
+                let r = try runner.run(request)
+                if r.timedOut { return (false, "\(argv[0]) timed out after \(DurationParser.format(timeout))") }
+                return (r.status == 0, "\(argv[0]) exited \(r.status)")
+            } catch {
+                return (false, (error as? any TetraError)?.message ?? "\(error)")
+            }
+        }
         let pid: pid_t
         do {
-            pid = try Spawn.spawn(Spawn.Options(executable: argv[0], argv: argv, environment: environment, workingDirectory: cwd))
+            pid = try Spawn.spawn(Spawn.Options(executable: argv[0], argv: argv, environment: environment))
         } catch {
             return (false, "\(error)")
         }

@@ -174,7 +174,7 @@ public struct ServiceManager: Sendable {
         let supervisorPID: pid_t
         do {
             supervisorPID = try Spawn.spawn(Spawn.Options(executable: exe, argv: argv, environment: core.environment,
-                                                          workingDirectory: "/", stdout: outFD >= 0 ? outFD : nil,
+                                                          stdout: outFD >= 0 ? outFD : nil,
                                                           stderr: outFD >= 0 ? outFD : nil, newSession: true))
         } catch {
             throw CoreError.failed("cannot start the supervisor of \(def.name): \(error)")

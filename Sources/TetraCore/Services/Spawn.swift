@@ -5,6 +5,14 @@ import Foundation
 /// signal dispositions reset to their defaults (tetra ignores SIGPIPE, a service must not
 /// inherit that).
 public enum Spawn {
+    /// Orders spawns after descriptor creation (see `spawn`).
+    private static let lock = NSLock()
+
+    static func isCurrentDirectory(_ dir: String) -> Bool {
+        var a = stat(), b = stat()
+        return stat(dir, &a) == 0 && stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino
+    }
+
     /// `POSIX_SPAWN_SETSID` is not imported into Swift (glibc spawn.h: 0x80).
     static let setsidFlag: Int32 = 0x80
 
@@ -76,8 +84,11 @@ public enum Spawn {
             posix_spawn_file_actions_adddup2(&actions, source ?? devNull, target)
         }
         if let closefrom = Self.addClosefrom { _ = closefrom(&actions, 3) }
-        if let dir = o.workingDirectory {
-            guard let addchdir = Self.addChdir else { throw Failure(message: "cwd is not supported by this C library") }
+        if let dir = o.workingDirectory, !Self.isCurrentDirectory(dir) {
+            // The supervisor runs in its service's cwd, so this is for other callers only.
+            guard let addchdir = Self.addChdir else {
+                throw Failure(message: "cannot start \(o.executable) in \(dir): this build cannot change directory at spawn")
+            }
             _ = addchdir(&actions, dir)
         }
 
@@ -102,7 +113,11 @@ public enum Spawn {
             for p in envp { free(p) }
         }
         var pid: pid_t = 0
+        // Serialised with pipe creation: a descriptor made by another thread is close-on-exec
+        // before any spawn can inherit it (static builds have no pipe2/closefrom to call).
+        lock.lock()
         let rc = posix_spawn(&pid, exe, &actions, &attr, argv, envp)
+        lock.unlock()
         guard rc == 0 else {
             throw Failure(message: "cannot start \(o.executable): \(String(cString: strerror(rc)))")
         }
@@ -111,6 +126,8 @@ public enum Spawn {
 
     /// A pipe with both ends close-on-exec (the child gets its end through dup2).
     public static func pipe() throws -> (read: Int32, write: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
         do {
             return try SystemProcessRunner.makePipe()
         } catch {

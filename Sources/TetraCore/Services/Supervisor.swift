@@ -74,6 +74,15 @@ public final class Supervisor: @unchecked Sendable {
         defer { lock.release() }
         record.supervisor = ProcessRef.current(getpid())
         event("supervisor started (pid \(getpid()))")
+        // The supervisor lives in the service's working directory (default /): the service
+        // and its command probes inherit it, and no mount is held busy by a random cwd.
+        let dir = def.cwd ?? "/"
+        guard chdir(dir) == 0 else {
+            let message = "cannot enter working directory \(dir): \(String(cString: strerror(errno)))"
+            event(message)
+            finish("failed", message: message)
+            return .failure
+        }
         guard spawnChild() else { return .failure }
         while true {
             if interrupt.isRaised {
@@ -135,7 +144,7 @@ public final class Supervisor: @unchecked Sendable {
             let pid: pid_t
             do {
                 pid = try Spawn.spawn(Spawn.Options(executable: argv[0], argv: argv, environment: env,
-                                                    workingDirectory: def.cwd, stdout: out.write, stderr: err.write))
+                                                    stdout: out.write, stderr: err.write))
             } catch {
                 for fd in [out.read, out.write, err.read, err.write] { close(fd) }
                 throw error

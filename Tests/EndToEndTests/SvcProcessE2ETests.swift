@@ -264,6 +264,13 @@ final class SvcProcessE2ETests: XCTestCase {
         XCTAssertEqual(st[3], String(sup), "the supervisor leads its own session")
         XCTAssertEqual(st[2], String(sup), "and its own process group")
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sup)/fd/0"), "/dev/null")
+        // Nothing of its caller's leaked in: Foundation's Process (this test's harness) gives
+        // its children a socket it watches for their exit; a supervisor holding it would keep
+        // the caller of `svc start` waiting for ever.
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(sup)/fd")
+            .compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sup)/fd/\($0)") }
+        XCTAssertFalse(fds.contains { $0.hasPrefix("socket:") }, "\(fds)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child)/fd").sorted(), ["0", "1", "2"])
         kill(sup, SIGHUP)
         usleep(300_000)
         XCTAssertTrue(Proc.alive(sup), "SIGHUP (a terminal closing) does not end it")

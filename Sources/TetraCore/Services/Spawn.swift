@@ -83,6 +83,14 @@ public enum Spawn {
         for (target, source) in [(Int32(0), o.stdin), (1, o.stdout), (2, o.stderr)] {
             posix_spawn_file_actions_adddup2(&actions, source ?? devNull, target)
         }
+        // Nothing but 0, 1 and 2 reaches the child, not even a descriptor our own parent
+        // leaked to us without close-on-exec (Foundation's Process hands its children one end
+        // of a socketpair and learns of their exit when it closes: a supervisor holding it
+        // would keep `svc start`'s caller waiting forever).
+        // What is open now is closed (closing one a concurrent close beat us to is not an
+        // error for posix_spawn); closefrom, where the C library can be asked for it (not in
+        // static builds), also catches one opened meanwhile.
+        for fd in Self.openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
         if let closefrom = Self.addClosefrom { _ = closefrom(&actions, 3) }
         if let dir = o.workingDirectory, !Self.isCurrentDirectory(dir) {
             // The supervisor runs in its service's cwd, so this is for other callers only.
@@ -122,6 +130,20 @@ public enum Spawn {
             throw Failure(message: "cannot start \(o.executable): \(String(cString: strerror(rc)))")
         }
         return pid
+    }
+
+    /// The descriptors open in this process (from /proc/self/fd).
+    static func openDescriptors() -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+    }
+
+    /// Marks every descriptor above 2 close-on-exec (the supervisor does it at start for
+    /// whatever it inherited).
+    public static func closeOnExecAll() {
+        for fd in openDescriptors() where fd > 2 {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 
     /// A pipe with both ends close-on-exec (the child gets its end through dup2).

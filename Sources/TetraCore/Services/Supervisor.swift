@@ -72,6 +72,7 @@ public final class Supervisor: @unchecked Sendable {
             return .conflict
         }
         defer { lock.release() }
+        Spawn.closeOnExecAll()
         record.supervisor = ProcessRef.current(getpid())
         event("supervisor started (pid \(getpid()))")
         // The supervisor lives in the service's working directory (default /): the service

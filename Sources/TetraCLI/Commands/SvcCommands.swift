@@ -17,8 +17,8 @@ enum SvcCommands {
     }
 
     /// Warnings of the definitions (unknown keys, with positions) as notes for stderr.
-    static func warnings(_ m: ServiceManager) -> [String] {
-        ((try? m.catalog().warnings) ?? []).map { "warning: \($0.description)" }
+    static func warnings(_ cat: ServiceCatalog) -> [String] {
+        cat.warnings.map { "warning: \($0.description)" }
     }
 
     static func mutate<T>(_ env: CommandEnvironment, _ m: ServiceManager, _ body: () throws -> T) throws -> T {
@@ -73,10 +73,11 @@ enum SvcCommands {
                     examples: ["tetra svc list", "tetra svc list --org acme --json"], json: true,
                     handler: { inv, env in
                         let m = try manager(env, inv)
-                        let all = try m.list()
+                        let cat = try m.catalog()
+                        let all = m.list(cat)
                         struct Result: Encodable { let org: String; let services: [ServiceManager.Status] }
                         let text = all.isEmpty ? "no services in org \(m.org)\n" : env.table(headers, rows(all), statusColumn: 2)
-                        return CommandOutput(json: Result(org: m.org, services: all), text: text, notes: warnings(m))
+                        return CommandOutput(json: Result(org: m.org, services: all), text: text, notes: warnings(cat))
                     })
     }
 
@@ -88,13 +89,14 @@ enum SvcCommands {
                     handler: { inv, env in
                         let m = try manager(env, inv)
                         guard let name = inv.argument("NAME") else {
-                            let all = try m.list()
+                            let cat = try m.catalog()
+                            let all = m.list(cat)
                             struct Result: Encodable { let org: String; let services: [ServiceManager.Status] }
                             let text = all.isEmpty ? "no services in org \(m.org)\n" : env.table(headers, rows(all), statusColumn: 2)
-                            return CommandOutput(json: Result(org: m.org, services: all), text: text, notes: warnings(m))
+                            return CommandOutput(json: Result(org: m.org, services: all), text: text, notes: warnings(cat))
                         }
-                        try Names.validate(name, what: "service")
-                        let s = try m.status(name)
+                        let (cat, def) = try m.single(name)
+                        let s = try m.status(def, cat)
                         var lines: [(String, String)] = [
                             ("service", "\(s.name) (org \(s.org), runtime \(s.runtime)\(s.enabled ? ", enabled" : ""))"),
                             ("state", s.state), ("health", s.health),
@@ -111,7 +113,7 @@ enum SvcCommands {
                         if let e = s.last_exit { lines.append(("last exit", "\(e.reason) at \(Timestamps.iso8601(e.at))")) }
                         if let msg = s.message { lines.append(("message", msg)) }
                         let text = lines.map { "\($0.0.padding(toLength: 12, withPad: " ", startingAt: 0)) \($0.1)\n" }.joined()
-                        return CommandOutput(json: s, text: text, notes: warnings(m))
+                        return CommandOutput(json: s, text: text, notes: warnings(cat))
                     })
     }
 
@@ -140,7 +142,7 @@ enum SvcCommands {
                             if r.action == "already-running" { return "\(r.name) is already running (pid \(r.pid.map(String.init) ?? "-"))\n" }
                             return "started \(r.name)" + (r.pid.map { " (pid \($0))" } ?? "") + (r.port.map { " on port \($0)" } ?? "") + "\n"
                         }.joined()
-                        return CommandOutput(json: Result(org: m.org, services: results), text: text, notes: warnings(m))
+                        return CommandOutput(json: Result(org: m.org, services: results), text: text)
                     })
     }
 

@@ -39,7 +39,8 @@ public struct ServiceCatalog: Sendable {
 
     /// Loads every `services/*.toml` of `org` (missing org: exit 4). Every broken file is
     /// reported (exit 3), and so is a dependency on an unknown service or a cycle.
-    public static func load(paths: StatePaths, org: String) throws -> ServiceCatalog {
+    /// `only`: read that one definition (missing: exit 4) and skip the dependency checks.
+    public static func load(paths: StatePaths, org: String, only: String? = nil) throws -> ServiceCatalog {
         try Names.validate(org, what: "org")
         guard FileManager.default.fileExists(atPath: paths.org(org) + "/org.toml") else {
             throw CoreError.notFound(what: "org", name: org, hint: "list orgs with `tetra org list`")
@@ -48,7 +49,15 @@ public struct ServiceCatalog: Sendable {
         var defs: [ServiceDefinition] = []
         var warnings: [ConfigProblem] = []
         var problems: [ConfigProblem] = []
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".toml") }.sorted()
+        var files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".toml") }.sorted()
+        if let only {
+            guard files.contains(only + ".toml") else {
+                var hint = "list services with `tetra svc list`"
+                if let s = Suggest.closest(to: only, in: files.map { String($0.dropLast(5)) }) { hint = "did you mean '\(s)'?" }
+                throw CoreError.notFound(what: "service", name: only, hint: hint)
+            }
+            files = [only + ".toml"]
+        }
         for f in files {
             let name = String(f.dropLast(5))
             let path = dir + "/" + f
@@ -69,7 +78,7 @@ public struct ServiceCatalog: Sendable {
         if defs.contains(where: { if case .named? = $0.port { return true } else { return false } }) {
             catalog.registry = try? PortStore(paths: paths).loadValid().registry
         }
-        _ = try catalog.startOrder(defs.map(\.name))
+        if only == nil { _ = try catalog.startOrder(defs.map(\.name)) }
         return catalog
     }
 

@@ -45,9 +45,10 @@ public struct ServiceManager: Sendable {
     }
 
     /// Every service of the org (a docker service whose engine cannot be asked is "unknown").
-    public func list() throws -> [Status] {
-        let cat = try catalog()
-        return cat.definitions.map { def in
+    public func list() throws -> [Status] { list(try catalog()) }
+
+    public func list(_ cat: ServiceCatalog) -> [Status] {
+        cat.definitions.map { def in
             do { return try status(def, cat) } catch {
                 var s = baseStatus(def, cat)
                 s.state = "unknown"
@@ -58,8 +59,17 @@ public struct ServiceManager: Sendable {
     }
 
     public func status(_ name: String) throws -> Status {
-        let cat = try catalog()
-        return try status(try cat.definition(name), cat)
+        let (cat, def) = try single(name)
+        return try status(def, cat)
+    }
+
+    /// One service's definition without reading the others (status, logs, health of one
+    /// service stay fast in an org with hundreds of services). Its unknown keys are in the
+    /// returned catalog's warnings.
+    public func single(_ name: String) throws -> (ServiceCatalog, ServiceDefinition) {
+        try Names.validate(name, what: "service")
+        let cat = try ServiceCatalog.load(paths: paths, org: org, only: name)
+        return (cat, try cat.definition(name))
     }
 
     func baseStatus(_ def: ServiceDefinition, _ cat: ServiceCatalog) -> Status {
@@ -354,8 +364,7 @@ public struct ServiceManager: Sendable {
     // MARK: - Logs and health
 
     public func logs(_ name: String, stderr: Bool, since: Date?, limit: Int?) throws -> [LogLine] {
-        let cat = try catalog()
-        let def = try cat.definition(name)
+        let (cat, def) = try single(name)
         let stream = stderr ? "stderr" : "stdout"
         if def.runtime == .docker {
             let out = try Docker(runner: core.runner).containerLogs(Self.containerName(org: org, service: name), since: since, tail: limit)
@@ -367,8 +376,7 @@ public struct ServiceManager: Sendable {
     }
 
     public func logPath(_ name: String, stderr: Bool) throws -> String {
-        let cat = try catalog()
-        let def = try cat.definition(name)
+        let (cat, def) = try single(name)
         guard def.runtime == .process else {
             throw CoreError.invalidArgument("svc logs -f follows process services only",
                                             hint: "for a docker service: docker logs -f \(Self.containerName(org: org, service: name))")
@@ -379,8 +387,7 @@ public struct ServiceManager: Sendable {
 
     /// Probes the service's health check now (from this process).
     public func health(_ name: String) throws -> HealthResult {
-        let cat = try catalog()
-        let def = try cat.definition(name)
+        let (cat, def) = try single(name)
         guard let h = def.health else {
             throw CoreError.failed("\(name) has no health check", hint: "add [health] with http, tcp or command to \(def.file)")
         }

@@ -34,7 +34,9 @@ policy = "on-failure"
 EOF
 done
 PORT=$("$TETRA" ports allocate web --range development)
-"$TETRA" svc create web --command "python3 -m http.server {port} --bind 127.0.0.1" --port web \
+# The interpreter itself, not a wrapper (pyenv's shim is a bash script that adds ~100 ms).
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+"$TETRA" svc create web --command "$PYTHON -m http.server {port} --bind 127.0.0.1" --port web \
     --health-http "http://127.0.0.1:{port}/" >/dev/null
 sed -i 's/^window = .*/window = "2s"/' "$TETRA_DIR/orgs/bench/services/web.toml"
 

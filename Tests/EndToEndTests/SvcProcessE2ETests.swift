@@ -509,4 +509,42 @@ final class SvcProcessE2ETests: XCTestCase {
         XCTAssertEqual(s["restarts"] as? Int, 0)
         XCTAssertEqual(try f.svc(["health", "cmd"]).status, 0)
     }
+
+    /// The port registry knows the services' processes: a service listening elsewhere than
+    /// its declared port is `listening-on-another-port`; a stranger on its port is "bound".
+    func testPortsReconcileAndCheckUseTheServicesProcesses() throws {
+        let python = try requireTool("python3")
+        let declared = try f.allocatePort("web")
+        let actual = try f.allocatePort("tmp")
+        XCTAssertEqual(try f.t.run(["ports", "remove", "tmp"]).status, 0)
+        try f.write("web", """
+        command = ["\(python)", "-m", "http.server", "\(actual)", "--bind", "127.0.0.1"]
+        port = "web"
+        [health]
+        tcp = "127.0.0.1:\(actual)"
+        interval = "1s"
+        """)
+        XCTAssertEqual(try f.svc(["start", "web"]).status, 0)
+        XCTAssertTrue(try f.wait(10) { try f.status("web")["health"] as? String == "healthy" })
+        var r = try f.t.run(["ports", "reconcile", "--json"])
+        XCTAssertEqual(r.status, 1, "a mismatch")
+        let rows = ((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["rows"] as? [[String: Any]]) ?? []
+        let web = rows.first { $0["name"] as? String == "web" }
+        XCTAssertEqual(web?["status"] as? String, "listening-on-another-port", "\(rows)")
+        XCTAssertEqual(web?["actual"] as? [Int], [actual])
+
+        let stranger = Process()
+        stranger.executableURL = URL(fileURLWithPath: python)
+        stranger.arguments = ["-m", "http.server", String(declared), "--bind", "127.0.0.1"]
+        stranger.standardOutput = FileHandle.nullDevice
+        stranger.standardError = FileHandle.nullDevice
+        try stranger.run()
+        defer { stranger.terminate(); stranger.waitUntilExit() }
+        XCTAssertTrue(try f.wait(10) {
+            try f.t.run(["ports", "check"]).stdout.contains("bound by pid \(stranger.processIdentifier)")
+        }, (try? f.t.run(["ports", "check"]).stdout) ?? "")
+        r = try f.t.run(["ports", "check"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains("not by its service"), r.stdout)
+    }
 }

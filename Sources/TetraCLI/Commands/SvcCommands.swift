@@ -142,7 +142,8 @@ enum SvcCommands {
                             if r.action == "already-running" { return "\(r.name) is already running (pid \(r.pid.map(String.init) ?? "-"))\n" }
                             return "started \(r.name)" + (r.pid.map { " (pid \($0))" } ?? "") + (r.port.map { " on port \($0)" } ?? "") + "\n"
                         }.joined()
-                        return CommandOutput(json: Result(org: m.org, services: results), text: text)
+                        return CommandOutput(json: Result(org: m.org, services: results), text: text,
+                                             notes: (try? m.catalog()).map(warnings) ?? [])
                     })
     }
 

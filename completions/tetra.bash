@@ -5,10 +5,11 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init doctor audit config ports template library volume ssl completion' ;;
+    '') REPLY='help init doctor audit config ports svc template library volume ssl completion' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
+    'svc') REPLY='list status start stop restart logs health create remove boot' ;;
     'template') REPLY='list show render' ;;
     'library') REPLY='init update status log rollback list' ;;
     'volume') REPLY='list get create delete prune backup restore' ;;
@@ -43,6 +44,17 @@ __tetra_flags() {
     'ports reconcile') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports import') REPLY='--merge --replace --format --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports export') REPLY='--format --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc status') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc start') REPLY='--all --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc stop') REPLY='--all --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc restart') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc logs') REPLY='--follow --lines --stderr --since --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc health') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc create') REPLY='--command --port --health-http --enabled --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc remove') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc boot') REPLY='--print-unit --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'template') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'template list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'template show') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -102,6 +114,17 @@ __tetra_value_flags() {
     'ports reconcile') REPLY=' --dir --org --color --lock-wait ' ;;
     'ports import') REPLY=' --format --dir --org --color --lock-wait ' ;;
     'ports export') REPLY=' --format --dir --org --color --lock-wait ' ;;
+    'svc') REPLY=' --dir --org --color --lock-wait ' ;;
+    'svc list') REPLY=' --dir --org --color --lock-wait ' ;;
+    'svc status') REPLY=' --dir --org --color --lock-wait ' ;;
+    'svc start') REPLY=' --dir --org --color --lock-wait ' ;;
+    'svc stop') REPLY=' --dir --org --color --lock-wait ' ;;
+    'svc restart') REPLY=' --dir --org --color --lock-wait ' ;;
+    'svc logs') REPLY=' --lines -n --since --dir --org --color --lock-wait ' ;;
+    'svc health') REPLY=' --dir --org --color --lock-wait ' ;;
+    'svc create') REPLY=' --command --port --health-http --dir --org --color --lock-wait ' ;;
+    'svc remove') REPLY=' --dir --org --color --lock-wait ' ;;
+    'svc boot') REPLY=' --dir --org --color --lock-wait ' ;;
     'template') REPLY=' --dir --org --color --lock-wait ' ;;
     'template list') REPLY=' --dir --org --color --lock-wait ' ;;
     'template show') REPLY=' --dir --org --color --lock-wait ' ;;
@@ -140,6 +163,7 @@ __tetra_flag_kind() {
     'ports allocate|--range') REPLY='dynamic' ;;
     'ports import|--format') REPLY='choices:toml json env' ;;
     'ports export|--format') REPLY='choices:toml json env' ;;
+    'svc create|--port') REPLY='dynamic' ;;
     'template render|--vars') REPLY='file' ;;
     'template render|--output') REPLY='directory' ;;
     'template render|-o') REPLY='directory' ;;
@@ -182,6 +206,15 @@ __tetra_arg_kind() {
     'ports remove|0') REPLY='dynamic' ;;
     'ports ranges set|0') REPLY='dynamic' ;;
     'ports import|0') REPLY='file' ;;
+    'svc status|0') REPLY='dynamic' ;;
+    'svc start|0') REPLY='dynamic' ;;
+    'svc start|'*) REPLY='dynamic' ;;
+    'svc stop|0') REPLY='dynamic' ;;
+    'svc stop|'*) REPLY='dynamic' ;;
+    'svc restart|0') REPLY='dynamic' ;;
+    'svc logs|0') REPLY='dynamic' ;;
+    'svc health|0') REPLY='dynamic' ;;
+    'svc remove|0') REPLY='dynamic' ;;
     'template show|0') REPLY='dynamic' ;;
     'template render|0') REPLY='dynamic' ;;
     'volume get|0') REPLY='dynamic' ;;

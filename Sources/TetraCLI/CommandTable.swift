@@ -20,6 +20,7 @@ public enum CommandTable {
             AuditCommands.spec,
             ConfigCommands.spec,
             PortsCommands.spec,
+            SvcCommands.spec,
             TemplateCommands.spec,
             LibraryCommands.spec,
             VolumeCommands.spec,

@@ -34,7 +34,9 @@ enum CompletionCommands {
                         // Never fails: a completion that errors would print into the user's prompt.
                         var words = inv.arguments("WORDS")
                         if words.isEmpty { words = [""] }
-                        let completer = Completer(root: CommandTable.root, provider: StateNameProvider(paths: env.paths, runner: env.core.runner))
+                        let completer = Completer(root: CommandTable.root,
+                                                  provider: StateNameProvider(paths: env.paths, runner: env.core.runner,
+                                                                              org: (try? env.resolvedOrg()) ?? nil))
                         let lines = completer.complete(words)
                         return CommandOutput(text: lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n")
                     })

@@ -132,7 +132,7 @@ enum PortsCommands {
         CommandSpec("check", summary: "Check the registry: duplicates, invalid, reserved, privileged, bound by a stranger; exit 1 on problems",
                     examples: ["tetra ports check"], json: true,
                     handler: { _, env in
-                        let report = try service(env).check()
+                        let report = try service(env).check(owners: ServiceManager.portOwners(paths: env.paths))
                         var text = ""
                         for w in report.warnings { text += "warning: \(w.message)\n" }
                         if report.problems.isEmpty {
@@ -166,7 +166,7 @@ enum PortsCommands {
                     """,
                     examples: ["tetra ports reconcile"], json: true,
                     handler: { _, env in
-                        let report = try service(env).reconcile()
+                        let report = try service(env).reconcile(owners: ServiceManager.portOwners(paths: env.paths))
                         let rows = report.rows.map { r in
                             [r.name ?? "-", r.declared.map(String.init) ?? "-", r.actual.map(String.init).joined(separator: ","),
                              r.status, r.pid.map { "\($0) (\(r.process ?? "?"))" } ?? "-"]

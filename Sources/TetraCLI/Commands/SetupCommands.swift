@@ -118,6 +118,7 @@ struct Doctor {
         checks += portChecks()
         checks += libraryChecks()
         checks += certificateChecks()
+        checks += serviceChecks()
         return Report(state_root: core.stateRoot, checks: checks,
                       problems: checks.filter { $0.status == .problem }.count,
                       warnings: checks.filter { $0.status == .warning }.count)
@@ -157,7 +158,7 @@ struct Doctor {
     func portChecks() -> [Check] {
         guard FileManager.default.fileExists(atPath: core.paths.portsFile) else { return [] }
         do {
-            let report = try PortService(store: PortStore(paths: core.paths)).check()
+            let report = try PortService(store: PortStore(paths: core.paths)).check(owners: ServiceManager.portOwners(paths: core.paths))
             var checks = report.problems.map { Check(name: "ports \($0.kind)", status: .problem, detail: $0.message) }
             checks += report.warnings.map { Check(name: "ports", status: .warning, detail: $0.message) }
             return checks.isEmpty ? [Check(name: "ports", status: .ok, detail: "no port problems")] : checks
@@ -184,6 +185,13 @@ struct Doctor {
             }
         }
         return checks.isEmpty ? [Check(name: "certificates", status: .ok, detail: "\(metas.count) stored, none expiring within 21 days")] : checks
+    }
+
+    /// Services in a crash loop or unhealthy (from their recorded state).
+    func serviceChecks() -> [Check] {
+        ServiceManager.troubled(paths: core.paths).map {
+            Check(name: "service \($0.org)/\($0.name)", status: .problem, detail: "\($0.state)" + ($0.message.map { ": \($0)" } ?? ""))
+        }
     }
 
     /// The template library: `git fsck`, and a clean (or explained) status.

@@ -128,9 +128,12 @@ public struct StateNameProvider: DynamicNameProviding {
     /// Runs external programs for names that live outside the state root (docker volumes);
     /// nil: those are not completed.
     public let runner: (any ProcessRunning)?
-    public init(paths: StatePaths, runner: (any ProcessRunning)? = nil) {
+    /// The org from TETRA_ORG or config (a `--org` among the words wins), for service names.
+    public var org: String?
+    public init(paths: StatePaths, runner: (any ProcessRunning)? = nil, org: String? = nil) {
         self.paths = paths
         self.runner = runner
+        self.org = org
     }
 
     public func names(_ kind: DynamicNames, words: [String]) -> [String] {
@@ -147,7 +150,16 @@ public struct StateNameProvider: DynamicNameProviding {
             return volumeNames()
         case .domains:
             return SSLService.storedDomains(paths)
-        case .commands, .envs, .services, .releases:
+        case .services:
+            var org = self.org
+            for (i, w) in words.enumerated() {
+                if w == "--org", i + 1 < words.count - 1 { org = words[i + 1] }
+                if w.hasPrefix("--org=") { org = String(w.dropFirst(6)) }
+            }
+            guard let org, Names.isValid(org) else { return [] }
+            return ((try? FileManager.default.contentsOfDirectory(atPath: paths.org(org) + "/services")) ?? [])
+                .filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }.filter(Names.isValid)
+        case .commands, .envs, .releases:
             return []
         }
     }

@@ -1,0 +1,145 @@
+import Foundation
+
+/// A process named by pid and start time (clock ticks since boot, /proc/<pid>/stat field
+/// 22): a recycled pid never passes for it.
+public struct ProcessRef: Codable, Sendable, Equatable {
+    public var pid: Int32
+    public var start_time: UInt64
+
+    public init(pid: Int32, start_time: UInt64) {
+        self.pid = pid
+        self.start_time = start_time
+    }
+
+    /// The process now running with this pid, if it is still the same process.
+    public static func current(_ pid: Int32) -> ProcessRef? {
+        ProcessIdentity.startTime(pid: pid).map { ProcessRef(pid: pid, start_time: $0) }
+    }
+
+    /// True while this very process exists (and is not a zombie).
+    public var isAlive: Bool {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return false }
+        let line = String(decoding: data, as: UTF8.self)
+        guard ProcessIdentity.parseStartTime(statLine: line) == start_time else { return false }
+        if let close = line.lastIndex(of: ")") {
+            let state = line[line.index(after: close)...].split(separator: " ").first
+            if state == "Z" || state == "X" { return false }
+        }
+        return true
+    }
+}
+
+/// One health probe's outcome.
+public struct HealthResult: Codable, Sendable, Equatable {
+    public var ok: Bool
+    public var at: Date
+    public var message: String
+    public var duration_ms: Int
+
+    public init(ok: Bool, at: Date, message: String, duration_ms: Int) {
+        self.ok = ok
+        self.at = at
+        self.message = message
+        self.duration_ms = duration_ms
+    }
+}
+
+/// How the last process ended.
+public struct ExitRecord: Codable, Sendable, Equatable {
+    /// The exit status as a shell reports it (128 + signal for a signal).
+    public var status: Int32
+    public var at: Date
+    public var reason: String
+}
+
+/// `state/services/<org>/<name>/state.json`, written atomically by the supervisor (and by
+/// `svc stop`). Holds no secret: names of the environment are not recorded, values never.
+public struct ServiceRecord: Codable, Sendable, Equatable {
+    public static let states = ["stopped", "starting", "running", "unhealthy", "crashloop", "failed"]
+    public static let activeStates: Set<String> = ["starting", "running", "unhealthy"]
+
+    public var org: String
+    public var name: String
+    /// stopped, starting, running, unhealthy, crashloop, failed
+    public var state: String
+    /// "healthy", "unhealthy", "unknown" (not probed yet) or "none" (no check defined).
+    public var health: String
+    /// The supervisor while it runs.
+    public var supervisor: ProcessRef?
+    /// The service's process (its process group has the same id) while it runs.
+    public var process: ProcessRef?
+    public var port: Int?
+    /// When the current process was started.
+    public var started_at: Date?
+    /// Restarts since `svc start`.
+    public var restarts: Int
+    /// Restarts inside the current window (crash-loop detection).
+    public var restart_times: [Date]
+    public var last_exit: ExitRecord?
+    /// Why the supervisor last restarted the service ("exited with status 1", "unhealthy: ...").
+    public var last_restart_reason: String?
+    public var last_health: HealthResult?
+    public var consecutive_failures: Int
+    public var message: String?
+    /// Identifies one `svc start` (the CLI waits for the supervisor it launched).
+    public var token: String
+    public var updated_at: Date
+
+    public init(org: String, name: String, state: String, health: String = "none", token: String = "", now: Date) {
+        self.org = org
+        self.name = name
+        self.state = state
+        self.health = health
+        self.restarts = 0
+        self.restart_times = []
+        self.consecutive_failures = 0
+        self.token = token
+        self.updated_at = now
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.dateEncodingStrategy = .custom { date, enc in
+            var c = enc.singleValueContainer()
+            try c.encode(ServiceRecord.formatDate(date))
+        }
+        return e
+    }()
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { dec in
+            let s = try dec.singleValueContainer().decode(String.self)
+            guard let date = Timestamps.parseISO8601(s) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: dec.codingPath, debugDescription: "bad date \(s)"))
+            }
+            return date
+        }
+        return d
+    }()
+
+    /// `2026-11-21T20:15:03.123Z`
+    public static func formatDate(_ date: Date) -> String {
+        let t = date.timeIntervalSince1970
+        var secs = time_t(t.rounded(.down))
+        var tmv = tm()
+        gmtime_r(&secs, &tmv)
+        let ms = min(999, Int((t - t.rounded(.down)) * 1000))
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
+                      tmv.tm_hour, tmv.tm_min, tmv.tm_sec, ms)
+    }
+
+    public func write(to path: String) throws {
+        let data = try Self.encoder.encode(self)
+        try AtomicFile.write(data, to: path, mode: 0o600)
+    }
+
+    public static func read(_ path: String) -> ServiceRecord? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? decoder.decode(ServiceRecord.self, from: data)
+    }
+
+    /// True when the supervisor recorded here is alive.
+    public var supervisorAlive: Bool { supervisor?.isAlive ?? false }
+}

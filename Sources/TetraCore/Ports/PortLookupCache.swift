@@ -19,17 +19,9 @@ public struct PortLookupCache: Sendable {
     public let cachePath: String
     public let sourcePath: String
     /// How much older than the cache the file's last change must be.
-    public var marginNanoseconds: Int64 = 1_000_000_000
+    public var marginNanoseconds: Int64 = FileStamp.margin
 
     static let magic = "tetra-ports-cache 2"
-
-    /// FNV-1a over the body: the cache is written without fsync (a read-only command should
-    /// not wait for the disk), so a torn file after a crash must be detected, not trusted.
-    static func checksum(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        return h
-    }
 
     public init(cachePath: String, sourcePath: String) {
         self.cachePath = cachePath
@@ -40,38 +32,9 @@ public struct PortLookupCache: Sendable {
         self.init(cachePath: paths.state + "/cache/ports.cache", sourcePath: paths.portsFile)
     }
 
-    /// The identity of a file as `stat` reports it.
-    public struct Identity: Sendable, Equatable {
-        var device: UInt64, inode: UInt64, size: Int64, mtime: Int64, ctime: Int64
+    public typealias Identity = FileStamp
 
-        init(_ s: stat) {
-            device = UInt64(s.st_dev)
-            inode = UInt64(s.st_ino)
-            size = Int64(s.st_size)
-            mtime = Int64(s.st_mtim.tv_sec) * 1_000_000_000 + Int64(s.st_mtim.tv_nsec)
-            ctime = Int64(s.st_ctim.tv_sec) * 1_000_000_000 + Int64(s.st_ctim.tv_nsec)
-        }
-
-        init?(fields: [Substring]) {
-            guard fields.count == 5, let d = UInt64(fields[0]), let i = UInt64(fields[1]), let s = Int64(fields[2]),
-                  let m = Int64(fields[3]), let c = Int64(fields[4]) else { return nil }
-            device = d; inode = i; size = s; mtime = m; ctime = c
-        }
-
-        var fields: String { "\(device) \(inode) \(size) \(mtime) \(ctime)" }
-    }
-
-    public static func identity(of path: String) -> Identity? {
-        var s = stat()
-        guard stat(path, &s) == 0 else { return nil }
-        return Identity(s)
-    }
-
-    static func nowNanoseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
+    public static func identity(of path: String) -> Identity? { FileStamp.of(path) }
 
     /// The cached port of `name`, or nil on any kind of miss.
     public func lookup(_ name: String) -> Int? {
@@ -84,9 +47,9 @@ public struct PortLookupCache: Sendable {
             let fields = header.split(separator: " ")
             // magic(2 words) created identity(5) checksum
             guard fields.count == 9, fields[0] + " " + fields[1] == Self.magic, let created = Int64(fields[2]),
-                  let cached = Identity(fields: Array(fields[3..<8])), cached == current,
-                  current.ctime < created - marginNanoseconds, current.mtime < created - marginNanoseconds,
-                  UInt64(fields[8]) == Self.checksum(UnsafeBufferPointer(rebasing: bytes[(headerEnd + 1)...])) else { return nil }
+                  let cached = FileStamp(fields: Array(fields[3..<8])), cached == current,
+                  current.settled(before: created, margin: marginNanoseconds),
+                  UInt64(fields[8]) == FileStamp.checksum(UnsafeBufferPointer(rebasing: bytes[(headerEnd + 1)...])) else { return nil }
             // Lines "name port\n"; find "\nname " and read the number.
             let key = Array(name.utf8)
             var i = headerEnd + 1
@@ -121,8 +84,8 @@ public struct PortLookupCache: Sendable {
     /// both before and after it was read. Written only when it could be trusted later
     /// (the file is older than the margin); failures are ignored (a cache is optional).
     public func store(_ ports: [(name: String, port: Int)], identity: Identity) {
-        let now = Self.nowNanoseconds()
-        guard identity.ctime < now - marginNanoseconds, identity.mtime < now - marginNanoseconds else { return }
+        let now = FileStamp.now()
+        guard identity.settled(before: now, margin: marginNanoseconds) else { return }
         let dir = (cachePath as NSString).deletingLastPathComponent
         let stateDir = (dir as NSString).deletingLastPathComponent
         guard FileManager.default.fileExists(atPath: stateDir) else { return }
@@ -146,7 +109,7 @@ public struct PortLookupCache: Sendable {
             while div > 0 { body.append(UInt8(0x30 + rest / div)); rest %= div; div /= 10 }
             body.append(0x0A)
         }
-        let sum = body.withUnsafeBufferPointer { Self.checksum($0) }
+        let sum = body.withUnsafeBufferPointer { FileStamp.checksum($0) }
         var data = Data("\(Self.magic) \(now) \(identity.fields) \(sum)\n".utf8)
         data.append(contentsOf: body)
         do {

@@ -20,6 +20,8 @@ public enum CommandTable {
             AuditCommands.spec,
             ConfigCommands.spec,
             PortsCommands.spec,
+            OrgCommands.spec,
+            EnvCommands.spec,
             TemplateCommands.spec,
             LibraryCommands.spec,
             CompletionCommands.completion,

@@ -74,6 +74,16 @@ public struct OrgService: Sendable {
         return id
     }
 
+    /// Snapshots the working copy of an org (the record kept before every push, promote and
+    /// rollback; content-addressed, so an unchanged org adds only a log line).
+    @discardableResult
+    func snapshotWorkingCopy(_ name: String, reason: String) throws -> SnapshotStore.Taken {
+        try withOrgLock(name) {
+            context.progress.step("snapshotting \(name)")
+            return try snapshots.take(org: name, directory: paths.org(name), reason: reason, by: by, now: context.now())
+        }
+    }
+
     // MARK: - push / deploy
 
     public struct DeployOutcome: Encodable, Sendable {
@@ -183,6 +193,10 @@ public struct OrgService: Sendable {
             return try renderAndDeploy(org: org, inputs: inputs, orgName: name, envName: envName, env: env, snapshot: nil,
                                        action: "push", source: "push", message: message, dryRun: true)
         }
+        // Reach the target first: a dead host fails before anything changes locally.
+        let target = try manager(env)
+        context.progress.step("reading \(target.target)")
+        _ = try target.state()
         // Snapshot and render under the org's lock, so no other tetra command changes the
         // source in between; the transfer is guarded by the target's own lock.
         return try withOrgLock(name) {
@@ -228,6 +242,7 @@ public struct OrgService: Sendable {
             throw CoreError.notFound(what: "snapshot", name: meta.snapshot,
                                      hint: "\(from)@\(release) was pushed from another machine; its snapshot is kept there")
         }
+        if !dryRun { try snapshotWorkingCopy(name, reason: "promote \(from) to \(to)") }
         let dir = try scratch("promote")
         defer { removeScratch(dir) }
         let source = dir + "/org"
@@ -280,8 +295,9 @@ public struct OrgService: Sendable {
         }
         var outcome = RollbackOutcome(org: name, env: envName, target: manager.target.description, release: targetID.rawValue,
                                       previous: state.current?.rawValue, how: "switched", snapshot: nil, dry_run: dryRun, deployed: nil)
+        if state.releases.contains(targetID) && state.current == targetID { outcome.how = "unchanged"; return outcome }
+        if !dryRun { try snapshotWorkingCopy(name, reason: "rollback \(envName) to \(targetID)") }
         if state.releases.contains(targetID) {
-            if state.current == targetID { outcome.how = "unchanged"; return outcome }
             if dryRun { return outcome }
             let result = try manager.activate(targetID, source: "rollback", org: name, env: envName)
             outcome.previous = result.previous?.rawValue

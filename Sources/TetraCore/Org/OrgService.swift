@@ -33,12 +33,24 @@ public struct OrgService: Sendable {
     func scratch(_ label: String) throws -> String {
         let base = paths.state + "/tmp"
         try AtomicFile.ensureDirectory(base, mode: 0o700)
+        Self.removeStaleScratch(base)
         let dir = base + "/\(label)-\(getpid())-" + TargetLockRecord.newToken()
         guard mkdir(dir, 0o700) == 0 else { throw IOError("create directory", path: dir, errno: errno) }
         return dir
     }
 
     func removeScratch(_ dir: String) { try? LocalFiles.removeTree(dir) }
+
+    /// Scratch directories of tetra processes that are gone (killed mid-push: they may hold
+    /// rendered secrets) are removed by the next command that needs scratch.
+    static func removeStaleScratch(_ base: String) {
+        guard let names = try? LocalFiles.list(base) else { return }
+        for name in names {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? LocalFiles.removeTree(base + "/" + name) }
+        }
+    }
 
     /// Refuses a change to a protected environment without --approve (exit 7).
     func requireApproval(_ env: EnvironmentConfig, name: String, verb: String, approve: Bool) throws {

@@ -16,6 +16,7 @@ public enum CommandTable {
         subcommands: [
             HelpCommands.spec,
             SetupCommands.initCommand,
+            QuickstartCommand.spec,
             SetupCommands.doctor,
             AuditCommands.spec,
             ConfigCommands.spec,

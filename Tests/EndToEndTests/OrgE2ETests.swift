@@ -300,4 +300,47 @@ final class OrgE2ETests: XCTestCase {
         XCTAssertTrue(snapLog.contains("before org delete"), snapLog)
         XCTAssertEqual(DeployFixture.mode(t.stateRoot + "/state/snapshots"), 0o700)
     }
+
+    func testDoctorReportsInvalidOrgsAndUnreachableTargetsAndCompletionKnowsOrgsEnvsReleases() throws {
+        let f = try OrgFixture(sshd: nil)
+        var r = try f.run(["org", "push", "acme", "dev"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let release = try XCTUnwrap(f.currentRelease(f.devTarget))
+
+        r = try f.run(["doctor", "--json"])
+        XCTAssertTrue(r.stdout.contains("\"name\" : \"org acme\""), r.stdout)
+        XCTAssertFalse(r.stdout.contains("target acme/"), "targets are checked only with --check-targets")
+        r = try f.run(["doctor", "--check-targets"])
+        XCTAssertEqual(r.status, 1, r.stdout)
+        XCTAssertTrue(r.stdout.contains("target acme/staging"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("unreachable"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("target acme/dev"), r.stdout)
+
+        try "[org]\nname = 1\n".write(toFile: f.tetra.stateRoot + "/orgs/acme/org.toml", atomically: true, encoding: .utf8)
+        r = try f.run(["doctor"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains("org.toml:2:8"), r.stdout)
+        r = try f.run(["org", "validate", "acme"])
+        XCTAssertEqual(r.status, 3, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("orgs/acme/org.toml:2:8"), r.stderr)
+        XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 3)
+
+        r = try f.run(["__complete", "org", "push", ""])
+        XCTAssertEqual(r.stdout.split(separator: "\n"), ["acme"])
+        r = try f.run(["__complete", "org", "rollback", "acme", "dev", "--to", ""])
+        XCTAssertEqual(r.stdout.split(separator: "\n").map(String.init), [release])
+        r = try f.run(["__complete", "env", "show", "--org", "acme", "p"])
+        XCTAssertEqual(r.stdout, "", "a broken org.toml completes nothing")
+    }
+
+    func testCompletionOfEnvironments() throws {
+        let f = try OrgFixture(sshd: nil)
+        var r = try f.run(["__complete", "org", "push", "acme", ""])
+        XCTAssertEqual(r.stdout.split(separator: "\n").map(String.init), ["dev", "prod", "staging"])
+        r = try f.run(["__complete", "env", "promote", "--org", "acme", "s"])
+        XCTAssertEqual(r.stdout, "staging\n")
+        XCTAssertEqual(try f.run(["org", "use", "acme"]).status, 0)
+        r = try f.run(["__complete", "env", "rollback", "d"])
+        XCTAssertEqual(r.stdout, "dev\n")
+    }
 }

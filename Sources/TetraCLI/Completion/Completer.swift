@@ -137,9 +137,37 @@ public struct StateNameProvider: DynamicNameProviding {
             return (try? PortStore(paths: paths).load().registry.ranges.map(\.name)) ?? []
         case .templates:
             return TemplateCatalog(paths: paths).activeNames()
-        case .commands, .envs, .services, .domains, .volumes, .releases:
+        case .envs:
+            guard let org = orgInWords(words) else { return [] }
+            return (try? OrgStore(paths: paths).load(org).environmentNames) ?? []
+        case .releases:
+            // From this machine's history only (no network).
+            guard let org = orgInWords(words) else { return [] }
+            let env = envInWords(words, org: org)
+            let entries = (try? LocalHistory(paths: paths).entries(org, env: env)) ?? []
+            return Array(Set(entries.map(\.release)))
+        case .commands, .services, .domains, .volumes:
             return []
         }
+    }
+
+    /// The org the words act on: `org VERB ORG ...`, else --org, else $TETRA_ORG / default_org.
+    func orgInWords(_ words: [String]) -> String? {
+        let done = Array(words.dropLast())
+        if let i = done.firstIndex(where: { $0 == "--org" }), i + 1 < done.count, Names.isValid(done[i + 1]) { return done[i + 1] }
+        if let w = done.first(where: { $0.hasPrefix("--org=") }), Names.isValid(String(w.dropFirst(6))) { return String(w.dropFirst(6)) }
+        let positional = done.filter { !$0.hasPrefix("-") }
+        if positional.first == "org", positional.count >= 3, Names.isValid(positional[2]), OrgStore(paths: paths).exists(positional[2]) {
+            return positional[2]
+        }
+        if let org = ProcessInfo.processInfo.environment["TETRA_ORG"], Names.isValid(org) { return org }
+        return (try? GlobalSettings.load(paths))?.defaultOrg
+    }
+
+    /// The env the words name (`org rollback ORG ENV`, `env rollback ENV`), if any.
+    func envInWords(_ words: [String], org: String) -> String? {
+        let envs = (try? OrgStore(paths: paths).load(org).environmentNames) ?? []
+        return words.dropLast().last { envs.contains($0) }
     }
 
     func subdirectories(_ path: String) -> [String] {

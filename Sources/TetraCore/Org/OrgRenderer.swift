@@ -20,6 +20,8 @@ public struct OrgRenderer: Sendable {
         public var rendered: [String]
         /// Output paths whose render read `secrets` (mode 0600).
         public var secretFiles: [String]
+        /// sha256 of every output (only when written), the release manifest's content.
+        public var hashes: [String: String] = [:]
     }
 
     /// How files are named in messages: `orgs/acme/files/app.env.tmpl`.
@@ -30,8 +32,10 @@ public struct OrgRenderer: Sendable {
     /// Renders for `environment`. With `output` nil nothing is written (validation); else
     /// `output` must be an existing empty directory. Every problem of every file is reported
     /// at once (`ConfigError`, exit 3).
+    /// `knownHashes`: sha256 of source files by path relative to `files/` (from the snapshot
+    /// just taken), so copied files are not read again to build the manifest.
     public func render(_ org: LoadedOrg, environment: String, ports: [String: Int], secrets: [String: String],
-                       into output: String?) throws -> Outcome {
+                       into output: String?, knownHashes: [String: String] = [:]) throws -> Outcome {
         let context = try OrgRenderContext.build(org: org.document.table, environment: environment, ports: ports,
                                                  secrets: secrets, file: org.orgFile)
         let partials = CatalogPartials(catalog: catalog, directories: [org.partialsDirectory])
@@ -96,7 +100,9 @@ public struct OrgRenderer: Sendable {
                     outcome.rendered.append(out)
                     if result.usesSecrets { outcome.secretFiles.append(out) }
                     if let output {
-                        try Self.writeScratch(Array(result.text.utf8), to: output + "/" + out, mode: mode_t(mode))
+                        let bytes = Array(result.text.utf8)
+                        try Self.writeScratch(bytes, to: output + "/" + out, mode: mode_t(mode))
+                        outcome.hashes[out] = SHA256.hex(of: Data(bytes))
                     }
                 } else {
                     let mode = UInt16(st.st_mode & 0o777)
@@ -106,6 +112,7 @@ public struct OrgRenderer: Sendable {
                         if link(sourcePath, dest) != 0 {
                             try LocalFiles.copyFile(from: sourcePath, to: dest, mode: mode_t(mode))
                         }
+                        outcome.hashes[out] = try knownHashes[rel] ?? SHA256.hex(ofFile: dest)
                     }
                 }
             }

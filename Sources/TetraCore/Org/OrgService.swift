@@ -125,7 +125,7 @@ public struct OrgService: Sendable {
     /// `snapshot` is the id recorded in the release.
     func renderAndDeploy(org: LoadedOrg, inputs: OrgValidator.Inputs, orgName: String, envName: String,
                          env: EnvironmentConfig, snapshot: String?, action: String, source: String, message: String?,
-                         dryRun: Bool, runChecks: Bool = false) throws -> DeployOutcome {
+                         dryRun: Bool, runChecks: Bool = false, knownHashes: [String: String] = [:]) throws -> DeployOutcome {
         let manager = try manager(env)
         let dir = try scratch("render")
         defer { removeScratch(dir) }
@@ -133,9 +133,10 @@ public struct OrgService: Sendable {
         guard mkdir(tree, 0o755) == 0 else { throw IOError("create directory", path: tree, errno: errno) }
         context.progress.step("rendering \(orgName) for \(envName)")
         let renderer = OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
-        let rendered = try renderer.render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: tree)
+        let rendered = try renderer.render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: tree,
+                                           knownHashes: knownHashes)
         try context.interrupt.check()
-        let manifest = try ReleaseManifest.build(from: tree, interrupt: context.interrupt)
+        let manifest = ReleaseManifest(files: rendered.hashes)
 
         context.progress.step("reading \(manager.target)")
         let state = try manager.state()
@@ -214,8 +215,10 @@ public struct OrgService: Sendable {
         return try withOrgLock(name) {
             context.progress.step("snapshotting \(name)")
             let snap = try snapshots.take(org: name, directory: org.directory, reason: "push \(envName)", by: by, now: context.now())
+            var known: [String: String] = [:]
+            for (path, hash) in snap.hashes where path.hasPrefix("files/") { known[String(path.dropFirst(6))] = hash }
             return try renderAndDeploy(org: org, inputs: inputs, orgName: name, envName: envName, env: env, snapshot: snap.id,
-                                       action: "push", source: "push", message: message, dryRun: false)
+                                       action: "push", source: "push", message: message, dryRun: false, knownHashes: known)
         }
     }
 

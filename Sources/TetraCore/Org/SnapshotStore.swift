@@ -37,6 +37,8 @@ public struct SnapshotStore: Sendable {
         public var files: Int
         /// Objects that were not in the store yet.
         public var newObjects: Int
+        /// sha256 of every file, by path relative to the org directory.
+        public var hashes: [String: String] = [:]
     }
 
     var objects: String { root + "/objects" }
@@ -83,6 +85,7 @@ public struct SnapshotStore: Sendable {
         var lines: [(String, String)] = []
         var newObjects = 0
         var count = 0
+        var hashes: [String: String] = [:]
         try TreeWalker.walk(directory) { rel, kind, st in
             guard kind == .file else { return }
             if !rel.contains("/"), Self.excluded.contains(rel) { return }
@@ -113,6 +116,7 @@ public struct SnapshotStore: Sendable {
                 }
                 hash = got.hash
             }
+            hashes[rel] = hash!
             let mode = String(st.st_mode & 0o777, radix: 8)
             lines.append((rel, mode + " " + hash! + " " + rel))
             newCache.append("\(hash!)\t\(st.st_size)\t\(Self.nanos(st.st_mtim))\t\(Self.nanos(st.st_ctim))\t\(st.st_ino)\t\(rel)")
@@ -127,7 +131,7 @@ public struct SnapshotStore: Sendable {
         try? AtomicFile.write(Data((newCache.joined(separator: "\n") + "\n").utf8), to: cacheFile(org), mode: 0o600)
         let entry = Entry(time: Timestamps.iso8601(now), org: org, id: id, reason: reason, by: by, files: lines.count)
         try AtomicFile.appendLine(Self.json(entry), to: logFile(org), mode: 0o600)
-        return Taken(id: id, files: lines.count, newObjects: newObjects)
+        return Taken(id: id, files: lines.count, newObjects: newObjects, hashes: hashes)
     }
 
     static func json<T: Encodable>(_ value: T) -> String {

@@ -6,15 +6,17 @@
 # manifest, and takes at most 2x the rsync baseline.
 #   bench/deploy-bench.sh                 # 10,000 files, median of 5 one-file pushes
 #   FILES=2000 RUNS=3 bench/deploy-bench.sh
-# Uses a static release build in .build-bench. Needs rsync, sshd and ssh-keygen
+# Uses a static release build in .build-bench (TETRA_BIN=PATH: that binary, no build). Needs rsync, sshd and ssh-keygen
 # (scripts/test.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=".build-bench"
-swift build -c release -Xswiftc -static-executable --scratch-path "$scratch" --product tetra >/dev/null 2>&1 || {
-    echo "deploy-bench: the release build failed (swift build -c release -Xswiftc -static-executable --scratch-path $scratch)" >&2
-    exit 1
-}
+if [ -z "${TETRA_BIN:-}" ]; then
+    swift build -c release -Xswiftc -static-executable --scratch-path "$scratch" --product tetra >/dev/null 2>&1 || {
+        echo "deploy-bench: the release build failed (swift build -c release -Xswiftc -static-executable --scratch-path $scratch)" >&2
+        exit 1
+    }
+fi
 TETRA="${TETRA_BIN:-$(swift build -c release -Xswiftc -static-executable --scratch-path "$scratch" --show-bin-path)/tetra}"
 for tool in rsync ssh ssh-keygen /usr/sbin/sshd python3; do
     command -v "$tool" >/dev/null || { echo "deploy-bench: $tool is missing" >&2; exit 1; }

@@ -102,10 +102,10 @@ public enum TextDiff {
             while x < n || y < m {
                 if x < n, y < m, am[x] == bm[y] {
                     ops.append(Op(kind: .same, text: am[x], oldLine: prefix + x, newLine: prefix + y)); x += 1; y += 1
-                } else if y < m, x == n || lcs[x][y + 1] >= lcs[x + 1][y] {
-                    ops.append(Op(kind: .insert, text: bm[y], oldLine: prefix + x, newLine: prefix + y)); y += 1
-                } else {
+                } else if x < n, y == m || lcs[x + 1][y] >= lcs[x][y + 1] {
                     ops.append(Op(kind: .delete, text: am[x], oldLine: prefix + x, newLine: prefix + y)); x += 1
+                } else {
+                    ops.append(Op(kind: .insert, text: bm[y], oldLine: prefix + x, newLine: prefix + y)); y += 1
                 }
             }
         }

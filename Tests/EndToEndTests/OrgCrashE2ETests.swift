@@ -22,10 +22,10 @@ final class OrgCrashE2ETests: XCTestCase {
         }
     }
 
-    func startPush(_ f: OrgFixture) throws -> Process {
+    func startPush(_ f: OrgFixture, env: String = "dev") throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Tetra.binary)
-        p.arguments = ["org", "push", "acme", "dev"]
+        p.arguments = ["org", "push", "acme", env]
         p.environment = f.tetra.environment
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
@@ -68,16 +68,36 @@ final class OrgCrashE2ETests: XCTestCase {
 
     func testSIGKILLOfOrgPushAtSeveralPoints() throws {
         let f = try OrgFixture(sshd: nil, keepDev: 50, extraFiles: Self.files)
-        var r = try f.run(["org", "push", "acme", "dev"])
+        try crashRounds(f, env: "dev", target: f.devTarget, points: [.snapshotting, .lockTaken, .midUpload, .afterRename, .at(0.4), .at(0.9)])
+    }
+
+    func testSIGKILLOfOrgPushOverSSHAtSeveralPoints() throws {
+        _ = try requireTool("rsync")
+        let sshd = try SSHServer()
+        defer { sshd.stop() }
+        let f = try OrgFixture(sshd: sshd, keepStaging: 50, extraFiles: Self.files)
+        try crashRounds(f, env: "staging", target: f.stagingPath, points: [.lockTaken, .midUpload, .afterRename, .at(1.2)])
+    }
+
+    /// Processes started by `pid` (ssh, rsync), to wait for after a SIGKILL.
+    func descendants(of pid: Int32) -> [Int32] {
+        var out: [Int32] = []
+        var queue = [pid]
+        while let p = queue.popLast() {
+            for c in DeployFixture.children(of: p) { out.append(c.pid); queue.append(c.pid) }
+        }
+        return out
+    }
+
+    func crashRounds(_ f: OrgFixture, env: String, target: String, points: [Point]) throws {
+        var r = try f.run(["org", "push", "acme", env])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let target = f.devTarget
-        let points: [Point] = [.snapshotting, .lockTaken, .midUpload, .afterRename, .at(0.4), .at(0.9)]
         for (round, point) in points.enumerated() {
             try touchAll(f, round: round)
             let before = Set(DeployFixture.releases(target))
             let fingerprint = targetFingerprint(target, excluding: [])
             let historyBefore = f.read(target + "/.tetra/history.jsonl").split(separator: "\n").count
-            let child = try startPush(f)
+            let child = try startPush(f, env: env)
             var reached = true
             switch point {
             case .snapshotting:
@@ -94,9 +114,12 @@ final class OrgCrashE2ETests: XCTestCase {
             case .at(let t):
                 usleep(useconds_t(t * 1_000_000))
             }
+            // (an ssh connection master, persisting 10 s after its last use, may be among them)
+            let orphans = descendants(of: child.processIdentifier)
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
             XCTAssertTrue(reached, "round \(round): never reached \(point)")
+            XCTAssertTrue(waitFor(60) { orphans.allSatisfy { !DeployFixture.isRunning($0) } }, "orphans \(orphans) still running")
 
             // Right after the crash: current is a complete release, the old or the new one.
             let current = try DeployFixture.assertCurrentComplete(target)
@@ -111,7 +134,7 @@ final class OrgCrashE2ETests: XCTestCase {
             XCTAssertTrue(entries.isSubset(of: ["current", "releases", ".tetra", "current.tmp"]), "round \(round): \(entries)")
 
             // The next push succeeds.
-            r = try f.run(["org", "push", "acme", "dev"])
+            r = try f.run(["org", "push", "acme", env])
             XCTAssertEqual(r.status, 0, "round \(round) (\(point)): \(r.stderr)")
             let next = try DeployFixture.assertCurrentComplete(target)
             XCTAssertFalse(before.contains(next))

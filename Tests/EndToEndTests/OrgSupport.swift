@@ -17,7 +17,7 @@ struct OrgFixture {
     var org: String { root + "/orgs/acme" }
 
     /// `sshd` nil: staging and prod point at a closed port (only dev is usable).
-    init(sshd: SSHServer?, keepDev: Int = 5, prodChecks: String = #"[["test", "-f", "{release}/app.env"]]"#,
+    init(sshd: SSHServer?, keepDev: Int = 5, keepStaging: Int = 5, prodChecks: String = #"[["test", "-f", "{release}/app.env"]]"#,
          extraFiles: Int = 0) throws {
         root = DeployFixture.tempDir("tetra-org-e2e")
         tetra = Tetra(stateRoot: root + "/state-root")
@@ -57,6 +57,7 @@ struct OrgFixture {
         \(ssh(stagingPath))
         port_range = "staging"
         promote_from = "dev"
+        keep_releases = \(keepStaging)
         vars = { domain = "staging.acme.example" }
 
         [environments.prod]

@@ -22,6 +22,8 @@ public struct OrgRenderer: Sendable {
         public var secretFiles: [String]
         /// sha256 of every output (only when written), the release manifest's content.
         public var hashes: [String: String] = [:]
+        /// Plain files left in place (`linkPlainFiles` false): output path → source path.
+        public var sources: [String: String] = [:]
     }
 
     /// How files are named in messages: `orgs/acme/files/app.env.tmpl`.
@@ -35,7 +37,7 @@ public struct OrgRenderer: Sendable {
     /// `knownHashes`: sha256 of source files by path relative to `files/` (from the snapshot
     /// just taken), so copied files are not read again to build the manifest.
     public func render(_ org: LoadedOrg, environment: String, ports: [String: Int], secrets: [String: String],
-                       into output: String?, knownHashes: [String: String] = [:]) throws -> Outcome {
+                       into output: String?, knownHashes: [String: String] = [:], linkPlainFiles: Bool = true) throws -> Outcome {
         let context = try OrgRenderContext.build(org: org.document.table, environment: environment, ports: ports,
                                                  secrets: secrets, file: org.orgFile)
         let partials = CatalogPartials(catalog: catalog, directories: [org.partialsDirectory])
@@ -51,7 +53,7 @@ public struct OrgRenderer: Sendable {
             let display = prefix.isEmpty ? "files/" + rel : prefix + "/files/" + rel
             switch kind {
             case .directory:
-                if let output, mkdir(output + "/" + rel, 0o755) != 0 {
+                if let output, mkdir(output + "/" + rel, 0o755) != 0 && errno != EEXIST {
                     throw IOError("create directory", path: output + "/" + rel, errno: errno)
                 }
             case .file:
@@ -107,7 +109,10 @@ public struct OrgRenderer: Sendable {
                 } else {
                     let mode = UInt16(st.st_mode & 0o777)
                     outcome.files[out] = mode
-                    if let output {
+                    if output != nil, !linkPlainFiles {
+                        outcome.sources[out] = sourcePath
+                        outcome.hashes[out] = try knownHashes[rel] ?? SHA256.hex(ofFile: sourcePath)
+                    } else if let output {
                         let dest = output + "/" + out
                         if link(sourcePath, dest) != 0 {
                             try LocalFiles.copyFile(from: sourcePath, to: dest, mode: mode_t(mode))

@@ -133,8 +133,11 @@ public struct OrgService: Sendable {
         guard mkdir(tree, 0o755) == 0 else { throw IOError("create directory", path: tree, errno: errno) }
         context.progress.step("rendering \(orgName) for \(envName)")
         let renderer = OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
+        // Local targets read plain files where they are (no scratch copy); ssh targets get
+        // the whole tree (rsync/tar send one directory).
+        let local = try env.deployTarget().isLocal && !dryRun && !runChecks
         let rendered = try renderer.render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: tree,
-                                           knownHashes: knownHashes)
+                                           knownHashes: knownHashes, linkPlainFiles: !local)
         try context.interrupt.check()
         let manifest = ReleaseManifest(files: rendered.hashes)
 
@@ -175,7 +178,8 @@ public struct OrgService: Sendable {
         let id = newReleaseID(contentHash: manifest.contentHash, state: state)
         let meta = ReleaseMetadata(org: orgName, env: envName, snapshot: snapshot ?? "", created: context.now(), by: by,
                                    source: source, message: message)
-        let result = try manager.deploy(renderedTree: tree, manifest: manifest, releaseId: id, metadata: meta, keep: env.keep)
+        let result = try manager.deploy(renderedTree: tree, manifest: manifest, releaseId: id, metadata: meta, keep: env.keep,
+                                        sources: rendered.sources)
         outcome.release = result.release.rawValue
         outcome.previous = result.previous?.rawValue
         outcome.transport = result.transfer.method

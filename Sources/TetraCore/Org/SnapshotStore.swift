@@ -7,7 +7,7 @@ import Foundation
 /// state/snapshots/objects/ab/abcdef…      file contents by sha256 (0444, shared by snapshots)
 /// state/snapshots/manifests/<id>          "MODE SHA256 PATH" lines, sorted; id = sha256 of it (16 hex)
 /// state/snapshots/log/<org>.jsonl         when each snapshot was taken and why
-/// state/snapshots/cache/<org>.tsv         stat cache: unchanged files are not read again
+/// state/snapshots/cache/<org>.tsv         stat cache (size, mtime, inode): unchanged files are not read again
 /// ```
 /// `secrets.env` is never part of a snapshot (see README: a rollback must not bring back a
 /// rotated secret, and the store never holds secret material).
@@ -93,9 +93,15 @@ public struct SnapshotStore: Sendable {
             if count % 256 == 0 { try interrupt?.check() }
             let path = directory + "/" + rel
             var hash: String? = nil
+            // Size, mtime (ns) and inode, as git with core.trustctime=false: ctime changes with
+            // every hard link (a push links plain files into its scratch tree).
             if let row = cache[rel], row.size == Int64(st.st_size), row.mtime == Self.nanos(st.st_mtim),
-               row.ctime == Self.nanos(st.st_ctim), row.ino == UInt64(st.st_ino), LocalFiles.exists(objectPath(row.hash)) {
+               row.ino == UInt64(st.st_ino), LocalFiles.exists(objectPath(row.hash)) {
                 hash = row.hash
+            }
+            if hash == nil {
+                let h = try SHA256.hex(ofFile: path)
+                if LocalFiles.exists(objectPath(h)) { hash = h }
             }
             if hash == nil {
                 let dir = objects + "/tmp"

@@ -48,7 +48,7 @@ final class OrgCrashE2ETests: XCTestCase {
         case snapshotting, lockTaken, midUpload, afterRename, at(TimeInterval)
         var description: String {
             switch self {
-            case .snapshotting: return "while snapshotting"
+            case .snapshotting: return "holding the org lock (snapshot, render)"
             case .lockTaken: return "lock taken"
             case .midUpload: return "mid-upload"
             case .afterRename: return "after the rename"
@@ -101,7 +101,9 @@ final class OrgCrashE2ETests: XCTestCase {
             var reached = true
             switch point {
             case .snapshotting:
-                reached = waitFor(60) { FileManager.default.fileExists(atPath: f.tetra.stateRoot + "/state/snapshots/objects/tmp") }
+                // The org's source lock is held (snapshot and render) by the child.
+                let pid = String(child.processIdentifier)
+                reached = waitFor(60) { f.read(f.tetra.stateRoot + "/state/locks/org.acme.lock").contains(pid) }
             case .lockTaken:
                 reached = waitFor(60) { FileManager.default.fileExists(atPath: target + "/.tetra/lock") }
             case .midUpload:

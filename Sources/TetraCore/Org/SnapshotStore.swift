@@ -66,10 +66,35 @@ public struct SnapshotStore: Sendable {
     func loadCache(_ org: String) -> [String: CacheRow] {
         guard let data = try? AtomicFile.readIfExists(cacheFile(org)) else { return [:] }
         var out: [String: CacheRow] = [:]
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            let f = line.split(separator: "\t", maxSplits: 5, omittingEmptySubsequences: false)
-            guard f.count == 6, let size = Int64(f[1]), let m = Int(f[2]), let c = Int(f[3]), let ino = UInt64(f[4]) else { continue }
-            out[String(f[5])] = CacheRow(size: size, mtime: m, ctime: c, ino: ino, hash: String(f[0]))
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let all = raw.bindMemory(to: UInt8.self)
+            out.reserveCapacity(all.count / 120)
+            var start = 0
+            while start < all.count {
+                var end = start
+                while end < all.count, all[end] != 0x0A { end += 1 }
+                // HASH \t SIZE \t MTIME \t CTIME \t INO \t PATH
+                var fields: [Range<Int>] = []
+                var f = start
+                for i in start..<end where all[i] == 0x09 && fields.count < 5 {
+                    fields.append(f..<i)
+                    f = i + 1
+                }
+                fields.append(f..<end)
+                func number(_ r: Range<Int>) -> Int? {
+                    guard !r.isEmpty, r.count < 20 else { return nil }
+                    var v = 0
+                    for i in r { let d = Int(all[i]) - 48; guard d >= 0 && d <= 9 else { return nil }; v = v * 10 + d }
+                    return v
+                }
+                if fields.count == 6, fields[0].count == 64, let size = number(fields[1]), let m = number(fields[2]),
+                   let c = number(fields[3]), let ino = number(fields[4]), !fields[5].isEmpty {
+                    let path = String(decoding: UnsafeBufferPointer(rebasing: all[fields[5]]), as: UTF8.self)
+                    out[path] = CacheRow(size: Int64(size), mtime: m, ctime: c, ino: UInt64(ino),
+                                         hash: String(decoding: UnsafeBufferPointer(rebasing: all[fields[0]]), as: UTF8.self))
+                }
+                start = end + 1
+            }
         }
         return out
     }
@@ -80,7 +105,10 @@ public struct SnapshotStore: Sendable {
     public func take(org: String, directory: String, reason: String, by: String, now: Date) throws -> Taken {
         try Names.validate(org, what: "org")
         for dir in [root, objects, manifests, root + "/log", root + "/cache"] { try AtomicFile.ensureDirectory(dir, mode: 0o700) }
-        let cache = loadCache(org)
+        // tetra never removes objects; if someone removed the store, nothing is trusted.
+        let objectsPresent = LocalFiles.isDirectory(objects + "/tmp")
+        let cache = objectsPresent ? loadCache(org) : [:]
+        try AtomicFile.ensureDirectory(objects + "/tmp", mode: 0o700)
         var newCache: [String] = []
         var lines: [(String, String)] = []
         var newObjects = 0
@@ -96,7 +124,7 @@ public struct SnapshotStore: Sendable {
             // Size, mtime (ns) and inode, as git with core.trustctime=false: ctime changes with
             // every hard link (a push links plain files into its scratch tree).
             if let row = cache[rel], row.size == Int64(st.st_size), row.mtime == Self.nanos(st.st_mtim),
-               row.ino == UInt64(st.st_ino), LocalFiles.exists(objectPath(row.hash)) {
+               row.ino == UInt64(st.st_ino), objectsPresent {
                 hash = row.hash
             }
             if hash == nil {
@@ -127,14 +155,18 @@ public struct SnapshotStore: Sendable {
             lines.append((rel, mode + " " + hash! + " " + rel))
             newCache.append("\(hash!)\t\(st.st_size)\t\(Self.nanos(st.st_mtim))\t\(Self.nanos(st.st_ctim))\t\(st.st_ino)\t\(rel)")
         }
-        lines.sort { ReleaseManifest.pathOrder($0.0, $1.0) }
-        let text = lines.map { $0.1 + "\n" }.joined()
+        var byPath: [String: String] = [:]
+        byPath.reserveCapacity(lines.count)
+        for (path, line) in lines { byPath[path] = line }
+        var text = ""
+        text.reserveCapacity(lines.count * 100)
+        for path in ReleaseManifest.sortedPaths(byPath.keys) { text += byPath[path]!; text += "\n" }
         let id = String(SHA256.hex(of: text).prefix(16))
         let manifestPath = manifests + "/" + id
         if !LocalFiles.exists(manifestPath) {
             try AtomicFile.write(Data(text.utf8), to: manifestPath, mode: 0o600)
         }
-        try? AtomicFile.write(Data((newCache.joined(separator: "\n") + "\n").utf8), to: cacheFile(org), mode: 0o600)
+        Self.writeWithoutSync(Data((newCache.joined(separator: "\n") + "\n").utf8), to: cacheFile(org))
         let entry = Entry(time: Timestamps.iso8601(now), org: org, id: id, reason: reason, by: by, files: lines.count)
         try AtomicFile.appendLine(Self.json(entry), to: logFile(org), mode: 0o600)
         return Taken(id: id, files: lines.count, newObjects: newObjects, hashes: hashes)
@@ -191,5 +223,16 @@ public struct SnapshotStore: Sendable {
     static func isRelativeInside(_ path: String) -> Bool {
         guard !path.isEmpty, !path.hasPrefix("/") else { return false }
         return path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+    }
+
+    /// A cache file: temp + rename (readers see old or new), no fsync (a lost cache only
+    /// means files are read again).
+    static func writeWithoutSync(_ data: Data, to path: String) {
+        let temp = path + ".tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return }
+        let ok = (try? AtomicFile.writeAll(fd: fd, data: data, path: temp)) != nil
+        close(fd)
+        if !ok || rename(temp, path) != 0 { unlink(temp) }
     }
 }

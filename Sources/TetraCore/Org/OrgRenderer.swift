@@ -37,7 +37,8 @@ public struct OrgRenderer: Sendable {
     /// `knownHashes`: sha256 of source files by path relative to `files/` (from the snapshot
     /// just taken), so copied files are not read again to build the manifest.
     public func render(_ org: LoadedOrg, environment: String, ports: [String: Int], secrets: [String: String],
-                       into output: String?, knownHashes: [String: String] = [:], linkPlainFiles: Bool = true) throws -> Outcome {
+                       into output: String?, knownHashes: [String: String] = [:], linkPlainFiles: Bool = true,
+                       templatesOnly: Bool = false) throws -> Outcome {
         let context = try OrgRenderContext.build(org: org.document.table, environment: environment, ports: ports,
                                                  secrets: secrets, file: org.orgFile)
         let partials = CatalogPartials(catalog: catalog, directories: [org.partialsDirectory])
@@ -46,6 +47,10 @@ public struct OrgRenderer: Sendable {
         var outcome = Outcome(files: [:], rendered: [], secretFiles: [])
         var sources: [String: String] = [:]
         guard LocalFiles.isDirectory(org.filesDirectory) else { return outcome }
+        if templatesOnly && output == nil {
+            // Only the templates: found by name, without visiting every plain file.
+            return try renderTemplatesOnly(org, environment: environment, context: context, partials: partials)
+        }
         var count = 0
         try TreeWalker.walk(org.filesDirectory) { rel, kind, st in
             count += 1
@@ -123,15 +128,7 @@ public struct OrgRenderer: Sendable {
             }
         }
         if !problems.isEmpty {
-            throw ConfigError(problems.map { p in
-                var p = p
-                if let r = p.message.range(of: "undefined variable 'ports.") {
-                    let port = p.message[r.upperBound...].prefix { $0 != "'" && $0 != "." }
-                    p.message += ": no port '\(port)' in config/ports.toml (tetra ports allocate \(port) --env \(environment))"
-                }
-                p.message += " (env \(environment))"
-                return p
-            })
+            throw ConfigError(problems.map { Self.annotate($0, environment: environment) })
         }
         outcome.rendered.sort()
         outcome.secretFiles.sort()
@@ -146,5 +143,47 @@ public struct OrgRenderer: Sendable {
         defer { close(fd) }
         try AtomicFile.writeAll(fd: fd, data: Data(bytes), path: path)
         if fchmod(fd, mode) != 0 { throw IOError("write", path: path, errno: errno) }
+    }
+
+    /// Validation of the templates alone (nothing written): `find -name '*.tmpl'` via the
+    /// walker, rendering each. Problems are reported like `render`'s.
+    func renderTemplatesOnly(_ org: LoadedOrg, environment: String, context: TOMLTable, partials: CatalogPartials) throws -> Outcome {
+        var problems: [ConfigProblem] = []
+        var outcome = Outcome(files: [:], rendered: [], secretFiles: [])
+        let prefix = Self.displayPrefix(org)
+        try TreeWalker.walk(org.filesDirectory) { rel, kind, _ in
+            guard kind == .file, rel.hasSuffix(".tmpl") else { return }
+            let display = prefix.isEmpty ? "files/" + rel : prefix + "/files/" + rel
+            guard let data = try AtomicFile.readIfExists(org.filesDirectory + "/" + rel), let text = String(data: data, encoding: .utf8) else {
+                problems.append(ConfigProblem(file: display, message: "not UTF-8 text"))
+                return
+            }
+            do {
+                let template = try Template(source: text, name: display)
+                do {
+                    let result = try template.renderResult(context, partials: partials)
+                    let out = String(rel.dropLast(5))
+                    outcome.rendered.append(out)
+                    if result.usesSecrets { outcome.secretFiles.append(out) }
+                } catch is ConfigError {
+                    let found = try template.validate(context, partials: partials)
+                    problems += found.isEmpty ? [ConfigProblem(file: display, message: "does not render for \(environment)")] : found
+                }
+            } catch let error as ConfigError {
+                problems += error.problems
+            }
+        }
+        if !problems.isEmpty { throw ConfigError(problems.map { Self.annotate($0, environment: environment) }) }
+        return outcome
+    }
+
+    static func annotate(_ problem: ConfigProblem, environment: String) -> ConfigProblem {
+        var p = problem
+        if let r = p.message.range(of: "undefined variable 'ports.") {
+            let port = p.message[r.upperBound...].prefix { $0 != "'" && $0 != "." }
+            p.message += ": no port '\(port)' in config/ports.toml (tetra ports allocate \(port) --env \(environment))"
+        }
+        p.message += " (env \(environment))"
+        return p
     }
 }

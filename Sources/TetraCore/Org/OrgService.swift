@@ -61,11 +61,14 @@ public struct OrgService: Sendable {
     }
 
     /// Loads and fully validates the working copy of an org (exit 3 listing every problem).
-    public func loadValid(_ name: String) throws -> (LoadedOrg, OrgValidator.Inputs) {
+    /// `renderEnvironments`: the environments whose templates are rendered as part of the
+    /// check (nil: all; a push passes none, because its own render reports every problem of
+    /// its environment the same way).
+    public func loadValid(_ name: String, renderEnvironments: [String]? = nil) throws -> (LoadedOrg, OrgValidator.Inputs) {
         let org = try store.load(name)
         for w in org.warnings { context.progress.warn("\(w.description): unknown key") }
         let inputs = validator.inputs(orgDirectory: org.directory)
-        let problems = validator.problems(org, inputs: inputs)
+        let problems = validator.problems(org, inputs: inputs, renderEnvironments: renderEnvironments)
         if !problems.isEmpty {
             throw ConfigError(problems, hint: "fix them and run 'tetra org validate \(name)'")
         }
@@ -202,9 +205,12 @@ public struct OrgService: Sendable {
     public func push(org name: String, env envName: String, message: String?, dryRun: Bool, approve: Bool) throws -> DeployOutcome {
         try Names.validate(name, what: "org")
         try Names.validate(envName, what: "env")
-        let (org, inputs) = try loadValid(name)
+        let (org, inputs) = try loadValid(name, renderEnvironments: [])
         let env = try org.environment(envName)
         if !dryRun { try requireApproval(env, name: envName, verb: "push", approve: approve) }
+        // Every template must render for this environment before anything is touched.
+        _ = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
+            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: nil, templatesOnly: true)
         _ = try env.deployTarget()
         if dryRun {
             return try renderAndDeploy(org: org, inputs: inputs, orgName: name, envName: envName, env: env, snapshot: nil,

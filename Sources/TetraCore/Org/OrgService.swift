@@ -128,7 +128,8 @@ public struct OrgService: Sendable {
     /// `snapshot` is the id recorded in the release.
     func renderAndDeploy(org: LoadedOrg, inputs: OrgValidator.Inputs, orgName: String, envName: String,
                          env: EnvironmentConfig, snapshot: String?, action: String, source: String, message: String?,
-                         dryRun: Bool, runChecks: Bool = false, knownHashes: [String: String] = [:]) throws -> DeployOutcome {
+                         dryRun: Bool, runChecks: Bool = false, knownHashes: [String: String] = [:],
+                         knownState: TargetState? = nil) throws -> DeployOutcome {
         let manager = try manager(env)
         let dir = try scratch("render")
         defer { removeScratch(dir) }
@@ -144,8 +145,14 @@ public struct OrgService: Sendable {
         try context.interrupt.check()
         let manifest = ReleaseManifest(files: rendered.hashes)
 
-        context.progress.step("reading \(manager.target)")
-        let state = try manager.state()
+        // The target's state as read just before (one ssh round trip less), else now.
+        let state: TargetState
+        if let knownState {
+            state = knownState
+        } else {
+            context.progress.step("reading \(manager.target)")
+            state = try manager.state()
+        }
         var old: [String: String] = [:]
         if let current = state.current {
             old = (try? manager.readManifest(current).files) ?? [:]
@@ -219,7 +226,7 @@ public struct OrgService: Sendable {
         // Reach the target first: a dead host fails before anything changes locally.
         let target = try manager(env)
         context.progress.step("reading \(target.target)")
-        _ = try target.state()
+        let state = try target.state()
         // Snapshot and render under the org's lock, so no other tetra command changes the
         // source in between; the transfer is guarded by the target's own lock.
         return try withOrgLock(name) {
@@ -228,7 +235,8 @@ public struct OrgService: Sendable {
             var known: [String: String] = [:]
             for (path, hash) in snap.hashes where path.hasPrefix("files/") { known[String(path.dropFirst(6))] = hash }
             return try renderAndDeploy(org: org, inputs: inputs, orgName: name, envName: envName, env: env, snapshot: snap.id,
-                                       action: "push", source: "push", message: message, dryRun: false, knownHashes: known)
+                                       action: "push", source: "push", message: message, dryRun: false, knownHashes: known,
+                                       knownState: state)
         }
     }
 

@@ -99,6 +99,22 @@ public struct OrgService: Sendable {
         }
     }
 
+    /// What `current` holds at a target, read in one round trip (its metadata and manifest
+    /// through the `current` link): reaches the target and gives the file-level diff.
+    public struct KnownTarget: Sendable {
+        public var current: ReleaseID?
+        public var manifest: [String: String]
+
+        static func read(_ manager: ReleaseManager) throws -> KnownTarget {
+            let meta = "current/" + ReleaseManifest.metadataFileName, list = "current/" + ReleaseManifest.fileName
+            let files = try manager.transport.readFiles([meta, list])
+            let current = files[meta].flatMap { try? ReleaseMetadata.parse(String(decoding: $0, as: UTF8.self)) }
+                .flatMap { try? ReleaseID($0.id) }
+            let manifest = files[list].flatMap { try? ReleaseManifest.parse(String(decoding: $0, as: UTF8.self)) }
+            return KnownTarget(current: current, manifest: current == nil ? [:] : manifest?.files ?? [:])
+        }
+    }
+
     // MARK: - push / deploy
 
     public struct DeployOutcome: Encodable, Sendable {
@@ -129,7 +145,7 @@ public struct OrgService: Sendable {
     func renderAndDeploy(org: LoadedOrg, inputs: OrgValidator.Inputs, orgName: String, envName: String,
                          env: EnvironmentConfig, snapshot: String?, action: String, source: String, message: String?,
                          dryRun: Bool, runChecks: Bool = false, knownHashes: [String: String] = [:],
-                         knownState: TargetState? = nil) throws -> DeployOutcome {
+                         known: KnownTarget? = nil) throws -> DeployOutcome {
         let manager = try manager(env)
         let dir = try scratch("render")
         defer { removeScratch(dir) }
@@ -145,17 +161,18 @@ public struct OrgService: Sendable {
         try context.interrupt.check()
         let manifest = ReleaseManifest(files: rendered.hashes)
 
-        // The target's state as read just before (one ssh round trip less), else now.
-        let state: TargetState
-        if let knownState {
-            state = knownState
+        // The target as read just before (one ssh round trip less), else read now.
+        var state: TargetState
+        var old: [String: String] = [:]
+        if let known {
+            state = TargetState(exists: known.current != nil, current: known.current, releases: known.current.map { [$0] } ?? [])
+            old = known.manifest
         } else {
             context.progress.step("reading \(manager.target)")
             state = try manager.state()
-        }
-        var old: [String: String] = [:]
-        if let current = state.current {
-            old = (try? manager.readManifest(current).files) ?? [:]
+            if let current = state.current {
+                old = (try? manager.readManifest(current).files) ?? [:]
+            }
         }
         let changes = FileChanges.between(old: old, new: manifest.files)
 
@@ -226,7 +243,7 @@ public struct OrgService: Sendable {
         // Reach the target first: a dead host fails before anything changes locally.
         let target = try manager(env)
         context.progress.step("reading \(target.target)")
-        let state = try target.state()
+        let state = try KnownTarget.read(target)
         // Snapshot and render under the org's lock, so no other tetra command changes the
         // source in between; the transfer is guarded by the target's own lock.
         return try withOrgLock(name) {
@@ -236,7 +253,7 @@ public struct OrgService: Sendable {
             for (path, hash) in snap.hashes where path.hasPrefix("files/") { known[String(path.dropFirst(6))] = hash }
             return try renderAndDeploy(org: org, inputs: inputs, orgName: name, envName: envName, env: env, snapshot: snap.id,
                                        action: "push", source: "push", message: message, dryRun: false, knownHashes: known,
-                                       knownState: state)
+                                       known: state)
         }
     }
 

@@ -148,6 +148,15 @@ for name, remote in (("local", False), ("ssh", True)):
         rsync_first_s=rs_first_t, rsync_first_bytes=rs_first_b,
         rsync_one_s=statistics.median(t for t, _ in rs_one), rsync_one_bytes=statistics.median(b for _, b in rs_one))
 
+# The cost of one ssh session on this machine over a shared connection (what each of
+# tetra's remote steps pays; includes the remote user's shell start-up).
+ctl = f"{work}/ctl"
+os.makedirs(ctl, mode=0o700, exist_ok=True)
+mux = ssh_opts + ["-o", "ControlMaster=auto", "-o", f"ControlPath={ctl}/%C", "-o", "ControlPersist=10"]
+run(["ssh"] + mux + [f"{user}@127.0.0.1", "true"])
+session = statistics.median(timed(["ssh"] + mux + [f"{user}@127.0.0.1", "true"])[0] for _ in range(5))
+connect = statistics.median(timed(["ssh"] + ssh_opts + [f"{user}@127.0.0.1", "true"])[0] for _ in range(3))
+
 manifest_bytes = files * 90
 print(f"deploy-bench: org of {files:,} files ({tree_bytes / 1e6:.1f} MB), one-file pushes: median of {runs}")
 print(f"{'target':<8}{'case':<12}{'tetra push':>12}{'rsync -a':>12}{'ratio':>8}{'tetra bytes':>14}{'rsync bytes':>14}")
@@ -160,6 +169,9 @@ print(f"transport over ssh: {results['ssh']['first_transport']}; one-file push l
       f"{results['local']['one_sent_files']} file copied, {results['local']['one_linked']} hard-linked")
 print(f"(tetra's bytes are the release files only; the manifest, about {manifest_bytes / 1e3:.0f} KB for "
       f"{files:,} files, goes with the commit)")
+print(f"one ssh session here: {connect:.3f}s with a new connection, {session:.3f}s over a shared one "
+      f"(the remote shell's start-up included); an ssh push uses 4 sessions (read current, lock, rsync, commit), "
+      f"rsync -a one")
 for name, r in results.items():
     ok = r["one_s"] <= 2 * r["rsync_one_s"]
     print(f"target {name}: one-file push {r['one_s'] / r['rsync_one_s']:.2f}x rsync (goal <= 2x): {'met' if ok else 'NOT met'}")

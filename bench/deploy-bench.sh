@@ -54,7 +54,7 @@ for _ in $(seq 100); do
 done
 
 WORK="$work" PORT="$port" USER_NAME="$user" TETRA="$TETRA" FILES="${FILES:-10000}" RUNS="${RUNS:-5}" python3 - <<'PY'
-import json, os, re, statistics, subprocess, time
+import json, os, re, resource, statistics, subprocess, time
 
 work, port, user, tetra = os.environ["WORK"], os.environ["PORT"], os.environ["USER_NAME"], os.environ["TETRA"]
 files, runs = int(os.environ["FILES"]), int(os.environ["RUNS"])
@@ -102,10 +102,16 @@ with open(src + "/app.env.tmpl", "w") as f:
 changed = f"{src}/svc7/conf.d1/file7.conf"
 tree_bytes = sum(os.path.getsize(os.path.join(dp, n)) for dp, _, ns in os.walk(src) for n in ns)
 
+cpu_log = []
+
 def timed(argv):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = run(argv)
-    return time.perf_counter() - t, r
+    dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_log.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return dt, r
 
 def push(envname):
     dt, r = timed([tetra, "org", "push", "bench", envname, "--json", "-q"])
@@ -130,23 +136,28 @@ results = {}
 for name, remote in (("local", False), ("ssh", True)):
     first_t, first = push(name)
     one = []
+    one_cpu = []
     for k in range(runs):
         one_change(f"{name}-{k}")
         time.sleep(1.05)  # release ids carry the second
         one.append(push(name))
+        one_cpu.append(cpu_log[-1])
     base_dest = f"{work}/baseline-{name}"
     os.makedirs(base_dest, exist_ok=True)
     rs_first_t, rs_first_b = rsync(base_dest, remote)
     rs_one = []
+    rs_cpu = []
     for k in range(runs):
         one_change(f"rsync-{name}-{k}")
         rs_one.append(rsync(base_dest, remote))
+        rs_cpu.append(cpu_log[-1])
     results[name] = dict(
         first_s=first_t, first_bytes=first.get("bytes_sent"), first_transport=first.get("transport"),
         one_s=statistics.median(t for t, _ in one), one_bytes=statistics.median(o.get("bytes_sent") or 0 for _, o in one),
         one_sent_files=one[-1][1].get("files_sent"), one_linked=one[-1][1].get("files_linked"),
         rsync_first_s=rs_first_t, rsync_first_bytes=rs_first_b,
-        rsync_one_s=statistics.median(t for t, _ in rs_one), rsync_one_bytes=statistics.median(b for _, b in rs_one))
+        rsync_one_s=statistics.median(t for t, _ in rs_one), rsync_one_bytes=statistics.median(b for _, b in rs_one),
+        one_cpu=statistics.median(one_cpu), rsync_one_cpu=statistics.median(rs_cpu))
 
 # The cost of one ssh session on this machine over a shared connection (what each of
 # tetra's remote steps pays; includes the remote user's shell start-up).
@@ -165,6 +176,9 @@ for name, r in results.items():
           f"{r['first_bytes'] or 0:>14,}{r['rsync_first_bytes']:>14,}")
     print(f"{name:<8}{'one file':<12}{r['one_s']:>11.3f}s{r['rsync_one_s']:>11.3f}s{r['one_s'] / r['rsync_one_s']:>7.2f}x"
           f"{int(r['one_bytes']):>14,}{int(r['rsync_one_bytes']):>14,}")
+for name, r in results.items():
+    print(f"{name:<8}{'one file, CPU (user+sys, this machine only)':<44}{r['one_cpu']:.3f}s vs {r['rsync_one_cpu']:.3f}s"
+          f" = {r['one_cpu'] / max(r['rsync_one_cpu'], 1e-6):.2f}x")
 print(f"transport over ssh: {results['ssh']['first_transport']}; one-file push locally: "
       f"{results['local']['one_sent_files']} file copied, {results['local']['one_linked']} hard-linked")
 print(f"(tetra's bytes are the release files only; the manifest, about {manifest_bytes / 1e3:.0f} KB for "

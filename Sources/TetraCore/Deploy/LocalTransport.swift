@@ -315,6 +315,12 @@ public struct LocalTransport: ReleaseTransport {
         for id in plan.prune {
             do { try LocalFiles.removeTree(releaseDir(id)) } catch { outcome.pruneFailures.append("\(id): \(error)") }
         }
+        if !plan.prune.isEmpty {
+            // Removing a release unlinks inodes it shared with the current one, which moves their
+            // ctime past the current manifest's: re-seal it (chmod sets its ctime to now), so the
+            // next upload still trusts files nobody touched (see `canLink`).
+            _ = chmod(releaseDir(plan.activate) + "/" + ReleaseManifest.fileName, 0o644)
+        }
         if let token = plan.unlockToken { try unlock(token: token) }
         return outcome
     }

@@ -249,8 +249,11 @@ final class OrgE2ETests: XCTestCase {
             XCTAssertTrue(r.stdout.contains(needle), "\(needle) missing in:\n\(r.stdout)")
         }
         XCTAssertTrue(r.stderr.contains("protect"), "unknown key warned: \(r.stderr)")
+        chmod(f.tetra.stateRoot + "/orgs/acme/secrets.env", 0o644)
         r = try f.run(["org", "push", "acme", "dev"])
         XCTAssertEqual(r.status, 3, r.stderr)
+        XCTAssertTrue(r.stderr.contains("chmod 600"), "a readable secrets.env is warned about: \(r.stderr)")
+        XCTAssertFalse(r.stderr.contains(OrgFixture.secret))
         XCTAssertNil(f.currentRelease(f.devTarget))
         r = try f.run(["org", "push", "../x", "dev"])
         XCTAssertEqual(r.status, 2, r.stderr)

@@ -68,6 +68,9 @@ public struct OrgService: Sendable {
         let org = try store.load(name)
         for w in org.warnings { context.progress.warn("\(w.description): unknown key") }
         let inputs = validator.inputs(orgDirectory: org.directory)
+        if (try? SecretsFile.load(org.secretsFile))?.looseMode == true {
+            context.progress.warn("\(org.secretsFile) can be read by others; make it private: chmod 600 \(org.secretsFile)")
+        }
         let problems = validator.problems(org, inputs: inputs, renderEnvironments: renderEnvironments)
         if !problems.isEmpty {
             throw ConfigError(problems, hint: "fix them and run 'tetra org validate \(name)'")

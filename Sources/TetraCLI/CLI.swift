@@ -121,7 +121,8 @@ public struct CLI: Sendable {
         let entry = AuditEntry(
             time: core.now(), user: core.userName, host: core.hostName,
             command: inv.commandName, argv: core.commandLine,
-            org: inv.argument("ORG") ?? options.org, env: inv.argument("ENV"),
+            org: inv.argument("ORG") ?? options.org ?? Self.impliedOrg(inv, core: core),
+            env: inv.argument("ENV") ?? inv.argument("TO") ?? inv.flag("env"),
             result: exitCode == .success ? "ok" : (exitCode == .interrupted ? "interrupted" : "error"),
             exitCode: Int(exitCode.rawValue),
             durationMs: Int(core.now().timeIntervalSince(started) * 1000))
@@ -130,6 +131,14 @@ public struct CLI: Sendable {
         } catch {
             progress.warn("could not write the audit log: \(error)")
         }
+    }
+
+    /// The current org ($TETRA_ORG, then default_org) for commands that act on it without
+    /// naming it (`env ...`, `org set`), for the audit log.
+    static func impliedOrg(_ inv: Invocation, core: CoreContext) -> String? {
+        guard inv.path.first == "env" || inv.path == ["org", "set"] || inv.flag("env") != nil else { return nil }
+        if let org = core.environment["TETRA_ORG"], !org.isEmpty { return org }
+        return (try? GlobalSettings.load(core.paths))?.defaultOrg
     }
 
     /// Prints an error once: `tetra: error: MESSAGE` and `  hint: ...`, or JSON under --json.

@@ -16,10 +16,13 @@ public enum CommandTable {
         subcommands: [
             HelpCommands.spec,
             SetupCommands.initCommand,
+            QuickstartCommand.spec,
             SetupCommands.doctor,
             AuditCommands.spec,
             ConfigCommands.spec,
             PortsCommands.spec,
+            OrgCommands.spec,
+            EnvCommands.spec,
             SvcCommands.spec,
             TemplateCommands.spec,
             LibraryCommands.spec,

@@ -86,12 +86,32 @@ enum PortsCommands {
                     of allocations running at once never hand out the same port.
                     """,
                     arguments: [ArgSpec("NAME", help: "port name")],
-                    flags: [FlagSpec("range", value: .string, placeholder: "RANGE", help: "a range of [port_ranges] (required)",
-                                     completion: .dynamic(.portRanges))],
-                    examples: ["tetra ports allocate api --range development"], mutates: true, json: true,
+                    flags: [FlagSpec("range", value: .string, placeholder: "RANGE", help: "a range of [port_ranges]",
+                                     completion: .dynamic(.portRanges)),
+                            FlagSpec("env", value: .string, placeholder: "ENV",
+                                     help: "use the port_range of environment ENV of the current org (--org, $TETRA_ORG, default_org)",
+                                     completion: .dynamic(.envs))],
+                    examples: ["tetra ports allocate api --range development", "tetra ports allocate api --env dev --org acme"],
+                    mutates: true, json: true,
                     handler: { inv, env in
-                        guard let range = inv.flag("range") else {
-                            throw UsageError("ports allocate needs --range RANGE", usage: "tetra ports allocate NAME --range RANGE",
+                        let range: String
+                        switch (inv.flag("range"), inv.flag("env")) {
+                        case (let r?, nil): range = r
+                        case (nil, let e?):
+                            guard let orgName = try env.resolvedOrg() else {
+                                throw UsageError("--env needs a current org: give --org NAME", commandPath: inv.path)
+                            }
+                            let org = try OrgStore(paths: env.paths).load(orgName)
+                            guard let r = try org.environment(e).portRange else {
+                                throw ConfigError(ConfigProblem(file: org.orgFile, position: org.document.position(of: ["environments", e]),
+                                                                keyPath: "environments.\(e).port_range", message: "environment \(e) has no port_range"),
+                                                  hint: "use --range RANGE, or set it: tetra org set environments.\(e).port_range '\"development\"'")
+                            }
+                            range = r
+                        case (_?, _?):
+                            throw UsageError("--range and --env exclude each other", commandPath: inv.path)
+                        case (nil, nil):
+                            throw UsageError("ports allocate needs --range RANGE or --env ENV", usage: "tetra ports allocate NAME --range RANGE | --env ENV",
                                              commandPath: inv.path)
                         }
                         let change = try mutate(env) {

@@ -77,10 +77,13 @@ enum SetupCommands {
                     parses; the port registry's problems (as 'tetra ports check'); and certificates
                     expiring within 21 days (warnings) or expired (problems).
                     """,
-                    examples: ["tetra doctor", "tetra doctor --json"],
+                    flags: [FlagSpec("check-targets", help: "also connect to every environment's target (ssh) and report unreachable ones")],
+                    examples: ["tetra doctor", "tetra doctor --json", "tetra doctor --check-targets"],
                     json: true,
-                    handler: { _, env in
-                        let report = Doctor(core: env.core).run()
+                    handler: { inv, env in
+                        var doctor = Doctor(core: env.core)
+                        doctor.checkTargets = inv.has("check-targets")
+                        let report = doctor.run()
                         let rows = report.checks.map { [$0.name, $0.status.rawValue, $0.detail] }
                         var text = env.table(["check", "status", "detail"], rows, statusColumn: 1)
                         let problems = report.checks.filter { $0.status == .problem }.count
@@ -94,6 +97,10 @@ enum SetupCommands {
 /// The checks of `tetra doctor`. Later groups add their own checks here.
 struct Doctor {
     let core: CoreContext
+    /// `--check-targets`: reach every environment's target.
+    var checkTargets = false
+
+    init(core: CoreContext) { self.core = core }
 
     enum Status: String, Encodable { case ok, warning, problem }
 
@@ -117,6 +124,7 @@ struct Doctor {
         checks += configChecks()
         checks += portChecks()
         checks += libraryChecks()
+        checks += orgChecks()
         checks += certificateChecks()
         checks += serviceChecks()
         return Report(state_root: core.stateRoot, checks: checks,
@@ -192,6 +200,39 @@ struct Doctor {
         ServiceManager.troubled(paths: core.paths).map {
             Check(name: "service \($0.org)/\($0.name)", status: .problem, detail: "\($0.state)" + ($0.message.map { ": \($0)" } ?? ""))
         }
+    }
+
+    /// Every org validates (as `tetra org validate`); with `checkTargets`, every target answers.
+    func orgChecks() -> [Check] {
+        let store = OrgStore(paths: core.paths)
+        var checks: [Check] = []
+        for name in store.names() {
+            do {
+                let org = try store.load(name)
+                let validator = OrgValidator(paths: core.paths)
+                let problems = validator.problems(org, inputs: validator.inputs(orgDirectory: org.directory))
+                checks += problems.isEmpty ? [Check(name: "org \(name)", status: .ok, detail: "valid (\(org.environmentNames.count) environments)")]
+                    : problems.map { Check(name: "org \(name)", status: .problem, detail: $0.description) }
+                checks += org.warnings.map { Check(name: "org \(name)", status: .warning, detail: $0.description + ": unknown key") }
+                guard checkTargets else { continue }
+                for envName in org.environmentNames {
+                    guard let env = org.config.environments[envName] else { continue }
+                    do {
+                        let manager = try OrgService(context: core).manager(env)
+                        let state = try manager.state()
+                        checks.append(Check(name: "target \(name)/\(envName)", status: .ok,
+                                            detail: "\(manager.target) reachable" + (state.current.map { ", current \($0)" } ?? ", nothing deployed yet")))
+                    } catch let error as any TetraError {
+                        checks.append(Check(name: "target \(name)/\(envName)", status: .problem, detail: "unreachable: \(error.message)"))
+                    }
+                }
+            } catch let error as any TetraError {
+                checks.append(Check(name: "org \(name)", status: .problem, detail: error.message))
+            } catch {
+                checks.append(Check(name: "org \(name)", status: .problem, detail: "\(error)"))
+            }
+        }
+        return checks
     }
 
     /// The template library: `git fsck`, and a clean (or explained) status.

@@ -151,15 +151,19 @@ public struct StateNameProvider: DynamicNameProviding {
         case .domains:
             return SSLService.storedDomains(paths)
         case .services:
-            var org = self.org
-            for (i, w) in words.enumerated() {
-                if w == "--org", i + 1 < words.count - 1 { org = words[i + 1] }
-                if w.hasPrefix("--org=") { org = String(w.dropFirst(6)) }
-            }
-            guard let org, Names.isValid(org) else { return [] }
+            guard let org = orgInWords(words) else { return [] }
             return ((try? FileManager.default.contentsOfDirectory(atPath: paths.org(org) + "/services")) ?? [])
                 .filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }.filter(Names.isValid)
-        case .commands, .envs, .releases:
+        case .envs:
+            guard let org = orgInWords(words) else { return [] }
+            return (try? OrgStore(paths: paths).load(org).environmentNames) ?? []
+        case .releases:
+            // From this machine's history only (no network).
+            guard let org = orgInWords(words) else { return [] }
+            let env = envInWords(words, org: org)
+            let entries = (try? LocalHistory(paths: paths).entries(org, env: env)) ?? []
+            return Array(Set(entries.map(\.release)))
+        case .commands:
             return []
         }
     }
@@ -172,6 +176,25 @@ public struct StateNameProvider: DynamicNameProviding {
                                      outputLimit: 4 << 20)
         guard let result = try? runner.run(request), result.succeeded else { return [] }
         return result.stdoutString.split(whereSeparator: \.isNewline).map(String.init).filter(Names.isValid)
+    }
+
+    /// The org the words act on: --org, else `org VERB ORG ...`, else the resolved org
+    /// (TETRA_ORG or default_org, given by the caller).
+    func orgInWords(_ words: [String]) -> String? {
+        let done = Array(words.dropLast())
+        if let i = done.firstIndex(where: { $0 == "--org" }), i + 1 < done.count, Names.isValid(done[i + 1]) { return done[i + 1] }
+        if let w = done.first(where: { $0.hasPrefix("--org=") }), Names.isValid(String(w.dropFirst(6))) { return String(w.dropFirst(6)) }
+        let positional = done.filter { !$0.hasPrefix("-") }
+        if positional.first == "org", positional.count >= 3, Names.isValid(positional[2]), OrgStore(paths: paths).exists(positional[2]) {
+            return positional[2]
+        }
+        return org.flatMap { Names.isValid($0) ? $0 : nil }
+    }
+
+    /// The env the words name (`org rollback ORG ENV`, `env rollback ENV`), if any.
+    func envInWords(_ words: [String], org: String) -> String? {
+        let envs = (try? OrgStore(paths: paths).load(org).environmentNames) ?? []
+        return words.dropLast().last { envs.contains($0) }
     }
 
     func subdirectories(_ path: String) -> [String] {

@@ -113,6 +113,10 @@ public struct LocalTransport: ReleaseTransport {
             }
         }
 
+        if !request.sources.isEmpty {
+            return try uploadByManifest(request, dest: dest, rootMode: rootMode, previousDir: previousDir,
+                                        previousManifest: previousManifest, sealed: sealed)
+        }
         var directories: [(String, mode_t)] = []
         var seen = 0
         var linked = 0
@@ -156,6 +160,54 @@ public struct LocalTransport: ReleaseTransport {
         // Directory modes last (a 0555 directory could not have been filled), deepest first.
         for (dir, mode) in directories.reversed() { _ = chmod(dir, mode) }
         _ = chmod(dest, rootMode) // the release root keeps the rendered tree's mode, as rsync -p and tar -p do
+        return TransferStats(method: "copy", files: seen, filesSent: copied, filesLinked: linked, bytesSent: bytes)
+    }
+
+    /// Builds the release from the manifest: each file from `request.sources` or the tree,
+    /// linked from the previous release when unchanged, else copied (verified against the
+    /// manifest). Directories are created as needed (mode 0755).
+    func uploadByManifest(_ request: UploadRequest, dest: String, rootMode: mode_t, previousDir: String?,
+                          previousManifest: ReleaseManifest?, sealed: timespec) throws -> TransferStats {
+        var made: Set<String> = [""]
+        var linked = 0, copied = 0, seen = 0
+        var bytes: Int64 = 0
+        for (rel, want) in request.manifest.files {
+            guard SnapshotStore.isRelativeInside(rel) else {
+                throw CoreError.invalidArgument("unsafe path '\(Names.printable(rel))' in the manifest")
+            }
+            seen += 1
+            if seen % 64 == 0 { try interrupt?.check() }
+            var parent = (rel as NSString).deletingLastPathComponent
+            if !made.contains(parent) {
+                var missing: [String] = []
+                while !made.contains(parent) { missing.append(parent); parent = (parent as NSString).deletingLastPathComponent }
+                for dir in missing.reversed() {
+                    if mkdir(dest + "/" + dir, 0o755) != 0 && errno != EEXIST { throw IOError("create directory", path: dest + "/" + dir, errno: errno) }
+                    made.insert(dir)
+                }
+            }
+            let from = request.sources[rel] ?? request.tree + "/" + rel
+            var st = stat()
+            guard lstat(from, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                throw CoreError.failed("'\(rel)' is missing or not a regular file (\(from))", hint: "deploy again")
+            }
+            let mode = st.st_mode & 0o7777
+            let to = dest + "/" + rel
+            if let previousDir, previousManifest?.files[rel] == want,
+               Self.canLink(previousDir + "/" + rel, size: st.st_size, mode: mode, hash: want, sealed: sealed),
+               link(previousDir + "/" + rel, to) == 0 {
+                linked += 1
+                continue
+            }
+            let got = try Self.copyVerifying(from: from, to: to, mode: mode)
+            guard got.hash == want else {
+                throw CoreError.failed("'\(rel)' changed while it was being deployed (its sha256 differs from the manifest)",
+                                       hint: "deploy again")
+            }
+            copied += 1
+            bytes += got.bytes
+        }
+        _ = chmod(dest, rootMode)
         return TransferStats(method: "copy", files: seen, filesSent: copied, filesLinked: linked, bytesSent: bytes)
     }
 
@@ -262,6 +314,12 @@ public struct LocalTransport: ReleaseTransport {
         var outcome = CommitOutcome()
         for id in plan.prune {
             do { try LocalFiles.removeTree(releaseDir(id)) } catch { outcome.pruneFailures.append("\(id): \(error)") }
+        }
+        if !plan.prune.isEmpty {
+            // Removing a release unlinks inodes it shared with the current one, which moves their
+            // ctime past the current manifest's: re-seal it (chmod sets its ctime to now), so the
+            // next upload still trusts files nobody touched (see `canLink`).
+            _ = chmod(releaseDir(plan.activate) + "/" + ReleaseManifest.fileName, 0o644)
         }
         if let token = plan.unlockToken { try unlock(token: token) }
         return outcome

@@ -79,8 +79,14 @@ public struct ReleaseManager: Sendable {
     /// Deploys `renderedTree` (a local directory whose files `manifest` lists) as release
     /// `releaseId`, switches `current` to it, records history and prunes to `keep` releases
     /// (never the new current one or the one it replaced).
+    ///
+    /// `sources`: files of the manifest that are not in `renderedTree` (relative path →
+    /// absolute local path), for local targets only (see `UploadRequest.sources`).
     public func deploy(renderedTree: String, manifest: ReleaseManifest, releaseId: ReleaseID, metadata: ReleaseMetadata,
-                       keep: Int = ReleaseManager.defaultKeep) throws -> DeployResult {
+                       keep: Int = ReleaseManager.defaultKeep, sources: [String: String] = [:]) throws -> DeployResult {
+        if !sources.isEmpty && !target.isLocal {
+            throw CoreError.invalidArgument("files outside the rendered tree can only be deployed to a local target")
+        }
         let started = Monotonic.now()
         try context.interrupt.check()
         for name in ReleaseManifest.reservedNames where manifest.files[name] != nil {
@@ -109,7 +115,7 @@ public struct ReleaseManager: Sendable {
             context.progress.step("sending \(manifest.count) files to \(target)")
             uploading = true
             let stats = try transport.upload(UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
-                                                           previous: previous, state: state))
+                                                           previous: previous, state: state, sources: sources))
             try context.interrupt.check()
 
             let prune = Self.pruneList(releases: state.releases + [releaseId], current: releaseId, previous: previous, keep: keep)

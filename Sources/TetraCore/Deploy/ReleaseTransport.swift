@@ -73,13 +73,18 @@ public struct UploadRequest: Sendable {
     public var previous: ReleaseID?
     /// The target's state when the lock was taken (remote capabilities).
     public var state: TargetState
+    /// Files that are not in `tree` but elsewhere on this machine (relative path → absolute
+    /// path; an org's plain files, read where they are). Local targets only.
+    public var sources: [String: String]
 
-    public init(tree: String, manifest: ReleaseManifest, release: ReleaseID, previous: ReleaseID?, state: TargetState) {
+    public init(tree: String, manifest: ReleaseManifest, release: ReleaseID, previous: ReleaseID?, state: TargetState,
+                sources: [String: String] = [:]) {
         self.tree = tree
         self.manifest = manifest
         self.release = release
         self.previous = previous
         self.state = state
+        self.sources = sources
     }
 }
 

@@ -28,7 +28,7 @@ enum TreeWalker {
             names.append(name)
         }
         closedir(dir)
-        names.sort(by: ReleaseManifest.pathOrder)
+        names = ReleaseManifest.sortedPaths(names)
         for name in names {
             let rel = relative.isEmpty ? name : relative + "/" + name
             if name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0x5C }) {

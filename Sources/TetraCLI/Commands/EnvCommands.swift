@@ -1,0 +1,166 @@
+import Foundation
+import TetraCore
+
+/// The `env` group: environments of the current org (--org, $TETRA_ORG, default_org).
+enum EnvCommands {
+    static var spec: CommandSpec {
+        CommandSpec("env", summary: "Environments of the current org: list, show, diff, promote, rollback, history",
+                    subcommands: [list, show, diff, promote, rollback, history])
+    }
+
+    static func currentOrg(_ inv: Invocation, _ env: CommandEnvironment) throws -> String {
+        guard let name = try env.resolvedOrg() else {
+            throw UsageError("no current org: give --org NAME, set TETRA_ORG, or run 'tetra org use NAME'", commandPath: inv.path)
+        }
+        return name
+    }
+
+    static let envArg = ArgSpec("ENV", help: "environment name", completion: .dynamic(.envs))
+
+    static var list: CommandSpec {
+        CommandSpec("list", summary: "List the current org's environments", examples: ["tetra env list --org acme"], json: true,
+                    handler: { inv, env in
+            let name = try currentOrg(inv, env)
+            let org = try OrgStore(paths: env.paths).load(name)
+            let records = org.config.environments.map { OrgCommands.envRecord($0.key, $0.value) }
+            struct Result: Encodable { let org: String; let environments: [OrgCommands.EnvRecord] }
+            return CommandOutput(json: Result(org: name, environments: records),
+                                 text: env.table(["env", "target", "protected", "promote_from", "port_range"], records.map {
+                                     [$0.name, $0.target, $0.protected ? "yes" : "", $0.promote_from ?? "", $0.port_range ?? ""]
+                                 }))
+        })
+    }
+
+    static var show: CommandSpec {
+        CommandSpec("show", summary: "Show an environment: target, vars after merge, secret names, current release",
+                    arguments: [envArg], examples: ["tetra env show prod --org acme"], json: true, handler: { inv, env in
+            let name = try currentOrg(inv, env)
+            let store = OrgStore(paths: env.paths)
+            let org = try store.load(name)
+            let envName = inv.required("ENV")
+            let e = try org.environment(envName)
+            let ports = (try? PortStore(paths: env.paths).load().registry.ports) ?? []
+            let secrets = try store.secrets(name)
+            let context = try OrgRenderContext.build(org: org.document.table, environment: envName,
+                                                     ports: Dictionary(ports, uniquingKeysWith: { a, _ in a }), secrets: [:], file: org.orgFile)
+            var vars = TOMLTable()
+            for (k, v) in context where !OrgRenderContext.reserved.contains(k) { vars[k] = v }
+            var current: String? = nil
+            var created: String? = nil
+            var problem: String? = nil
+            do {
+                let m = try OrgService(context: env.core).manager(e)
+                if let id = try m.current() {
+                    current = id.rawValue
+                    created = (try? m.metadata(id)).map { Timestamps.iso8601($0.created) }
+                }
+            } catch let err as any TetraError {
+                problem = err.message
+            }
+            struct Result: Encodable {
+                let org: String; let env: OrgCommands.EnvRecord; let vars: EncodableTOML; let secrets: [String]
+                let current_release: String?; let released: String?; let target_error: String?
+            }
+            let result = Result(org: name, env: OrgCommands.envRecord(envName, e), vars: EncodableTOML(vars), secrets: secrets.names,
+                                current_release: current, released: created, target_error: problem)
+            var text = "env:          \(envName) (org \(name))\n"
+            text += "target:       \(e.target)\n"
+            text += "protected:    \(e.isProtected ? "yes (push, promote and rollback need --approve)" : "no")\n"
+            if let p = e.promoteFrom { text += "promote_from: \(p)\n" }
+            if let r = e.portRange { text += "port_range:   \(r)\n" }
+            text += "keep:         \(e.keep) releases\n"
+            for c in e.checks ?? [] { text += "check:        \(c.joined(separator: " "))\n" }
+            text += "current:      \(current.map { $0 + (created.map { " (\($0))" } ?? "") } ?? (problem.map { "unknown: \($0)" } ?? "(none)"))\n"
+            text += "secrets:      \(secrets.names.isEmpty ? "none" : secrets.names.joined(separator: ", ")) (names only)\n"
+            text += "vars:\n"
+            for (k, v) in vars { text += "  \(k) = \(TOMLSerializer.formatValue(v))\n" }
+            return CommandOutput(json: result, text: text)
+        })
+    }
+
+    static var diff: CommandSpec {
+        CommandSpec("diff", summary: "Diff what is deployed at FROM and TO (unified, per file); exit 0 none, 1 differences",
+                    arguments: [ArgSpec("FROM", help: "environment", completion: .dynamic(.envs)),
+                                ArgSpec("TO", help: "environment", completion: .dynamic(.envs))],
+                    flags: [FlagSpec("stat", help: "file names only")],
+                    examples: ["tetra env diff staging prod", "tetra env diff dev staging --stat"], json: true, handler: { inv, env in
+            let c = try OrgService(context: env.core).envDiff(org: try currentOrg(inv, env), from: inv.required("FROM"), to: inv.required("TO"))
+            return OrgCommands.diffOutput(c, stat: inv.has("stat"))
+        })
+    }
+
+    static var promote: CommandSpec {
+        CommandSpec("promote", summary: "Push the org snapshot deployed at FROM to TO (TO must name FROM in promote_from)",
+                    discussion: """
+                    Takes the snapshot FROM's current release was rendered from (not the working copy),
+                    renders it for TO, runs TO's checks with --validate ({release} is the rendered
+                    tree), shows the diff and pushes it, recording 'promoted from FROM@RELEASE'.
+                    """,
+                    arguments: [ArgSpec("FROM", help: "environment", completion: .dynamic(.envs)),
+                                ArgSpec("TO", help: "environment", completion: .dynamic(.envs))],
+                    flags: [FlagSpec("validate", help: "run TO's checks on the rendered release before pushing"),
+                            OrgCommands.approveFlag, OrgCommands.messageFlag],
+                    examples: ["tetra env promote dev staging", "tetra env promote staging prod --validate --approve"],
+                    mutates: true, json: true, handler: { inv, env in
+            let r = try OrgService(context: env.core).promote(org: try currentOrg(inv, env), from: inv.required("FROM"), to: inv.required("TO"),
+                                                              validate: inv.has("validate"), approve: inv.has("approve"),
+                                                              dryRun: env.options.dryRun, message: inv.flag("message"))
+            return CommandOutput(json: r, text: OrgCommands.deployText(r, verb: "promoted"))
+        })
+    }
+
+    static var rollback: CommandSpec {
+        CommandSpec("rollback", summary: "Switch ENV back to the previous (or given) release",
+                    arguments: [envArg],
+                    flags: [FlagSpec("to", value: .string, placeholder: "RELEASE", help: "the release to go back to", completion: .dynamic(.releases)),
+                            OrgCommands.approveFlag],
+                    examples: ["tetra env rollback prod --approve"], mutates: true, json: true, handler: { inv, env in
+            let r = try OrgService(context: env.core).rollback(org: try currentOrg(inv, env), env: inv.required("ENV"), to: inv.flag("to"),
+                                                               approve: inv.has("approve"), dryRun: env.options.dryRun)
+            return CommandOutput(json: r, text: OrgCommands.rollbackText(r))
+        })
+    }
+
+    static var history: CommandSpec {
+        CommandSpec("history", summary: "History of ENV: this machine's and the target's",
+                    arguments: [envArg], examples: ["tetra env history prod"], json: true, handler: { inv, env in
+            let org = try currentOrg(inv, env)
+            return OrgCommands.historyOutput(try OrgService(context: env.core).historyRecords(org: org, env: inv.required("ENV")), org: org, env: env)
+        })
+    }
+}
+
+/// A TOML value as plain JSON (dates and times as their TOML text).
+struct EncodableTOML: Encodable {
+    let value: TOMLValue
+    init(_ value: TOMLValue) { self.value = value }
+    init(_ table: TOMLTable) { value = .table(table) }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        switch value {
+        case .table(let t):
+            var c = encoder.container(keyedBy: Key.self)
+            for (k, v) in t { try c.encode(EncodableTOML(v), forKey: Key(stringValue: k)) }
+        case .array(let items):
+            var c = encoder.unkeyedContainer()
+            for v in items { try c.encode(EncodableTOML(v)) }
+        case .string(let s):
+            var c = encoder.singleValueContainer(); try c.encode(s)
+        case .integer(let i):
+            var c = encoder.singleValueContainer(); try c.encode(i)
+        case .float(let f):
+            var c = encoder.singleValueContainer(); try c.encode(f.isFinite ? f : 0)
+        case .boolean(let b):
+            var c = encoder.singleValueContainer(); try c.encode(b)
+        default:
+            var c = encoder.singleValueContainer(); try c.encode(TOMLSerializer.formatValue(value))
+        }
+    }
+}

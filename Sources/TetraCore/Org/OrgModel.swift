@@ -1,0 +1,157 @@
+import Foundation
+
+/// `orgs/<org>/org.toml` (SPEC §2), decoded.
+public struct OrgConfig: Sendable, Decodable {
+    public var org: OrgInfo
+    public var vars: TOMLTable?
+    public var environments: TOMLOrderedDictionary<EnvironmentConfig>
+
+    enum CodingKeys: String, CodingKey { case org, vars, environments }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        org = try c.decode(OrgInfo.self, forKey: .org)
+        vars = try c.decodeIfPresent(TOMLTable.self, forKey: .vars)
+        environments = try c.decodeIfPresent(TOMLOrderedDictionary<EnvironmentConfig>.self, forKey: .environments)
+            ?? TOMLOrderedDictionary()
+    }
+}
+
+extension TOMLOrderedDictionary: @unchecked Sendable where Value: Sendable {}
+
+/// `[org]`: name and description; any other key is allowed (templates read `{{ org.owner }}`).
+public struct OrgInfo: Sendable, Decodable {
+    public var name: String
+    public var description: String?
+}
+
+/// `[environments.NAME]`.
+public struct EnvironmentConfig: Sendable, Decodable {
+    public var target: String
+    public var portRange: String?
+    public var promoteFrom: String?
+    public var protected: Bool?
+    public var keepReleases: Int?
+    public var checks: [[String]]?
+    public var vars: TOMLTable?
+    /// ssh: an identity file (absolute or `~/`), a port, extra `-o` options (`Key=Value`).
+    public var sshKey: String?
+    public var sshPort: Int?
+    public var sshOptions: [String]?
+    public var description: String?
+
+    enum CodingKeys: String, CodingKey {
+        case target, portRange = "port_range", promoteFrom = "promote_from", protected, keepReleases = "keep_releases"
+        case checks, vars, sshKey = "ssh_key", sshPort = "ssh_port", sshOptions = "ssh_options", description
+    }
+
+    public var isProtected: Bool { protected ?? false }
+    public var keep: Int { keepReleases ?? ReleaseManager.defaultKeep }
+
+    /// The parsed target (exit 2 for a malformed one; `org validate` reports it as exit 3).
+    public func deployTarget() throws -> DeployTarget {
+        try DeployTarget.parse(target, sshKey: sshKey, sshPort: sshPort)
+    }
+
+    /// Why an `ssh_options` item is not acceptable, or nil.
+    public static func sshOptionProblem(_ option: String) -> String? {
+        let b = Array(option.utf8)
+        guard let eq = b.firstIndex(of: 0x3D), eq > 0 else { return "'\(Names.printable(option))' is not Key=Value" }
+        let key = b[0..<eq]
+        guard key.allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) }),
+              let first = key.first, !(first >= 0x30 && first <= 0x39) else {
+            return "'\(Names.printable(option))': the option name may only use letters and digits"
+        }
+        if b.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "control characters in '\(Names.printable(option))'" }
+        return nil
+    }
+
+    /// Transport options for this environment: `ssh_options` become `-o` pairs.
+    public func transportOptions() -> TransportOptions {
+        var extra: [String] = []
+        for option in sshOptions ?? [] { extra += ["-o", option] }
+        return TransportOptions(sshExtraOptions: extra)
+    }
+}
+
+/// An org read from a directory (the working copy or a restored snapshot).
+public struct LoadedOrg: Sendable {
+    public var name: String
+    public var directory: String
+    /// How org.toml is named in messages.
+    public var orgFile: String
+    public var document: TOMLDocument
+    public var config: OrgConfig
+    public var warnings: [ConfigProblem]
+
+    public var environmentNames: [String] { config.environments.keys }
+    public var filesDirectory: String { directory + "/files" }
+    public var partialsDirectory: String { directory + "/partials" }
+    public var secretsFile: String { directory + "/secrets.env" }
+
+    /// Files under `files/` (relative, sorted).
+    public var sourceFiles: [String] { TemplateCatalog.regularFiles(under: filesDirectory, maxDepth: nil) }
+    /// Service definitions (`services/*.toml`, names without the extension).
+    public var serviceNames: [String] {
+        TemplateCatalog.regularFiles(under: directory + "/services", maxDepth: 1).filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }
+    }
+
+    public func environment(_ name: String) throws -> EnvironmentConfig {
+        try Names.validate(name, what: "env")
+        guard let env = config.environments[name] else {
+            throw CoreError.notFound(what: "env", name: name,
+                                     hint: Suggest.didYouMean(name, in: environmentNames)
+                                        ?? "environments of \(self.name): \(environmentNames.joined(separator: ", "))")
+        }
+        return env
+    }
+
+    /// Reads and decodes `DIR/org.toml`. A missing file is not-found (exit 4); syntax and
+    /// type errors are exit 3 with `path:line:column`. Unknown keys (outside `[org]` and
+    /// `vars`) are returned as warnings.
+    public static func load(name: String, directory: String, displayName: String? = nil) throws -> LoadedOrg {
+        let file = directory + "/org.toml"
+        let display = displayName ?? file
+        guard let data = try AtomicFile.readIfExists(file) else {
+            throw CoreError.notFound(what: "org", name: name, hint: "no \(display)")
+        }
+        let document = try TOMLDocument(bytes: Array(data), fileName: display)
+        let (config, warnings) = try TOMLDecoder().decode(OrgConfig.self, from: document, file: display)
+        let kept = warnings.filter { w in
+            let key = w.keyPath ?? ""
+            return !(key.hasPrefix("org.") || key == "org")
+        }
+        return LoadedOrg(name: name, directory: directory, orgFile: display, document: document, config: config, warnings: kept)
+    }
+}
+
+/// The orgs of a state root: `orgs/<org>/org.toml`.
+public struct OrgStore: Sendable {
+    public let paths: StatePaths
+    public init(paths: StatePaths) { self.paths = paths }
+
+    /// Org names (directories with an org.toml), sorted.
+    public func names() -> [String] {
+        guard let items = try? FileManager.default.contentsOfDirectory(atPath: paths.orgs) else { return [] }
+        return items.filter { Names.isValid($0) && FileManager.default.fileExists(atPath: paths.org($0) + "/org.toml") }.sorted()
+    }
+
+    public func exists(_ name: String) -> Bool {
+        Names.isValid(name) && FileManager.default.fileExists(atPath: paths.org(name) + "/org.toml")
+    }
+
+    /// Loads an org of the state root (name validated first).
+    public func load(_ name: String) throws -> LoadedOrg {
+        try Names.validate(name, what: "org")
+        guard exists(name) else {
+            throw CoreError.notFound(what: "org", name: name,
+                                     hint: Suggest.didYouMean(name, in: names()) ?? "see 'tetra org list'; create one with 'tetra org create \(name)'")
+        }
+        return try LoadedOrg.load(name: name, directory: paths.org(name), displayName: "orgs/\(name)/org.toml")
+    }
+
+    /// `secrets.env` of an org (missing: none).
+    public func secrets(_ name: String) throws -> SecretsFile {
+        try SecretsFile.load(paths.org(name) + "/secrets.env")
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+
+/// Renders an org's `files/` for one environment (SPEC §2 "Rendering context"): every
+/// `*.tmpl` is rendered and written without the suffix, every other file is copied as it is
+/// (hard-linked when possible: the rendered tree is read-only scratch). A rendered file that
+/// reads `secrets` gets mode 0600.
+public struct OrgRenderer: Sendable {
+    public let catalog: TemplateCatalog
+    public var interrupt: InterruptFlag?
+
+    public init(catalog: TemplateCatalog, interrupt: InterruptFlag? = nil) {
+        self.catalog = catalog
+        self.interrupt = interrupt
+    }
+
+    public struct Outcome: Sendable, Equatable {
+        /// Output path → mode.
+        public var files: [String: UInt16]
+        /// Output paths rendered from templates.
+        public var rendered: [String]
+        /// Output paths whose render read `secrets` (mode 0600).
+        public var secretFiles: [String]
+        /// sha256 of every output (only when written), the release manifest's content.
+        public var hashes: [String: String] = [:]
+        /// Plain files left in place (`linkPlainFiles` false): output path → source path.
+        public var sources: [String: String] = [:]
+    }
+
+    /// How files are named in messages: `orgs/acme/files/app.env.tmpl`.
+    public static func displayPrefix(_ org: LoadedOrg) -> String {
+        (org.orgFile as NSString).deletingLastPathComponent
+    }
+
+    /// Renders for `environment`. With `output` nil nothing is written (validation); else
+    /// `output` must be an existing empty directory. Every problem of every file is reported
+    /// at once (`ConfigError`, exit 3).
+    /// `knownHashes`: sha256 of source files by path relative to `files/` (from the snapshot
+    /// just taken), so copied files are not read again to build the manifest.
+    public func render(_ org: LoadedOrg, environment: String, ports: [String: Int], secrets: [String: String],
+                       into output: String?, knownHashes: [String: String] = [:], linkPlainFiles: Bool = true,
+                       templatesOnly: Bool = false) throws -> Outcome {
+        let context = try OrgRenderContext.build(org: org.document.table, environment: environment, ports: ports,
+                                                 secrets: secrets, file: org.orgFile)
+        let partials = CatalogPartials(catalog: catalog, directories: [org.partialsDirectory])
+        let prefix = Self.displayPrefix(org)
+        var problems: [ConfigProblem] = []
+        var outcome = Outcome(files: [:], rendered: [], secretFiles: [])
+        var sources: [String: String] = [:]
+        guard LocalFiles.isDirectory(org.filesDirectory) else { return outcome }
+        if templatesOnly && output == nil {
+            // Only the templates: found by name, without visiting every plain file.
+            return try renderTemplatesOnly(org, environment: environment, context: context, partials: partials)
+        }
+        var count = 0
+        try TreeWalker.walk(org.filesDirectory) { rel, kind, st in
+            count += 1
+            if count % 256 == 0 { try interrupt?.check() }
+            let display = prefix.isEmpty ? "files/" + rel : prefix + "/files/" + rel
+            switch kind {
+            case .directory:
+                if let output, mkdir(output + "/" + rel, 0o755) != 0 && errno != EEXIST {
+                    throw IOError("create directory", path: output + "/" + rel, errno: errno)
+                }
+            case .file:
+                let isTemplate = rel.hasSuffix(".tmpl")
+                let out = isTemplate ? String(rel.dropLast(5)) : rel
+                if out.isEmpty || out.hasSuffix("/") {
+                    problems.append(ConfigProblem(file: display, message: "a template needs a name before .tmpl"))
+                    return
+                }
+                if let other = sources[out] {
+                    problems.append(ConfigProblem(file: display, message: "writes \(out), as \(other) does; remove one of them"))
+                    return
+                }
+                if !out.contains("/"), ReleaseManifest.reservedNames.contains(out) {
+                    problems.append(ConfigProblem(file: display, message: "'\(out)' is a name tetra reserves in releases"))
+                    return
+                }
+                sources[out] = display
+                let sourcePath = org.filesDirectory + "/" + rel
+                let executable = st.st_mode & 0o111 != 0
+                if isTemplate {
+                    let text: String
+                    do {
+                        guard let data = try AtomicFile.readIfExists(sourcePath), let s = String(data: data, encoding: .utf8) else {
+                            problems.append(ConfigProblem(file: display, message: "not UTF-8 text"))
+                            return
+                        }
+                        text = s
+                    }
+                    let result: TemplateRenderResult
+                    do {
+                        let template = try Template(source: text, name: display)
+                        do {
+                            result = try template.renderResult(context, partials: partials)
+                        } catch is ConfigError {
+                            let found = try template.validate(context, partials: partials)
+                            problems += found.isEmpty ? [ConfigProblem(file: display, message: "does not render for \(environment)")] : found
+                            return
+                        }
+                    } catch let error as ConfigError {
+                        problems += error.problems
+                        return
+                    }
+                    let mode: UInt16 = result.usesSecrets ? 0o600 : (executable ? 0o755 : 0o644)
+                    outcome.files[out] = mode
+                    outcome.rendered.append(out)
+                    if result.usesSecrets { outcome.secretFiles.append(out) }
+                    if let output {
+                        let bytes = Array(result.text.utf8)
+                        try Self.writeScratch(bytes, to: output + "/" + out, mode: mode_t(mode))
+                        outcome.hashes[out] = SHA256.hex(of: Data(bytes))
+                    }
+                } else {
+                    let mode = UInt16(st.st_mode & 0o777)
+                    outcome.files[out] = mode
+                    if output != nil, !linkPlainFiles {
+                        outcome.sources[out] = sourcePath
+                        outcome.hashes[out] = try knownHashes[rel] ?? SHA256.hex(ofFile: sourcePath)
+                    } else if let output {
+                        let dest = output + "/" + out
+                        if link(sourcePath, dest) != 0 {
+                            try LocalFiles.copyFile(from: sourcePath, to: dest, mode: mode_t(mode))
+                        }
+                        outcome.hashes[out] = try knownHashes[rel] ?? SHA256.hex(ofFile: dest)
+                    }
+                }
+            }
+        }
+        if !problems.isEmpty {
+            throw ConfigError(problems.map { Self.annotate($0, environment: environment) })
+        }
+        outcome.rendered.sort()
+        outcome.secretFiles.sort()
+        return outcome
+    }
+
+    /// Writes a file of the scratch tree (created exclusively, no fsync: the deploy makes the
+    /// release durable, and a crash leaves only scratch behind).
+    static func writeScratch(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw IOError("write", path: path, errno: errno) }
+        defer { close(fd) }
+        try AtomicFile.writeAll(fd: fd, data: Data(bytes), path: path)
+        if fchmod(fd, mode) != 0 { throw IOError("write", path: path, errno: errno) }
+    }
+
+    /// Validation of the templates alone (nothing written): `find -name '*.tmpl'` via the
+    /// walker, rendering each. Problems are reported like `render`'s.
+    func renderTemplatesOnly(_ org: LoadedOrg, environment: String, context: TOMLTable, partials: CatalogPartials) throws -> Outcome {
+        var problems: [ConfigProblem] = []
+        var outcome = Outcome(files: [:], rendered: [], secretFiles: [])
+        let prefix = Self.displayPrefix(org)
+        try TreeWalker.walk(org.filesDirectory) { rel, kind, _ in
+            guard kind == .file, rel.hasSuffix(".tmpl") else { return }
+            let display = prefix.isEmpty ? "files/" + rel : prefix + "/files/" + rel
+            guard let data = try AtomicFile.readIfExists(org.filesDirectory + "/" + rel), let text = String(data: data, encoding: .utf8) else {
+                problems.append(ConfigProblem(file: display, message: "not UTF-8 text"))
+                return
+            }
+            do {
+                let template = try Template(source: text, name: display)
+                do {
+                    let result = try template.renderResult(context, partials: partials)
+                    let out = String(rel.dropLast(5))
+                    outcome.rendered.append(out)
+                    if result.usesSecrets { outcome.secretFiles.append(out) }
+                } catch is ConfigError {
+                    let found = try template.validate(context, partials: partials)
+                    problems += found.isEmpty ? [ConfigProblem(file: display, message: "does not render for \(environment)")] : found
+                }
+            } catch let error as ConfigError {
+                problems += error.problems
+            }
+        }
+        if !problems.isEmpty { throw ConfigError(problems.map { Self.annotate($0, environment: environment) }) }
+        return outcome
+    }
+
+    static func annotate(_ problem: ConfigProblem, environment: String) -> ConfigProblem {
+        var p = problem
+        if let r = p.message.range(of: "undefined variable 'ports.") {
+            let port = p.message[r.upperBound...].prefix { $0 != "'" && $0 != "." }
+            p.message += ": no port '\(port)' in config/ports.toml (tetra ports allocate \(port) --env \(environment))"
+        }
+        p.message += " (env \(environment))"
+        return p
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+/// `org validate`: every problem of an org at once (SPEC §3): the schema, targets, ssh
+/// settings, `keep_releases`, `port_range` in ports.toml, `promote_from` chains (existing,
+/// acyclic), checks, the port registry (parse problems, two names on one port), secrets.env,
+/// and every template rendering for every environment (undefined names — a port name that
+/// is not registered, a missing secret — with `file:line:column`).
+public struct OrgValidator: Sendable {
+    public let paths: StatePaths
+    public let catalog: TemplateCatalog
+
+    public init(paths: StatePaths) {
+        self.paths = paths
+        catalog = TemplateCatalog(paths: paths)
+    }
+
+    public struct Inputs: Sendable {
+        public var ports: [String: Int]
+        public var ranges: [String]
+        public var secrets: [String: String]
+        public var problems: [ConfigProblem]
+    }
+
+    /// The port registry and secrets an org renders with, with their problems.
+    public func inputs(orgDirectory: String, secretsFile: String? = nil) -> Inputs {
+        var problems: [ConfigProblem] = []
+        var ports: [String: Int] = [:]
+        var ranges: [String] = []
+        do {
+            let loaded = try PortStore(paths: paths).load()
+            problems += loaded.problems
+            var byPort: [Int: [String]] = [:]
+            for (name, port) in loaded.registry.ports {
+                ports[name] = port
+                byPort[port, default: []].append(name)
+            }
+            for (port, names) in byPort.sorted(by: { $0.key < $1.key }) where names.count > 1 {
+                problems.append(ConfigProblem(file: paths.portsFile, keyPath: "ports",
+                                              message: "port conflict: \(names.sorted().joined(separator: ", ")) are all registered at \(port)"))
+            }
+            ranges = loaded.registry.ranges.map(\.name)
+        } catch let e as ConfigError {
+            problems += e.problems
+        } catch {
+            problems.append(ConfigProblem(file: paths.portsFile, message: "\(error)"))
+        }
+        var secrets: [String: String] = [:]
+        do {
+            secrets = try SecretsFile.load(secretsFile ?? orgDirectory + "/secrets.env").values
+        } catch let e as ConfigError {
+            problems += e.problems
+        } catch {
+            problems.append(ConfigProblem(file: secretsFile ?? orgDirectory + "/secrets.env", message: "\(error)"))
+        }
+        return Inputs(ports: ports, ranges: ranges, secrets: secrets, problems: problems)
+    }
+
+    /// Every problem of `org` (empty: valid). `renderEnvironments` nil: all of them.
+    public func problems(_ org: LoadedOrg, inputs: Inputs, renderEnvironments: [String]? = nil) -> [ConfigProblem] {
+        var problems = inputs.problems
+        let doc = org.document
+        func at(_ path: [String], _ message: String) {
+            problems.append(ConfigProblem(file: org.orgFile, position: doc.position(of: path), keyPath: path.joined(separator: "."),
+                                          message: message))
+        }
+        if org.config.org.name != org.name {
+            at(["org", "name"], "is '\(org.config.org.name)' but the org's directory is '\(org.name)'; they must agree")
+        }
+        let envs = org.config.environments
+        if envs.count == 0 { at(["environments"], "no environments: add [environments.dev] with a target") }
+        for (name, env) in envs {
+            let base = ["environments", name]
+            if let reason = Names.problem(with: name) { at(base, "invalid environment name: \(reason)") }
+            if let reason = DeployTarget.problem(with: env.target, sshKey: env.sshKey, sshPort: env.sshPort) {
+                at(base + ["target"], "invalid target '\(Names.printable(env.target))': \(reason)")
+            }
+            for option in env.sshOptions ?? [] {
+                if let reason = EnvironmentConfig.sshOptionProblem(option) { at(base + ["ssh_options"], reason) }
+            }
+            if env.sshOptions != nil, env.target.hasPrefix("/") { at(base + ["ssh_options"], "only valid for an ssh:// target") }
+            if let keep = env.keepReleases, keep < 1 { at(base + ["keep_releases"], "must be at least 1 (is \(keep))") }
+            if let range = env.portRange, !inputs.ranges.contains(range) {
+                at(base + ["port_range"], "no port range '\(range)' in config/ports.toml"
+                   + (inputs.ranges.isEmpty ? "" : " (ranges: \(inputs.ranges.joined(separator: ", ")))"))
+            }
+            if let from = env.promoteFrom {
+                if from == name {
+                    at(base + ["promote_from"], "an environment cannot promote from itself")
+                } else if envs[from] == nil {
+                    at(base + ["promote_from"], "no environment '\(from)'" + (Suggest.didYouMean(from, in: envs.keys).map { " (\($0))" } ?? ""))
+                }
+            }
+            for (i, check) in (env.checks ?? []).enumerated() {
+                if check.isEmpty || check[0].isEmpty { at(base + ["checks"], "check \(i + 1) is empty (an argv: [\"program\", \"arg\", ...])") }
+            }
+        }
+        // promote_from chains: acyclic.
+        var reported = Set<String>()
+        for (start, _) in envs {
+            var seen: [String] = [start]
+            var current = start
+            while let next = envs[current]?.promoteFrom, envs[next] != nil, next != current {
+                if let i = seen.firstIndex(of: next) {
+                    let cycle = Array(seen[i...]) + [next]
+                    let key = Set(cycle).sorted().joined(separator: ",")
+                    if reported.insert(key).inserted {
+                        at(["environments", start, "promote_from"], "promote_from forms a cycle: " + cycle.joined(separator: " ← "))
+                    }
+                    break
+                }
+                seen.append(next)
+                current = next
+            }
+        }
+        // Every template renders for every environment.
+        let renderer = OrgRenderer(catalog: catalog)
+        for name in renderEnvironments ?? envs.keys where Names.isValid(name) && envs[name] != nil {
+            do {
+                _ = try renderer.render(org, environment: name, ports: inputs.ports, secrets: inputs.secrets, into: nil)
+            } catch let e as ConfigError {
+                problems += e.problems
+            } catch let e as any TetraError {
+                problems.append(ConfigProblem(file: org.filesDirectory, message: e.message + " (env \(name))"))
+            } catch {
+                problems.append(ConfigProblem(file: org.filesDirectory, message: "\(error) (env \(name))"))
+            }
+        }
+        return problems
+    }
+}

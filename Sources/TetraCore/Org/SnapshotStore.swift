@@ -1,0 +1,238 @@
+import Foundation
+
+/// Snapshots of org sources: a content-addressed store of our own under `state/snapshots/`
+/// (mode 0700, like all of `state/`).
+///
+/// ```
+/// state/snapshots/objects/ab/abcdef…      file contents by sha256 (0444, shared by snapshots)
+/// state/snapshots/manifests/<id>          "MODE SHA256 PATH" lines, sorted; id = sha256 of it (16 hex)
+/// state/snapshots/log/<org>.jsonl         when each snapshot was taken and why
+/// state/snapshots/cache/<org>.tsv         stat cache (size, mtime, inode): unchanged files are not read again
+/// ```
+/// `secrets.env` is never part of a snapshot (see README: a rollback must not bring back a
+/// rotated secret, and the store never holds secret material).
+public struct SnapshotStore: Sendable {
+    public let root: String
+    public var interrupt: InterruptFlag?
+
+    public init(paths: StatePaths, interrupt: InterruptFlag? = nil) {
+        root = paths.snapshots
+        self.interrupt = interrupt
+    }
+
+    /// Files of the org directory that are not snapshotted (top level).
+    public static let excluded: Set<String> = ["secrets.env"]
+
+    public struct Entry: Codable, Sendable, Equatable {
+        public var time: String
+        public var org: String
+        public var id: String
+        public var reason: String
+        public var by: String
+        public var files: Int
+    }
+
+    public struct Taken: Sendable, Equatable {
+        public var id: String
+        public var files: Int
+        /// Objects that were not in the store yet.
+        public var newObjects: Int
+        /// sha256 of every file, by path relative to the org directory.
+        public var hashes: [String: String] = [:]
+    }
+
+    var objects: String { root + "/objects" }
+    var manifests: String { root + "/manifests" }
+    func logFile(_ org: String) -> String { root + "/log/" + org + ".jsonl" }
+    func cacheFile(_ org: String) -> String { root + "/cache/" + org + ".tsv" }
+    func objectPath(_ hash: String) -> String { objects + "/" + hash.prefix(2) + "/" + hash }
+
+    public static func isValidID(_ id: String) -> Bool {
+        id.utf8.count == 16 && id.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+
+    func validate(_ id: String) throws {
+        guard Self.isValidID(id) else {
+            throw CoreError.invalidArgument("invalid snapshot id '\(Names.printable(id))'", hint: "snapshot ids are 16 hex digits")
+        }
+    }
+
+    public func exists(_ id: String) -> Bool {
+        Self.isValidID(id) && LocalFiles.exists(manifests + "/" + id)
+    }
+
+    struct CacheRow { var size: Int64; var mtime: Int; var ctime: Int; var ino: UInt64; var hash: String }
+
+    func loadCache(_ org: String) -> [String: CacheRow] {
+        guard let data = try? AtomicFile.readIfExists(cacheFile(org)) else { return [:] }
+        var out: [String: CacheRow] = [:]
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let all = raw.bindMemory(to: UInt8.self)
+            out.reserveCapacity(all.count / 120)
+            var start = 0
+            while start < all.count {
+                var end = start
+                while end < all.count, all[end] != 0x0A { end += 1 }
+                // HASH \t SIZE \t MTIME \t CTIME \t INO \t PATH
+                var fields: [Range<Int>] = []
+                var f = start
+                for i in start..<end where all[i] == 0x09 && fields.count < 5 {
+                    fields.append(f..<i)
+                    f = i + 1
+                }
+                fields.append(f..<end)
+                func number(_ r: Range<Int>) -> Int? {
+                    guard !r.isEmpty, r.count < 20 else { return nil }
+                    var v = 0
+                    for i in r { let d = Int(all[i]) - 48; guard d >= 0 && d <= 9 else { return nil }; v = v * 10 + d }
+                    return v
+                }
+                if fields.count == 6, fields[0].count == 64, let size = number(fields[1]), let m = number(fields[2]),
+                   let c = number(fields[3]), let ino = number(fields[4]), !fields[5].isEmpty {
+                    let path = String(decoding: UnsafeBufferPointer(rebasing: all[fields[5]]), as: UTF8.self)
+                    out[path] = CacheRow(size: Int64(size), mtime: m, ctime: c, ino: UInt64(ino),
+                                         hash: String(decoding: UnsafeBufferPointer(rebasing: all[fields[0]]), as: UTF8.self))
+                }
+                start = end + 1
+            }
+        }
+        return out
+    }
+
+    static func nanos(_ t: timespec) -> Int { t.tv_sec * 1_000_000_000 + t.tv_nsec }
+
+    /// Snapshots the org directory `directory` (everything except `secrets.env`).
+    public func take(org: String, directory: String, reason: String, by: String, now: Date) throws -> Taken {
+        try Names.validate(org, what: "org")
+        for dir in [root, objects, manifests, root + "/log", root + "/cache"] { try AtomicFile.ensureDirectory(dir, mode: 0o700) }
+        // tetra never removes objects; if someone removed the store, nothing is trusted.
+        let objectsPresent = LocalFiles.isDirectory(objects + "/tmp")
+        let cache = objectsPresent ? loadCache(org) : [:]
+        try AtomicFile.ensureDirectory(objects + "/tmp", mode: 0o700)
+        var newCache: [String] = []
+        var lines: [(String, String)] = []
+        var newObjects = 0
+        var count = 0
+        var hashes: [String: String] = [:]
+        try TreeWalker.walk(directory) { rel, kind, st in
+            guard kind == .file else { return }
+            if !rel.contains("/"), Self.excluded.contains(rel) { return }
+            count += 1
+            if count % 256 == 0 { try interrupt?.check() }
+            let path = directory + "/" + rel
+            var hash: String? = nil
+            // Size, mtime (ns) and inode, as git with core.trustctime=false: ctime changes with
+            // every hard link (a push links plain files into its scratch tree).
+            if let row = cache[rel], row.size == Int64(st.st_size), row.mtime == Self.nanos(st.st_mtim),
+               row.ino == UInt64(st.st_ino), objectsPresent {
+                hash = row.hash
+            }
+            if hash == nil {
+                let h = try SHA256.hex(ofFile: path)
+                if LocalFiles.exists(objectPath(h)) { hash = h }
+            }
+            if hash == nil {
+                let dir = objects + "/tmp"
+                try AtomicFile.ensureDirectory(dir, mode: 0o700)
+                let temp = dir + "/\(getpid())-" + TargetLockRecord.newToken()
+                let got = try LocalTransport.copyVerifying(from: path, to: temp, mode: 0o444)
+                let final = objectPath(got.hash)
+                if LocalFiles.exists(final) {
+                    unlink(temp)
+                } else {
+                    try AtomicFile.ensureDirectory((final as NSString).deletingLastPathComponent, mode: 0o700)
+                    guard rename(temp, final) == 0 else {
+                        let e = errno
+                        unlink(temp)
+                        throw IOError("store", path: final, errno: e)
+                    }
+                    newObjects += 1
+                }
+                hash = got.hash
+            }
+            hashes[rel] = hash!
+            let mode = String(st.st_mode & 0o777, radix: 8)
+            lines.append((rel, mode + " " + hash! + " " + rel))
+            newCache.append("\(hash!)\t\(st.st_size)\t\(Self.nanos(st.st_mtim))\t\(Self.nanos(st.st_ctim))\t\(st.st_ino)\t\(rel)")
+        }
+        var byPath: [String: String] = [:]
+        byPath.reserveCapacity(lines.count)
+        for (path, line) in lines { byPath[path] = line }
+        var text = ""
+        text.reserveCapacity(lines.count * 100)
+        for path in ReleaseManifest.sortedPaths(byPath.keys) { text += byPath[path]!; text += "\n" }
+        let id = String(SHA256.hex(of: text).prefix(16))
+        let manifestPath = manifests + "/" + id
+        if !LocalFiles.exists(manifestPath) {
+            try AtomicFile.write(Data(text.utf8), to: manifestPath, mode: 0o600)
+        }
+        Self.writeWithoutSync(Data((newCache.joined(separator: "\n") + "\n").utf8), to: cacheFile(org))
+        let entry = Entry(time: Timestamps.iso8601(now), org: org, id: id, reason: reason, by: by, files: lines.count)
+        try AtomicFile.appendLine(Self.json(entry), to: logFile(org), mode: 0o600)
+        return Taken(id: id, files: lines.count, newObjects: newObjects, hashes: hashes)
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// The files of a snapshot: path → (mode, sha256).
+    public func manifest(_ id: String) throws -> [(path: String, mode: mode_t, hash: String)] {
+        try validate(id)
+        guard let data = try AtomicFile.readIfExists(manifests + "/" + id) else {
+            throw CoreError.notFound(what: "snapshot", name: id, hint: "snapshots are kept on the machine that took them, under \(root)")
+        }
+        var out: [(String, mode_t, String)] = []
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let f = line.split(separator: " ", maxSplits: 2)
+            guard f.count == 3, let mode = mode_t(f[0], radix: 8), f[1].count == 64,
+                  Self.isRelativeInside(String(f[2])) else {
+                throw CoreError.failed("snapshot \(id) is corrupt (\(manifests)/\(id))")
+            }
+            out.append((String(f[2]), mode, String(f[1])))
+        }
+        return out
+    }
+
+    /// Writes the files of snapshot `id` into the existing empty directory `destination`.
+    public func restore(_ id: String, into destination: String) throws {
+        for file in try manifest(id) {
+            let dest = destination + "/" + file.path
+            try AtomicFile.ensureDirectory((dest as NSString).deletingLastPathComponent, mode: 0o755)
+            let object = objectPath(file.hash)
+            guard LocalFiles.exists(object) else {
+                throw CoreError.failed("snapshot \(id) is incomplete: object \(file.hash) is missing")
+            }
+            try LocalFiles.copyFile(from: object, to: dest, mode: file.mode & 0o777)
+        }
+    }
+
+    /// Snapshots taken of `org`, oldest first.
+    public func log(_ org: String) throws -> [Entry] {
+        try Names.validate(org, what: "org")
+        guard let data = try AtomicFile.readIfExists(logFile(org)) else { return [] }
+        let decoder = JSONDecoder()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap {
+            try? decoder.decode(Entry.self, from: Data($0.utf8))
+        }
+    }
+
+    /// A relative path without empty, `.` or `..` components.
+    static func isRelativeInside(_ path: String) -> Bool {
+        guard !path.isEmpty, !path.hasPrefix("/") else { return false }
+        return path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+    }
+
+    /// A cache file: temp + rename (readers see old or new), no fsync (a lost cache only
+    /// means files are read again).
+    static func writeWithoutSync(_ data: Data, to path: String) {
+        let temp = path + ".tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return }
+        let ok = (try? AtomicFile.writeAll(fd: fd, data: data, path: temp)) != nil
+        close(fd)
+        if !ok || rename(temp, path) != 0 { unlink(temp) }
+    }
+}

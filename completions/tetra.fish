@@ -7,7 +7,7 @@ function __tetra_subcommands
         case ''
             printf '%s\t%s\n' 'help' 'Show help for tetra or one of its commands'
             printf '%s\t%s\n' 'init' 'Create the state root (idempotent)'
-            printf '%s\t%s\n' 'quickstart' 'A demo in a fresh state root: create an org, allocate ports, push dev, show status'
+            printf '%s\t%s\n' 'quickstart' 'A demo in a fresh state root: create an org, allocate ports, push dev, start a service, show status'
             printf '%s\t%s\n' 'doctor' 'Check tools, the state root and configuration; exit 1 on any problem'
             printf '%s\t%s\n' 'audit' 'Show the audit log of mutating commands'
             printf '%s\t%s\n' 'config' 'Read, convert, edit and check TOML files'

@@ -21,16 +21,21 @@ enum QuickstartCommand {
         let release: String
         let files: Int
         let status: [OrgService.EnvStatus]
+        /// The demo service (python3 -m http.server serving dev's current release); nil when
+        /// python3 is not installed.
+        let service: ServiceManager.Status?
         let steps: [Step]
         let cleanup: String
     }
 
     static var spec: CommandSpec {
-        CommandSpec("quickstart", summary: "A demo in a fresh state root: create an org, allocate ports, push dev, show status",
+        CommandSpec("quickstart", summary: "A demo in a fresh state root: create an org, allocate ports, push dev, start a service, show status",
                     discussion: """
                     Uses a new temporary state root unless --dir names one (which must not hold an org
                     called 'demo' yet). Nothing outside that directory is touched: dev's target is
-                    inside it. Prints every step and how to clean up.
+                    inside it. The demo service (python3 -m http.server on the allocated port, serving dev's
+                    current release, with an HTTP health check) keeps running under its supervisor until
+                    it is stopped: the clean-up printed at the end stops it first. Prints every step.
                     """,
                     examples: ["tetra quickstart", "tetra quickstart --dir /tmp/tetra-demo"], json: true,
                     handler: { _, env in try run(env) })
@@ -91,12 +96,49 @@ enum QuickstartCommand {
         let status = try service.status(org: orgName, env: "dev")
         step("status", "dev is at \(status.first?.release ?? "?"), drift: \(status.first?.drift?.clean == true ? "none" : "found")")
 
-        // 5. Services: the demo service is started here once the services group is merged
-        //    (`svc start web` for this org, then its status). Keep this step last.
+        // 5. the demo service: python3 -m http.server on the web port, serving dev's current
+        //    release, with an HTTP health check; started and shown healthy. The org's
+        //    snapshot taken by the push above keeps the template's own definition.
+        let services = ServiceManager(core: core, org: orgName)
+        var serviceStatus: ServiceManager.Status? = nil
+        if core.runner.which("python3") == nil {
+            step("service", "skipped: python3 is not installed (the demo service is python3 -m http.server)")
+        } else {
+            // The template's `web` runs ./bin/server, which a demo does not have: its command,
+            // cwd and health check are edited (format-preserving) to a python3 static server
+            // of dev's current release on the same port.
+            let command: [String] = ["python3", "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+            let file = paths.org(orgName) + "/services/web.toml"
+            if FileManager.default.fileExists(atPath: file) {
+                var doc = try TOMLDocument(contentsOfFile: file)
+                try doc.set(["command"], to: .array(command.map { .string($0) }))
+                try doc.set(["cwd"], to: .string(target + "/current"))
+                try doc.set(["health", "http"], to: .string("http://127.0.0.1:{port}/"))
+                try doc.set(["health", "start_period"], to: .string("1s"))
+                try AtomicFile.write(Data(doc.renderBytes()), to: file, mode: 0o644)
+            } else {
+                _ = try services.create("web", command: command + ["--directory", target + "/current"],
+                                        port: "web", healthHTTP: "http://127.0.0.1:{port}/")
+            }
+            let started = try services.start(["web"])
+            step("service", "web started (pid \(started.first?.pid.map(String.init) ?? "?"), port \(ports["web"] ?? 0)), supervised by tetra")
+            serviceStatus = try waitHealthy(services, "web", timeout: 20, interrupt: core.interrupt)
+            let health = serviceStatus?.health ?? "unknown"
+            step("health", "web is \(serviceStatus?.state ?? "?"), \(health): http://127.0.0.1:\(ports["web"] ?? 0)/")
+            guard health == "healthy" else {
+                _ = try? services.stop(["web"])
+                throw CoreError.failed("the demo service did not become healthy within 20s (state \(serviceStatus?.state ?? "?"))",
+                                       hint: "it was stopped; see `tetra --dir \(ShellQuote.quote(root)) --org \(orgName) svc logs web --stderr`")
+            }
+        }
 
-        let cleanup = temporary ? "rm -rf \(ShellQuote.quote(root))" : "tetra --dir \(ShellQuote.quote(root)) org delete \(orgName) --yes; rm -rf \(ShellQuote.quote(root + "/targets/" + orgName))"
+        let stop = "tetra --dir \(ShellQuote.quote(root)) --org \(orgName) svc stop --all"
+        let cleanup = (serviceStatus == nil ? "" : stop + " && ")
+            + (temporary ? "rm -rf \(ShellQuote.quote(root))"
+                         : "tetra --dir \(ShellQuote.quote(root)) org delete \(orgName) --yes && rm -rf \(ShellQuote.quote(root + "/targets/" + orgName))")
         let result = Result(state_root: root, temporary: temporary, org: orgName, ports: ports, target: target,
-                            release: pushed.release ?? "", files: pushed.files, status: status, steps: steps, cleanup: cleanup)
+                            release: pushed.release ?? "", files: pushed.files, status: status, service: serviceStatus,
+                            steps: steps, cleanup: cleanup)
         let q = ShellQuote.quote(root)
         var text = "tetra quickstart: done\n\n"
         for s in steps { text += "  \(s.step): \(s.detail)\n" }
@@ -107,7 +149,25 @@ enum QuickstartCommand {
         text += "  tetra org status \(orgName)\n"
         text += "  tetra org set vars.replicas 2 && tetra org push \(orgName) dev --dry-run && tetra org push \(orgName) dev\n"
         text += "  tetra org rollback \(orgName) dev && tetra org history \(orgName) dev\n"
+        if serviceStatus != nil {
+            text += "  tetra svc status web && tetra svc logs web -n 5 && curl -s http://127.0.0.1:\(ports["web"] ?? 0)/app.env\n"
+        }
         text += "\nClean up:\n  \(cleanup)\n"
         return CommandOutput(json: result, text: text)
+    }
+
+    /// Polls the service until its health is known to be healthy (or it failed), for at most
+    /// `timeout` seconds.
+    static func waitHealthy(_ services: ServiceManager, _ name: String, timeout: TimeInterval,
+                            interrupt: InterruptFlag) throws -> ServiceManager.Status {
+        let deadline = Monotonic.now() + timeout
+        while true {
+            let status = try services.status(name)
+            if status.health == "healthy" || ["crashloop", "failed", "stopped"].contains(status.state) || Monotonic.now() > deadline {
+                return status
+            }
+            try interrupt.check()
+            usleep(100_000)
+        }
     }
 }

@@ -1,22 +1,5 @@
 import Foundation
 
-/// JSON string literal (for hand-built JOSE headers whose member order we control).
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
-}
-
 /// Signs ACME requests as flattened JWS (RFC 7515 §7.2.2, RFC 8555 §6.2) with an account key
 /// file: ES256 for P-256 keys (openssl's DER signature converted to raw r||s), RS256 for RSA.
 public struct JWSSigner: Sendable {
@@ -34,9 +17,9 @@ public struct JWSSigner: Sendable {
 
     /// The protected header: `jwk` for newAccount (no account URL yet), `kid` otherwise.
     public func protectedHeader(url: String, nonce: String, kid: String?) -> String {
-        var h = "{\"alg\":\(jsonString(algorithm)),"
-        if let kid { h += "\"kid\":\(jsonString(kid)),"} else { h += "\"jwk\":\(jwk.canonicalJSON)," }
-        h += "\"nonce\":\(jsonString(nonce)),\"url\":\(jsonString(url))}"
+        var h = "{\"alg\":\(TOMLJSON.string(algorithm)),"
+        if let kid { h += "\"kid\":\(TOMLJSON.string(kid)),"} else { h += "\"jwk\":\(jwk.canonicalJSON)," }
+        h += "\"nonce\":\(TOMLJSON.string(nonce)),\"url\":\(TOMLJSON.string(url))}"
         return h
     }
 
@@ -47,7 +30,7 @@ public struct JWSSigner: Sendable {
         let input = protected64 + "." + payload64
         var signature = try openssl.sign(Data(input.utf8), privateKey: keyPath)
         if case .ec256 = jwk { signature = try ECDSASignature.rawFromDER(Array(signature)) }
-        let body = "{\"protected\":\(jsonString(protected64)),\"payload\":\(jsonString(payload64)),\"signature\":\(jsonString(Base64URL.encode(signature)))}"
+        let body = "{\"protected\":\(TOMLJSON.string(protected64)),\"payload\":\(TOMLJSON.string(payload64)),\"signature\":\(TOMLJSON.string(Base64URL.encode(signature)))}"
         return Data(body.utf8)
     }
 
@@ -179,7 +162,7 @@ public final class ACMEClient: @unchecked Sendable {
     public func account(email: String?) throws -> (url: String, created: Bool) {
         let d = try getDirectory()
         var payload = "{\"termsOfServiceAgreed\":true"
-        if let email, !email.isEmpty { payload += ",\"contact\":[\(jsonString("mailto:" + email))]" }
+        if let email, !email.isEmpty { payload += ",\"contact\":[\(TOMLJSON.string("mailto:" + email))]" }
         payload += "}"
         let response = try post(d.newAccount, payload: Data(payload.utf8), context: "the account registration", useJWK: true)
         guard let location = response.header("location"), !location.isEmpty else {
@@ -193,7 +176,7 @@ public final class ACMEClient: @unchecked Sendable {
 
     public func newOrder(names: [String]) throws -> (url: String, order: ACMEOrder) {
         let d = try getDirectory()
-        let ids = names.map { "{\"type\":\"dns\",\"value\":\(jsonString($0))}" }.joined(separator: ",")
+        let ids = names.map { "{\"type\":\"dns\",\"value\":\(TOMLJSON.string($0))}" }.joined(separator: ",")
         let response = try post(d.newOrder, payload: Data("{\"identifiers\":[\(ids)]}".utf8), context: "the new order")
         guard let location = response.header("location") else { throw SSLError.protocolError("newOrder answered without a Location header") }
         return (location, try decode(ACMEOrder.self, response, "order"))
@@ -231,7 +214,7 @@ public final class ACMEClient: @unchecked Sendable {
     }
 
     public func finalize(_ order: ACMEOrder, csrDER: Data) throws -> ACMEOrder {
-        let payload = "{\"csr\":\(jsonString(Base64URL.encode(csrDER)))}"
+        let payload = "{\"csr\":\(TOMLJSON.string(Base64URL.encode(csrDER)))}"
         let r = try post(order.finalize, payload: Data(payload.utf8), context: "the finalize request")
         return try decode(ACMEOrder.self, r, "order")
     }

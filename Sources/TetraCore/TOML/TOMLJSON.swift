@@ -579,6 +579,14 @@ public enum TOMLJSON {
         w.finishStreaming()
     }
 
+    /// A JSON string literal, quotes included (for JSON built by hand, e.g. JOSE headers
+    /// whose member order matters).
+    public static func string(_ s: String) -> String {
+        var w = _JSONWriter(pretty: false)
+        w.string(s)
+        return w.finish()
+    }
+
     /// Renders one value (a table, array or scalar).
     public static func encode(_ value: TOMLValue, pretty: Bool = true) -> String {
         var w = _JSONWriter(pretty: pretty)

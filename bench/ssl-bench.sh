@@ -8,8 +8,8 @@
 #     pebble (REQUESTS_CA_BUNDLE = pebble's TLS cert) as the baseline. Each run uses a new
 #     name so neither client benefits from pebble's authorization reuse; both start with a
 #     fresh state (tetra: new account key; certbot: new config dir and account).
-# Needs pebble, pebble-challtestsrv, certbot, curl, openssl, python3 (apt-get install pebble
-# certbot curl: done here when root and missing).
+# Needs pebble, pebble-challtestsrv, certbot, curl, openssl, python3, hyperfine (apt-get install
+# pebble certbot curl hyperfine: done here when root and missing).
 #   bench/ssl-bench.sh               # 1,000 certificates, 5 issuances each
 #   TETRA_BENCH_RUNS=10 bench/ssl-bench.sh
 set -euo pipefail
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 runs="${TETRA_BENCH_RUNS:-5}"
 
 missing=()
-for tool in pebble pebble-challtestsrv certbot curl openssl python3; do
+for tool in pebble pebble-challtestsrv certbot curl openssl python3 hyperfine; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
@@ -66,20 +66,20 @@ PY
 count=$("$TETRA" ssl list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["certificates"]))')
 [[ "$count" == 1000 ]] || { echo "ssl-bench: expected 1000 certificates, got $count" >&2; exit 1; }
 
-python3 - "$TETRA" <<'PY'
-import statistics, subprocess, sys, time
-tetra = sys.argv[1]
-def median_ms(argv, runs=100, warmup=5):
-    times = []
-    for i in range(runs + warmup):
-        t = time.perf_counter(); subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if i >= warmup: times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
-git = median_ms(["git", "--version"])
-lst = median_ms([tetra, "ssl", "list", "--json"], runs=50)
-print(f"{'command (1,000 certificates)':40} {'median':>10} {'ratio vs git':>13}")
-print(f"{'git --version':40} {git:8.2f}ms {1:12.2f}x")
-print(f"{'tetra ssl list --json':40} {lst:8.2f}ms {lst/git:12.2f}x   (target <= 10x)")
+# hyperfine -N runs each command directly (no shell, no Python in between), so the medians
+# are the commands' own times.
+hyperfine -N --warmup 20 --runs "${TETRA_BENCH_LIST_RUNS:-200}" --export-json "$work/list.json" \
+    --style none 'git --version' "$TETRA --version" "$TETRA ssl list --json" >/dev/null
+python3 - "$work/list.json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+git = results[0]["median"] * 1000
+labels = ["git --version", "tetra --version (start-up)", "tetra ssl list --json"]
+print(f"{'command (1,000 certificates)':40} {'median':>10} {'user':>8} {'system':>8} {'ratio vs git':>13}")
+for label, r in zip(labels, results):
+    ms = r["median"] * 1000
+    note = "   (target <= 10x)" if label.startswith("tetra ssl") else ""
+    print(f"{label:40} {ms:8.2f}ms {r['user'] * 1000:6.2f}ms {r['system'] * 1000:6.2f}ms {ms / git:12.2f}x{note}")
 PY
 
 # --- 2. ACME issuance against pebble: tetra vs certbot -------------------------------------

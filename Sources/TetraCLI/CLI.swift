@@ -85,7 +85,9 @@ public struct CLI: Sendable {
             if !options.quiet {
                 for note in output.notes { context.stderr.write("tetra: \(note)\n") }
             }
-            if options.json, let raw = output.rawJSON {
+            if options.json, let jsonStream = output.jsonStream {
+                jsonStream(context.stdout)
+            } else if options.json, let raw = output.rawJSON {
                 context.stdout.write(raw + "\n")
             } else if options.json, let json = output.json {
                 context.stdout.write(try JSONOutput.encode(json) + "\n")

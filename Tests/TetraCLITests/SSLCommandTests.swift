@@ -20,6 +20,136 @@ final class SSLCommandTests: XCTestCase {
         XCTAssertEqual(SSLCommands.listJSON(many), try JSONOutput.encode(SSLCommands.ListResult(certificates: many)))
     }
 
+    /// The direct `ssl list --json` (byte copies from meta.toml, `SSLService.scanList`) prints
+    /// exactly what the encoder prints for the Records the general reader makes of the same
+    /// files: plain files, TOML escapes, comments, CRLF, optional keys, empty and several names,
+    /// and files the byte scanner leaves to the general reader (non-ASCII, \u escapes, other
+    /// date forms), in the same order; unreadable ones are skipped with a warning. Also with
+    /// --expiring.
+    func testDirectListJSONMatchesEncoderOnVariedFiles() throws {
+        let cli = InProcess()
+        let ssl = cli.stateRoot + "/ssl"
+        func meta(_ dir: String, _ text: String) throws {
+            try FileManager.default.createDirectory(atPath: ssl + "/" + dir, withIntermediateDirectories: true)
+            try text.write(toFile: ssl + "/" + dir + "/meta.toml", atomically: true, encoding: .utf8)
+        }
+        func body(_ domain: String, names: String, issuer: String = "\"CN=Test CA\"", notAfter: String = "2027-02-19T20:00:00Z",
+                  notBefore: String = "2026-11-21T20:00:00Z", extra: String = "") -> String {
+            """
+            # written by tetra when the certificate was stored; read by 'tetra ssl list'
+            domain = "\(domain)"
+            names = \(names)
+            subject = "CN=\(domain)"
+            issuer = \(issuer)
+            not_before = \(notBefore)
+            not_after = \(notAfter)
+            serial = "0A:1B"
+            fingerprint_sha256 = "AA:BB"
+            source = "acme"
+            key_type = "ec256"
+            created = 2026-11-21T20:00:01Z
+            \(extra)
+            """
+        }
+        try meta("a.test", body("a.test", names: "[\"a.test\", \"www.a.test\"]", issuer: #""CN=Pebble \"Int\" CA/1\\x\t\n\r""#,
+                                extra: "acme_server = \"https://127.0.0.1:14000/dir\"\nhttp_port = 5002\ndays = 7\n"))
+        try meta("_.w.test", body("*.w.test", names: "[ \"*.w.test\" ]  # comment", notAfter: "2026-11-25T00:00:00Z"))
+        try meta("crlf.test", body("crlf.test", names: "[\"crlf.test\"]").replacingOccurrences(of: "\n", with: "\r\n"))
+        try meta("empty.test", body("empty.test", names: "[]"))
+        try meta("utf8.test", body("utf8.test", names: "[\"utf8.test\"]", issuer: "\"CN=Société Générale\""))
+        try meta("uesc.test", body("uesc.test", names: "[\"uesc.test\"]", issuer: #""CN=a\u0001b""#))
+        try meta("frac.test", body("frac.test", names: "[\"frac.test\"]", notAfter: "2026-11-19T01:02:03.5Z"))
+        try meta("off.test", body("off.test", names: "[\"off.test\"]", notAfter: "2027-01-01T00:00:00+02:00"))
+        try meta("past.test", body("past.test", names: "[\"past.test\"]", notAfter: "2024-02-29T23:59:59Z"))
+        try meta("broken.test", "domain = \n")
+        try FileManager.default.createDirectory(atPath: ssl + "/nometa.test", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: ssl + "/accounts", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: ssl + "/.stage-x", withIntermediateDirectories: true)
+
+        let now = cli.now()
+        func expected(within: TimeInterval?) throws -> String {
+            var records: [SSLService.Record] = []
+            for dir in try FileManager.default.contentsOfDirectory(atPath: ssl).sorted() where !dir.hasPrefix(".") && dir != "accounts" {
+                let file = ssl + "/" + dir + "/meta.toml"
+                guard let data = FileManager.default.contents(atPath: file), let m = try? CertificateMeta.parse(data, file: file) else { continue }
+                if let within, m.not_after.timeIntervalSince(now) > within { continue }
+                records.append(SSLService.Record(domain: m.domain, names: m.names, issuer: m.issuer, not_before: SSLService.iso8601(m.not_before),
+                                                 not_after: SSLService.iso8601(m.not_after), days_left: SSLService.daysLeft(m.not_after, now: now),
+                                                 source: m.source.rawValue, key_type: m.key_type, serial: m.serial))
+            }
+            return try JSONOutput.encode(SSLCommands.ListResult(certificates: records)) + "\n"
+        }
+        var r = cli.run(["ssl", "list", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, try expected(within: nil))
+        XCTAssertTrue(r.stdout.contains(#""CN=Pebble \"Int\" CA/1\\x\t\n\r""#), r.stdout)
+        XCTAssertTrue(r.stdout.contains("Société"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("skipped ssl/broken.test"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("ssl/nometa.test has no meta.toml"), r.stderr)
+        XCTAssertEqual(try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])["certificates"].map { ($0 as? [Any])?.count }, 9)
+        r = cli.run(["ssl", "list", "--json", "--expiring", "21d"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stdout, try expected(within: 21 * 86400))
+        XCTAssertTrue(r.stdout.contains("*.w.test") && r.stdout.contains("frac.test") && !r.stdout.contains("\"a.test"), r.stdout)
+        r = cli.run(["ssl", "list", "--json", "--expiring", "1s"])
+        XCTAssertEqual(r.stdout, try expected(within: 1))
+        // Nothing listed: the encoder's empty document, exit 0.
+        for dir in try FileManager.default.contentsOfDirectory(atPath: ssl) { try FileManager.default.removeItem(atPath: ssl + "/" + dir) }
+        r = cli.run(["ssl", "list", "--json", "--expiring", "21d"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, try expected(within: 21 * 86400))
+    }
+
+    /// The byte scanner reads the same values as the general reader, and refuses (leaves to
+    /// it) what it does not handle.
+    func testMetaScannerAgreesWithReader() throws {
+        let base = """
+        domain = "a.test"
+        names = ["a.test", "b.test"]
+        subject = "CN=a.test"
+        issuer = "CN=x \\"q\\" \\\\ y"
+        not_before = 2024-02-29T00:00:00Z
+        not_after = 2027-12-31T23:59:59Z
+        serial = "01"
+        fingerprint_sha256 = "AA"
+        source = "self-signed"
+        key_type = "rsa2048"
+        created = 2026-01-01T00:00:00Z
+        days = 30
+
+        """
+        let bytes = Array(base.utf8)
+        let meta = try CertificateMeta.parse(bytes, file: "meta.toml")
+        var m = MetaBytes(base: UnsafePointer(bitPattern: 1)!)
+        let ok = bytes.withUnsafeBufferPointer { b -> Bool in
+            guard MetaScanner.scan(b.baseAddress!, b.count, into: &m) else { return false }
+            XCTAssertEqual(m.string(m.domain), meta.domain)
+            XCTAssertEqual(m.names.map { m.string($0) }, meta.names)
+            XCTAssertEqual(m.string(m.issuer), meta.issuer)
+            XCTAssertEqual(m.string(m.source), meta.source.rawValue)
+            XCTAssertEqual(m.string(m.keyType), meta.key_type)
+            XCTAssertEqual(m.string(m.notBefore), SSLService.iso8601(meta.not_before))
+            XCTAssertEqual(m.string(m.notAfter), SSLService.iso8601(meta.not_after))
+            XCTAssertEqual(Double(m.notAfterEpoch), meta.not_after.timeIntervalSince1970)
+            return true
+        }
+        XCTAssertTrue(ok)
+        for (from, to) in [("days = 30", "days = 030"), ("days = 30", "days = +30"), ("days = 30", "days = 30\ndays = 31"),
+                           ("source = \"self-signed\"", "source = \"other\""), ("2027-12-31T23:59:59Z", "2027-02-29T00:00:00Z"),
+                           ("2027-12-31T23:59:59Z", "2027-12-31T23:59:60Z"), ("CN=a.test", "CN=\\u0041"), ("CN=a.test", "CN=é"),
+                           ("key_type = \"rsa2048\"\n", ""), ("days = 30", "other = 1"), ("names = [", "names = [ \"\"\"x\"\"\", ")] {
+            let text = Array(base.replacingOccurrences(of: from, with: to).utf8)
+            XCTAssertFalse(text.withUnsafeBufferPointer { MetaScanner.scan($0.baseAddress!, $0.count, into: &m) }, to)
+        }
+        // Every day of 1969-2100 against timegm (via Timestamps).
+        var day = Date(timeIntervalSince1970: -86400 * 366)
+        while day.timeIntervalSince1970 < 4_110_000_000 {
+            let text = Array(Timestamps.iso8601(day).utf8)
+            XCTAssertEqual(text.withUnsafeBufferPointer { MetaScanner.epoch($0.baseAddress!) }, Int(day.timeIntervalSince1970))
+            day += 86400 * 3 + 3671
+        }
+    }
+
     func writeMeta(_ root: String, domain: String, dir: String, notAfter: String) throws {
         let path = root + "/ssl/" + dir
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

@@ -120,6 +120,9 @@ public struct CommandOutput: @unchecked Sendable {
     /// Human output written straight to stdout in pieces, instead of `text` (large
     /// documents: `config decode` streams its JSON without holding it in memory).
     public var stream: ((OutputSink) -> Void)?
+    /// The --json document written straight to stdout (with its final newline), instead of
+    /// `rawJSON` or `json`: `ssl list` hands over its bytes without a String copy.
+    public var jsonStream: ((OutputSink) -> Void)? = nil
 
     public init(exitCode: ExitCode = .success, json: (any Encodable)? = nil, rawJSON: String? = nil, text: String = "",
                 notes: [String] = [], stream: ((OutputSink) -> Void)? = nil) {

@@ -155,6 +155,7 @@ for name, remote in (("local", False), ("ssh", True)):
         first_s=first_t, first_bytes=first.get("bytes_sent"), first_transport=first.get("transport"),
         one_s=statistics.median(t for t, _ in one), one_bytes=statistics.median(o.get("bytes_sent") or 0 for _, o in one),
         one_sent_files=one[-1][1].get("files_sent"), one_linked=one[-1][1].get("files_linked"),
+        one_transport=one[-1][1].get("transport"),
         rsync_first_s=rs_first_t, rsync_first_bytes=rs_first_b,
         rsync_one_s=statistics.median(t for t, _ in rs_one), rsync_one_bytes=statistics.median(b for _, b in rs_one),
         one_cpu=statistics.median(one_cpu), rsync_one_cpu=statistics.median(rs_cpu))
@@ -179,13 +180,15 @@ for name, r in results.items():
 for name, r in results.items():
     print(f"{name:<8}{'one file, CPU (user+sys, this machine only)':<44}{r['one_cpu']:.3f}s vs {r['rsync_one_cpu']:.3f}s"
           f" = {r['one_cpu'] / max(r['rsync_one_cpu'], 1e-6):.2f}x")
-print(f"transport over ssh: {results['ssh']['first_transport']}; one-file push locally: "
-      f"{results['local']['one_sent_files']} file copied, {results['local']['one_linked']} hard-linked")
-print(f"(tetra's bytes are the release files only; the manifest, about {manifest_bytes / 1e3:.0f} KB for "
-      f"{files:,} files, goes with the commit)")
+print(f"transport over ssh: first push {results['ssh']['first_transport']}, one-file push {results['ssh']['one_transport']} "
+      f"({results['ssh']['one_sent_files']} file sent, {results['ssh']['one_linked']} hard-linked at the target); "
+      f"one-file push locally: {results['local']['one_sent_files']} file copied, {results['local']['one_linked']} hard-linked")
+print(f"(first push: tetra's bytes are rsync's, the manifest, about {manifest_bytes / 1e3:.0f} KB for {files:,} files, "
+      f"goes with the commit; a delta push's bytes are everything it sends: script, changed manifest lines, tar of the "
+      f"changed files; the manifest itself is rebuilt at the target)")
 print(f"one ssh session here: {connect:.3f}s with a new connection, {session:.3f}s over a shared one "
-      f"(the remote shell's start-up included); an ssh push uses 4 sessions (read current, lock, rsync, commit), "
-      f"rsync -a one")
+      f"(the remote shell's start-up included); a one-file ssh push uses 2 sessions over one connection "
+      f"(lock + read current, delta upload + commit), rsync -a one")
 for name, r in results.items():
     ok = r["one_s"] <= 2 * r["rsync_one_s"]
     print(f"target {name}: one-file push {r['one_s'] / r['rsync_one_s']:.2f}x rsync (goal <= 2x): {'met' if ok else 'NOT met'}")

@@ -160,6 +160,73 @@ final class OrgE2ETests: XCTestCase {
         }
     }
 
+    /// A push that changes a few files goes over ssh as a delta (one session: hard links to
+    /// the previous release plus the changed files); a change the delta cannot carry (a mode)
+    /// or a previous release that drifted at the target falls back to the full upload.
+    func testSmallPushesOverSSHGoAsADeltaAndFallBackOnModeChangesAndDrift() throws {
+        let sshd = try SSHServer()
+        defer { sshd.stop() }
+        let f = try OrgFixture(sshd: sshd)
+        let log = OutputLog()
+        let files = f.tetra.stateRoot + "/orgs/acme/files"
+        func push() throws -> [String: Any] {
+            let r = try f.run(["org", "push", "acme", "staging", "--json"], log: log)
+            XCTAssertEqual(r.status, 0, r.stderr + "\n" + sshd.log)
+            return try json(r.stdout)
+        }
+        try FileManager.default.createDirectory(atPath: files + "/extra", withIntermediateDirectories: true)
+        try "a\n".write(toFile: files + "/extra/a.txt", atomically: true, encoding: .utf8)
+        try "b\n".write(toFile: files + "/extra/b.txt", atomically: true, encoding: .utf8)
+        let first = try push()
+        XCTAssertEqual(first["transport"] as? String, "rsync")
+        let release1 = try DeployFixture.assertCurrentComplete(f.stagingPath)
+
+        // one changed file, one added in a new directory, one removed
+        try "User-agent: delta\n".write(toFile: files + "/robots.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: files + "/new/dir", withIntermediateDirectories: true)
+        try "fresh\n".write(toFile: files + "/new/dir/added.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: files + "/extra/b.txt")
+        Thread.sleep(forTimeInterval: 1.05)
+        let second = try push()
+        XCTAssertEqual(second["transport"] as? String, "delta", "\(second)")
+        XCTAssertEqual(second["files_sent"] as? Int, 2)
+        XCTAssertLessThan(try XCTUnwrap(second["bytes_sent"] as? Int), 20_000)
+        let release2 = try DeployFixture.assertCurrentComplete(f.stagingPath)
+        XCTAssertNotEqual(release1, release2)
+        XCTAssertEqual(f.read(f.stagingPath + "/current/robots.txt"), "User-agent: delta\n")
+        XCTAssertEqual(f.read(f.stagingPath + "/current/new/dir/added.txt"), "fresh\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.stagingPath + "/current/extra/b.txt"))
+        XCTAssertEqual(f.read(f.stagingPath + "/releases/\(release1)/extra/b.txt"), "b\n")
+        XCTAssertEqual(f.read(f.stagingPath + "/releases/\(release1)/robots.txt"), "User-agent: *\n", "the previous release is untouched")
+        XCTAssertEqual(DeployFixture.mode(f.stagingPath + "/current/db.env"), 0o600)
+        XCTAssertEqual(try DeployFixture.assertCurrentComplete(f.stagingPath), release2)
+
+        // a mode-only change: the delta sees the shape differ and the full upload runs
+        XCTAssertEqual(chmod(files + "/conf/nginx.conf", 0o640), 0)
+        Thread.sleep(forTimeInterval: 1.05)
+        let third = try push()
+        XCTAssertEqual(third["transport"] as? String, "rsync", "\(third)")
+        _ = try DeployFixture.assertCurrentComplete(f.stagingPath)
+        XCTAssertEqual(DeployFixture.mode(f.stagingPath + "/current/conf/nginx.conf"), 0o640)
+
+        // drift in the previous release: the delta's check fails, the full upload repairs it
+        let release3 = try XCTUnwrap(f.currentRelease(f.stagingPath))
+        let drifted = f.stagingPath + "/releases/\(release3)/robots.txt"
+        XCTAssertEqual(unlink(drifted), 0)
+        try "hand edit\n".write(toFile: drifted, atomically: false, encoding: .utf8)
+        try "fresh again\n".write(toFile: files + "/new/dir/added.txt", atomically: true, encoding: .utf8)
+        Thread.sleep(forTimeInterval: 1.05)
+        let fourth = try push()
+        XCTAssertEqual(fourth["transport"] as? String, "rsync", "\(fourth)")
+        _ = try DeployFixture.assertCurrentComplete(f.stagingPath)
+        XCTAssertEqual(f.read(f.stagingPath + "/current/robots.txt"), "User-agent: delta\n")
+        XCTAssertEqual(f.read(f.stagingPath + "/current/new/dir/added.txt"), "fresh again\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.stagingPath + "/.tetra/lock"))
+        let partials = try FileManager.default.contentsOfDirectory(atPath: f.stagingPath + "/releases").filter { $0.hasSuffix(".partial") }
+        XCTAssertEqual(partials, [])
+        log.assertNoSecrets([OrgFixture.secret, OrgFixture.sessionSecret])
+    }
+
     func testRollbackToAPrunedReleaseReRendersItFromItsSnapshot() throws {
         let f = try OrgFixture(sshd: nil, keepDev: 1)
         let orgFiles = f.tetra.stateRoot + "/orgs/acme/files"

@@ -185,4 +185,47 @@ final class DeployScriptTests: XCTestCase {
         XCTAssertEqual(state?.releases, [])
         XCTAssertNil(state?.current)
     }
+
+    /// The delta step: a release made of hard links to the previous one minus the removed
+    /// files, the manifest rebuilt and checked; a previous release that drifted falls back
+    /// and leaves no partial.
+    func testDeltaPrepareBuildsFromThePreviousReleaseAndFallsBackOnDrift() throws {
+        let prev = root + "/releases/" + id1.rawValue
+        try FileManager.default.createDirectory(atPath: prev + "/d e", withIntermediateDirectories: true)
+        try "a\n".write(toFile: prev + "/a.txt", atomically: true, encoding: .utf8)
+        try "b\n".write(toFile: prev + "/d e/b 'x'.txt", atomically: true, encoding: .utf8)
+        let old = ReleaseManifest(files: ["a.txt": SHA256.hex(of: "a\n"), "d e/b 'x'.txt": SHA256.hex(of: "b\n")])
+        try old.text.write(toFile: prev + "/" + ReleaseManifest.fileName, atomically: true, encoding: .utf8)
+        let new = ReleaseManifest(files: ["a.txt": SHA256.hex(of: "a\n")])
+        let drop = SHA256.hex(of: "b\n") + "  d e/b 'x'.txt\n"
+        func mode(_ path: String) throws -> String {
+            String(((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? 0), radix: 8)
+        }
+        let shape = "d \(try mode(prev + "/d e")) d e\nf \(try mode(prev + "/a.txt")) a.txt\n"
+        func script(_ shapeHash: String) -> RemoteScript {
+            RemoteScripts.deltaPrepare(paths, release: id2, previous: id1, removed: ["d e/b 'x'.txt"], dropLines: drop, addLines: "",
+                                       manifestHash: new.contentHash, shapeHash: shapeHash, hasTar: false)
+        }
+        var r = try run(script(SHA256.hex(of: shape)))
+        XCTAssertEqual(r.status, 0, r.stderrString)
+        XCTAssertTrue(r.stdoutString.contains("@@tetra:delta-ready"), r.stdoutString + r.stderrString)
+        let partial = root + "/releases/" + id2.rawValue + ".partial"
+        XCTAssertEqual(try String(contentsOfFile: partial + "/" + ReleaseManifest.fileName, encoding: .utf8), new.text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: partial + "/d e/b 'x'.txt"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: prev + "/d e/b 'x'.txt"), "the previous release is untouched")
+        XCTAssertEqual(try String(contentsOfFile: prev + "/" + ReleaseManifest.fileName, encoding: .utf8), old.text)
+
+        // a wrong shape (e.g. a mode changed) falls back and removes the partial
+        r = try run(script(SHA256.hex(of: "other")))
+        XCTAssertTrue(r.stdoutString.contains("@@tetra:delta-fallback shape"), r.stdoutString)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: partial))
+
+        // drift in the previous release: the file check fails
+        try FileManager.default.removeItem(atPath: prev + "/a.txt")
+        try "edited\n".write(toFile: prev + "/a.txt", atomically: true, encoding: .utf8)
+        r = try run(script(SHA256.hex(of: shape)))
+        XCTAssertTrue(r.stdoutString.contains("@@tetra:delta-fallback verify"), r.stdoutString)
+        XCTAssertFalse(r.stdoutString.contains("@@tetra:delta-ready"), r.stdoutString)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: partial))
+    }
 }

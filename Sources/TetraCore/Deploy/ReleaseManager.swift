@@ -83,7 +83,18 @@ public struct ReleaseManager: Sendable {
     /// `sources`: files of the manifest that are not in `renderedTree` (relative path →
     /// absolute local path), for local targets only (see `UploadRequest.sources`).
     public func deploy(renderedTree: String, manifest: ReleaseManifest, releaseId: ReleaseID, metadata: ReleaseMetadata,
-                       keep: Int = ReleaseManager.defaultKeep, sources: [String: String] = [:]) throws -> DeployResult {
+                       keep: Int = ReleaseManager.defaultKeep, sources: [String: String] = [:],
+                       known: KnownRelease? = nil) throws -> DeployResult {
+        try deploy(renderedTree: renderedTree, manifest: manifest, releaseId: releaseId, metadata: metadata, keep: keep,
+                   sources: sources, known: known, held: nil)
+    }
+
+    /// `deploy` under a lock already taken with `acquireLock` (which it releases, or the
+    /// commit does).
+    func deploy(renderedTree: String, manifest: ReleaseManifest, releaseId: ReleaseID, metadata: ReleaseMetadata,
+                keep: Int, sources: [String: String], known: KnownRelease?, held: AcquiredLock?) throws -> DeployResult {
+        var held = held
+        defer { if let lock = held { try? transport.unlock(token: lock.token) } }
         if !sources.isEmpty && !target.isLocal {
             throw CoreError.invalidArgument("files outside the rendered tree can only be deployed to a local target")
         }
@@ -97,8 +108,14 @@ public struct ReleaseManager: Sendable {
         meta.contentHash = manifest.contentHash
         meta.fileCount = manifest.count
 
-        context.progress.step("locking \(target)")
-        let lock = try acquireLock()
+        let lock: AcquiredLock
+        if let taken = held {
+            lock = taken
+            held = nil
+        } else {
+            context.progress.step("locking \(target)")
+            lock = try acquireLock()
+        }
         var locked = true
         defer { if locked { try? transport.unlock(token: lock.token) } }
         reportCleanup(lock.state)
@@ -112,34 +129,53 @@ public struct ReleaseManager: Sendable {
         var uploading = false
         do {
             try context.interrupt.check()
+            let request = UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
+                                        previous: previous, state: state, sources: sources)
+            let prune = Self.pruneList(releases: state.releases + [releaseId], current: releaseId, previous: previous, keep: keep)
+            func plan(_ stats: TransferStats?) -> CommitPlan {
+                let entry = HistoryEntry(time: Timestamps.iso8601(context.now()), action: "deploy", release: releaseId.rawValue,
+                                         previous: previous?.rawValue, org: meta.org, env: meta.env, by: by, command: commandText,
+                                         source: meta.source, message: meta.message, files: manifest.count,
+                                         bytesSent: stats?.bytesSent, transport: stats?.method ?? "delta",
+                                         brokeLock: lock.broken?.holderDescription)
+                let files: [String: Data] = [
+                    ReleaseManifest.fileName: Data(manifest.text.utf8),
+                    ReleaseManifest.metadataFileName: Data(meta.toml.utf8),
+                ]
+                return CommitPlan(finalize: releaseId, releaseFiles: files, activate: releaseId,
+                                  historyLine: entry.jsonLine, prune: prune, unlockToken: lock.token,
+                                  verify: !target.isLocal && state.remoteHasSha256sum)
+            }
+            func finished(stats: TransferStats, outcome: CommitOutcome) -> DeployResult {
+                for failure in outcome.pruneFailures { context.progress.warn("could not prune release \(failure)") }
+                let failed = Set(outcome.pruneFailures.compactMap { $0.split(separator: ":").first.map(String.init) })
+                return DeployResult(release: releaseId, previous: previous, transfer: stats,
+                                    pruned: prune.filter { !failed.contains($0.rawValue) }, pruneFailures: outcome.pruneFailures,
+                                    cleanedPartials: state.partials.filter { p in !state.cleanupProblems.contains { $0.hasSuffix(p) } },
+                                    brokeLock: lock.broken, duration: Monotonic.now() - started)
+            }
+            // A release that differs little from the previous one goes as a delta, uploaded
+            // and committed in one step (ssh: one session) when the transport can.
+            if let known, known.id == previous, let delta = transport as? any DeltaDeploying {
+                context.progress.step("sending the changes since \(known.id) to \(target)")
+                uploading = true
+                if let (stats, outcome) = try delta.deltaDeploy(request, previous: known, plan: plan(nil)) {
+                    uploading = false
+                    locked = false
+                    return finished(stats: stats, outcome: outcome)
+                }
+                try context.interrupt.check()
+            }
             context.progress.step("sending \(manifest.count) files to \(target)")
             uploading = true
-            let stats = try transport.upload(UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
-                                                           previous: previous, state: state, sources: sources))
+            let stats = try transport.upload(request)
             try context.interrupt.check()
 
-            let prune = Self.pruneList(releases: state.releases + [releaseId], current: releaseId, previous: previous, keep: keep)
-            let entry = HistoryEntry(time: Timestamps.iso8601(context.now()), action: "deploy", release: releaseId.rawValue,
-                                     previous: previous?.rawValue, org: meta.org, env: meta.env, by: by, command: commandText,
-                                     source: meta.source, message: meta.message, files: manifest.count,
-                                     bytesSent: stats.bytesSent, transport: stats.method,
-                                     brokeLock: lock.broken?.holderDescription)
             context.progress.step("switching current to \(releaseId)")
-            let files: [String: Data] = [
-                ReleaseManifest.fileName: Data(manifest.text.utf8),
-                ReleaseManifest.metadataFileName: Data(meta.toml.utf8),
-            ]
-            let outcome = try transport.commit(CommitPlan(finalize: releaseId, releaseFiles: files, activate: releaseId,
-                                                          historyLine: entry.jsonLine, prune: prune, unlockToken: lock.token,
-                                                          verify: !target.isLocal && state.remoteHasSha256sum))
+            let outcome = try transport.commit(plan(stats))
             uploading = false
             locked = false
-            for failure in outcome.pruneFailures { context.progress.warn("could not prune release \(failure)") }
-            let failed = Set(outcome.pruneFailures.compactMap { $0.split(separator: ":").first.map(String.init) })
-            return DeployResult(release: releaseId, previous: previous, transfer: stats,
-                                pruned: prune.filter { !failed.contains($0.rawValue) }, pruneFailures: outcome.pruneFailures,
-                                cleanedPartials: state.partials.filter { p in !state.cleanupProblems.contains { $0.hasSuffix(p) } },
-                                brokeLock: lock.broken, duration: Monotonic.now() - started)
+            return finished(stats: stats, outcome: outcome)
         } catch {
             if uploading { try? transport.removePartial(releaseId) }
             throw error
@@ -274,9 +310,11 @@ public struct ReleaseManager: Sendable {
         var token: String
         var state: TargetState
         var broken: TargetLockRecord?
+        /// The files read under the lock as it was taken (`acquireLock(reading:)`).
+        var files: [String: Data] = [:]
     }
 
-    func acquireLock() throws -> AcquiredLock {
+    func acquireLock(reading: [String] = []) throws -> AcquiredLock {
         let deadline = Monotonic.now() + max(0, context.lockWait)
         var broken: TargetLockRecord? = nil
         var breakAttempts = 0
@@ -286,9 +324,10 @@ public struct ReleaseManager: Sendable {
             let record = TargetLockRecord(token: TargetLockRecord.newToken(), pid: getpid(), host: context.hostName,
                                           user: context.userName, command: commandText, time: now, ttl: Int(lockTTL.rounded(.up)),
                                           startTime: ProcessIdentity.startTime(pid: getpid()))
-            switch try transport.tryLock(record) {
+            let (attempt, files) = try transport.tryLock(record, reading: reading)
+            switch attempt {
             case .acquired(let state):
-                return AcquiredLock(token: record.token, state: state, broken: broken)
+                return AcquiredLock(token: record.token, state: state, broken: broken, files: files)
             case .held(let raw):
                 let holder = TargetLockRecord.parse(raw)
                 if let holder, breakAttempts < 3, holder.isExpired(now: now) || holder.isDeadLocalProcess {

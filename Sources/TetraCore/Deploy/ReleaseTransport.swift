@@ -168,6 +168,9 @@ public protocol ReleaseTransport: Sendable {
     /// Creates the target's directories and tries to take its lock atomically with `record`.
     /// When taken, leftovers of crashed runs are removed.
     func tryLock(_ record: TargetLockRecord) throws -> LockAttempt
+    /// `tryLock`, and when the lock is taken, `readFiles(reading)` under it (ssh: in the same
+    /// session). The files are empty when the lock is held by someone else.
+    func tryLock(_ record: TargetLockRecord, reading: [String]) throws -> (LockAttempt, [String: Data])
     /// Removes the lock if (and only if) it is still the one with `token`. True when it was
     /// removed by this call.
     func breakLock(token: String) throws -> Bool
@@ -187,6 +190,37 @@ public protocol ReleaseTransport: Sendable {
     /// Copies a release's files (without tetra's metadata files) into the local directory
     /// `destination` (which must exist and be empty).
     func fetch(_ id: ReleaseID, into destination: String) throws
+}
+
+/// The previous release's manifest as tetra knows it (read from the target before the push),
+/// for transports that can send a release as a delta against it.
+public struct KnownRelease: Sendable, Equatable {
+    public var id: ReleaseID
+    public var files: [String: String]
+    public init(id: ReleaseID, files: [String: String]) {
+        self.id = id
+        self.files = files
+    }
+}
+
+/// A transport that can upload and commit a release in one step by sending only what changed
+/// since a previous release that is at the target (ssh: one session). `nil`: not possible
+/// here (nothing was changed at the target); the caller then uploads and commits as usual.
+public protocol DeltaDeploying: ReleaseTransport {
+    func deltaDeploy(_ request: UploadRequest, previous: KnownRelease, plan: CommitPlan) throws -> (TransferStats, CommitOutcome)?
+}
+
+extension ReleaseTransport {
+    public func tryLock(_ record: TargetLockRecord, reading: [String]) throws -> (LockAttempt, [String: Data]) {
+        let attempt = try tryLock(record)
+        guard case .acquired = attempt, !reading.isEmpty else { return (attempt, [:]) }
+        do {
+            return (attempt, try readFiles(reading))
+        } catch {
+            try? unlock(token: record.token)
+            throw error
+        }
+    }
 }
 
 /// Options for building transports.

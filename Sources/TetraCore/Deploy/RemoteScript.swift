@@ -303,3 +303,42 @@ enum RemoteOutput {
         return nil
     }
 }
+
+extension RemoteScripts {
+    /// The delta step of an ssh deploy (see `SSHTransport.deltaDeploy`), run before the
+    /// commit script in the same session: the new release is built in `<id>.partial` from the
+    /// previous release (`cp -al`: hard links), the files in `removed` are unlinked, the tar
+    /// stream on stdin (changed and added files, with their directories) is unpacked, the
+    /// manifest is rebuilt from the previous one (`dropLines` out, `addLines` in) and must hash
+    /// to `manifestHash`, the tree's shape and modes (`find -printf '%y %m %P'`, sorted) must
+    /// hash to `shapeHash`, and every file must match the manifest (`sha256sum -c`). When any
+    /// of this fails (a previous release that drifted, no GNU cp/find at the target), the
+    /// partial is removed and `@@tetra:delta-fallback REASON` printed: nothing was changed,
+    /// and tetra sends the release the usual way.
+    static func deltaPrepare(_ p: RemotePaths, release id: ReleaseID, previous: ReleaseID, removed: [String], dropLines: String,
+                             addLines: String, manifestHash: String, shapeHash: String, hasTar: Bool) -> RemoteScript {
+        var s = RemoteScript()
+        let partial = p.partial(id)
+        let manifest = partial + "/" + ReleaseManifest.fileName
+        s.raw("P=\(Q.q(partial))")
+        s.raw("fallback() { rm -rf \"$P\"; echo \"@@tetra:delta-fallback $1\"; exit 0; }")
+        s.raw("[ -d \(Q.q(p.release(previous))) ] || fallback no-previous")
+        s.raw("rm -rf \"$P\" && cp -al \(Q.q(p.release(previous))) \"$P\" 2>/dev/null || fallback cp-al")
+        s.raw("rm -f \"$P\"/\(Q.q(ReleaseManifest.fileName)) \"$P\"/\(Q.q(ReleaseManifest.metadataFileName)) || fallback rm")
+        if !removed.isEmpty {
+            s.raw("printf '%s\\n' \(Q.q(removed.joined(separator: "\n"))) | while IFS= read -r f; do rm -f \"$P/$f\" || exit 1; done || fallback rm")
+        }
+        if hasTar {
+            s.raw("tar -x -p -f - -C \"$P\" || fallback tar")
+        }
+        s.raw("s=$(find \"$P\" -mindepth 1 \\( -type f -o -type d \\) -printf '%y %m %P\\n' 2>/dev/null | LC_ALL=C sort | sha256sum) || fallback find")
+        s.raw("[ \"${s%% *}\" = \(Q.q(shapeHash)) ] || fallback shape")
+        s.raw("{ printf '%s' \(Q.q(dropLines)) | grep -v -x -F -f - \(Q.q(p.release(previous) + "/" + ReleaseManifest.fileName)); "
+              + "printf '%s' \(Q.q(addLines)); } | LC_ALL=C sort -t ' ' -k3 > \(Q.q(manifest)) || fallback manifest")
+        s.raw("m=$(sha256sum < \(Q.q(manifest))) || fallback manifest")
+        s.raw("[ \"${m%% *}\" = \(Q.q(manifestHash)) ] || fallback manifest")
+        s.raw("(cd \"$P\" && sha256sum --quiet -c \(Q.q(ReleaseManifest.fileName)) >/dev/null 2>&1) || fallback verify")
+        s.raw("echo @@tetra:delta-ready")
+        return s
+    }
+}

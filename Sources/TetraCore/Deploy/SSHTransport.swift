@@ -58,8 +58,33 @@ public struct SSHTransport: ReleaseTransport {
     }
 
     public func tryLock(_ record: TargetLockRecord) throws -> LockAttempt {
-        let result = try run(RemoteScripts.tryLock(paths, record: record), label: "lock \(paths.lock)")
-        let lines = RemoteOutput.lines(result.stdout)
+        try tryLock(record, reading: []).0
+    }
+
+    /// One session: the lock script, then (whether or not it took the lock: reading is
+    /// harmless) the files, whose output comes after every lock marker.
+    public func tryLock(_ record: TargetLockRecord, reading: [String]) throws -> (LockAttempt, [String: Data]) {
+        var script = RemoteScripts.tryLock(paths, record: record)
+        let mark = TargetLockRecord.newToken()
+        if !reading.isEmpty {
+            script.raw("echo \(RemoteScript.q("@@tetra:read " + mark))")
+            script.raw(RemoteScripts.readFiles(paths, reading, mark: mark).text)
+        }
+        let result = try run(script, label: "lock \(paths.lock)")
+        var lockOutput = result.stdout
+        var files: [String: Data] = [:]
+        if !reading.isEmpty {
+            let split = Array("@@tetra:read \(mark)\n".utf8)
+            let bytes = [UInt8](result.stdout)
+            guard let at = RemoteOutput.find(split, in: bytes, from: 0) else { throw unexpectedOutput("lock", result) }
+            lockOutput = Data(bytes[..<at])
+            files = RemoteOutput.files(Data(bytes[(at + split.count)...]), mark: mark)
+        }
+        return (try lockAttempt(lockOutput, result), files)
+    }
+
+    func lockAttempt(_ stdout: Data, _ result: ProcessResult) throws -> LockAttempt {
+        let lines = RemoteOutput.lines(stdout)
         if lines.contains("@@tetra:acquired") {
             guard let state = RemoteOutput.state(lines) else { throw unexpectedOutput("lock", result) }
             return .acquired(state)
@@ -93,12 +118,21 @@ public struct SSHTransport: ReleaseTransport {
         for (name, data) in plan.releaseFiles where name != stdinFile && data.count > 64 << 10 {
             throw CoreError.failed("\(name) is too large to send (\(data.count) bytes)")
         }
+        let result = try runCommit(RemoteScripts.commit(paths, plan, stdinFile: stdinFile), plan: plan,
+                                   input: stdinFile.flatMap { plan.releaseFiles[$0] })
+        let lines = RemoteOutput.lines(result.stdout)
+        guard lines.contains("@@tetra:committed") else { throw unexpectedOutput("commit", result) }
+        return Self.outcome(lines)
+    }
+
+    static func outcome(_ lines: [Substring]) -> CommitOutcome {
+        CommitOutcome(pruneFailures: lines.filter { $0.hasPrefix("@@tetra:prune-failed ") }.map { String($0.dropFirst(21)) })
+    }
+
+    /// Runs a script that ends with the commit script, mapping its exit codes.
+    func runCommit(_ script: RemoteScript, plan: CommitPlan, input: Data?) throws -> ProcessResult {
         do {
-            let result = try run(RemoteScripts.commit(paths, plan, stdinFile: stdinFile), label: "switch current to \(plan.activate)",
-                                 input: stdinFile.flatMap { plan.releaseFiles[$0] }, uninterruptible: true)
-            let lines = RemoteOutput.lines(result.stdout)
-            guard lines.contains("@@tetra:committed") else { throw unexpectedOutput("commit", result) }
-            return CommitOutcome(pruneFailures: lines.filter { $0.hasPrefix("@@tetra:prune-failed ") }.map { String($0.dropFirst(21)) })
+            return try run(script, label: "switch current to \(plan.activate)", input: input, uninterruptible: true)
         } catch ToolError.failed(_, let status, let tail) where (3...5).contains(status) {
             switch status {
             case 3: throw CoreError.conflict("release \(plan.finalize?.rawValue ?? "") already exists at \(target)")
@@ -280,6 +314,110 @@ public struct SSHTransport: ReleaseTransport {
         ToolError.failed(argv: [ssh.program, ssh.endpoint.destination, "<\(what)>"], status: result.status,
                          stderrTail: "unexpected output from the target (is its shell POSIX sh?): "
                              + ToolError.tail(of: result.stdoutString + "\n" + result.stderrString, lines: 3, maxChars: 300))
+    }
+}
+
+// MARK: - delta deploys
+
+extension SSHTransport: DeltaDeploying {
+    /// Upper bounds of a delta deploy: the manifest lines that change (they travel in the
+    /// script, whose size the remote kernel limits to 128 KiB), and the files sent (one tar
+    /// stream, held in memory).
+    static let deltaLinesLimit = 48 << 10
+    static let deltaBytesLimit: Int64 = 16 << 20
+
+    /// Uploads and commits a release in ONE ssh session when the previous release is at the
+    /// target: the new release is made of hard links to the previous one (`cp -al`) plus the
+    /// changed and added files (a tar stream on stdin); the manifest is rebuilt there from the
+    /// previous one and the changed lines, so neither the file list nor the manifest crosses
+    /// the network. Before the commit the target checks the rebuilt manifest's hash, the
+    /// tree's shape and modes against the rendered tree's, and every file against the
+    /// manifest; if anything differs (e.g. the previous release drifted), it removes the
+    /// partial and tetra falls back to the full upload (nil).
+    public func deltaDeploy(_ request: UploadRequest, previous: KnownRelease, plan: CommitPlan) throws -> (TransferStats, CommitOutcome)? {
+        guard let id = plan.finalize, request.previous == previous.id, request.state.releases.contains(previous.id),
+              request.state.remoteHasSha256sum, plan.releaseFiles[ReleaseManifest.fileName] != nil else { return nil }
+        let new = request.manifest.files, old = previous.files
+        var removed: [String] = [], sent: [String] = []
+        var drop = "", add = ""
+        for (path, hash) in old where new[path] != hash {
+            removed.append(path)
+            drop += hash + "  " + path + "\n"
+            guard drop.utf8.count <= Self.deltaLinesLimit else { return nil }
+        }
+        for (path, hash) in new where old[path] != hash {
+            sent.append(path)
+            add += hash + "  " + path + "\n"
+            guard add.utf8.count <= Self.deltaLinesLimit else { return nil }
+        }
+        // One walk of the rendered tree: it must hold exactly the manifest's files; its shape
+        // and modes, as the target's `find -printf '%y %m %P'` prints them, sorted.
+        var shape: [String] = []
+        var files = 0
+        var bytes: Int64 = 0
+        let sentSet = Set(sent)
+        try TreeWalker.walk(request.tree) { rel, kind, st in
+            let mode = String(UInt32(st.st_mode) & 0o7777, radix: 8)
+            switch kind {
+            case .directory: shape.append("d " + mode + " " + rel)
+            case .file:
+                guard new[rel] != nil else {
+                    throw CoreError.failed("'\(rel)' is in the rendered tree but not in its manifest",
+                                           hint: "the tree changed after the manifest was built; deploy again")
+                }
+                files += 1
+                if sentSet.contains(rel) { bytes += Int64(st.st_size) }
+                shape.append("f " + mode + " " + rel)
+            }
+        }
+        guard files == new.count else {
+            throw CoreError.failed("the rendered tree has \(files) files but its manifest lists \(new.count)",
+                                   hint: "the tree changed after the manifest was built; deploy again")
+        }
+        guard bytes <= Self.deltaBytesLimit else { return nil }
+        let shapeHash = SHA256.hex(of: ReleaseManifest.sortedPaths(shape).map { $0 + "\n" }.joined())
+
+        // The tar stream: the sent files and their directories (parents first).
+        var tarData: Data? = nil
+        if !sent.isEmpty {
+            guard runner.which(options.tarProgram) != nil else { return nil }
+            var names = Set(sent)
+            for path in sent {
+                var parts = path.split(separator: "/").dropLast()
+                while !parts.isEmpty {
+                    names.insert(parts.joined(separator: "/"))
+                    parts = parts.dropLast()
+                }
+            }
+            var list = Data()
+            for name in ReleaseManifest.sortedPaths(names) {
+                list.append(contentsOf: Array(name.utf8))
+                list.append(0)
+            }
+            let tar = try runChecked(ProcessRequest(options.tarProgram, ["-c", "-f", "-", "-b", "1", "--no-recursion", "--null",
+                                                                         "-C", request.tree, "-T", "-"],
+                                                    input: list, outputLimit: Int.max / 2))
+            tarData = tar.stdout
+        }
+        var commitPlan = plan
+        commitPlan.releaseFiles[ReleaseManifest.fileName] = nil
+        commitPlan.verify = false
+        for (name, data) in commitPlan.releaseFiles where data.count > 64 << 10 {
+            throw CoreError.failed("\(name) is too large to send (\(data.count) bytes)")
+        }
+        var script = RemoteScripts.deltaPrepare(paths, release: id, previous: previous.id, removed: ReleaseManifest.sortedPaths(removed),
+                                                dropLines: drop, addLines: add, manifestHash: request.manifest.contentHash,
+                                                shapeHash: shapeHash, hasTar: tarData != nil)
+        script.raw(RemoteScripts.commit(paths, commitPlan, stdinFile: nil).text)
+        let argument = script.sshArgument
+        guard argument.utf8.count <= 100 << 10 else { return nil }
+        let result = try runCommit(script, plan: plan, input: tarData)
+        let lines = RemoteOutput.lines(result.stdout)
+        if lines.contains(where: { $0.hasPrefix("@@tetra:delta-fallback") }) { return nil }
+        guard lines.contains("@@tetra:delta-ready"), lines.contains("@@tetra:committed") else { throw unexpectedOutput("commit", result) }
+        let stats = TransferStats(method: "delta", files: new.count, filesSent: sent.count, filesLinked: new.count - sent.count,
+                                  bytesSent: Int64(argument.utf8.count + (tarData?.count ?? 0)))
+        return (stats, Self.outcome(lines))
     }
 }
 

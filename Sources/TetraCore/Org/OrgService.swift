@@ -108,9 +108,14 @@ public struct OrgService: Sendable {
         public var current: ReleaseID?
         public var manifest: [String: String]
 
+        static let paths = ["current/" + ReleaseManifest.metadataFileName, "current/" + ReleaseManifest.fileName]
+
         static func read(_ manager: ReleaseManager) throws -> KnownTarget {
-            let meta = "current/" + ReleaseManifest.metadataFileName, list = "current/" + ReleaseManifest.fileName
-            let files = try manager.transport.readFiles([meta, list])
+            from(try manager.transport.readFiles(paths))
+        }
+
+        static func from(_ files: [String: Data]) -> KnownTarget {
+            let meta = paths[0], list = paths[1]
             let current = files[meta].flatMap { try? ReleaseMetadata.parse(String(decoding: $0, as: UTF8.self)) }
                 .flatMap { try? ReleaseID($0.id) }
             let manifest = files[list].flatMap { try? ReleaseManifest.parse(String(decoding: $0, as: UTF8.self)) }
@@ -148,8 +153,10 @@ public struct OrgService: Sendable {
     func renderAndDeploy(org: LoadedOrg, inputs: OrgValidator.Inputs, orgName: String, envName: String,
                          env: EnvironmentConfig, snapshot: String?, action: String, source: String, message: String?,
                          dryRun: Bool, runChecks: Bool = false, knownHashes: [String: String] = [:],
-                         known: KnownTarget? = nil) throws -> DeployOutcome {
+                         known: KnownTarget? = nil, held: ReleaseManager.AcquiredLock? = nil) throws -> DeployOutcome {
         let manager = try manager(env)
+        var held = held
+        defer { if let lock = held { try? manager.transport.unlock(token: lock.token) } }
         let dir = try scratch("render")
         defer { removeScratch(dir) }
         let tree = dir + "/tree"
@@ -167,7 +174,10 @@ public struct OrgService: Sendable {
         // The target as read just before (one ssh round trip less), else read now.
         var state: TargetState
         var old: [String: String] = [:]
-        if let known {
+        if let lock = held, let known {
+            state = lock.state
+            old = known.current == state.current ? known.manifest : [:]
+        } else if let known {
             state = TargetState(exists: known.current != nil, current: known.current, releases: known.current.map { [$0] } ?? [])
             old = known.manifest
         } else {
@@ -208,8 +218,12 @@ public struct OrgService: Sendable {
         let id = newReleaseID(contentHash: manifest.contentHash, state: state)
         let meta = ReleaseMetadata(org: orgName, env: envName, snapshot: snapshot ?? "", created: context.now(), by: by,
                                    source: source, message: message)
+        let handed = held
+        held = nil // deploy releases it from here on
         let result = try manager.deploy(renderedTree: tree, manifest: manifest, releaseId: id, metadata: meta, keep: env.keep,
-                                        sources: rendered.sources)
+                                        sources: rendered.sources,
+                                        known: state.current.flatMap { old.isEmpty ? nil : KnownRelease(id: $0, files: old) },
+                                        held: handed)
         outcome.release = result.release.rawValue
         outcome.previous = result.previous?.rawValue
         outcome.transport = result.transfer.method
@@ -243,10 +257,14 @@ public struct OrgService: Sendable {
             return try renderAndDeploy(org: org, inputs: inputs, orgName: name, envName: envName, env: env, snapshot: nil,
                                        action: "push", source: "push", message: message, dryRun: true)
         }
-        // Reach the target first: a dead host fails before anything changes locally.
+        // Reach the target first: a dead host fails before anything changes locally. Its lock
+        // is taken and what `current` holds is read in the same round trip; the lock is held
+        // from here to the commit (released on any failure).
         let target = try manager(env)
-        context.progress.step("reading \(target.target)")
-        let state = try KnownTarget.read(target)
+        context.progress.step("locking \(target.target)")
+        var lock: ReleaseManager.AcquiredLock? = try target.acquireLock(reading: KnownTarget.paths)
+        defer { if let lock { try? target.transport.unlock(token: lock.token) } }
+        let state = KnownTarget.from(lock?.files ?? [:])
         // Snapshot and render under the org's lock, so no other tetra command changes the
         // source in between; the transfer is guarded by the target's own lock.
         return try withOrgLock(name) {
@@ -254,9 +272,11 @@ public struct OrgService: Sendable {
             let snap = try snapshots.take(org: name, directory: org.directory, reason: "push \(envName)", by: by, now: context.now())
             var known: [String: String] = [:]
             for (path, hash) in snap.hashes where path.hasPrefix("files/") { known[String(path.dropFirst(6))] = hash }
+            let held = lock
+            lock = nil // renderAndDeploy releases it from here on
             return try renderAndDeploy(org: org, inputs: inputs, orgName: name, envName: envName, env: env, snapshot: snap.id,
                                        action: "push", source: "push", message: message, dryRun: false, knownHashes: known,
-                                       known: state)
+                                       known: state, held: held)
         }
     }
 

@@ -105,23 +105,39 @@ enum LocalFiles {
             throw IOError("remove", path: path, errno: errno)
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            // Make sure we may list and delete inside (a release may contain 0500 directories).
-            if (st.st_mode & 0o700) != 0o700 { _ = chmod(path, (st.st_mode & 0o7777) | 0o700) }
-            guard let dir = opendir(path) else { throw IOError("remove", path: path, errno: errno) }
-            var names: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                    let bytes = raw.bindMemory(to: UInt8.self)
-                    let len = bytes.firstIndex(of: 0) ?? bytes.count
-                    return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(dir)
-            for name in names { try removeTree(path + "/" + name) }
+            try removeContents(path, mode: st.st_mode)
             if rmdir(path) != 0 && errno != ENOENT { throw IOError("remove", path: path, errno: errno) }
         } else if unlink(path) != 0 && errno != ENOENT {
             throw IOError("remove", path: path, errno: errno)
+        }
+    }
+
+    /// Empties the directory `path` (whose `lstat` mode is `mode`). An entry that `readdir`
+    /// reports as neither a directory nor of unknown type is removed with one `unlinkat`
+    /// relative to the directory (no `lstat`, no path walk: a release's prune is one system
+    /// call per file); a directory, an entry of unknown type, or one `unlinkat` refuses as a
+    /// directory goes through `removeTree`, which `lstat`s it first.
+    private static func removeContents(_ path: String, mode: mode_t) throws {
+        // Make sure we may list and delete inside (a release may contain 0500 directories).
+        if (mode & 0o700) != 0o700 { _ = chmod(path, (mode & 0o7777) | 0o700) }
+        guard let dir = opendir(path) else { throw IOError("remove", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var entries: [(name: String, type: UInt8)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                let len = bytes.firstIndex(of: 0) ?? bytes.count
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
+            }
+            if name != "." && name != ".." { entries.append((name, entry.pointee.d_type)) }
+        }
+        let fd = dirfd(dir)
+        for (name, type) in entries {
+            if fd >= 0, Int(type) != Int(DT_DIR), Int(type) != Int(DT_UNKNOWN) {
+                if unlinkat(fd, name, 0) == 0 || errno == ENOENT { continue }
+                if errno != EISDIR && errno != EPERM { throw IOError("remove", path: path + "/" + name, errno: errno) }
+            }
+            try removeTree(path + "/" + name)
         }
     }
 

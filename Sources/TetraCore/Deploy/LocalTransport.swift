@@ -227,42 +227,8 @@ public struct LocalTransport: ReleaseTransport {
 
     /// Copies a file, hashing what was read. Returns the bytes and sha256.
     static func copyVerifying(from: String, to: String, mode: mode_t) throws -> (bytes: Int64, hash: String) {
-        let src = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard src >= 0 else { throw IOError("read", path: from, errno: errno) }
-        defer { close(src) }
-        let dst = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard dst >= 0 else { throw IOError("write", path: to, errno: errno) }
-        var ok = false
-        defer {
-            close(dst)
-            if !ok { unlink(to) }
-        }
         var hasher = SHA256()
-        let size = 1 << 18
-        let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
-        defer { buf.deallocate() }
-        var total: Int64 = 0
-        while true {
-            let n = read(src, buf, size)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw IOError("read", path: from, errno: errno)
-            }
-            if n == 0 { break }
-            hasher.update(UnsafeRawBufferPointer(start: buf, count: n))
-            var off = 0
-            while off < n {
-                let w = write(dst, buf + off, n - off)
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    throw IOError("write", path: to, errno: errno)
-                }
-                off += w
-            }
-            total += Int64(n)
-        }
-        if fchmod(dst, mode) != 0 { throw IOError("write", path: to, errno: errno) }
-        ok = true
+        let total = try LocalFiles.copyFile(from: from, to: to, mode: mode) { hasher.update($0) }
         return (total, hasher.finalizeHex())
     }
 

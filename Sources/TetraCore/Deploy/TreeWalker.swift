@@ -57,9 +57,11 @@ enum TreeWalker {
 /// Local file operations for releases.
 enum LocalFiles {
     /// Copies a regular file (content and permission bits), creating `to` exclusively.
-    /// Returns the number of bytes copied.
+    /// Returns the number of bytes copied. `chunk`, when given, sees every block read (the
+    /// copy-and-hash of local uploads).
     @discardableResult
-    static func copyFile(from: String, to: String, mode: mode_t) throws -> Int64 {
+    static func copyFile(from: String, to: String, mode: mode_t,
+                         chunk: ((UnsafeRawBufferPointer) -> Void)? = nil) throws -> Int64 {
         let src = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard src >= 0 else { throw IOError("read", path: from, errno: errno) }
         defer { close(src) }
@@ -81,6 +83,7 @@ enum LocalFiles {
                 throw IOError("read", path: from, errno: errno)
             }
             if n == 0 { break }
+            chunk?(UnsafeRawBufferPointer(start: buf, count: n))
             var off = 0
             while off < n {
                 let w = write(dst, buf + off, n - off)

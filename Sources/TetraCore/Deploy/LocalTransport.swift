@@ -135,22 +135,14 @@ public struct LocalTransport: ReleaseTransport {
                 }
                 seen += 1
                 if seen % 64 == 0 { try interrupt?.check() }
-                let mode = st.st_mode & 0o7777
-                if let previousDir, previousManifest?.files[rel] == want,
-                   Self.canLink(previousDir + "/" + rel, size: st.st_size, mode: mode, hash: want, sealed: sealed) {
-                    if link(previousDir + "/" + rel, to) == 0 {
-                        linked += 1
-                        return
-                    }
+                if let sent = try Self.place(rel, from: request.tree + "/" + rel, to: to, want: want, size: st.st_size,
+                                             mode: st.st_mode & 0o7777, previousDir: previousDir,
+                                             previousManifest: previousManifest, sealed: sealed) {
+                    copied += 1
+                    bytes += sent
+                } else {
+                    linked += 1
                 }
-                let from = request.tree + "/" + rel
-                let got = try Self.copyVerifying(from: from, to: to, mode: mode)
-                guard got.hash == want else {
-                    throw CoreError.failed("'\(rel)' changed while it was being deployed (its sha256 differs from the manifest)",
-                                           hint: "deploy again")
-                }
-                copied += 1
-                bytes += got.bytes
             }
         }
         guard seen == request.manifest.count else {
@@ -191,24 +183,35 @@ public struct LocalTransport: ReleaseTransport {
             guard lstat(from, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
                 throw CoreError.failed("'\(rel)' is missing or not a regular file (\(from))", hint: "deploy again")
             }
-            let mode = st.st_mode & 0o7777
-            let to = dest + "/" + rel
-            if let previousDir, previousManifest?.files[rel] == want,
-               Self.canLink(previousDir + "/" + rel, size: st.st_size, mode: mode, hash: want, sealed: sealed),
-               link(previousDir + "/" + rel, to) == 0 {
+            if let sent = try Self.place(rel, from: from, to: dest + "/" + rel, want: want, size: st.st_size,
+                                         mode: st.st_mode & 0o7777, previousDir: previousDir,
+                                         previousManifest: previousManifest, sealed: sealed) {
+                copied += 1
+                bytes += sent
+            } else {
                 linked += 1
-                continue
             }
-            let got = try Self.copyVerifying(from: from, to: to, mode: mode)
-            guard got.hash == want else {
-                throw CoreError.failed("'\(rel)' changed while it was being deployed (its sha256 differs from the manifest)",
-                                       hint: "deploy again")
-            }
-            copied += 1
-            bytes += got.bytes
         }
         _ = chmod(dest, rootMode)
         return TransferStats(method: "copy", files: seen, filesSent: copied, filesLinked: linked, bytesSent: bytes)
+    }
+
+    /// Puts one file of the new release at `to`: a hard link to the previous release's copy
+    /// when the manifest says it is unchanged and `canLink` trusts it, else a copy of `from`
+    /// verified against the manifest's hash. Returns the bytes copied, nil when linked.
+    static func place(_ rel: String, from: String, to: String, want: String, size: off_t, mode: mode_t,
+                      previousDir: String?, previousManifest: ReleaseManifest?, sealed: timespec) throws -> Int64? {
+        if let previousDir, previousManifest?.files[rel] == want,
+           canLink(previousDir + "/" + rel, size: size, mode: mode, hash: want, sealed: sealed),
+           link(previousDir + "/" + rel, to) == 0 {
+            return nil
+        }
+        let got = try copyVerifying(from: from, to: to, mode: mode)
+        guard got.hash == want else {
+            throw CoreError.failed("'\(rel)' changed while it was being deployed (its sha256 differs from the manifest)",
+                                   hint: "deploy again")
+        }
+        return got.bytes
     }
 
     /// The previous release's file may be shared (hard-linked) when it is a regular file with

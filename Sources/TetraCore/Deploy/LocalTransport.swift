@@ -96,7 +96,6 @@ public struct LocalTransport: ReleaseTransport {
             throw IOError("read", path: request.tree, reason: "not a directory")
         }
         let rootMode = st.st_mode & 0o7777
-        guard mkdir(dest, 0o700) == 0 else { throw IOError("create directory", path: dest, errno: errno) }
 
         var previousDir: String? = nil
         var previousManifest: ReleaseManifest? = nil
@@ -114,9 +113,18 @@ public struct LocalTransport: ReleaseTransport {
         }
 
         if !request.sources.isEmpty {
+            // The release being pruned becomes the new one (same file system: one rename) when
+            // there is a previous release to compare it with.
+            var recycled: ReleaseID? = nil
+            if let old = request.recycle, previousDir != nil, old != request.previous, rename(releaseDir(old), dest) == 0 {
+                recycled = old
+            } else {
+                guard mkdir(dest, 0o700) == 0 else { throw IOError("create directory", path: dest, errno: errno) }
+            }
             return try uploadByManifest(request, dest: dest, rootMode: rootMode, previousDir: previousDir,
-                                        previousManifest: previousManifest, sealed: sealed)
+                                        previousManifest: previousManifest, sealed: sealed, recycled: recycled)
         }
+        guard mkdir(dest, 0o700) == 0 else { throw IOError("create directory", path: dest, errno: errno) }
         var directories: [(String, mode_t)] = []
         var seen = 0
         var linked = 0
@@ -155,45 +163,190 @@ public struct LocalTransport: ReleaseTransport {
         return TransferStats(method: "copy", files: seen, filesSent: copied, filesLinked: linked, bytesSent: bytes)
     }
 
-    /// Builds the release from the manifest: each file from `request.sources` or the tree,
-    /// linked from the previous release when unchanged, else copied (verified against the
-    /// manifest). Directories are created as needed (mode 0755).
+    /// Builds the release from the manifest, one directory at a time (descriptor-relative
+    /// calls): each file is a hard link to the previous release's copy when the manifest says
+    /// it is unchanged and `canLink` trusts that copy, else a copy of its source (from
+    /// `request.sources`, or the rendered tree) verified against the manifest. Directories get
+    /// mode 0755.
+    ///
+    /// `recycled`: `dest` is a pruned release renamed into place. Its entries that already
+    /// are the previous release's trusted file (same inode) stay; every other entry is
+    /// replaced or removed. What results is the same release a fresh build gives, at the cost
+    /// of a `stat` per unchanged file instead of a `link` here and an `unlink` in the prune.
     func uploadByManifest(_ request: UploadRequest, dest: String, rootMode: mode_t, previousDir: String?,
-                          previousManifest: ReleaseManifest?, sealed: timespec) throws -> TransferStats {
-        var made: Set<String> = [""]
-        var linked = 0, copied = 0, seen = 0
-        var bytes: Int64 = 0
-        for (rel, want) in request.manifest.files {
-            guard SnapshotStore.isRelativeInside(rel) else {
+                          previousManifest: ReleaseManifest?, sealed: timespec, recycled: ReleaseID?) throws -> TransferStats {
+        // Files by directory ("" is the release root); every ancestor directory is listed too.
+        var byDirectory: [String: [(name: String, rel: String)]] = [:]
+        for rel in request.manifest.paths {
+            guard Self.isSafeRelative(rel) else {
                 throw CoreError.invalidArgument("unsafe path '\(Names.printable(rel))' in the manifest")
             }
-            seen += 1
-            if seen % 64 == 0 { try interrupt?.check() }
-            var parent = (rel as NSString).deletingLastPathComponent
-            if !made.contains(parent) {
-                var missing: [String] = []
-                while !made.contains(parent) { missing.append(parent); parent = (parent as NSString).deletingLastPathComponent }
-                for dir in missing.reversed() {
-                    if mkdir(dest + "/" + dir, 0o755) != 0 && errno != EEXIST { throw IOError("create directory", path: dest + "/" + dir, errno: errno) }
-                    made.insert(dir)
+            let dir: String
+            let name: String
+            if let slash = rel.utf8.lastIndex(of: UInt8(ascii: "/")) {
+                dir = String(rel[..<slash])
+                name = String(rel[rel.index(after: slash)...])
+            } else {
+                dir = ""
+                name = rel
+            }
+            if byDirectory[dir] == nil {
+                var parent = dir
+                while !parent.isEmpty {
+                    parent = parent.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(parent[..<$0]) } ?? ""
+                    if byDirectory[parent] != nil { break }
+                    byDirectory[parent] = []
                 }
             }
-            let from = request.sources[rel] ?? request.tree + "/" + rel
-            var st = stat()
-            guard lstat(from, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-                throw CoreError.failed("'\(rel)' is missing or not a regular file (\(from))", hint: "deploy again")
+            byDirectory[dir, default: []].append((name, rel))
+        }
+        if byDirectory[""] == nil { byDirectory[""] = [] }
+        let directories = ReleaseManifest.sortedPaths(byDirectory.keys) // parents first
+        let wantedDirectories = Set(directories)
+        let reserved = ReleaseManifest.reservedNames
+
+        var linked = 0, copied = 0, seen = 0
+        var bytes: Int64 = 0
+        for dir in directories {
+            let dirPath = dir.isEmpty ? dest : dest + "/" + dir
+            if !dir.isEmpty, mkdir(dirPath, 0o755) != 0 {
+                guard errno == EEXIST, recycled != nil else { throw IOError("create directory", path: dirPath, errno: errno) }
+                var st = stat()
+                if lstat(dirPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+                    if st.st_mode & 0o7777 != 0o755 { _ = chmod(dirPath, 0o755) }
+                } else {
+                    if unlink(dirPath) != 0 { throw IOError("remove", path: dirPath, errno: errno) }
+                    guard mkdir(dirPath, 0o755) == 0 else { throw IOError("create directory", path: dirPath, errno: errno) }
+                }
+            } else if dir.isEmpty, recycled != nil {
+                _ = chmod(dirPath, 0o700) // as a fresh partial; the root's mode is set last
             }
-            if let sent = try Self.place(rel, from: from, to: dest + "/" + rel, want: want, size: st.st_size,
-                                         mode: st.st_mode & 0o7777, previousDir: previousDir,
-                                         previousManifest: previousManifest, sealed: sealed) {
+            let dirFD = open(dirPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard dirFD >= 0 else { throw IOError("open", path: dirPath, errno: errno) }
+            defer { close(dirFD) }
+            var previousFD: Int32 = -1
+            if let previousDir {
+                previousFD = open(dir.isEmpty ? previousDir : previousDir + "/" + dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            defer { if previousFD >= 0 { close(previousFD) } }
+            let files = byDirectory[dir]!
+
+            // A recycled directory: remove what the new release does not have here.
+            var present: Set<String> = []
+            if recycled != nil {
+                let wanted = Set(files.map(\.name))
+                for (name, isDirectory) in try Self.entries(of: dirPath) {
+                    let rel = dir.isEmpty ? name : dir + "/" + name
+                    if isDirectory == true, wantedDirectories.contains(rel) { continue }
+                    if isDirectory != true, wanted.contains(name) { present.insert(name); continue }
+                    if dir.isEmpty, reserved.contains(name) {
+                        // The old release's manifest and metadata: the commit writes new ones.
+                        if unlinkat(dirFD, name, 0) != 0 && errno != ENOENT { throw IOError("remove", path: dirPath + "/" + name, errno: errno) }
+                        continue
+                    }
+                    if isDirectory == false, unlinkat(dirFD, name, 0) == 0 || errno == ENOENT { continue }
+                    try LocalFiles.removeTree(dirPath + "/" + name)
+                }
+            }
+
+            for (name, rel) in files {
+                seen += 1
+                if seen % 64 == 0 { try interrupt?.check() }
+                let want = request.manifest.files[rel]!
+                let source: SourceFile
+                if let known = request.sources[rel] {
+                    source = known
+                } else {
+                    let from = request.tree + "/" + rel
+                    var st = stat()
+                    guard lstat(from, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                        throw CoreError.failed("'\(rel)' is missing or not a regular file (\(from))", hint: "deploy again")
+                    }
+                    source = SourceFile(path: from, size: Int64(st.st_size), mode: st.st_mode & 0o7777)
+                }
+                let isPresent = present.contains(name)
+                // The previous release's copy, when the manifest says it is unchanged and it is trusted.
+                var previous: stat? = nil
+                if previousFD >= 0, previousManifest?.files[rel] == want {
+                    var st = stat()
+                    if fstatat(previousFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0,
+                       Self.canLink(st, path: previousDir! + "/" + rel, size: off_t(source.size), mode: source.mode,
+                                    hash: want, sealed: sealed) {
+                        previous = st
+                    }
+                }
+                if let previous {
+                    if isPresent {
+                        var st = stat()
+                        if fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_ino == previous.st_ino, st.st_dev == previous.st_dev {
+                            linked += 1 // already that very file
+                            continue
+                        }
+                        try Self.removeEntry(dirFD, name, path: dirPath + "/" + name)
+                    }
+                    if linkat(previousFD, name, dirFD, name, 0) == 0 {
+                        linked += 1
+                        continue
+                    }
+                } else if isPresent {
+                    try Self.removeEntry(dirFD, name, path: dirPath + "/" + name)
+                }
+                let got = try Self.copyVerifying(from: source.path, to: dirPath + "/" + name, mode: source.mode)
+                guard got.hash == want else {
+                    throw CoreError.failed("'\(rel)' changed while it was being deployed (its sha256 differs from the manifest)",
+                                           hint: "deploy again")
+                }
                 copied += 1
-                bytes += sent
-            } else {
-                linked += 1
+                bytes += got.bytes
             }
         }
         _ = chmod(dest, rootMode)
-        return TransferStats(method: "copy", files: seen, filesSent: copied, filesLinked: linked, bytesSent: bytes)
+        return TransferStats(method: "copy", files: seen, filesSent: copied, filesLinked: linked, bytesSent: bytes,
+                             recycled: recycled)
+    }
+
+    /// A relative path without empty, `.` or `..` components (byte scan of
+    /// `SnapshotStore.isRelativeInside`, which it must agree with).
+    static func isSafeRelative(_ path: String) -> Bool {
+        var path = path
+        return path.withUTF8 { bytes in
+            guard !bytes.isEmpty, bytes[0] != UInt8(ascii: "/") else { return false }
+            var start = 0
+            for i in 0...bytes.count {
+                guard i == bytes.count || bytes[i] == UInt8(ascii: "/") else { continue }
+                let n = i - start
+                if n == 0 { return false }
+                if n <= 2, bytes[start] == UInt8(ascii: "."), n == 1 || bytes[start + 1] == UInt8(ascii: ".") { return false }
+                start = i + 1
+            }
+            return true
+        }
+    }
+
+    /// The names in a directory and whether each is a directory (from `readdir`'s type; nil
+    /// when the file system does not say).
+    static func entries(of path: String) throws -> [(String, Bool?)] {
+        guard let dir = opendir(path) else { throw IOError("read", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var out: [(String, Bool?)] = []
+        while let entry = readdir(dir) {
+            let type = entry.pointee.d_type
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                let len = bytes.firstIndex(of: 0) ?? bytes.count
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            out.append((name, type == UInt8(DT_UNKNOWN) ? nil : type == UInt8(DT_DIR)))
+        }
+        return out
+    }
+
+    /// Removes a directory entry of a recycled release (a file, or a whole directory).
+    static func removeEntry(_ dirFD: Int32, _ name: String, path: String) throws {
+        if unlinkat(dirFD, name, 0) == 0 || errno == ENOENT { return }
+        guard errno == EISDIR || errno == EPERM else { throw IOError("remove", path: path, errno: errno) }
+        try LocalFiles.removeTree(path)
     }
 
     /// Puts one file of the new release at `to`: a hard link to the previous release's copy
@@ -221,8 +374,13 @@ public struct LocalTransport: ReleaseTransport {
     /// it; any write or chmod since then moves its ctime, and the file is hashed again.
     static func canLink(_ path: String, size: off_t, mode: mode_t, hash: String, sealed: timespec) -> Bool {
         var st = stat()
-        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size == size,
-              (st.st_mode & 0o7777) == mode else { return false }
+        guard lstat(path, &st) == 0 else { return false }
+        return canLink(st, path: path, size: size, mode: mode, hash: hash, sealed: sealed)
+    }
+
+    /// `canLink` with the file's `lstat` already taken.
+    static func canLink(_ st: stat, path: String, size: off_t, mode: mode_t, hash: String, sealed: timespec) -> Bool {
+        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_size == size, (st.st_mode & 0o7777) == mode else { return false }
         let c = st.st_ctim
         if c.tv_sec < sealed.tv_sec || (c.tv_sec == sealed.tv_sec && c.tv_nsec < sealed.tv_nsec) { return true }
         return (try? SHA256.hex(ofFile: path)) == hash

@@ -83,7 +83,7 @@ public struct ReleaseManager: Sendable {
     /// `sources`: files of the manifest that are not in `renderedTree` (relative path →
     /// absolute local path), for local targets only (see `UploadRequest.sources`).
     public func deploy(renderedTree: String, manifest: ReleaseManifest, releaseId: ReleaseID, metadata: ReleaseMetadata,
-                       keep: Int = ReleaseManager.defaultKeep, sources: [String: String] = [:],
+                       keep: Int = ReleaseManager.defaultKeep, sources: [String: SourceFile] = [:],
                        known: KnownRelease? = nil) throws -> DeployResult {
         try deploy(renderedTree: renderedTree, manifest: manifest, releaseId: releaseId, metadata: metadata, keep: keep,
                    sources: sources, known: known, held: nil)
@@ -92,7 +92,7 @@ public struct ReleaseManager: Sendable {
     /// `deploy` under a lock already taken with `acquireLock` (which it releases, or the
     /// commit does).
     func deploy(renderedTree: String, manifest: ReleaseManifest, releaseId: ReleaseID, metadata: ReleaseMetadata,
-                keep: Int, sources: [String: String], known: KnownRelease?, held: AcquiredLock?) throws -> DeployResult {
+                keep: Int, sources: [String: SourceFile], known: KnownRelease?, held: AcquiredLock?) throws -> DeployResult {
         var held = held
         defer { if let lock = held { try? transport.unlock(token: lock.token) } }
         if !sources.isEmpty && !target.isLocal {
@@ -129,9 +129,13 @@ public struct ReleaseManager: Sendable {
         var uploading = false
         do {
             try context.interrupt.check()
-            let request = UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
-                                        previous: previous, state: state, sources: sources)
             let prune = Self.pruneList(releases: state.releases + [releaseId], current: releaseId, previous: previous, keep: keep)
+            // A local upload may turn the oldest release this deploy prunes into the new one
+            // (it then changes only what differs instead of linking every file and removing
+            // the old release file by file).
+            let request = UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
+                                        previous: previous, state: state, sources: sources,
+                                        recycle: target.isLocal && previous != nil ? prune.first : nil)
             func plan(_ stats: TransferStats?) -> CommitPlan {
                 let entry = HistoryEntry(time: Timestamps.iso8601(context.now()), action: "deploy", release: releaseId.rawValue,
                                          previous: previous?.rawValue, org: meta.org, env: meta.env, by: by, command: commandText,
@@ -143,7 +147,7 @@ public struct ReleaseManager: Sendable {
                     ReleaseManifest.metadataFileName: Data(meta.toml.utf8),
                 ]
                 return CommitPlan(finalize: releaseId, releaseFiles: files, activate: releaseId,
-                                  historyLine: entry.jsonLine, prune: prune, unlockToken: lock.token,
+                                  historyLine: entry.jsonLine, prune: prune.filter { $0 != stats?.recycled }, unlockToken: lock.token,
                                   verify: !target.isLocal && state.remoteHasSha256sum)
             }
             func finished(stats: TransferStats, outcome: CommitOutcome) -> DeployResult {

@@ -50,7 +50,43 @@ public struct ReleaseID: Sendable, Hashable, Comparable, CustomStringConvertible
 /// sorted by path), so an operator can check a release by hand with `sha256sum -c`.
 public struct ReleaseManifest: Sendable, Equatable {
     /// Relative path ("a/b.conf", '/'-separated) → sha256 hex.
-    public var files: [String: String]
+    public var files: [String: String] { didSet { memo = Memo() } }
+    /// The sorted paths, the text and its hash, computed once per `files` (a push needs them
+    /// several times: the release id, the metadata, the manifest file, the upload order).
+    private var memo = Memo()
+
+    private final class Memo: @unchecked Sendable {
+        private let lock = NSLock()
+        private var paths: [String]?
+        private var text: String?
+        private var hash: String?
+
+        func paths(_ make: () -> [String]) -> [String] {
+            lock.lock(); defer { lock.unlock() }
+            if let paths { return paths }
+            let made = make()
+            paths = made
+            return made
+        }
+
+        func text(_ make: () -> String) -> String {
+            lock.lock(); defer { lock.unlock() }
+            if let text { return text }
+            let made = make()
+            text = made
+            return made
+        }
+
+        func hash(_ make: () -> String) -> String {
+            lock.lock(); defer { lock.unlock() }
+            if let hash { return hash }
+            let made = make()
+            hash = made
+            return made
+        }
+    }
+
+    public static func == (a: ReleaseManifest, b: ReleaseManifest) -> Bool { a.files == b.files }
 
     /// The manifest file inside a release.
     public static let fileName = ".tetra-manifest.sha256"
@@ -61,7 +97,7 @@ public struct ReleaseManifest: Sendable, Equatable {
 
     public init(files: [String: String] = [:]) { self.files = files }
 
-    public var paths: [String] { Self.sortedPaths(files.keys) }
+    public var paths: [String] { memo.paths { Self.sortedPaths(files.keys) } }
 
     /// Byte-wise sorted (keys compared as byte arrays: much faster than comparing UTF-8 views).
     static func sortedPaths<S: Sequence>(_ keys: S) -> [String] where S.Element == String {
@@ -86,14 +122,25 @@ public struct ReleaseManifest: Sendable, Equatable {
 
     /// The manifest file's text.
     public var text: String {
-        var out = ""
-        out.reserveCapacity(files.count * 90)
-        for p in paths { out += files[p]! + "  " + p + "\n" }
-        return out
+        let sorted = paths // outside the memo's lock (it is not recursive)
+        return memo.text {
+            var out = ""
+            out.reserveCapacity(files.count * 90)
+            for p in sorted {
+                out += files[p]!
+                out += "  "
+                out += p
+                out += "\n"
+            }
+            return out
+        }
     }
 
     /// sha256 of `text`: identifies the content of a release (the 7 hex digits of release ids).
-    public var contentHash: String { SHA256.hex(of: text) }
+    public var contentHash: String {
+        let text = self.text
+        return memo.hash { SHA256.hex(of: text) }
+    }
 
     /// Parses a manifest file.
     public static func parse(_ text: String, file: String = fileName) throws -> ReleaseManifest {

@@ -73,18 +73,38 @@ public struct UploadRequest: Sendable {
     public var previous: ReleaseID?
     /// The target's state when the lock was taken (remote capabilities).
     public var state: TargetState
-    /// Files that are not in `tree` but elsewhere on this machine (relative path → absolute
-    /// path; an org's plain files, read where they are). Local targets only.
-    public var sources: [String: String]
+    /// Files that are not in `tree` but elsewhere on this machine (relative path → the file
+    /// as it was scanned; an org's plain files, read where they are). Local targets only.
+    public var sources: [String: SourceFile]
+    /// A release this deploy prunes, whose directory a local upload may turn into the new
+    /// release (entries already right are kept; see `LocalTransport.uploadByManifest`).
+    public var recycle: ReleaseID?
 
     public init(tree: String, manifest: ReleaseManifest, release: ReleaseID, previous: ReleaseID?, state: TargetState,
-                sources: [String: String] = [:]) {
+                sources: [String: SourceFile] = [:], recycle: ReleaseID? = nil) {
         self.tree = tree
         self.manifest = manifest
         self.release = release
         self.previous = previous
         self.state = state
         self.sources = sources
+        self.recycle = recycle
+    }
+}
+
+/// A local file to deploy from where it is, with what the scan that found it saw (the upload
+/// compares size and mode with the previous release's file instead of `stat`ing it again;
+/// a copy is always verified against the manifest's hash).
+public struct SourceFile: Sendable, Equatable {
+    public var path: String
+    public var size: Int64
+    /// Permission bits.
+    public var mode: mode_t
+
+    public init(path: String, size: Int64, mode: mode_t) {
+        self.path = path
+        self.size = size
+        self.mode = mode
     }
 }
 
@@ -100,13 +120,17 @@ public struct TransferStats: Sendable, Equatable {
     /// Bytes sent: rsync's "Total bytes sent", the size of the tar stream, or the bytes
     /// copied locally.
     public var bytesSent: Int64
+    /// The pruned release whose directory became the new release (`UploadRequest.recycle`).
+    public var recycled: ReleaseID?
 
-    public init(method: String, files: Int, filesSent: Int? = nil, filesLinked: Int? = nil, bytesSent: Int64) {
+    public init(method: String, files: Int, filesSent: Int? = nil, filesLinked: Int? = nil, bytesSent: Int64,
+                recycled: ReleaseID? = nil) {
         self.method = method
         self.files = files
         self.filesSent = filesSent
         self.filesLinked = filesLinked
         self.bytesSent = bytesSent
+        self.recycled = recycled
     }
 }
 

@@ -144,25 +144,14 @@ enum LocalFiles {
         }
     }
 
-    /// Flushes the file system holding `path` to disk (`syncfs`, or `sync` where it is not
-    /// available), so a release is durable before `current` points to it.
+    /// Flushes the file system holding `path` to disk (`syncfs`: only that file system, not
+    /// every mounted one as `sync` would), so a release is durable before `current` points to it.
     static func syncFileSystem(of path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        if let syncfs = Self.syncfs {
-            _ = syncfs(fd)
-        } else {
-            sync()
-        }
+        if _tetra_syncfs(fd) != 0 { sync() }
     }
-
-    private typealias SyncfsFunction = @convention(c) (Int32) -> Int32
-    /// glibc's syncfs needs _GNU_SOURCE, which the Glibc module does not define: look it up.
-    private static let syncfs: SyncfsFunction? = {
-        guard let symbol = dlsym(nil, "syncfs") else { return nil }
-        return unsafeBitCast(symbol, to: SyncfsFunction.self)
-    }()
 
     static func fsyncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -208,3 +197,9 @@ enum LocalFiles {
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
+
+/// glibc's `syncfs` (Linux 2.6.39+) is declared only with _GNU_SOURCE, which the Glibc module
+/// does not define; bound by name (works in static and dynamic builds alike, where a `dlsym`
+/// lookup fails in a static binary).
+@_silgen_name("syncfs")
+private func _tetra_syncfs(_ fd: Int32) -> Int32

@@ -22,8 +22,8 @@ public struct OrgRenderer: Sendable {
         public var secretFiles: [String]
         /// sha256 of every output (only when written), the release manifest's content.
         public var hashes: [String: String] = [:]
-        /// Plain files left in place (`linkPlainFiles` false): output path → source path.
-        public var sources: [String: String] = [:]
+        /// Plain files left in place (`linkPlainFiles` false): output path → source file.
+        public var sources: [String: SourceFile] = [:]
     }
 
     /// How files are named in messages: `orgs/acme/files/app.env.tmpl`.
@@ -115,7 +115,7 @@ public struct OrgRenderer: Sendable {
                     let mode = UInt16(st.st_mode & 0o777)
                     outcome.files[out] = mode
                     if output != nil, !linkPlainFiles {
-                        outcome.sources[out] = sourcePath
+                        outcome.sources[out] = SourceFile(path: sourcePath, size: Int64(st.st_size), mode: st.st_mode & 0o7777)
                         outcome.hashes[out] = try knownHashes[rel] ?? SHA256.hex(ofFile: sourcePath)
                     } else if let output {
                         let dest = output + "/" + out

@@ -112,8 +112,13 @@ final class OrgCoreTests: XCTestCase {
         XCTAssertEqual(s1.id, s2.id, "same content, same id")
         XCTAssertEqual(s1.files, 3)
         XCTAssertEqual(s2.newObjects, 0)
-        XCTAssertEqual(s2.hashes["files/a.txt"], SHA256.hex(of: "one\n"))
-        XCTAssertEqual(try store.log("acme").map(\.reason), ["test", "again"])
+        XCTAssertEqual(try store.manifest(s2.id).first { $0.path == "files/a.txt" }?.hash, SHA256.hex(of: "one\n"))
+        // The walk of files/ handed to the render: entries relative to files/, hashes included.
+        let scanned = try XCTUnwrap(try store.take(org: "acme", directory: org.directory, reason: "scan", by: "me@here", now: Date(),
+                                                   scanning: "files").scanned)
+        XCTAssertEqual(scanned.first { $0.path == "a.txt" }?.hash, SHA256.hex(of: "one\n"))
+        XCTAssertFalse(scanned.contains { $0.path.hasPrefix("files/") || $0.path == "org.toml" })
+        XCTAssertEqual(try store.log("acme").map(\.reason), ["test", "again", "scan"])
         let restored = root + "/restored"
         try FileManager.default.createDirectory(atPath: restored, withIntermediateDirectories: true)
         try store.restore(s1.id, into: restored)

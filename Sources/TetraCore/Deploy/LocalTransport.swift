@@ -331,11 +331,7 @@ public struct LocalTransport: ReleaseTransport {
         var out: [(String, Bool?)] = []
         while let entry = readdir(dir) {
             let type = entry.pointee.d_type
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                let len = bytes.firstIndex(of: 0) ?? bytes.count
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
-            }
+            let name = TreeWalker.entryName(entry)
             if name == "." || name == ".." { continue }
             out.append((name, type == UInt8(DT_UNKNOWN) ? nil : type == UInt8(DT_DIR)))
         }
@@ -496,7 +492,7 @@ public struct LocalTransport: ReleaseTransport {
         }
         var dirs: [(String, mode_t)] = []
         try TreeWalker.walk(dir) { rel, kind, st in
-            if !rel.contains("/"), ReleaseManifest.reservedNames.contains(rel) { return }
+            if !rel.utf8.contains(UInt8(ascii: "/")), ReleaseManifest.reservedNames.contains(rel) { return }
             let to = destination + "/" + rel
             switch kind {
             case .directory:

@@ -186,7 +186,7 @@ public struct ReleaseManifest: Sendable, Equatable {
             switch kind {
             case .directory: return
             case .file:
-                if !rel.contains("/"), reservedNames.contains(rel) {
+                if !rel.utf8.contains(UInt8(ascii: "/")), reservedNames.contains(rel) {
                     throw CoreError.invalidArgument("the rendered tree contains '\(rel)', a name tetra reserves")
                 }
                 files[rel] = try SHA256.hex(ofFile: directory + "/" + rel)

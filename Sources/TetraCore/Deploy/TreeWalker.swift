@@ -6,6 +6,18 @@ import Foundation
 enum TreeWalker {
     enum Kind { case directory, file }
 
+    /// An entry as a walk saw it (what later steps need of its `lstat`), so one walk can
+    /// serve several steps of a push (the snapshot's walk feeds the render).
+    struct Entry: Sendable, Equatable {
+        var path: String
+        var kind: Kind
+        /// `st_mode` (type and permission bits).
+        var mode: mode_t
+        var size: Int64
+        /// sha256 of a file's content, when the walk knew it.
+        var hash: String?
+    }
+
     /// Calls `visit(relativePath, kind, stat)` for every entry below `root` (not `root`
     /// itself), parents before children. `relativePath` uses '/' and has no leading "./".
     static func walk(_ root: String, _ visit: (String, Kind, stat) throws -> Void) throws {
@@ -16,32 +28,40 @@ enum TreeWalker {
     }
 
     private static func walkDirectory(_ absolute: String, relative: String, _ visit: (String, Kind, stat) throws -> Void) throws {
-        guard let dir = opendir(absolute) else { throw IOError("read", path: absolute, errno: errno) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                let len = bytes.firstIndex(of: 0) ?? bytes.count
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
+        // Every entry is read and `lstat`ed relative to the open directory (one path component
+        // to resolve, not the whole path), then the directory is closed before descending, so
+        // a deep tree holds one descriptor at a time.
+        var entries: [(name: String, st: stat)] = []
+        do {
+            guard let dir = opendir(absolute) else { throw IOError("read", path: absolute, errno: errno) }
+            defer { closedir(dir) }
+            let fd = dirfd(dir)
+            var names: [String] = []
+            while let entry = readdir(dir) {
+                let name = entryName(entry)
+                if name == "." || name == ".." { continue }
+                names.append(name)
             }
-            if name == "." || name == ".." { continue }
-            names.append(name)
+            names = ReleaseManifest.sortedPaths(names)
+            entries.reserveCapacity(names.count)
+            for name in names {
+                var st = stat()
+                guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+                    throw IOError("read", path: absolute + "/" + name, errno: errno)
+                }
+                entries.append((name, st))
+            }
         }
-        closedir(dir)
-        names = ReleaseManifest.sortedPaths(names)
-        for name in names {
+        for (name, st) in entries {
             let rel = relative.isEmpty ? name : relative + "/" + name
             if name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0x5C }) {
                 throw CoreError.invalidArgument("file name '\(Names.printable(rel))' contains a control character or backslash",
                                                 hint: "rename the file in the org's files/")
             }
-            let path = absolute + "/" + name
-            var st = stat()
-            guard lstat(path, &st) == 0 else { throw IOError("read", path: path, errno: errno) }
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 try visit(rel, .directory, st)
-                try walkDirectory(path, relative: rel, visit)
+                try walkDirectory(absolute + "/" + name, relative: rel, visit)
             case S_IFREG:
                 try visit(rel, .file, st)
             case S_IFLNK:
@@ -50,6 +70,46 @@ enum TreeWalker {
             default:
                 throw CoreError.invalidArgument("'\(Names.printable(rel))' is not a regular file or directory")
             }
+        }
+    }
+
+    /// Calls `visit(relativePath)` for every regular file below `root` whose name ends with
+    /// `suffix`, taking entry types from `readdir` (an `lstat` only where the file system does
+    /// not say): a listing by name that does not `stat` every file. Symlinks and other entries
+    /// are skipped (`walk` refuses them).
+    static func files(under root: String, endingWith suffix: String, _ visit: (String) throws -> Void) throws {
+        func list(_ absolute: String, _ relative: String) throws {
+            guard let dir = opendir(absolute) else { throw IOError("read", path: absolute, errno: errno) }
+            var found: [(String, Bool)] = [] // name, is a directory
+            while let entry = readdir(dir) {
+                let name = entryName(entry)
+                if name == "." || name == ".." { continue }
+                var type = entry.pointee.d_type
+                if type == UInt8(DT_UNKNOWN) {
+                    var st = stat()
+                    guard fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                    type = (st.st_mode & S_IFMT) == S_IFDIR ? UInt8(DT_DIR) : (st.st_mode & S_IFMT) == S_IFREG ? UInt8(DT_REG) : 0
+                }
+                if type == UInt8(DT_DIR) {
+                    found.append((name, true))
+                } else if type == UInt8(DT_REG), name.hasSuffix(suffix) {
+                    found.append((name, false))
+                }
+            }
+            closedir(dir)
+            for (name, isDirectory) in found.sorted(by: { ReleaseManifest.pathOrder($0.0, $1.0) }) {
+                let rel = relative.isEmpty ? name : relative + "/" + name
+                if isDirectory { try list(absolute + "/" + name, rel) } else { try visit(rel) }
+            }
+        }
+        try list(root, "")
+    }
+
+    static func entryName(_ entry: UnsafeMutablePointer<dirent>) -> String {
+        withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let len = bytes.firstIndex(of: 0) ?? bytes.count
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
         }
     }
 }
@@ -127,11 +187,7 @@ enum LocalFiles {
         defer { closedir(dir) }
         var entries: [(name: String, type: UInt8)] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                let len = bytes.firstIndex(of: 0) ?? bytes.count
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
-            }
+            let name = TreeWalker.entryName(entry)
             if name != "." && name != ".." { entries.append((name, entry.pointee.d_type)) }
         }
         let fd = dirfd(dir)
@@ -180,11 +236,7 @@ enum LocalFiles {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                let len = bytes.firstIndex(of: 0) ?? bytes.count
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<len]), as: UTF8.self)
-            }
+            let name = TreeWalker.entryName(entry)
             if name != "." && name != ".." { names.append(name) }
         }
         return names

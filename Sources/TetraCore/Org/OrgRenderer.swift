@@ -39,6 +39,15 @@ public struct OrgRenderer: Sendable {
     public func render(_ org: LoadedOrg, environment: String, ports: [String: Int], secrets: [String: String],
                        into output: String?, knownHashes: [String: String] = [:], linkPlainFiles: Bool = true,
                        templatesOnly: Bool = false) throws -> Outcome {
+        try render(org, environment: environment, ports: ports, secrets: secrets, into: output, knownHashes: knownHashes,
+                   linkPlainFiles: linkPlainFiles, templatesOnly: templatesOnly, scanned: nil)
+    }
+
+    /// `scanned`: the entries of `files/` as a walk just saw them (the snapshot's), used
+    /// instead of walking `files/` again; their hashes stand for `knownHashes`.
+    func render(_ org: LoadedOrg, environment: String, ports: [String: Int], secrets: [String: String],
+                into output: String?, knownHashes: [String: String] = [:], linkPlainFiles: Bool = true,
+                templatesOnly: Bool = false, scanned: [TreeWalker.Entry]?) throws -> Outcome {
         let context = try OrgRenderContext.build(org: org.document.table, environment: environment, ports: ports,
                                                  secrets: secrets, file: org.orgFile)
         let partials = CatalogPartials(catalog: catalog, directories: [org.partialsDirectory])
@@ -52,13 +61,15 @@ public struct OrgRenderer: Sendable {
             return try renderTemplatesOnly(org, environment: environment, context: context, partials: partials)
         }
         var count = 0
-        try TreeWalker.walk(org.filesDirectory) { rel, kind, st in
+        func visit(_ rel: String, _ kind: TreeWalker.Kind, _ st_mode: mode_t, _ size: Int64, _ knownHash: String?) throws {
             count += 1
             if count % 256 == 0 { try interrupt?.check() }
             let display = prefix.isEmpty ? "files/" + rel : prefix + "/files/" + rel
             switch kind {
             case .directory:
-                if let output, mkdir(output + "/" + rel, 0o755) != 0 && errno != EEXIST {
+                // Plain files left in place: the scratch tree holds only rendered templates,
+                // whose directories are made as they are written.
+                if let output, linkPlainFiles, mkdir(output + "/" + rel, 0o755) != 0 && errno != EEXIST {
                     throw IOError("create directory", path: output + "/" + rel, errno: errno)
                 }
             case .file:
@@ -72,13 +83,13 @@ public struct OrgRenderer: Sendable {
                     problems.append(ConfigProblem(file: display, message: "writes \(out), as \(other) does; remove one of them"))
                     return
                 }
-                if !out.contains("/"), ReleaseManifest.reservedNames.contains(out) {
+                if !out.utf8.contains(UInt8(ascii: "/")), ReleaseManifest.reservedNames.contains(out) {
                     problems.append(ConfigProblem(file: display, message: "'\(out)' is a name tetra reserves in releases"))
                     return
                 }
                 sources[out] = display
                 let sourcePath = org.filesDirectory + "/" + rel
-                let executable = st.st_mode & 0o111 != 0
+                let executable = st_mode & 0o111 != 0
                 if isTemplate {
                     let text: String
                     do {
@@ -107,25 +118,33 @@ public struct OrgRenderer: Sendable {
                     outcome.rendered.append(out)
                     if result.usesSecrets { outcome.secretFiles.append(out) }
                     if let output {
+                        if !linkPlainFiles, out.utf8.contains(UInt8(ascii: "/")) {
+                            try AtomicFile.ensureDirectory(output + "/" + (out as NSString).deletingLastPathComponent, mode: 0o755)
+                        }
                         let bytes = Array(result.text.utf8)
                         try Self.writeScratch(bytes, to: output + "/" + out, mode: mode_t(mode))
                         outcome.hashes[out] = SHA256.hex(of: Data(bytes))
                     }
                 } else {
-                    let mode = UInt16(st.st_mode & 0o777)
+                    let mode = UInt16(st_mode & 0o777)
                     outcome.files[out] = mode
                     if output != nil, !linkPlainFiles {
-                        outcome.sources[out] = SourceFile(path: sourcePath, size: Int64(st.st_size), mode: st.st_mode & 0o7777)
-                        outcome.hashes[out] = try knownHashes[rel] ?? SHA256.hex(ofFile: sourcePath)
+                        outcome.sources[out] = SourceFile(path: sourcePath, size: size, mode: st_mode & 0o7777)
+                        outcome.hashes[out] = try knownHash ?? knownHashes[rel] ?? SHA256.hex(ofFile: sourcePath)
                     } else if let output {
                         let dest = output + "/" + out
                         if link(sourcePath, dest) != 0 {
                             try LocalFiles.copyFile(from: sourcePath, to: dest, mode: mode_t(mode))
                         }
-                        outcome.hashes[out] = try knownHashes[rel] ?? SHA256.hex(ofFile: dest)
+                        outcome.hashes[out] = try knownHash ?? knownHashes[rel] ?? SHA256.hex(ofFile: dest)
                     }
                 }
             }
+        }
+        if let scanned {
+            for e in scanned { try visit(e.path, e.kind, e.mode, e.size, e.hash) }
+        } else {
+            try TreeWalker.walk(org.filesDirectory) { rel, kind, st in try visit(rel, kind, st.st_mode, Int64(st.st_size), nil) }
         }
         if !problems.isEmpty {
             throw ConfigError(problems.map { Self.annotate($0, environment: environment) })
@@ -151,8 +170,7 @@ public struct OrgRenderer: Sendable {
         var problems: [ConfigProblem] = []
         var outcome = Outcome(files: [:], rendered: [], secretFiles: [])
         let prefix = Self.displayPrefix(org)
-        try TreeWalker.walk(org.filesDirectory) { rel, kind, _ in
-            guard kind == .file, rel.hasSuffix(".tmpl") else { return }
+        try TreeWalker.files(under: org.filesDirectory, endingWith: ".tmpl") { rel in
             let display = prefix.isEmpty ? "files/" + rel : prefix + "/files/" + rel
             guard let data = try AtomicFile.readIfExists(org.filesDirectory + "/" + rel), let text = String(data: data, encoding: .utf8) else {
                 problems.append(ConfigProblem(file: display, message: "not UTF-8 text"))

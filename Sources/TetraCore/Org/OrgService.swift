@@ -153,6 +153,7 @@ public struct OrgService: Sendable {
     func renderAndDeploy(org: LoadedOrg, inputs: OrgValidator.Inputs, orgName: String, envName: String,
                          env: EnvironmentConfig, snapshot: String?, action: String, source: String, message: String?,
                          dryRun: Bool, runChecks: Bool = false, knownHashes: [String: String] = [:],
+                         scanned: [TreeWalker.Entry]? = nil,
                          known: KnownTarget? = nil, held: ReleaseManager.AcquiredLock? = nil) throws -> DeployOutcome {
         let manager = try manager(env)
         var held = held
@@ -167,7 +168,7 @@ public struct OrgService: Sendable {
         // the whole tree (rsync/tar send one directory).
         let local = try env.deployTarget().isLocal && !dryRun && !runChecks
         let rendered = try renderer.render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: tree,
-                                           knownHashes: knownHashes, linkPlainFiles: !local)
+                                           knownHashes: knownHashes, linkPlainFiles: !local, scanned: scanned)
         try context.interrupt.check()
         let manifest = ReleaseManifest(files: rendered.hashes)
 
@@ -269,13 +270,13 @@ public struct OrgService: Sendable {
         // source in between; the transfer is guarded by the target's own lock.
         return try withOrgLock(name) {
             context.progress.step("snapshotting \(name)")
-            let snap = try snapshots.take(org: name, directory: org.directory, reason: "push \(envName)", by: by, now: context.now())
-            var known: [String: String] = [:]
-            for (path, hash) in snap.hashes where path.hasPrefix("files/") { known[String(path.dropFirst(6))] = hash }
+            // The snapshot's walk of files/ is the render's (one walk, its hashes included).
+            let snap = try snapshots.take(org: name, directory: org.directory, reason: "push \(envName)", by: by, now: context.now(),
+                                          scanning: "files")
             let held = lock
             lock = nil // renderAndDeploy releases it from here on
             return try renderAndDeploy(org: org, inputs: inputs, orgName: name, envName: envName, env: env, snapshot: snap.id,
-                                       action: "push", source: "push", message: message, dryRun: false, knownHashes: known,
+                                       action: "push", source: "push", message: message, dryRun: false, scanned: snap.scanned,
                                        known: state, held: held)
         }
     }

@@ -37,8 +37,9 @@ public struct SnapshotStore: Sendable {
         public var files: Int
         /// Objects that were not in the store yet.
         public var newObjects: Int
-        /// sha256 of every file, by path relative to the org directory.
-        public var hashes: [String: String] = [:]
+        /// The entries below `scanning` (paths relative to it) as the snapshot's walk saw
+        /// them, with their hashes (`take(scanning:)`).
+        var scanned: [TreeWalker.Entry]? = nil
     }
 
     var objects: String { root + "/objects" }
@@ -101,22 +102,47 @@ public struct SnapshotStore: Sendable {
 
     static func nanos(_ t: timespec) -> Int { t.tv_sec * 1_000_000_000 + t.tv_nsec }
 
+    /// Appends a non-negative number in decimal (negative ones as 0: never in a stat).
+    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        var v = max(0, value)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // room for 24 digits
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { buf in
+            repeat {
+                buf[n] = UInt8(48 + v % 10)
+                v /= 10
+                n += 1
+            } while v > 0
+            for i in stride(from: n - 1, through: 0, by: -1) { out.append(buf[i]) }
+        }
+    }
+
     /// Snapshots the org directory `directory` (everything except `secrets.env`).
-    public func take(org: String, directory: String, reason: String, by: String, now: Date) throws -> Taken {
+    /// `scanning`: a directory of the org (e.g. "files") whose entries are returned in
+    /// `Taken.scanned`, so the render that follows does not walk it again.
+    public func take(org: String, directory: String, reason: String, by: String, now: Date,
+                     scanning: String? = nil) throws -> Taken {
         try Names.validate(org, what: "org")
         for dir in [root, objects, manifests, root + "/log", root + "/cache"] { try AtomicFile.ensureDirectory(dir, mode: 0o700) }
         // tetra never removes objects; if someone removed the store, nothing is trusted.
         let objectsPresent = LocalFiles.isDirectory(objects + "/tmp")
         let cache = objectsPresent ? loadCache(org) : [:]
         try AtomicFile.ensureDirectory(objects + "/tmp", mode: 0o700)
-        var newCache: [String] = []
-        var lines: [(String, String)] = []
+        var newCache: [UInt8] = []
+        newCache.reserveCapacity(cache.count * 120 + 4096)
+        var lines: [(path: String, mode: mode_t, hash: String)] = []
         var newObjects = 0
         var count = 0
-        var hashes: [String: String] = [:]
+        let scanPrefix = scanning.map { $0 + "/" }
+        var scanned: [TreeWalker.Entry] = []
         try TreeWalker.walk(directory) { rel, kind, st in
+            let inScan = scanPrefix.map { rel.hasPrefix($0) } ?? false
+            if inScan, kind == .directory {
+                scanned.append(TreeWalker.Entry(path: String(rel.utf8.dropFirst(scanPrefix!.utf8.count))!, kind: kind,
+                                                mode: st.st_mode, size: Int64(st.st_size)))
+            }
             guard kind == .file else { return }
-            if !rel.contains("/"), Self.excluded.contains(rel) { return }
+            if !rel.utf8.contains(UInt8(ascii: "/")), Self.excluded.contains(rel) { return }
             count += 1
             if count % 256 == 0 { try interrupt?.check() }
             let path = directory + "/" + rel
@@ -150,26 +176,48 @@ public struct SnapshotStore: Sendable {
                 }
                 hash = got.hash
             }
-            hashes[rel] = hash!
-            let mode = String(st.st_mode & 0o777, radix: 8)
-            lines.append((rel, mode + " " + hash! + " " + rel))
-            newCache.append("\(hash!)\t\(st.st_size)\t\(Self.nanos(st.st_mtim))\t\(Self.nanos(st.st_ctim))\t\(st.st_ino)\t\(rel)")
+            if inScan {
+                scanned.append(TreeWalker.Entry(path: String(rel.utf8.dropFirst(scanPrefix!.utf8.count))!, kind: kind,
+                                                mode: st.st_mode, size: Int64(st.st_size), hash: hash))
+            }
+            lines.append((rel, st.st_mode & 0o777, hash!))
+            // HASH \t SIZE \t MTIME \t CTIME \t INO \t PATH (see loadCache)
+            newCache.append(contentsOf: hash!.utf8)
+            for number in [Int(st.st_size), Self.nanos(st.st_mtim), Self.nanos(st.st_ctim), Int(st.st_ino)] {
+                newCache.append(0x09)
+                Self.appendDecimal(number, to: &newCache)
+            }
+            newCache.append(0x09)
+            newCache.append(contentsOf: rel.utf8)
+            newCache.append(0x0A)
         }
-        var byPath: [String: String] = [:]
-        byPath.reserveCapacity(lines.count)
-        for (path, line) in lines { byPath[path] = line }
+        // "MODE SHA256 PATH" lines in byte order of the paths (the walk's order is close to it).
+        let order = ReleaseManifest.sortedPaths(lines.map(\.path))
+        var position: [String: Int] = [:]
+        if order.count != lines.count || zip(order, lines).contains(where: { $0 != $1.path }) {
+            position.reserveCapacity(lines.count)
+            for (i, line) in lines.enumerated() { position[line.path] = i }
+        }
         var text = ""
         text.reserveCapacity(lines.count * 100)
-        for path in ReleaseManifest.sortedPaths(byPath.keys) { text += byPath[path]!; text += "\n" }
+        for (i, path) in order.enumerated() {
+            let line = position.isEmpty ? lines[i] : lines[position[path]!]
+            text += String(line.mode, radix: 8)
+            text += " "
+            text += line.hash
+            text += " "
+            text += line.path
+            text += "\n"
+        }
         let id = String(SHA256.hex(of: text).prefix(16))
         let manifestPath = manifests + "/" + id
         if !LocalFiles.exists(manifestPath) {
             try AtomicFile.write(Data(text.utf8), to: manifestPath, mode: 0o600)
         }
-        Self.writeWithoutSync(Data((newCache.joined(separator: "\n") + "\n").utf8), to: cacheFile(org))
+        Self.writeWithoutSync(Data(newCache), to: cacheFile(org))
         let entry = Entry(time: Timestamps.iso8601(now), org: org, id: id, reason: reason, by: by, files: lines.count)
         try AtomicFile.appendLine(Self.json(entry), to: logFile(org), mode: 0o600)
-        return Taken(id: id, files: lines.count, newObjects: newObjects, hashes: hashes)
+        return Taken(id: id, files: lines.count, newObjects: newObjects, scanned: scanning == nil ? nil : scanned)
     }
 
     static func json<T: Encodable>(_ value: T) -> String {

@@ -56,4 +56,21 @@ final class DeployRemoveTreeTests: XCTestCase {
         XCTAssertFalse(LocalFiles.exists(base + "/link"))
         XCTAssertTrue(LocalFiles.exists(base + "/target/kept.txt"))
     }
+
+    /// The recycled-release check trusts readdir's inode numbers except on overlayfs.
+    func testOverlayProbeAgreesWithStatF() throws {
+        XCTAssertTrue(LocalTransport.isOverlay("/nonexistent/path/for/tetra"), "unknown counts as overlay")
+        for path in [NSTemporaryDirectory(), "/"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/stat")
+            p.arguments = ["-f", "-c", "%T", path]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let type = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            p.waitUntilExit()
+            XCTAssertEqual(LocalTransport.isOverlay(path), type == "overlayfs", "\(path) is \(type)")
+        }
+    }
 }

@@ -100,7 +100,10 @@ final class OrgCoreTests: XCTestCase {
         // a .tmpl and a plain file with the same output
         try "x".write(toFile: org.filesDirectory + "/a.conf", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try OrgRenderer(catalog: TemplateCatalog(libraryTemplates: nil))
-            .render(org, environment: "dev", ports: ["web": 3000], secrets: [:], into: nil))
+            .render(org, environment: "dev", ports: ["web": 3000], secrets: [:], into: nil)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("a.conf.tmpl") && text.contains("writes a.conf, as") && text.contains("files/a.conf does"), text)
+        }
     }
 
     func testSnapshotsAreContentAddressedExcludeSecretsAndRestore() throws {

@@ -104,8 +104,8 @@ public struct LocalTransport: ReleaseTransport {
             let dir = releaseDir(prev)
             let manifestPath = dir + "/" + ReleaseManifest.fileName
             var mst = stat()
-            if lstat(manifestPath, &mst) == 0, let data = try? AtomicFile.readIfExists(manifestPath),
-               let m = try? ReleaseManifest.parse(String(decoding: data, as: UTF8.self)) {
+            if lstat(manifestPath, &mst) == 0, let m = request.previousFiles.map({ ReleaseManifest(files: $0) })
+                ?? (try? AtomicFile.readIfExists(manifestPath)).flatMap({ $0 }).flatMap({ try? ReleaseManifest.parse(String(decoding: $0, as: UTF8.self)) }) {
                 previousDir = dir
                 previousManifest = m
                 sealed = mst.st_ctim
@@ -203,7 +203,9 @@ public struct LocalTransport: ReleaseTransport {
         if byDirectory[""] == nil { byDirectory[""] = [] }
         let directories = ReleaseManifest.sortedPaths(byDirectory.keys) // parents first
         let wantedDirectories = Set(directories)
-        let reserved = ReleaseManifest.reservedNames
+        // readdir's inode numbers identify files on ordinary file systems; overlayfs may report
+        // other numbers there than `stat` does, so there a recycled entry is `stat`ed.
+        let directoryInodes = recycled != nil && !Self.isOverlay(dest)
 
         var linked = 0, copied = 0, seen = 0
         var bytes: Int64 = 0
@@ -231,22 +233,11 @@ public struct LocalTransport: ReleaseTransport {
             defer { if previousFD >= 0 { close(previousFD) } }
             let files = byDirectory[dir]!
 
-            // A recycled directory: remove what the new release does not have here.
-            var present: Set<String> = []
+            // A recycled directory: what is here (inode numbers from readdir; no stat). Entries
+            // the new release has are taken out as they are visited; the rest is removed after.
+            var present: [String: DirectoryEntry] = [:]
             if recycled != nil {
-                let wanted = Set(files.map(\.name))
-                for (name, isDirectory) in try Self.entries(of: dirPath) {
-                    let rel = dir.isEmpty ? name : dir + "/" + name
-                    if isDirectory == true, wantedDirectories.contains(rel) { continue }
-                    if isDirectory != true, wanted.contains(name) { present.insert(name); continue }
-                    if dir.isEmpty, reserved.contains(name) {
-                        // The old release's manifest and metadata: the commit writes new ones.
-                        if unlinkat(dirFD, name, 0) != 0 && errno != ENOENT { throw IOError("remove", path: dirPath + "/" + name, errno: errno) }
-                        continue
-                    }
-                    if isDirectory == false, unlinkat(dirFD, name, 0) == 0 || errno == ENOENT { continue }
-                    try LocalFiles.removeTree(dirPath + "/" + name)
-                }
+                for entry in try Self.entries(of: dirPath) { present[entry.name] = entry }
             }
 
             for (name, rel) in files {
@@ -264,7 +255,8 @@ public struct LocalTransport: ReleaseTransport {
                     }
                     source = SourceFile(path: from, size: Int64(st.st_size), mode: st.st_mode & 0o7777)
                 }
-                let isPresent = present.contains(name)
+                let here = present.isEmpty ? nil : present.removeValue(forKey: name)
+                let isPresent = here != nil
                 // The previous release's copy, when the manifest says it is unchanged and it is trusted.
                 var previous: stat? = nil
                 if previousFD >= 0, previousManifest?.files[rel] == want {
@@ -276,11 +268,15 @@ public struct LocalTransport: ReleaseTransport {
                     }
                 }
                 if let previous {
-                    if isPresent {
-                        var st = stat()
-                        if fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_ino == previous.st_ino, st.st_dev == previous.st_dev {
-                            linked += 1 // already that very file
-                            continue
+                    if let here {
+                        // Already that very file (same file system: a rename brought it here).
+                        if here.isDirectory == false {
+                            var st = stat()
+                            if directoryInodes ? here.inode == UInt64(previous.st_ino)
+                                : fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == previous.st_ino && st.st_dev == previous.st_dev {
+                                linked += 1
+                                continue
+                            }
                         }
                         try Self.removeEntry(dirFD, name, path: dirPath + "/" + name)
                     }
@@ -298,6 +294,14 @@ public struct LocalTransport: ReleaseTransport {
                 }
                 copied += 1
                 bytes += got.bytes
+            }
+            // What is left of a recycled directory is not in the new release (its own
+            // subdirectories are visited in turn); the old manifest and metadata go too (the
+            // commit writes new ones).
+            for (name, entry) in present {
+                if entry.isDirectory == true, wantedDirectories.contains(dir.isEmpty ? name : dir + "/" + name) { continue }
+                if entry.isDirectory == false, unlinkat(dirFD, name, 0) == 0 || errno == ENOENT { continue }
+                try Self.removeEntry(dirFD, name, path: dirPath + "/" + name)
             }
         }
         _ = chmod(dest, rootMode)
@@ -323,17 +327,34 @@ public struct LocalTransport: ReleaseTransport {
         }
     }
 
-    /// The names in a directory and whether each is a directory (from `readdir`'s type; nil
-    /// when the file system does not say).
-    static func entries(of path: String) throws -> [(String, Bool?)] {
+    /// Whether `path` is on overlayfs (whose `readdir` inode numbers may differ from `stat`'s).
+    static func isOverlay(_ path: String) -> Bool {
+        // struct statfs begins with `long f_type` on Linux (all 64-bit ABIs); 512 bytes hold it all.
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 8)
+        defer { buffer.deallocate() }
+        guard _tetra_statfs(path, buffer) == 0 else { return true } // unknown: the careful way
+        return buffer.load(as: Int.self) == 0x794C_7630
+    }
+
+    /// A directory entry as `readdir` gives it.
+    struct DirectoryEntry {
+        var name: String
+        /// From the entry's type; nil when the file system does not say.
+        var isDirectory: Bool?
+        var inode: UInt64
+    }
+
+    /// The entries of a directory (no `stat`).
+    static func entries(of path: String) throws -> [DirectoryEntry] {
         guard let dir = opendir(path) else { throw IOError("read", path: path, errno: errno) }
         defer { closedir(dir) }
-        var out: [(String, Bool?)] = []
+        var out: [DirectoryEntry] = []
         while let entry = readdir(dir) {
             let type = entry.pointee.d_type
             let name = TreeWalker.entryName(entry)
             if name == "." || name == ".." { continue }
-            out.append((name, type == UInt8(DT_UNKNOWN) ? nil : type == UInt8(DT_DIR)))
+            out.append(DirectoryEntry(name: name, isDirectory: type == UInt8(DT_UNKNOWN) ? nil : type == UInt8(DT_DIR),
+                                      inode: UInt64(entry.pointee.d_ino)))
         }
         return out
     }
@@ -505,3 +526,7 @@ public struct LocalTransport: ReleaseTransport {
         for (d, mode) in dirs.reversed() { _ = chmod(d, mode) }
     }
 }
+
+/// statfs(2) (sys/vfs.h is not part of the Glibc module).
+@_silgen_name("statfs")
+private func _tetra_statfs(_ path: UnsafePointer<CChar>, _ buffer: UnsafeMutableRawPointer) -> Int32

@@ -135,7 +135,8 @@ public struct ReleaseManager: Sendable {
             // the old release file by file).
             let request = UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
                                         previous: previous, state: state, sources: sources,
-                                        recycle: target.isLocal && previous != nil ? prune.first : nil)
+                                        recycle: target.isLocal && previous != nil ? prune.first : nil,
+                                        previousFiles: known.flatMap { $0.id == previous ? $0.files : nil })
             func plan(_ stats: TransferStats?) -> CommitPlan {
                 let entry = HistoryEntry(time: Timestamps.iso8601(context.now()), action: "deploy", release: releaseId.rawValue,
                                          previous: previous?.rawValue, org: meta.org, env: meta.env, by: by, command: commandText,

@@ -79,9 +79,12 @@ public struct UploadRequest: Sendable {
     /// A release this deploy prunes, whose directory a local upload may turn into the new
     /// release (entries already right are kept; see `LocalTransport.uploadByManifest`).
     public var recycle: ReleaseID?
+    /// `previous`'s manifest as this deploy read it under its lock (nil: read it again).
+    public var previousFiles: [String: String]?
 
     public init(tree: String, manifest: ReleaseManifest, release: ReleaseID, previous: ReleaseID?, state: TargetState,
-                sources: [String: SourceFile] = [:], recycle: ReleaseID? = nil) {
+                sources: [String: SourceFile] = [:], recycle: ReleaseID? = nil, previousFiles: [String: String]? = nil) {
+        self.previousFiles = previousFiles
         self.tree = tree
         self.manifest = manifest
         self.release = release

@@ -31,6 +31,12 @@ public struct OrgRenderer: Sendable {
         (org.orgFile as NSString).deletingLastPathComponent
     }
 
+    /// The name in messages of `rel` (relative to `files/`), with `displayPrefix`. Built only
+    /// when a message needs it.
+    static func display(_ rel: String, prefix: String) -> String {
+        prefix.isEmpty ? "files/" + rel : prefix + "/files/" + rel
+    }
+
     /// Renders for `environment`. With `output` nil nothing is written (validation); else
     /// `output` must be an existing empty directory. Every problem of every file is reported
     /// at once (`ConfigError`, exit 3).
@@ -54,7 +60,7 @@ public struct OrgRenderer: Sendable {
         let prefix = Self.displayPrefix(org)
         var problems: [ConfigProblem] = []
         var outcome = Outcome(files: [:], rendered: [], secretFiles: [])
-        var sources: [String: String] = [:]
+        var templateOutputs: Set<String> = []
         guard LocalFiles.isDirectory(org.filesDirectory) else { return outcome }
         if templatesOnly && output == nil {
             // Only the templates: found by name, without visiting every plain file.
@@ -64,7 +70,7 @@ public struct OrgRenderer: Sendable {
         func visit(_ rel: String, _ kind: TreeWalker.Kind, _ st_mode: mode_t, _ size: Int64, _ knownHash: String?) throws {
             count += 1
             if count % 256 == 0 { try interrupt?.check() }
-            let display = prefix.isEmpty ? "files/" + rel : prefix + "/files/" + rel
+            func display() -> String { Self.display(rel, prefix: prefix) } // only for messages
             switch kind {
             case .directory:
                 // Plain files left in place: the scratch tree holds only rendered templates,
@@ -76,37 +82,42 @@ public struct OrgRenderer: Sendable {
                 let isTemplate = rel.hasSuffix(".tmpl")
                 let out = isTemplate ? String(rel.dropLast(5)) : rel
                 if out.isEmpty || out.hasSuffix("/") {
-                    problems.append(ConfigProblem(file: display, message: "a template needs a name before .tmpl"))
+                    problems.append(ConfigProblem(file: display(), message: "a template needs a name before .tmpl"))
                     return
                 }
-                if let other = sources[out] {
-                    problems.append(ConfigProblem(file: display, message: "writes \(out), as \(other) does; remove one of them"))
+                // The one possible clash: a plain file and a template of the same name plus .tmpl
+                // (in either order of visit; the walk gives the plain file first).
+                let clash = isTemplate ? (outcome.files[out] != nil || templateOutputs.contains(out))
+                                       : (!templateOutputs.isEmpty && templateOutputs.contains(out))
+                if clash {
+                    let other = isTemplate ? out : out + ".tmpl"
+                    problems.append(ConfigProblem(file: display(), message: "writes \(out), as \(Self.display(other, prefix: prefix)) does; remove one of them"))
                     return
                 }
                 if !out.utf8.contains(UInt8(ascii: "/")), ReleaseManifest.reservedNames.contains(out) {
-                    problems.append(ConfigProblem(file: display, message: "'\(out)' is a name tetra reserves in releases"))
+                    problems.append(ConfigProblem(file: display(), message: "'\(out)' is a name tetra reserves in releases"))
                     return
                 }
-                sources[out] = display
+                if isTemplate { templateOutputs.insert(out) }
                 let sourcePath = org.filesDirectory + "/" + rel
                 let executable = st_mode & 0o111 != 0
                 if isTemplate {
                     let text: String
                     do {
                         guard let data = try AtomicFile.readIfExists(sourcePath), let s = String(data: data, encoding: .utf8) else {
-                            problems.append(ConfigProblem(file: display, message: "not UTF-8 text"))
+                            problems.append(ConfigProblem(file: display(), message: "not UTF-8 text"))
                             return
                         }
                         text = s
                     }
                     let result: TemplateRenderResult
                     do {
-                        let template = try Template(source: text, name: display)
+                        let template = try Template(source: text, name: display())
                         do {
                             result = try template.renderResult(context, partials: partials)
                         } catch is ConfigError {
                             let found = try template.validate(context, partials: partials)
-                            problems += found.isEmpty ? [ConfigProblem(file: display, message: "does not render for \(environment)")] : found
+                            problems += found.isEmpty ? [ConfigProblem(file: display(), message: "does not render for \(environment)")] : found
                             return
                         }
                     } catch let error as ConfigError {

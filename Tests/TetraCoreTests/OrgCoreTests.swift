@@ -106,6 +106,23 @@ final class OrgCoreTests: XCTestCase {
         }
     }
 
+    /// The snapshot's stat cache follows the walk with a cursor and falls back to an index
+    /// when files were added or removed in between.
+    func testStatCacheLookupsInOrderAndAfterAddedAndRemovedFiles() {
+        let h = { (c: Character) in String(repeating: c, count: 64) }
+        let text = ["a", "b/x", "b/y", "c"].enumerated().map { i, p in "\(h(Character(String(i))))\t\(i + 10)\t1\t2\t\(i + 100)\t\(p)\n" }
+            .joined() + "garbage line\n"
+        var cache = SnapshotStore.StatCache(Array(text.utf8))
+        XCTAssertEqual(cache.count, 4, "the malformed line is skipped")
+        XCTAssertEqual(cache.row(for: "a").map { cache.hash($0) }, h("0"))
+        XCTAssertNil(cache.row(for: "a2"), "an added file")
+        XCTAssertEqual(cache.row(for: "b/y").map { $0.size }, 12, "b/x was removed: found through the index")
+        XCTAssertEqual(cache.row(for: "c").map { $0.ino }, 103, "and the cursor goes on from there")
+        XCTAssertEqual(cache.row(for: "b/x").map { cache.path($0) }, "b/x", "out of order still found")
+        var empty = SnapshotStore.StatCache()
+        XCTAssertNil(empty.row(for: "a"))
+    }
+
     func testSnapshotsAreContentAddressedExcludeSecretsAndRestore() throws {
         let org = try writeOrg(basic, files: ["a.txt": "one\n", "sub/b.txt": "two\n"], secrets: "K=topsecret\n")
         chmod(org.filesDirectory + "/sub/b.txt", 0o755)

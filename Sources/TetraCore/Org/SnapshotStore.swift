@@ -62,42 +62,92 @@ public struct SnapshotStore: Sendable {
         Self.isValidID(id) && LocalFiles.exists(manifests + "/" + id)
     }
 
-    struct CacheRow { var size: Int64; var mtime: Int; var ctime: Int; var ino: UInt64; var hash: String }
+    struct CacheRow { var size: Int64; var mtime: Int; var ctime: Int; var ino: UInt64; var hash: Range<Int>; var path: Range<Int> }
 
-    func loadCache(_ org: String) -> [String: CacheRow] {
-        guard let data = try? AtomicFile.readIfExists(cacheFile(org)) else { return [:] }
-        var out: [String: CacheRow] = [:]
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            let all = raw.bindMemory(to: UInt8.self)
-            out.reserveCapacity(all.count / 120)
-            var start = 0
-            while start < all.count {
-                var end = start
-                while end < all.count, all[end] != 0x0A { end += 1 }
-                // HASH \t SIZE \t MTIME \t CTIME \t INO \t PATH
-                var fields: [Range<Int>] = []
-                var f = start
-                for i in start..<end where all[i] == 0x09 && fields.count < 5 {
-                    fields.append(f..<i)
-                    f = i + 1
+    /// The stat cache as read: rows in file order (the walk's order when it was written), each
+    /// pointing into the file's bytes. Lookups follow a cursor, so a walk of an unchanged tree
+    /// matches row after row by comparing bytes; after an added or removed file one lookup
+    /// goes through an index (built once) and the cursor continues from there.
+    struct StatCache {
+        var bytes: [UInt8] = []
+        var rows: [CacheRow] = []
+        private var cursor = 0
+        private var index: [String: Int]? = nil
+
+        init() {}
+
+        init(_ data: [UInt8]) {
+            bytes = data
+            rows.reserveCapacity(data.count / 120)
+            data.withUnsafeBufferPointer { all in
+                var start = 0
+                while start < all.count {
+                    var end = start
+                    while end < all.count, all[end] != 0x0A { end += 1 }
+                    // HASH \t SIZE \t MTIME \t CTIME \t INO \t PATH
+                    var fields: [Range<Int>] = []
+                    fields.reserveCapacity(6)
+                    var f = start
+                    for i in start..<end where all[i] == 0x09 && fields.count < 5 {
+                        fields.append(f..<i)
+                        f = i + 1
+                    }
+                    fields.append(f..<end)
+                    func number(_ r: Range<Int>) -> Int? {
+                        guard !r.isEmpty, r.count < 20 else { return nil }
+                        var v = 0
+                        for i in r { let d = Int(all[i]) - 48; guard d >= 0 && d <= 9 else { return nil }; v = v * 10 + d }
+                        return v
+                    }
+                    if fields.count == 6, fields[0].count == 64, let size = number(fields[1]), let m = number(fields[2]),
+                       let c = number(fields[3]), let ino = number(fields[4]), !fields[5].isEmpty {
+                        rows.append(CacheRow(size: Int64(size), mtime: m, ctime: c, ino: UInt64(ino), hash: fields[0], path: fields[5]))
+                    }
+                    start = end + 1
                 }
-                fields.append(f..<end)
-                func number(_ r: Range<Int>) -> Int? {
-                    guard !r.isEmpty, r.count < 20 else { return nil }
-                    var v = 0
-                    for i in r { let d = Int(all[i]) - 48; guard d >= 0 && d <= 9 else { return nil }; v = v * 10 + d }
-                    return v
-                }
-                if fields.count == 6, fields[0].count == 64, let size = number(fields[1]), let m = number(fields[2]),
-                   let c = number(fields[3]), let ino = number(fields[4]), !fields[5].isEmpty {
-                    let path = String(decoding: UnsafeBufferPointer(rebasing: all[fields[5]]), as: UTF8.self)
-                    out[path] = CacheRow(size: Int64(size), mtime: m, ctime: c, ino: UInt64(ino),
-                                         hash: String(decoding: UnsafeBufferPointer(rebasing: all[fields[0]]), as: UTF8.self))
-                }
-                start = end + 1
             }
         }
-        return out
+
+        var count: Int { rows.count }
+
+        func path(_ row: CacheRow) -> String {
+            bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[row.path]), as: UTF8.self) }
+        }
+
+        func hash(_ row: CacheRow) -> String {
+            bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[row.hash]), as: UTF8.self) }
+        }
+
+        private func pathEquals(_ i: Int, _ path: String) -> Bool {
+            let range = rows[i].path
+            return path.utf8.withContiguousStorageIfAvailable { p in
+                p.count == range.count && bytes.withUnsafeBufferPointer { all in
+                    memcmp(p.baseAddress!, all.baseAddress! + range.lowerBound, range.count) == 0
+                }
+            } ?? (path == self.path(rows[i]))
+        }
+
+        /// The row recorded for `path`, if any.
+        mutating func row(for path: String) -> CacheRow? {
+            if cursor < rows.count, pathEquals(cursor, path) {
+                cursor += 1
+                return rows[cursor - 1]
+            }
+            if index == nil {
+                var made: [String: Int] = [:]
+                made.reserveCapacity(rows.count)
+                for (i, row) in rows.enumerated() { made[self.path(row)] = i }
+                index = made
+            }
+            guard let i = index![path] else { return nil }
+            cursor = i + 1
+            return rows[i]
+        }
+    }
+
+    func loadCache(_ org: String) -> StatCache {
+        guard let data = try? AtomicFile.readIfExists(cacheFile(org)) else { return StatCache() }
+        return StatCache([UInt8](data))
     }
 
     static func nanos(_ t: timespec) -> Int { t.tv_sec * 1_000_000_000 + t.tv_nsec }
@@ -126,7 +176,7 @@ public struct SnapshotStore: Sendable {
         for dir in [root, objects, manifests, root + "/log", root + "/cache"] { try AtomicFile.ensureDirectory(dir, mode: 0o700) }
         // tetra never removes objects; if someone removed the store, nothing is trusted.
         let objectsPresent = LocalFiles.isDirectory(objects + "/tmp")
-        let cache = objectsPresent ? loadCache(org) : [:]
+        var cache = objectsPresent ? loadCache(org) : StatCache()
         try AtomicFile.ensureDirectory(objects + "/tmp", mode: 0o700)
         var newCache: [UInt8] = []
         newCache.reserveCapacity(cache.count * 120 + 4096)
@@ -149,9 +199,9 @@ public struct SnapshotStore: Sendable {
             var hash: String? = nil
             // Size, mtime (ns) and inode, as git with core.trustctime=false: ctime changes with
             // every hard link (a push links plain files into its scratch tree).
-            if let row = cache[rel], row.size == Int64(st.st_size), row.mtime == Self.nanos(st.st_mtim),
-               row.ino == UInt64(st.st_ino), objectsPresent {
-                hash = row.hash
+            if objectsPresent, let row = cache.row(for: rel), row.size == Int64(st.st_size), row.mtime == Self.nanos(st.st_mtim),
+               row.ino == UInt64(st.st_ino) {
+                hash = cache.hash(row)
             }
             if hash == nil {
                 let h = try SHA256.hex(ofFile: path)

@@ -4,7 +4,8 @@
 # wall time and bytes sent, against a plain `rsync -a` of the same tree (local, and over the
 # same sshd) as the baseline. Targets: a one-file change sends at most a few KB plus the
 # manifest, and takes at most 2x the rsync baseline.
-#   bench/deploy-bench.sh                 # 10,000 files, median of 5 one-file pushes
+#   bench/deploy-bench.sh                 # 10,000 files, median of 5 one-file pushes (steady state:
+#                                         # each prunes a release; the pushes before that are shown too)
 #   FILES=2000 RUNS=3 bench/deploy-bench.sh
 # Uses a static release build in .build-bench (TETRA_BIN=PATH: that binary, no build). Needs rsync, sshd and ssh-keygen
 # (scripts/test.sh installs them).
@@ -132,9 +133,19 @@ def one_change(k):
     with open(changed, "a") as f:
         f.write(f"# change {k}\n")
 
+KEEP = 3  # keep_releases of both environments above
 results = {}
 for name, remote in (("local", False), ("ssh", True)):
     first_t, first = push(name)
+    # Until the target holds keep_releases releases a push prunes nothing (and a local one
+    # links every file into the new release); from then on every push prunes one release
+    # (locally: the pruned release is recycled into the new one). Both are timed; the
+    # second is the steady state of a target in use.
+    fill = []
+    for k in range(KEEP - 1):
+        one_change(f"{name}-fill-{k}")
+        time.sleep(1.05)
+        fill.append(push(name))
     one = []
     one_cpu = []
     for k in range(runs):
@@ -153,6 +164,8 @@ for name, remote in (("local", False), ("ssh", True)):
         rs_cpu.append(cpu_log[-1])
     results[name] = dict(
         first_s=first_t, first_bytes=first.get("bytes_sent"), first_transport=first.get("transport"),
+        fill_s=statistics.median(t for t, _ in fill), fill_pruned=sum(len(o.get("pruned") or []) for _, o in fill),
+        one_pruned=min(len(o.get("pruned") or []) for _, o in one),
         one_s=statistics.median(t for t, _ in one), one_bytes=statistics.median(o.get("bytes_sent") or 0 for _, o in one),
         one_sent_files=one[-1][1].get("files_sent"), one_linked=one[-1][1].get("files_linked"),
         one_transport=one[-1][1].get("transport"),
@@ -177,6 +190,8 @@ for name, r in results.items():
           f"{r['first_bytes'] or 0:>14,}{r['rsync_first_bytes']:>14,}")
     print(f"{name:<8}{'one file':<12}{r['one_s']:>11.3f}s{r['rsync_one_s']:>11.3f}s{r['one_s'] / r['rsync_one_s']:>7.2f}x"
           f"{int(r['one_bytes']):>14,}{int(r['rsync_one_bytes']):>14,}")
+    print(f"{name:<8}{'(filling)':<12}{r['fill_s']:>11.3f}s{r['rsync_one_s']:>11.3f}s{r['fill_s'] / r['rsync_one_s']:>7.2f}x"
+          f"  <- the {KEEP - 1} one-file pushes before the target held keep_releases = {KEEP} (no prune)")
 for name, r in results.items():
     print(f"{name:<8}{'one file, CPU (user+sys, this machine only)':<44}{r['one_cpu']:.3f}s vs {r['rsync_one_cpu']:.3f}s"
           f" = {r['one_cpu'] / max(r['rsync_one_cpu'], 1e-6):.2f}x")
@@ -189,6 +204,9 @@ print(f"(first push: tetra's bytes are rsync's, the manifest, about {manifest_by
 print(f"one ssh session here: {connect:.3f}s with a new connection, {session:.3f}s over a shared one "
       f"(the remote shell's start-up included); a one-file ssh push uses 2 sessions over one connection "
       f"(lock + read current, delta upload + commit), rsync -a one")
+print(f"'one file' rows: median of {runs} pushes once the target holds keep_releases = {KEEP}, each pruning one release "
+      f"(pruned at least {min(r['one_pruned'] for r in results.values())} each; the filling pushes pruned "
+      f"{sum(r['fill_pruned'] for r in results.values())})")
 for name, r in results.items():
     ok = r["one_s"] <= 2 * r["rsync_one_s"]
     print(f"target {name}: one-file push {r['one_s'] / r['rsync_one_s']:.2f}x rsync (goal <= 2x): {'met' if ok else 'NOT met'}")

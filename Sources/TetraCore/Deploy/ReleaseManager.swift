@@ -144,7 +144,7 @@ public struct ReleaseManager: Sendable {
                                          bytesSent: stats?.bytesSent, transport: stats?.method ?? "delta",
                                          brokeLock: lock.broken?.holderDescription)
                 let files: [String: Data] = [
-                    ReleaseManifest.fileName: Data(manifest.text.utf8),
+                    ReleaseManifest.fileName: Data(manifest.bytes),
                     ReleaseManifest.metadataFileName: Data(meta.toml.utf8),
                 ]
                 return CommitPlan(finalize: releaseId, releaseFiles: files, activate: releaseId,

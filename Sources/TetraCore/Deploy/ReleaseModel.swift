@@ -58,7 +58,7 @@ public struct ReleaseManifest: Sendable, Equatable {
     private final class Memo: @unchecked Sendable {
         private let lock = NSLock()
         private var paths: [String]?
-        private var text: String?
+        private var bytes: [UInt8]?
         private var hash: String?
 
         func paths(_ make: () -> [String]) -> [String] {
@@ -69,11 +69,11 @@ public struct ReleaseManifest: Sendable, Equatable {
             return made
         }
 
-        func text(_ make: () -> String) -> String {
+        func bytes(_ make: () -> [UInt8]) -> [UInt8] {
             lock.lock(); defer { lock.unlock() }
-            if let text { return text }
+            if let bytes { return bytes }
             let made = make()
-            text = made
+            bytes = made
             return made
         }
 
@@ -121,16 +121,20 @@ public struct ReleaseManifest: Sendable, Equatable {
     }
 
     /// The manifest file's text.
-    public var text: String {
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// The manifest file's bytes (`text`, built once).
+    var bytes: [UInt8] {
         let sorted = paths // outside the memo's lock (it is not recursive)
-        return memo.text {
-            var out = ""
-            out.reserveCapacity(files.count * 90)
+        return memo.bytes {
+            var out: [UInt8] = []
+            out.reserveCapacity(files.count * 100)
             for p in sorted {
-                out += files[p]!
-                out += "  "
-                out += p
-                out += "\n"
+                out.append(contentsOf: files[p]!.utf8)
+                out.append(0x20)
+                out.append(0x20)
+                out.append(contentsOf: p.utf8)
+                out.append(0x0A)
             }
             return out
         }
@@ -138,8 +142,12 @@ public struct ReleaseManifest: Sendable, Equatable {
 
     /// sha256 of `text`: identifies the content of a release (the 7 hex digits of release ids).
     public var contentHash: String {
-        let text = self.text
-        return memo.hash { SHA256.hex(of: text) }
+        let bytes = self.bytes
+        return memo.hash {
+            var h = SHA256()
+            bytes.withUnsafeBytes { h.update($0) }
+            return h.finalizeHex()
+        }
     }
 
     /// Parses a manifest file.

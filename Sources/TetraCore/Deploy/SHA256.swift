@@ -138,8 +138,13 @@ public struct SHA256: Sendable {
     /// pointers only: it is also fast enough in unoptimised (debug) builds, which the test
     /// suite uses to hash trees of thousands of files.
     private mutating func compress(_ block: UnsafeRawPointer) {
-        let w = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
-        defer { w.deallocate() }
+        // The message schedule on the stack (no allocation per block).
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { schedule in
+            compress(block, schedule: schedule.baseAddress!)
+        }
+    }
+
+    private mutating func compress(_ block: UnsafeRawPointer, schedule w: UnsafeMutablePointer<UInt32>) {
         let bytes = block.assumingMemoryBound(to: UInt8.self)
         var i = 0
         while i < 16 {

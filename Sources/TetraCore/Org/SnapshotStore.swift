@@ -248,21 +248,29 @@ public struct SnapshotStore: Sendable {
             position.reserveCapacity(lines.count)
             for (i, line) in lines.enumerated() { position[line.path] = i }
         }
-        var text = ""
+        var text: [UInt8] = []
         text.reserveCapacity(lines.count * 100)
         for (i, path) in order.enumerated() {
             let line = position.isEmpty ? lines[i] : lines[position[path]!]
-            text += String(line.mode, radix: 8)
-            text += " "
-            text += line.hash
-            text += " "
-            text += line.path
-            text += "\n"
+            // the mode in octal (permission bits: at most 4 digits)
+            let mode = Int(line.mode)
+            var started = false
+            for shift in stride(from: 9, through: 0, by: -3) {
+                let digit = (mode >> shift) & 7
+                if digit != 0 || started || shift == 0 { text.append(UInt8(48 + digit)); started = true }
+            }
+            text.append(0x20)
+            text.append(contentsOf: line.hash.utf8)
+            text.append(0x20)
+            text.append(contentsOf: line.path.utf8)
+            text.append(0x0A)
         }
-        let id = String(SHA256.hex(of: text).prefix(16))
+        var hasher = SHA256()
+        text.withUnsafeBytes { hasher.update($0) }
+        let id = String(hasher.finalizeHex().prefix(16))
         let manifestPath = manifests + "/" + id
         if !LocalFiles.exists(manifestPath) {
-            try AtomicFile.write(Data(text.utf8), to: manifestPath, mode: 0o600)
+            try AtomicFile.write(Data(text), to: manifestPath, mode: 0o600)
         }
         Self.writeWithoutSync(Data(newCache), to: cacheFile(org))
         let entry = Entry(time: Timestamps.iso8601(now), org: org, id: id, reason: reason, by: by, files: lines.count)

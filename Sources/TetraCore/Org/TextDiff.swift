@@ -18,10 +18,19 @@ public struct FileChanges: Codable, Sendable, Equatable {
     /// From `old` to `new` (path → sha256).
     public static func between(old: [String: String], new: [String: String]) -> FileChanges {
         var c = FileChanges()
+        var matched = 0
         for (path, hash) in new {
-            if let o = old[path] { if o != hash { c.changed.append(path) } } else { c.added.append(path) }
+            if let o = old[path] {
+                matched += 1
+                if o != hash { c.changed.append(path) }
+            } else {
+                c.added.append(path)
+            }
         }
-        for path in old.keys where new[path] == nil { c.removed.append(path) }
+        // Every old path was matched: nothing was removed (no second pass over old).
+        if matched < old.count {
+            for path in old.keys where new[path] == nil { c.removed.append(path) }
+        }
         c.added.sort(by: ReleaseManifest.pathOrder)
         c.removed.sort(by: ReleaseManifest.pathOrder)
         c.changed.sort(by: ReleaseManifest.pathOrder)

@@ -84,24 +84,34 @@ public struct SnapshotStore: Sendable {
                 while start < all.count {
                     var end = start
                     while end < all.count, all[end] != 0x0A { end += 1 }
-                    // HASH \t SIZE \t MTIME \t CTIME \t INO \t PATH
-                    var fields: [Range<Int>] = []
-                    fields.reserveCapacity(6)
-                    var f = start
-                    for i in start..<end where all[i] == 0x09 && fields.count < 5 {
-                        fields.append(f..<i)
-                        f = i + 1
+                    // HASH \t SIZE \t MTIME \t CTIME \t INO \t PATH: five tabs, then the path
+                    // (which may contain tabs); field starts kept in a tuple, no allocation.
+                    var tabs: (Int, Int, Int, Int, Int) = (-1, -1, -1, -1, -1)
+                    var found = 0
+                    var i = start
+                    while i < end, found < 5 {
+                        if all[i] == 0x09 {
+                            switch found {
+                            case 0: tabs.0 = i
+                            case 1: tabs.1 = i
+                            case 2: tabs.2 = i
+                            case 3: tabs.3 = i
+                            default: tabs.4 = i
+                            }
+                            found += 1
+                        }
+                        i += 1
                     }
-                    fields.append(f..<end)
                     func number(_ r: Range<Int>) -> Int? {
                         guard !r.isEmpty, r.count < 20 else { return nil }
                         var v = 0
                         for i in r { let d = Int(all[i]) - 48; guard d >= 0 && d <= 9 else { return nil }; v = v * 10 + d }
                         return v
                     }
-                    if fields.count == 6, fields[0].count == 64, let size = number(fields[1]), let m = number(fields[2]),
-                       let c = number(fields[3]), let ino = number(fields[4]), !fields[5].isEmpty {
-                        rows.append(CacheRow(size: Int64(size), mtime: m, ctime: c, ino: UInt64(ino), hash: fields[0], path: fields[5]))
+                    if found == 5, tabs.0 - start == 64, let size = number(tabs.0 + 1..<tabs.1), let m = number(tabs.1 + 1..<tabs.2),
+                       let c = number(tabs.2 + 1..<tabs.3), let ino = number(tabs.3 + 1..<tabs.4), tabs.4 + 1 < end {
+                        rows.append(CacheRow(size: Int64(size), mtime: m, ctime: c, ino: UInt64(ino), hash: start..<tabs.0,
+                                             path: tabs.4 + 1..<end))
                     }
                     start = end + 1
                 }

@@ -61,27 +61,15 @@ public struct ReleaseManifest: Sendable, Equatable {
         private var bytes: [UInt8]?
         private var hash: String?
 
-        func paths(_ make: () -> [String]) -> [String] {
-            lock.lock(); defer { lock.unlock() }
-            if let paths { return paths }
-            let made = make()
-            paths = made
-            return made
-        }
+        func paths(_ make: () -> [String]) -> [String] { value(\.paths, make) }
+        func bytes(_ make: () -> [UInt8]) -> [UInt8] { value(\.bytes, make) }
+        func hash(_ make: () -> String) -> String { value(\.hash, make) }
 
-        func bytes(_ make: () -> [UInt8]) -> [UInt8] {
+        private func value<T>(_ slot: ReferenceWritableKeyPath<Memo, T?>, _ make: () -> T) -> T {
             lock.lock(); defer { lock.unlock() }
-            if let bytes { return bytes }
+            if let known = self[keyPath: slot] { return known }
             let made = make()
-            bytes = made
-            return made
-        }
-
-        func hash(_ make: () -> String) -> String {
-            lock.lock(); defer { lock.unlock() }
-            if let hash { return hash }
-            let made = make()
-            hash = made
+            self[keyPath: slot] = made
             return made
         }
     }

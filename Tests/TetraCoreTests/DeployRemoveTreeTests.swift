@@ -73,4 +73,21 @@ final class DeployRemoveTreeTests: XCTestCase {
             XCTAssertEqual(LocalTransport.isOverlay(path), type == "overlayfs", "\(path) is \(type)")
         }
     }
+
+    /// The template pre-check's listing: regular files with the suffix, in path order, by
+    /// readdir type (no stat), symlinks skipped.
+    func testFilesEndingWithASuffix() throws {
+        let root = NSTemporaryDirectory() + "tetra-files-under-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for path in ["b.tmpl", "a.conf", "sub/deep/c.tmpl", "sub/x.tmpl.bak", "sub-two/d.tmpl", ".tmpl"] {
+            let full = root + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try "x".write(toFile: full, atomically: false, encoding: .utf8)
+        }
+        try FileManager.default.createDirectory(atPath: root + "/dir.tmpl", withIntermediateDirectories: true)
+        symlink(root + "/b.tmpl", root + "/link.tmpl")
+        var seen: [String] = []
+        try TreeWalker.files(under: root, endingWith: ".tmpl") { seen.append($0) }
+        XCTAssertEqual(seen, [".tmpl", "b.tmpl", "sub/deep/c.tmpl", "sub-two/d.tmpl"])
+    }
 }

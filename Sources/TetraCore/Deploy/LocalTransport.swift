@@ -176,7 +176,25 @@ public struct LocalTransport: ReleaseTransport {
     func uploadByManifest(_ request: UploadRequest, dest: String, rootMode: mode_t, previousDir: String?,
                           previousManifest: ReleaseManifest?, sealed: timespec, recycled: ReleaseID?) throws -> TransferStats {
         // Files by directory ("" is the release root); every ancestor directory is listed too.
+        // Sorted paths come in runs of one directory: one dictionary operation per run.
         var byDirectory: [String: [(name: String, rel: String)]] = [:]
+        var runDirectory: String? = nil
+        var run: [(name: String, rel: String)] = []
+        func flush() {
+            guard let dir = runDirectory else { return }
+            if byDirectory[dir] == nil {
+                var parent = dir
+                while !parent.isEmpty {
+                    parent = parent.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(parent[..<$0]) } ?? ""
+                    if byDirectory[parent] != nil { break }
+                    byDirectory[parent] = []
+                }
+                byDirectory[dir] = run
+            } else {
+                byDirectory[dir]!.append(contentsOf: run)
+            }
+            run.removeAll(keepingCapacity: true)
+        }
         for rel in request.manifest.paths {
             guard Self.isSafeRelative(rel) else {
                 throw CoreError.invalidArgument("unsafe path '\(Names.printable(rel))' in the manifest")
@@ -190,16 +208,13 @@ public struct LocalTransport: ReleaseTransport {
                 dir = ""
                 name = rel
             }
-            if byDirectory[dir] == nil {
-                var parent = dir
-                while !parent.isEmpty {
-                    parent = parent.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(parent[..<$0]) } ?? ""
-                    if byDirectory[parent] != nil { break }
-                    byDirectory[parent] = []
-                }
+            if dir != runDirectory {
+                flush()
+                runDirectory = dir
             }
-            byDirectory[dir, default: []].append((name, rel))
+            run.append((name, rel))
         }
+        flush()
         if byDirectory[""] == nil { byDirectory[""] = [] }
         let directories = ReleaseManifest.sortedPaths(byDirectory.keys) // parents first
         let wantedDirectories = Set(directories)

@@ -81,10 +81,13 @@ enum TreeWalker {
         func list(_ absolute: String, _ relative: String) throws {
             guard let dir = opendir(absolute) else { throw IOError("read", path: absolute, errno: errno) }
             var found: [(String, Bool)] = [] // name, is a directory
+            let suffixBytes = Array(suffix.utf8)
             while let entry = readdir(dir) {
+                var type = entry.pointee.d_type
+                // A regular file not ending with the suffix: skipped without making a String.
+                if type == UInt8(DT_REG), !entryNameEnds(entry, with: suffixBytes) { continue }
                 let name = entryName(entry)
                 if name == "." || name == ".." { continue }
-                var type = entry.pointee.d_type
                 if type == UInt8(DT_UNKNOWN) {
                     var st = stat()
                     guard fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
@@ -103,6 +106,15 @@ enum TreeWalker {
             }
         }
         try list(root, "")
+    }
+
+    static func entryNameEnds(_ entry: UnsafeMutablePointer<dirent>, with suffix: [UInt8]) -> Bool {
+        withUnsafeBytes(of: entry.pointee.d_name) { raw -> Bool in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let len = bytes.firstIndex(of: 0) ?? bytes.count
+            guard len >= suffix.count else { return false }
+            return bytes[(len - suffix.count)..<len].elementsEqual(suffix)
+        }
     }
 
     static func entryName(_ entry: UnsafeMutablePointer<dirent>) -> String {

@@ -71,6 +71,19 @@ final class OrgCrashE2ETests: XCTestCase {
         try crashRounds(f, env: "dev", target: f.devTarget, points: [.snapshotting, .lockTaken, .midUpload, .afterRename, .at(0.4), .at(0.9)])
     }
 
+    /// keep_releases = 1: from the third push on, every push recycles the release it prunes
+    /// (renamed to the new partial and corrected in place); a kill may consume that release,
+    /// and nothing else.
+    func testSIGKILLOfARecyclingLocalPushAtSeveralPoints() throws {
+        let f = try OrgFixture(sshd: nil, keepDev: 1, extraFiles: Self.files)
+        var r = try f.run(["org", "push", "acme", "dev"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try touchAll(f, round: 99)
+        r = try f.run(["org", "push", "acme", "dev"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try crashRounds(f, env: "dev", target: f.devTarget, points: [.lockTaken, .midUpload, .afterRename, .at(0.5)], recycling: true)
+    }
+
     func testSIGKILLOfOrgPushOverSSHAtSeveralPoints() throws {
         _ = try requireTool("rsync")
         let sshd = try SSHServer()
@@ -89,7 +102,9 @@ final class OrgCrashE2ETests: XCTestCase {
         return out
     }
 
-    func crashRounds(_ f: OrgFixture, env: String, target: String, points: [Point]) throws {
+    func crashRounds(_ f: OrgFixture, env: String, target: String, points: [Point], recycling: Bool = false) throws {
+        var consumed = 0
+        defer { if recycling { XCTAssertGreaterThan(consumed, 0, "no round was killed while recycling") } }
         var r = try f.run(["org", "push", "acme", env])
         XCTAssertEqual(r.status, 0, r.stderr)
         for (round, point) in points.enumerated() {
@@ -126,11 +141,20 @@ final class OrgCrashE2ETests: XCTestCase {
             // Right after the crash: current is a complete release, the old or the new one.
             let current = try DeployFixture.assertCurrentComplete(target)
             let after = Set(DeployFixture.releases(target).filter { !$0.hasSuffix(".partial") })
-            XCTAssertTrue(after.isSuperset(of: before), "round \(round) (\(point)): a release disappeared")
+            let vanished = before.subtracting(after)
+            consumed += vanished.count
+            if recycling {
+                // Only the release the push was pruning (the oldest; never current or previous) may be gone.
+                XCTAssertTrue(vanished.isSubset(of: Set(before.sorted().prefix(max(0, before.count - 1)))),
+                              "round \(round) (\(point)): \(vanished) disappeared")
+            } else {
+                XCTAssertTrue(vanished.isEmpty, "round \(round) (\(point)): a release disappeared")
+            }
             let added = after.subtracting(before)
             XCTAssertLessThanOrEqual(added.count, 1, "round \(round): \(added)")
             XCTAssertTrue(before.contains(current) || added.contains(current), "round \(round)")
-            XCTAssertEqual(targetFingerprint(target, excluding: added), fingerprint, "round \(round): other releases changed")
+            XCTAssertEqual(targetFingerprint(target, excluding: added), fingerprint.filter { !vanished.contains($0.key) },
+                           "round \(round): other releases changed")
             XCTAssertLessThanOrEqual(f.read(target + "/.tetra/history.jsonl").split(separator: "\n").count - historyBefore, 1)
             let entries = Set(((try? FileManager.default.contentsOfDirectory(atPath: target)) ?? []))
             XCTAssertTrue(entries.isSubset(of: ["current", "releases", ".tetra", "current.tmp"]), "round \(round): \(entries)")

@@ -13,7 +13,7 @@ struct _TOMLKeyIndex: Sendable {
 
     init(capacity: Int) {
         var size = 16
-        while size < capacity * 2 { size <<= 1 }
+        while size * 3 < capacity * 4 { size <<= 1 }
         slots = [UInt64](repeating: 0, count: size + 1)
     }
 
@@ -82,7 +82,8 @@ struct _TOMLKeyIndex: Sendable {
     @inline(__always)
     mutating func insert(hash h: UInt32, position: Int) {
         let n = count
-        if (n + 1) * 2 > slots.count - 1 { grow() }
+        // At most 3/4 full (linear probing stays short at that load).
+        if (n + 1) * 4 > (slots.count - 1) * 3 { grow() }
         let mask = self.mask
         var s = Int(truncatingIfNeeded: h) & mask
         while slots[s] != 0 { s = (s + 1) & mask }

@@ -83,7 +83,7 @@ final class _PTable {
     /// "first defined at" messages).
     @exclusivity(unchecked) var offsets: [Int] = []
     /// Parallel to `entries` once the first child is added (empty before).
-    @exclusivity(unchecked) var kids: [_PChild?] = []
+    @exclusivity(unchecked) var kids: [_PKid?] = []
     @exclusivity(unchecked) var map: _TOMLKeyIndex? = nil
     let trackOffsets: Bool
     var definedByHeader = false
@@ -97,8 +97,10 @@ final class _PTable {
         self.depth = depth
         self.offset = offset
         self.trackOffsets = trackOffsets
-        entries.reserveCapacity(capacity)
-        if trackOffsets { offsets.reserveCapacity(capacity) }
+        if capacity > 0 {
+            entries.reserveCapacity(capacity)
+            if trackOffsets { offsets.reserveCapacity(capacity) }
+        }
     }
 
     @inline(__always)
@@ -115,7 +117,37 @@ final class _PTable {
 
     @inline(__always)
     func child(_ idx: Int) -> _PChild? {
-        kids.isEmpty ? nil : kids[idx]
+        if kids.isEmpty { return nil }
+        switch kids[idx] {
+        case nil: return nil
+        case .table(let t)?: return .table(t)
+        case .arrayOfTables(let a)?: return .arrayOfTables(a)
+        case .closed(let offset)?: return .table(reopen(idx, offset: Int(offset)))
+        }
+    }
+
+    /// Replaces the open child table at `idx` by its value (a `[header]` table whose section
+    /// ended, without sub-tables, in fast mode): the tree then holds no `_PTable` for it.
+    func close(_ idx: Int) {
+        guard idx < kids.count, case .table(let c)? = kids[idx], !c.trackOffsets, c.kids.isEmpty,
+              c.definedByHeader, c.dottedSection == -1, c.offset <= Int(UInt32.max) else { return }
+        kids[idx] = .closed(UInt32(c.offset))
+        entries[idx].value = .table(c.toTable())
+    }
+
+    /// Turns a closed child back into an open table with the same state.
+    @inline(never)
+    func reopen(_ idx: Int, offset: Int) -> _PTable {
+        let value = entries[idx].value
+        entries[idx].value = .boolean(false)
+        let c = _PTable(depth: depth + 1, offset: offset, trackOffsets: false, capacity: 0)
+        c.definedByHeader = true
+        if case .table(let t) = value {
+            c.entries = t._entries
+            c.map = t._index
+        }
+        kids[idx] = .table(c)
+        return c
     }
 
     /// Appends a new key (the caller checked that it is not present).
@@ -128,6 +160,7 @@ final class _PTable {
     @inline(__always)
     func appendKeyValue(_ key: String, _ value: TOMLValue, offset: Int, hash: UInt32?) {
         let idx = entries.count
+        if idx >= Self.slowGrowthFrom && idx == entries.capacity { growSlowly() }
         entries.append(TOMLTable.Entry(key: key, value: value))
         if trackOffsets { offsets.append(offset) }
         if map != nil {
@@ -157,14 +190,45 @@ final class _PTable {
             kids.reserveCapacity(entries.count + 8)
             for _ in 0..<entries.count { kids.append(nil) }
         }
-        kids.append(child)
+        kids.append(_PKid(child))
         appendKeyValue(key, .boolean(false), offset: offset, hash: hash)
+    }
+
+    /// Large tables grow by a quarter instead of doubling (less unused capacity in the tree).
+    static let slowGrowthFrom = 2048
+
+    @inline(never)
+    func growSlowly() {
+        let capacity = entries.count + entries.count / 4
+        entries.reserveCapacity(capacity)
+        if trackOffsets { offsets.reserveCapacity(capacity) }
+        if !kids.isEmpty { kids.reserveCapacity(capacity) }
+    }
+
+    /// Gives the arrays exactly their size, when the parser leaves the table's section
+    /// (the table can still grow afterwards).
+    func compact() {
+        Self.shrink(&entries)
+        Self.shrink(&offsets)
+        Self.shrink(&kids)
+    }
+
+    private static func shrink<T>(_ a: inout [T]) {
+        let n = a.count
+        guard a.capacity > n else { return }
+        if n == 0 { a = []; return }
+        a = a.withUnsafeBufferPointer { src in
+            [T](unsafeUninitializedCapacity: n) { buf, initialized in
+                buf.baseAddress!.initialize(from: src.baseAddress!, count: n)
+                initialized = n
+            }
+        }
     }
 
     func toTable() -> TOMLTable {
         if !kids.isEmpty {
             for i in 0..<kids.count {
-                if let c = kids[i] { entries[i].value = c.toValue() }
+                if let c = kids[i], let v = c.toValue() { entries[i].value = v }
             }
             kids = []
         }
@@ -224,11 +288,30 @@ final class _PArrayOfTables {
 enum _PChild {
     case table(_PTable)
     case arrayOfTables(_PArrayOfTables)
+}
 
-    func toValue() -> TOMLValue {
+/// A child as `_PTable.kids` stores it.
+enum _PKid {
+    case table(_PTable)
+    case arrayOfTables(_PArrayOfTables)
+    /// A `[header]` table whose section ended (fast mode): its value is already in the
+    /// parent's entry, and `child(_:)` turns it back into a `_PTable` when it is reopened.
+    /// The payload is the offset of its header.
+    case closed(UInt32)
+
+    init(_ c: _PChild) {
+        switch c {
+        case .table(let t): self = .table(t)
+        case .arrayOfTables(let a): self = .arrayOfTables(a)
+        }
+    }
+
+    /// The value, or nil when it is already in the parent's entry.
+    func toValue() -> TOMLValue? {
         switch self {
         case .table(let t): return .table(t.toTable())
         case .arrayOfTables(let a): return .array(a.tables.map { .table($0.toTable()) })
+        case .closed: return nil
         }
     }
 }
@@ -319,6 +402,30 @@ enum _TOMLParse {
             return parser.root.toTable()
         }
     }
+
+    /// Parses a mapped file (fast mode, no recorder), releasing its pages behind the cursor.
+    static func run(mapped: _TOMLMappedFile, file: String?) throws -> TOMLTable {
+        let n = mapped.count
+        do {
+            do {
+                return try runOnce(mapped, detailed: false)
+            } catch is _RetryDetailed {
+                return try runOnce(mapped, detailed: true)
+            }
+        } catch let e as _ParseFailure {
+            let position = _TOMLText.position(of: e.offset, in: UnsafeBufferPointer(start: mapped.base, count: n))
+            throw ConfigError(ConfigProblem(file: file, position: position, message: e.message))
+        }
+    }
+
+    private static func runOnce(_ mapped: _TOMLMappedFile, detailed: Bool) throws -> TOMLTable {
+        var parser = _TOMLCore(p: mapped.base, n: mapped.count, recorder: nil, detailed: detailed)
+        parser.source = mapped
+        parser.nextRelease = mapped.window
+        try parser.parseDocument()
+        mapped.releaseAll()
+        return parser.root.toTable()
+    }
 }
 
 extension _TOMLParse {
@@ -339,9 +446,13 @@ extension _TOMLParse {
 enum _TOMLText {
     /// 1-based line and column (in Unicode scalars) of a byte offset.
     static func position(of offset: Int, in bytes: [UInt8], count: Int? = nil) -> SourcePosition {
+        bytes.withUnsafeBufferPointer { position(of: offset, in: UnsafeBufferPointer(rebasing: $0[0..<min(count ?? $0.count, $0.count)])) }
+    }
+
+    static func position(of offset: Int, in bytes: UnsafeBufferPointer<UInt8>) -> SourcePosition {
         var line = 1
         var lineStart = 0
-        let end = min(offset, count ?? bytes.count)
+        let end = min(offset, bytes.count)
         var i = 0
         while i < end {
             if bytes[i] == 0x0A { line += 1; lineStart = i + 1 }
@@ -461,6 +572,18 @@ struct _TOMLCore {
     /// Detailed mode keeps what error messages need ("first defined at"); the fast mode
     /// re-parses in detailed mode when such an error occurs.
     let detailed: Bool
+
+    /// The mapped file being parsed, whose pages are released behind the cursor.
+    var source: _TOMLMappedFile? = nil
+    /// The table holding `current` and its index there, when `current` is a `[header]`
+    /// table that can be closed when its section ends (fast mode only).
+    var currentParent: _PTable? = nil
+    var currentIndex = 0
+    /// Scratch stacks for the items of arrays and inline tables being parsed.
+    var valueStack: [TOMLValue] = []
+    var entryStack: [TOMLTable.Entry] = []
+    /// Cursor offset at which to release the pages behind it next (never without a source).
+    var nextRelease = Int.max
 
     init(p: UnsafePointer<UInt8>, n: Int, recorder: _TOMLRecorder?, detailed: Bool = false) {
         self.p = p
@@ -593,11 +716,12 @@ struct _TOMLCore {
     // MARK: document
 
     mutating func parseDocument() throws {
-        if let bad = _TOMLText.firstInvalidUTF8(p, n) {
+        if let bad = firstInvalidUTF8() {
             throw fail("invalid UTF-8 byte 0x\(String(p[bad], radix: 16, uppercase: true))", at: bad)
         }
         if n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF { i = 3; bomLength = 3 }
         while true {
+            if i >= nextRelease { releaseBehind() }
             skipWS()
             let c = p[i]
             if c == cLF { i += 1; continue }
@@ -610,6 +734,32 @@ struct _TOMLCore {
             if i >= n { return }
             try parseTopKeyValue()
         }
+    }
+
+    /// Drops the mapped pages before the cursor (every `window` bytes).
+    @inline(never)
+    mutating func releaseBehind() {
+        guard let source else { nextRelease = Int.max; return }
+        source.release(before: i)
+        nextRelease = i + source.window
+    }
+
+    /// The first invalid UTF-8 byte, or nil. A mapped file is checked one window at a time
+    /// and released behind, so that checking does not make the whole file resident.
+    func firstInvalidUTF8() -> Int? {
+        guard let source else { return _TOMLText.firstInvalidUTF8(p, n) }
+        var start = 0
+        while start < n {
+            // Windows end before a byte that is not a continuation byte, so a sequence is
+            // never split (the checks give the same answer as one pass over the file).
+            var end = min(start + source.window, n)
+            while end < n && p[end] & 0xC0 == 0x80 { end += 1 }
+            if let bad = _TOMLText.firstInvalidUTF8(p + start, end - start) { return start + bad }
+            source.release(before: end)
+            start = end
+        }
+        source.releaseAll()
+        return nil
     }
 
     // MARK: keys
@@ -685,6 +835,13 @@ struct _TOMLCore {
     // MARK: headers
 
     mutating func parseHeader() throws {
+        // The section being left usually gets no more keys: trim its spare capacity, and in
+        // fast mode replace its table by its value (reopened if a later header needs it).
+        current.compact()
+        if let parent = currentParent {
+            parent.close(currentIndex)
+            currentParent = nil
+        }
         let start = i
         let isArray = p[i + 1] == cLBracket
         i += isArray ? 2 : 1
@@ -771,6 +928,7 @@ struct _TOMLCore {
                     c.definedByHeader = true
                     c.offset = start
                     current = c
+                    if !detailed { currentParent = t; currentIndex = idx }
                 case .arrayOfTables?:
                     let name = keyText(parts[...])
                     throw fail("cannot define table '\(name)': '\(name)' is already an array of tables (defined at \(try firstDefined(t, idx)))", at: lastOff)
@@ -784,6 +942,7 @@ struct _TOMLCore {
                 c.definedByHeader = true
                 t.addChild(last, .table(c), offset: start)
                 current = c
+                if !detailed { currentParent = t; currentIndex = t.entries.count - 1 }
             }
         }
         section = nextSectionID
@@ -1469,21 +1628,23 @@ struct _TOMLCore {
         if rec != nil { return try parseArrayRecording(depth: depth) }
         let open = i
         i += 1
-        var items: [TOMLValue] = []
-        items.reserveCapacity(4)
+        // Items go on a scratch stack (nested arrays push above them); the array gets
+        // exactly their count.
+        let base = valueStack.count
         while true {
             try skipWSCommentsNewlines()
             let c = p[i]
             if c == cRBracket { i += 1; break }
             if c == 0 && i >= n { throw unterminatedArray(open) }
-            items.append(try parseValue(depth: depth))
+            let v = try parseValue(depth: depth)
+            valueStack.append(v)
             try skipWSCommentsNewlines()
             let d = p[i]
             if d == cComma { i += 1; continue }
             if d == cRBracket { i += 1; break }
             throw badArraySeparator(open)
         }
-        return .array(items)
+        return .array(Self.popExact(&valueStack, from: base))
     }
 
     @inline(never)
@@ -1556,19 +1717,23 @@ struct _TOMLCore {
             i += 1
             return .table(TOMLTable())
         }
-        var entries: [TOMLTable.Entry] = []
-        entries.reserveCapacity(4)
+        // The entries go on a scratch stack (nested tables push above them) and the table
+        // gets an array of exactly their count.
+        let base = entryStack.count
         while true {
             skipWS()
             let c = p[i]
             guard bareKey[Int(c)] || c == cQuote || c == cApos else { break }
             _ = try parseKey()
-            guard keyCount == 1, p[i] == cEq, entries.count < 16 else { break }
+            guard keyCount == 1, p[i] == cEq, entryStack.count - base < 16 else { break }
             let k = key0
-            if entries.contains(where: { $0.key == k }) { break }
+            var duplicate = false
+            for j in base..<entryStack.count where entryStack[j].key == k { duplicate = true; break }
+            if duplicate { break }
             i += 1
             skipWS()
-            entries.append(TOMLTable.Entry(key: k, value: try parseValue(depth: depth)))
+            let v = try parseValue(depth: depth)
+            entryStack.append(TOMLTable.Entry(key: k, value: v))
             skipWS()
             let d = p[i]
             if d == cComma {
@@ -1579,12 +1744,28 @@ struct _TOMLCore {
             }
             if d == cRBrace {
                 i += 1
-                return Self.makeTable(entries)
+                return Self.makeTable(Self.popExact(&entryStack, from: base))
             }
             break
         }
+        entryStack.removeLast(entryStack.count - base)
         i = open
         return try parseInlineTableFull(depth: depth)
+    }
+
+    /// Moves `stack[base...]` into a new array of exactly that many elements.
+    @inline(__always)
+    static func popExact<T>(_ stack: inout [T], from base: Int) -> [T] {
+        let k = stack.count - base
+        if k == 0 { return [] }
+        let out = stack.withUnsafeBufferPointer { src in
+            [T](unsafeUninitializedCapacity: k) { buf, initialized in
+                buf.baseAddress!.initialize(from: src.baseAddress! + base, count: k)
+                initialized = k
+            }
+        }
+        stack.removeLast(k)
+        return out
     }
 
     @inline(never)

@@ -192,6 +192,8 @@ extension TOMLTable {
 
     /// The entries, for fast internal iteration.
     var _entries: [Entry] { entries }
+    /// The key index (tables with more than `indexThreshold` keys).
+    var _index: _TOMLKeyIndex? { index }
 
     /// The value at a key path (`["environments", "dev", "target"]`), descending into tables.
     public subscript(path path: [String]) -> TOMLValue? {

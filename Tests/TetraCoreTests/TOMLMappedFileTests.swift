@@ -1,0 +1,163 @@
+import Foundation
+import XCTest
+@testable import TetraCore
+
+/// `TOMLParser.parse(contentsOfFile:)` maps large files and releases their pages behind the
+/// parser: the results and the error messages must be those of parsing the bytes.
+final class TOMLMappedFileTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "/tetra-tomlmap-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let path = dir + "/" + name
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    enum Outcome: Equatable {
+        case table(String)   // toml-test's typed JSON of the result
+        case error(String)
+    }
+
+    func outcome(_ body: () throws -> TOMLTable) -> Outcome {
+        do {
+            return .table(TOMLTaggedJSON.encode(try body()))
+        } catch let e as ConfigError {
+            return .error(e.message)
+        } catch {
+            return .error("\(error)")
+        }
+    }
+
+    /// Parses `path` mapped, releasing every `window` bytes; nil when the file is not mappable.
+    func mappedOutcome(_ path: String, window: Int = _TOMLMappedFile.pageSize, name: String) -> (Outcome, Int)? {
+        guard let mapped = _TOMLMappedFile.mapIfLarge(path, minimumSize: 1, window: window) else { return nil }
+        let result = outcome { try _TOMLParse.run(mapped: mapped, file: name) }
+        return (result, mapped.releaseCount)
+    }
+
+    /// Every toml-test case, valid and invalid, gives the same table or the same message
+    /// through a mapping released one page at a time as through the bytes.
+    func testCorpusThroughMappingMatchesBytes() throws {
+        let root = TOMLConformanceTests.corpusDir
+        guard let list = try? String(contentsOfFile: root + "/files-toml-1.0.0", encoding: .utf8) else {
+            throw XCTSkip("SKIPPED: toml-test corpus not found at \(root) (set TOML_TEST_DIR)")
+        }
+        var compared = 0
+        var failures: [String] = []
+        for rel in list.split(separator: "\n").map(String.init) where rel.hasSuffix(".toml") {
+            let path = root + "/" + rel
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            let expected = outcome { try TOMLParser.parse(bytes: bytes, file: rel) }
+            guard let (got, _) = mappedOutcome(path, name: rel) else {
+                XCTAssertTrue(bytes.isEmpty, "\(rel) was not mapped")
+                continue
+            }
+            compared += 1
+            if got != expected { failures.append("\(rel): \(got) != \(expected)") }
+        }
+        XCTAssertGreaterThan(compared, 500)
+        XCTAssertEqual(failures, [])
+    }
+
+    /// A file several windows long: pages are released while parsing, and errors that point
+    /// back to the start of the file (already released) still give the right line:column.
+    func testLargeFileErrorsKeepTheirPositions() throws {
+        var text = "[a]\nfirst = 1\n\n[ports]\n"
+        var line = 4
+        while text.utf8.count < 1_200_000 {
+            text += "svc-\(line) = \(10000 + line)  # owner ünïcode-\(line % 17)\n"
+            line += 1
+        }
+        let good = try write("good.toml", Array(text.utf8))
+        let tail: [(String, String)] = [
+            ("[a]\n", "table 'a' is already defined (at 1:1)"),
+            ("[a]\nfirst = 2\n", "table 'a' is already defined (at 1:1)"),
+            ("svc-5 = 1\n", "duplicate key 'svc-5' (first defined at 6:1)"),
+            ("x = hello\n", "invalid value 'hello' (strings must be quoted)"),
+            ("s = \"unterminated\n", "unterminated string (opened at \(line + 1):5)"),
+        ]
+        for (suffix, message) in tail {
+            let path = try write("bad.toml", Array((text + suffix).utf8))
+            let expected = outcome { try TOMLParser.parse(bytes: Array((text + suffix).utf8), file: "bad.toml") }
+            guard case .error(let m) = expected else { return XCTFail("\(suffix) was accepted") }
+            XCTAssertTrue(m.hasPrefix("bad.toml:\(line + 1):"), m)
+            XCTAssertTrue(m.hasSuffix(message), m)
+            // The public entry point (default window) and a one-page window.
+            XCTAssertEqual(outcome { try TOMLParser.parse(contentsOfFile: path, displayName: "bad.toml") }, expected)
+            let (got, releases) = try XCTUnwrap(mappedOutcome(path, name: "bad.toml"))
+            XCTAssertEqual(got, expected)
+            XCTAssertGreaterThan(releases, 100)
+        }
+        let expected = outcome { try TOMLParser.parse(bytes: Array(text.utf8), file: "good.toml") }
+        XCTAssertEqual(outcome { try TOMLParser.parse(contentsOfFile: good) }, expected)
+        let (got, releases) = try XCTUnwrap(mappedOutcome(good, window: _TOMLMappedFile.defaultWindow, name: "good.toml"))
+        XCTAssertEqual(got, expected)
+        XCTAssertGreaterThan(releases, 4)
+        guard case .table = got else { return XCTFail("the large file was rejected") }
+    }
+
+    /// Multi-byte characters across a window boundary, and an invalid byte after the first
+    /// window: the windowed UTF-8 check agrees with the one-pass check.
+    func testUTF8CheckAcrossWindows() throws {
+        let page = _TOMLMappedFile.pageSize
+        for shift in 0..<4 {
+            var text = "k = \""
+            while text.utf8.count < page - 1 - shift { text += "a" }
+            text += "€𝄞é\"\nz = 1\n"
+            let bytes = Array(text.utf8)
+            let path = try write("u\(shift).toml", bytes)
+            let expected = outcome { try TOMLParser.parse(bytes: bytes, file: "u.toml") }
+            guard case .table = expected else { return XCTFail("rejected: \(expected)") }
+            XCTAssertEqual(try XCTUnwrap(mappedOutcome(path, name: "u.toml")).0, expected)
+
+            var bad = bytes
+            bad.insert(0xFF, at: bad.count - 6) // before "z = 1\n", in the second window
+            let badPath = try write("b\(shift).toml", bad)
+            let badExpected = outcome { try TOMLParser.parse(bytes: bad, file: "u.toml") }
+            guard case .error(let m) = badExpected else { return XCTFail("accepted invalid UTF-8") }
+            XCTAssertTrue(m.contains("invalid UTF-8 byte 0xFF"), m)
+            XCTAssertEqual(try XCTUnwrap(mappedOutcome(badPath, name: "u.toml")).0, badExpected)
+        }
+    }
+
+    /// A file whose size is a multiple of the page size: the sentinel after it is the page
+    /// reserved past the mapping (no read past the end of the file).
+    func testFileOfExactlyWholePages() throws {
+        let page = _TOMLMappedFile.pageSize
+        for (ending, accepted) in [("x = 1\n", true), ("s = \"open", false), ("t = [1, ", false)] {
+            var text = "# padding\n"
+            let fill = 2 * page - text.utf8.count - ending.utf8.count
+            text += String(repeating: "#", count: fill - 1) + "\n" + ending
+            let bytes = Array(text.utf8)
+            XCTAssertEqual(bytes.count % page, 0)
+            let path = try write("p.toml", bytes)
+            let expected = outcome { try TOMLParser.parse(bytes: bytes, file: "p.toml") }
+            if case .table = expected { XCTAssertTrue(accepted) } else { XCTAssertFalse(accepted, "\(expected)") }
+            XCTAssertEqual(try XCTUnwrap(mappedOutcome(path, name: "p.toml")).0, expected)
+        }
+    }
+
+    /// Small files, empty files and non-regular files are read, not mapped.
+    func testSmallAndSpecialFilesAreRead() throws {
+        let small = try write("small.toml", Array("a = 1\n".utf8))
+        XCTAssertNil(_TOMLMappedFile.mapIfLarge(small))
+        XCTAssertEqual(try TOMLParser.parse(contentsOfFile: small)["a"], .integer(1))
+        let empty = try write("empty.toml", [])
+        XCTAssertNil(_TOMLMappedFile.mapIfLarge(empty, minimumSize: 0))
+        XCTAssertTrue(try TOMLParser.parse(contentsOfFile: empty).isEmpty)
+        XCTAssertNil(_TOMLMappedFile.mapIfLarge("/dev/null", minimumSize: 0))
+        XCTAssertTrue(try TOMLParser.parse(contentsOfFile: "/dev/null").isEmpty)
+        XCTAssertThrowsError(try TOMLParser.parse(contentsOfFile: dir + "/missing.toml")) { error in
+            XCTAssertEqual((error as? any TetraError)?.exitCode, .notFound)
+        }
+    }
+}

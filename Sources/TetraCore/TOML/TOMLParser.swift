@@ -403,27 +403,28 @@ enum _TOMLParse {
         }
     }
 
-    /// Parses a mapped file (fast mode, no recorder), releasing its pages behind the cursor.
-    static func run(mapped: _TOMLMappedFile, file: String?) throws -> TOMLTable {
-        let n = mapped.count
+    /// Parses a file buffer (fast mode, no recorder), releasing its pages behind the cursor.
+    static func run(buffer: _TOMLFileBuffer, file: String?) throws -> TOMLTable {
         do {
             do {
-                return try runOnce(mapped, detailed: false)
+                return try runOnce(buffer, detailed: false)
             } catch is _RetryDetailed {
-                return try runOnce(mapped, detailed: true)
+                return try runOnce(buffer, detailed: true)
             }
         } catch let e as _ParseFailure {
-            let position = _TOMLText.position(of: e.offset, in: UnsafeBufferPointer(start: mapped.base, count: n))
+            buffer.restore()
+            let position = _TOMLText.position(of: e.offset, in: UnsafeBufferPointer(start: buffer.base, count: buffer.count))
             throw ConfigError(ConfigProblem(file: file, position: position, message: e.message))
         }
     }
 
-    private static func runOnce(_ mapped: _TOMLMappedFile, detailed: Bool) throws -> TOMLTable {
-        var parser = _TOMLCore(p: mapped.base, n: mapped.count, recorder: nil, detailed: detailed)
-        parser.source = mapped
-        parser.nextRelease = mapped.window
+    private static func runOnce(_ buffer: _TOMLFileBuffer, detailed: Bool) throws -> TOMLTable {
+        buffer.restore()
+        var parser = _TOMLCore(p: buffer.base, n: buffer.count, recorder: nil, detailed: detailed)
+        parser.source = buffer
+        parser.nextRelease = buffer.window
         try parser.parseDocument()
-        mapped.releaseAll()
+        buffer.releaseAll()
         return parser.root.toTable()
     }
 }
@@ -573,8 +574,10 @@ struct _TOMLCore {
     /// re-parses in detailed mode when such an error occurs.
     let detailed: Bool
 
-    /// The mapped file being parsed, whose pages are released behind the cursor.
-    var source: _TOMLMappedFile? = nil
+    /// The file buffer being parsed, whose pages are released behind the cursor (pages are
+    /// only released before the start of the current top-level line; anything that looks
+    /// further back calls `restore()` first).
+    var source: _TOMLFileBuffer? = nil
     /// The table holding `current` and its index there, when `current` is a `[header]`
     /// table that can be closed when its section ends (fast mode only).
     var currentParent: _PTable? = nil
@@ -642,6 +645,7 @@ struct _TOMLCore {
     }
 
     func positionString(_ offset: Int) -> String {
+        source?.restore()
         var line = 1, lineStart = 0, j = 0
         while j < offset { if p[j] == cLF { line += 1; lineStart = j + 1 }; j += 1 }
         var col = 1
@@ -716,7 +720,7 @@ struct _TOMLCore {
     // MARK: document
 
     mutating func parseDocument() throws {
-        if let bad = firstInvalidUTF8() {
+        if let bad = _TOMLText.firstInvalidUTF8(p, n) {
             throw fail("invalid UTF-8 byte 0x\(String(p[bad], radix: 16, uppercase: true))", at: bad)
         }
         if n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF { i = 3; bomLength = 3 }
@@ -736,30 +740,12 @@ struct _TOMLCore {
         }
     }
 
-    /// Drops the mapped pages before the cursor (every `window` bytes).
+    /// Releases the buffer's pages before the cursor (every `window` bytes).
     @inline(never)
     mutating func releaseBehind() {
         guard let source else { nextRelease = Int.max; return }
         source.release(before: i)
         nextRelease = i + source.window
-    }
-
-    /// The first invalid UTF-8 byte, or nil. A mapped file is checked one window at a time
-    /// and released behind, so that checking does not make the whole file resident.
-    func firstInvalidUTF8() -> Int? {
-        guard let source else { return _TOMLText.firstInvalidUTF8(p, n) }
-        var start = 0
-        while start < n {
-            // Windows end before a byte that is not a continuation byte, so a sequence is
-            // never split (the checks give the same answer as one pass over the file).
-            var end = min(start + source.window, n)
-            while end < n && p[end] & 0xC0 == 0x80 { end += 1 }
-            if let bad = _TOMLText.firstInvalidUTF8(p + start, end - start) { return start + bad }
-            source.release(before: end)
-            start = end
-        }
-        source.releaseAll()
-        return nil
     }
 
     // MARK: keys

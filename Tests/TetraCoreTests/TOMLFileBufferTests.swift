@@ -2,9 +2,10 @@ import Foundation
 import XCTest
 @testable import TetraCore
 
-/// `TOMLParser.parse(contentsOfFile:)` maps large files and releases their pages behind the
-/// parser: the results and the error messages must be those of parsing the bytes.
-final class TOMLMappedFileTests: XCTestCase {
+/// `TOMLParser.parse(contentsOfFile:)` releases the pages of large files behind the parser
+/// (and reads them again for messages that look back): the results and the error messages
+/// must be those of parsing the bytes.
+final class TOMLFileBufferTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
@@ -37,16 +38,17 @@ final class TOMLMappedFileTests: XCTestCase {
         }
     }
 
-    /// Parses `path` mapped, releasing every `window` bytes; nil when the file is not mappable.
-    func mappedOutcome(_ path: String, window: Int = _TOMLMappedFile.pageSize, name: String) -> (Outcome, Int)? {
-        guard let mapped = _TOMLMappedFile.mapIfLarge(path, minimumSize: 1, window: window) else { return nil }
-        let result = outcome { try _TOMLParse.run(mapped: mapped, file: name) }
-        return (result, mapped.releaseCount)
+    /// Parses `path` through a file buffer released every `window` bytes; nil when the file is
+    /// not read that way.
+    func bufferOutcome(_ path: String, window: Int = _TOMLFileBuffer.pageSize, name: String) -> (Outcome, Int)? {
+        guard let buffer = _TOMLFileBuffer.readIfLarge(path, minimumSize: 1, window: window) else { return nil }
+        let result = outcome { try _TOMLParse.run(buffer: buffer, file: name) }
+        return (result, buffer.releaseCount)
     }
 
     /// Every toml-test case, valid and invalid, gives the same table or the same message
-    /// through a mapping released one page at a time as through the bytes.
-    func testCorpusThroughMappingMatchesBytes() throws {
+    /// through a buffer released one page at a time as through the bytes.
+    func testCorpusThroughReleasedBufferMatchesBytes() throws {
         let root = TOMLConformanceTests.corpusDir
         guard let list = try? String(contentsOfFile: root + "/files-toml-1.0.0", encoding: .utf8) else {
             throw XCTSkip("SKIPPED: toml-test corpus not found at \(root) (set TOML_TEST_DIR)")
@@ -57,8 +59,8 @@ final class TOMLMappedFileTests: XCTestCase {
             let path = root + "/" + rel
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
             let expected = outcome { try TOMLParser.parse(bytes: bytes, file: rel) }
-            guard let (got, _) = mappedOutcome(path, name: rel) else {
-                XCTAssertTrue(bytes.isEmpty, "\(rel) was not mapped")
+            guard let (got, _) = bufferOutcome(path, name: rel) else {
+                XCTAssertTrue(bytes.isEmpty, "\(rel) was not read into a file buffer")
                 continue
             }
             compared += 1
@@ -93,22 +95,21 @@ final class TOMLMappedFileTests: XCTestCase {
             XCTAssertTrue(m.hasSuffix(message), m)
             // The public entry point (default window) and a one-page window.
             XCTAssertEqual(outcome { try TOMLParser.parse(contentsOfFile: path, displayName: "bad.toml") }, expected)
-            let (got, releases) = try XCTUnwrap(mappedOutcome(path, name: "bad.toml"))
+            let (got, releases) = try XCTUnwrap(bufferOutcome(path, name: "bad.toml"))
             XCTAssertEqual(got, expected)
             XCTAssertGreaterThan(releases, 100)
         }
         let expected = outcome { try TOMLParser.parse(bytes: Array(text.utf8), file: "good.toml") }
         XCTAssertEqual(outcome { try TOMLParser.parse(contentsOfFile: good) }, expected)
-        let (got, releases) = try XCTUnwrap(mappedOutcome(good, window: _TOMLMappedFile.defaultWindow, name: "good.toml"))
+        let (got, releases) = try XCTUnwrap(bufferOutcome(good, window: _TOMLFileBuffer.defaultWindow, name: "good.toml"))
         XCTAssertEqual(got, expected)
         XCTAssertGreaterThan(releases, 4)
         guard case .table = got else { return XCTFail("the large file was rejected") }
     }
 
-    /// Multi-byte characters across a window boundary, and an invalid byte after the first
-    /// window: the windowed UTF-8 check agrees with the one-pass check.
-    func testUTF8CheckAcrossWindows() throws {
-        let page = _TOMLMappedFile.pageSize
+    /// Multi-byte characters across a page boundary, and an invalid byte in the second page.
+    func testUTF8AcrossPages() throws {
+        let page = _TOMLFileBuffer.pageSize
         for shift in 0..<4 {
             var text = "k = \""
             while text.utf8.count < page - 1 - shift { text += "a" }
@@ -117,7 +118,7 @@ final class TOMLMappedFileTests: XCTestCase {
             let path = try write("u\(shift).toml", bytes)
             let expected = outcome { try TOMLParser.parse(bytes: bytes, file: "u.toml") }
             guard case .table = expected else { return XCTFail("rejected: \(expected)") }
-            XCTAssertEqual(try XCTUnwrap(mappedOutcome(path, name: "u.toml")).0, expected)
+            XCTAssertEqual(try XCTUnwrap(bufferOutcome(path, name: "u.toml")).0, expected)
 
             var bad = bytes
             bad.insert(0xFF, at: bad.count - 6) // before "z = 1\n", in the second window
@@ -125,14 +126,13 @@ final class TOMLMappedFileTests: XCTestCase {
             let badExpected = outcome { try TOMLParser.parse(bytes: bad, file: "u.toml") }
             guard case .error(let m) = badExpected else { return XCTFail("accepted invalid UTF-8") }
             XCTAssertTrue(m.contains("invalid UTF-8 byte 0xFF"), m)
-            XCTAssertEqual(try XCTUnwrap(mappedOutcome(badPath, name: "u.toml")).0, badExpected)
+            XCTAssertEqual(try XCTUnwrap(bufferOutcome(badPath, name: "u.toml")).0, badExpected)
         }
     }
 
-    /// A file whose size is a multiple of the page size: the sentinel after it is the page
-    /// reserved past the mapping (no read past the end of the file).
+    /// A file whose size is a multiple of the page size: the sentinel is in the extra page.
     func testFileOfExactlyWholePages() throws {
-        let page = _TOMLMappedFile.pageSize
+        let page = _TOMLFileBuffer.pageSize
         for (ending, accepted) in [("x = 1\n", true), ("s = \"open", false), ("t = [1, ", false)] {
             var text = "# padding\n"
             let fill = 2 * page - text.utf8.count - ending.utf8.count
@@ -142,19 +142,19 @@ final class TOMLMappedFileTests: XCTestCase {
             let path = try write("p.toml", bytes)
             let expected = outcome { try TOMLParser.parse(bytes: bytes, file: "p.toml") }
             if case .table = expected { XCTAssertTrue(accepted) } else { XCTAssertFalse(accepted, "\(expected)") }
-            XCTAssertEqual(try XCTUnwrap(mappedOutcome(path, name: "p.toml")).0, expected)
+            XCTAssertEqual(try XCTUnwrap(bufferOutcome(path, name: "p.toml")).0, expected)
         }
     }
 
-    /// Small files, empty files and non-regular files are read, not mapped.
+    /// Small files, empty files and non-regular files are read into an ordinary array.
     func testSmallAndSpecialFilesAreRead() throws {
         let small = try write("small.toml", Array("a = 1\n".utf8))
-        XCTAssertNil(_TOMLMappedFile.mapIfLarge(small))
+        XCTAssertNil(_TOMLFileBuffer.readIfLarge(small))
         XCTAssertEqual(try TOMLParser.parse(contentsOfFile: small)["a"], .integer(1))
         let empty = try write("empty.toml", [])
-        XCTAssertNil(_TOMLMappedFile.mapIfLarge(empty, minimumSize: 0))
+        XCTAssertNil(_TOMLFileBuffer.readIfLarge(empty, minimumSize: 0))
         XCTAssertTrue(try TOMLParser.parse(contentsOfFile: empty).isEmpty)
-        XCTAssertNil(_TOMLMappedFile.mapIfLarge("/dev/null", minimumSize: 0))
+        XCTAssertNil(_TOMLFileBuffer.readIfLarge("/dev/null", minimumSize: 0))
         XCTAssertTrue(try TOMLParser.parse(contentsOfFile: "/dev/null").isEmpty)
         XCTAssertThrowsError(try TOMLParser.parse(contentsOfFile: dir + "/missing.toml")) { error in
             XCTAssertEqual((error as? any TetraError)?.exitCode, .notFound)

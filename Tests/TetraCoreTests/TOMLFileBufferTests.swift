@@ -146,6 +146,36 @@ final class TOMLFileBufferTests: XCTestCase {
         }
     }
 
+    /// The key index (4-byte slots: position and hash tag) across many growths, for tables
+    /// built by the parser and by the subscript: every key found, absent keys not found.
+    func testKeyIndexAcrossGrowth() throws {
+        var text = "[t]\n"
+        let n = 70_000
+        for i in 0..<n { text += "k\(i) = \(i)\n" }
+        let parsed = try XCTUnwrap(try TOMLParser.parse(text)["t"]?.tableValue)
+        var built = TOMLTable()
+        for i in 0..<n { built["key-\(i * 7919 % n)"] = .integer(Int64(i)) }
+        XCTAssertEqual(parsed.count, n)
+        XCTAssertEqual(built.count, n)
+        for i in stride(from: 0, to: n, by: 1) {
+            XCTAssertEqual(parsed["k\(i)"], .integer(Int64(i)))
+            XCTAssertNotNil(built["key-\(i)"])
+        }
+        for i in n..<(n + 2000) {
+            XCTAssertNil(parsed["k\(i)"])
+            XCTAssertNil(built["key-\(i)"])
+        }
+        // Removal rebuilds the index; positions after the removed key move.
+        var copy = parsed
+        copy["k10"] = nil
+        XCTAssertNil(copy["k10"])
+        XCTAssertEqual(copy["k11"], .integer(11))
+        XCTAssertEqual(copy["k\(n - 1)"], .integer(Int64(n - 1)))
+        XCTAssertEqual(copy.count, n - 1)
+        // A duplicate far into a large table is still found.
+        XCTAssertThrowsError(try TOMLParser.parse(text + "k65000 = 1\n"))
+    }
+
     /// Small files, empty files and non-regular files are read into an ordinary array.
     func testSmallAndSpecialFilesAreRead() throws {
         let small = try write("small.toml", Array("a = 1\n".utf8))

@@ -39,7 +39,7 @@ final class _TOMLFileBuffer {
     /// Files smaller than this are read into an ordinary array instead (nothing to gain).
     static let minimumSize = 512 * 1024
     /// The default window.
-    static let defaultWindow = 64 * 1024
+    static let defaultWindow = 32 * 1024
 
     private init(mapped: UnsafeMutableRawPointer, length: Int, count: Int, window: Int, fd: Int32) {
         self.mapped = mapped

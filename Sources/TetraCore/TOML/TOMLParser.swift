@@ -164,7 +164,7 @@ final class _PTable {
         entries.append(TOMLTable.Entry(key: key, value: value))
         if trackOffsets { offsets.append(offset) }
         if map != nil {
-            map!.insert(hash: hash ?? _TOMLKeyIndex.hash(key), position: idx)
+            map!.insert(hash: hash ?? _TOMLKeyIndex.hash(key), position: idx, in: entries)
         } else if idx >= TOMLTable.indexThreshold {
             map = _TOMLKeyIndex(entries: entries)
         }

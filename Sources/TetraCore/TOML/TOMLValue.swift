@@ -100,7 +100,7 @@ public struct TOMLTable: Sendable, Equatable, Sequence {
             } else if let newValue {
                 entries.append(Entry(key: key, value: newValue))
                 if index != nil {
-                    index!.insert(hash: _TOMLKeyIndex.hash(key), position: entries.count - 1)
+                    index!.insert(hash: _TOMLKeyIndex.hash(key), position: entries.count - 1, in: entries)
                 } else if entries.count > Self.indexThreshold {
                     rebuildIndex()
                 }

@@ -30,6 +30,13 @@ struct _TOMLKeyIndex: Sendable {
         slots[slots.count - 1] = UInt32(entries.count)
     }
 
+    /// Builds an index over keys with these hashes.
+    init(hashes: [UInt32]) {
+        self.init(capacity: hashes.count)
+        for (i, h) in hashes.enumerated() { place(hash: h, position: i) }
+        slots[slots.count - 1] = UInt32(hashes.count)
+    }
+
     // MARK: hashing
 
     @inline(__always)
@@ -92,7 +99,16 @@ struct _TOMLKeyIndex: Sendable {
     @inline(__always)
     mutating func insert(hash h: UInt32, position: Int, in entries: [TOMLTable.Entry]) {
         let n = count
-        if (n + 1) * 4 > size * 3 { grow(entries) }
+        if (n + 1) * 4 > size * 3 { grow { Self.hash(entries[$0].key) } }
+        place(hash: h, position: position)
+        slots[slots.count - 1] = UInt32(n + 1)
+    }
+
+    /// Same, when the hashes of the keys by position are at hand.
+    @inline(__always)
+    mutating func insert(hash h: UInt32, position: Int, hashes: [UInt32]) {
+        let n = count
+        if (n + 1) * 4 > size * 3 { grow { hashes[$0] } }
         place(hash: h, position: position)
         slots[slots.count - 1] = UInt32(n + 1)
     }
@@ -107,7 +123,7 @@ struct _TOMLKeyIndex: Sendable {
     }
 
     @inline(never)
-    private mutating func grow(_ entries: [TOMLTable.Entry]) {
+    private mutating func grow(_ hashOf: (Int) -> UInt32) {
         let old = slots
         let oldMask = UInt32(old.count - 2)
         let size = (old.count - 1) * 2
@@ -115,7 +131,7 @@ struct _TOMLKeyIndex: Sendable {
         slots = [UInt32](repeating: 0, count: size + 1)
         for e in old.dropLast() where e != 0 {
             let pos = Int(e & oldMask) - 1
-            place(hash: Self.hash(entries[pos].key), position: pos)
+            place(hash: hashOf(pos), position: pos)
         }
         slots[size] = old[old.count - 1]
     }

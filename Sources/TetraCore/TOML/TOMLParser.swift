@@ -85,6 +85,9 @@ final class _PTable {
     /// Parallel to `entries` once the first child is added (empty before).
     @exclusivity(unchecked) var kids: [_PKid?] = []
     @exclusivity(unchecked) var map: _TOMLKeyIndex? = nil
+    /// The keys' hashes, parallel to `entries` while there is a `map` (growing the map then
+    /// needs no hashing).
+    @exclusivity(unchecked) var hashes: [UInt32] = []
     let trackOffsets: Bool
     var definedByHeader = false
     /// Section in which dotted keys created or extended this table (-1: none).
@@ -144,7 +147,7 @@ final class _PTable {
         c.definedByHeader = true
         if case .table(let t) = value {
             c.entries = t._entries
-            c.map = t._index
+            if t._index != nil { c.buildMap() }
         }
         kids[idx] = .table(c)
         return c
@@ -164,9 +167,11 @@ final class _PTable {
         entries.append(TOMLTable.Entry(key: key, value: value))
         if trackOffsets { offsets.append(offset) }
         if map != nil {
-            map!.insert(hash: hash ?? _TOMLKeyIndex.hash(key), position: idx, in: entries)
+            let h = hash ?? _TOMLKeyIndex.hash(key)
+            hashes.append(h)
+            map!.insert(hash: h, position: idx, hashes: hashes)
         } else if idx >= TOMLTable.indexThreshold {
-            map = _TOMLKeyIndex(entries: entries)
+            buildMap()
         }
     }
 
@@ -194,6 +199,12 @@ final class _PTable {
         appendKeyValue(key, .boolean(false), offset: offset, hash: hash)
     }
 
+    @inline(never)
+    func buildMap() {
+        hashes = entries.map { _TOMLKeyIndex.hash($0.key) }
+        map = _TOMLKeyIndex(hashes: hashes)
+    }
+
     /// Large tables grow by a quarter instead of doubling (less unused capacity in the tree).
     static let slowGrowthFrom = 2048
 
@@ -203,6 +214,7 @@ final class _PTable {
         entries.reserveCapacity(capacity)
         if trackOffsets { offsets.reserveCapacity(capacity) }
         if !kids.isEmpty { kids.reserveCapacity(capacity) }
+        if map != nil { hashes.reserveCapacity(capacity) }
     }
 
     /// Gives the arrays exactly their size, when the parser leaves the table's section
@@ -213,16 +225,12 @@ final class _PTable {
         Self.shrink(&kids)
     }
 
+    /// Copies the elements into an array of exactly their count (the old one is released).
+    @inline(__always)
     private static func shrink<T>(_ a: inout [T]) {
         let n = a.count
         guard a.capacity > n else { return }
-        if n == 0 { a = []; return }
-        a = a.withUnsafeBufferPointer { src in
-            [T](unsafeUninitializedCapacity: n) { buf, initialized in
-                buf.baseAddress!.initialize(from: src.baseAddress!, count: n)
-                initialized = n
-            }
-        }
+        a = n == 0 ? [] : a.withUnsafeBufferPointer { Array($0) }
     }
 
     func toTable() -> TOMLTable {
@@ -234,6 +242,7 @@ final class _PTable {
         }
         let t = TOMLTable(_entries: entries, index: map)
         entries = []
+        hashes = []
         return t
     }
 }
@@ -273,6 +282,75 @@ enum _SmallASCII {
         }
         w1 |= UInt64(0xE0 | count) << 56
         return unsafeBitCast((w0, w1), to: String.self)
+    }
+}
+
+/// A stack whose top elements move into a new array of exactly their count (the items of
+/// arrays and inline tables being parsed; nested ones push above them).
+final class _TOMLStack<T> {
+    private var base: UnsafeMutablePointer<T>
+    private var capacity = 16
+    private(set) var count = 0
+
+    init() { base = .allocate(capacity: 16) }
+
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+
+    @inline(__always)
+    func push(_ v: __owned T) {
+        if count == capacity { grow() }
+        (base + count).initialize(to: v)
+        count += 1
+    }
+
+    @inline(__always)
+    subscript(i: Int) -> T { base[i] }
+
+    @inline(__always)
+    func keyAt(_ i: Int) -> String where T == TOMLTable.Entry { base[i].key }
+
+    @inline(never)
+    private func grow() {
+        let bigger = UnsafeMutablePointer<T>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity *= 2
+    }
+
+    /// Moves the elements from `start` up into an array of exactly their count.
+    @inline(__always)
+    func popArray(from start: Int) -> [T] {
+        let k = count - start
+        if k == 0 { return [] }
+        // (Array(unsafeUninitializedCapacity:) would be a move, but it looks up the
+        // array's type metadata on every call; a copy and a deinitialize cost less.)
+        let out = Array(UnsafeBufferPointer(start: base + start, count: k))
+        (base + start).deinitialize(count: k)
+        count = start
+        return out
+    }
+
+    /// Drops the elements from `start` up.
+    func truncate(to start: Int) {
+        (base + start).deinitialize(count: count - start)
+        count = start
+    }
+}
+
+extension _TOMLStack where T == TOMLTable.Entry {
+    /// Whether an entry from `start` up has the key `k`.
+    @inline(__always)
+    func hasKey(_ k: String, from start: Int) -> Bool {
+        var j = start
+        while j < count {
+            if keyAt(j) == k { return true }
+            j += 1
+        }
+        return false
     }
 }
 
@@ -582,9 +660,12 @@ struct _TOMLCore {
     /// table that can be closed when its section ends (fast mode only).
     var currentParent: _PTable? = nil
     var currentIndex = 0
+    /// Capacity for the next new `[header]` table: the size of the section just left, as
+    /// sibling tables tend to have the same number of keys (then it needs no trimming).
+    var sizeHint = 8
     /// Scratch stacks for the items of arrays and inline tables being parsed.
-    var valueStack: [TOMLValue] = []
-    var entryStack: [TOMLTable.Entry] = []
+    let valueStack = _TOMLStack<TOMLValue>()
+    let entryStack = _TOMLStack<TOMLTable.Entry>()
     /// Cursor offset at which to release the pages behind it next (never without a source).
     var nextRelease = Int.max
 
@@ -823,6 +904,8 @@ struct _TOMLCore {
     mutating func parseHeader() throws {
         // The section being left usually gets no more keys: trim its spare capacity, and in
         // fast mode replace its table by its value (reopened if a later header needs it).
+        let left = current.entries.count
+        sizeHint = left >= 1 && left <= 64 ? left : 8
         current.compact()
         if let parent = currentParent {
             parent.close(currentIndex)
@@ -923,7 +1006,7 @@ struct _TOMLCore {
                     throw fail("cannot define table '\(name)': '\(name)' is already \(t.entries[idx].value.article) (defined at \(try firstDefined(t, idx)))", at: lastOff)
                 }
             } else {
-                let c = _PTable(depth: t.depth + 1, offset: start, trackOffsets: detailed)
+                let c = _PTable(depth: t.depth + 1, offset: start, trackOffsets: detailed, capacity: sizeHint)
                 if c.depth > maxDepth { throw fail("tables nested too deeply (more than \(maxDepth) levels)", at: lastOff) }
                 c.definedByHeader = true
                 t.addChild(last, .table(c), offset: start)
@@ -1623,14 +1706,14 @@ struct _TOMLCore {
             if c == cRBracket { i += 1; break }
             if c == 0 && i >= n { throw unterminatedArray(open) }
             let v = try parseValue(depth: depth)
-            valueStack.append(v)
+            valueStack.push(v)
             try skipWSCommentsNewlines()
             let d = p[i]
             if d == cComma { i += 1; continue }
             if d == cRBracket { i += 1; break }
             throw badArraySeparator(open)
         }
-        return .array(Self.popExact(&valueStack, from: base))
+        return .array(valueStack.popArray(from: base))
     }
 
     @inline(never)
@@ -1713,13 +1796,11 @@ struct _TOMLCore {
             _ = try parseKey()
             guard keyCount == 1, p[i] == cEq, entryStack.count - base < 16 else { break }
             let k = key0
-            var duplicate = false
-            for j in base..<entryStack.count where entryStack[j].key == k { duplicate = true; break }
-            if duplicate { break }
+            if entryStack.hasKey(k, from: base) { break }
             i += 1
             skipWS()
             let v = try parseValue(depth: depth)
-            entryStack.append(TOMLTable.Entry(key: k, value: v))
+            entryStack.push(TOMLTable.Entry(key: k, value: v))
             skipWS()
             let d = p[i]
             if d == cComma {
@@ -1730,29 +1811,15 @@ struct _TOMLCore {
             }
             if d == cRBrace {
                 i += 1
-                return Self.makeTable(Self.popExact(&entryStack, from: base))
+                return Self.makeTable(entryStack.popArray(from: base))
             }
             break
         }
-        entryStack.removeLast(entryStack.count - base)
+        entryStack.truncate(to: base)
         i = open
         return try parseInlineTableFull(depth: depth)
     }
 
-    /// Moves `stack[base...]` into a new array of exactly that many elements.
-    @inline(__always)
-    static func popExact<T>(_ stack: inout [T], from base: Int) -> [T] {
-        let k = stack.count - base
-        if k == 0 { return [] }
-        let out = stack.withUnsafeBufferPointer { src in
-            [T](unsafeUninitializedCapacity: k) { buf, initialized in
-                buf.baseAddress!.initialize(from: src.baseAddress! + base, count: k)
-                initialized = k
-            }
-        }
-        stack.removeLast(k)
-        return out
-    }
 
     @inline(never)
     static func makeTable(_ entries: [TOMLTable.Entry]) -> TOMLValue {

@@ -176,6 +176,54 @@ final class TOMLFileBufferTests: XCTestCase {
         XCTAssertThrowsError(try TOMLParser.parse(text + "k65000 = 1\n"))
     }
 
+    /// Repeated small arrays and inline tables share storage while parsing; values that are
+    /// equal to Swift but differ in their bytes (NFC and NFD strings, 0.0 and -0.0, 1 and
+    /// 1.0, true and "true") stay distinct, and changing a copy does not change the others.
+    func testRepeatedSmallValuesKeepTheirExactBytes() throws {
+        var text = ""
+        for i in 0..<50 {
+            text += "[t\(i)]\n"
+            text += "a = [\"\\u00e9\", 0.0, 1, true]\n"
+            text += "b = [\"e\\u0301\", -0.0, 1.0, \"true\"]\n"
+            text += "c = { k = \"\\u00e9\", z = -0.0 }\n"
+            text += "d = { k = \"e\\u0301\", z = 0.0 }\n"
+            text += "e = [\"\\u00e9\", 0.0, 1, true]\n"
+        }
+        let t = try TOMLParser.parse(text)
+        for i in 0..<50 {
+            let tab = try XCTUnwrap(t["t\(i)"]?.tableValue)
+            let a = try XCTUnwrap(tab["a"]?.arrayValue), b = try XCTUnwrap(tab["b"]?.arrayValue)
+            XCTAssertEqual(Array(try XCTUnwrap(a[0].stringValue).utf8), [0xC3, 0xA9])
+            XCTAssertEqual(Array(try XCTUnwrap(b[0].stringValue).utf8), [0x65, 0xCC, 0x81])
+            XCTAssertEqual(a[1].doubleValue?.sign, .plus)
+            XCTAssertEqual(b[1].doubleValue?.sign, .minus)
+            XCTAssertEqual(a[2], .integer(1))
+            XCTAssertEqual(b[2], .float(1.0))
+            XCTAssertEqual(a[3], .boolean(true))
+            XCTAssertEqual(b[3], .string("true"))
+            let c = try XCTUnwrap(tab["c"]?.tableValue), d = try XCTUnwrap(tab["d"]?.tableValue)
+            XCTAssertEqual(Array(try XCTUnwrap(c["k"]?.stringValue).utf8), [0xC3, 0xA9])
+            XCTAssertEqual(Array(try XCTUnwrap(d["k"]?.stringValue).utf8), [0x65, 0xCC, 0x81])
+            XCTAssertEqual(c["z"]?.doubleValue?.sign, .minus)
+            XCTAssertEqual(d["z"]?.doubleValue?.sign, .plus)
+            XCTAssertEqual(tab["e"], tab["a"])
+            var changed = a
+            changed[0] = .string("x")
+            XCTAssertEqual(tab["e"]?.arrayValue?[0], .string("\u{e9}"))
+            XCTAssertEqual(t["t0"]?.tableValue?["a"]?.arrayValue?[0], .string("\u{e9}"))
+        }
+        // The JSON shows the bytes as written.
+        let json = Array(TOMLJSON.encode(t, pretty: false).utf8)
+        func occurrences(_ needle: [UInt8]) -> Int {
+            var n = 0
+            for i in 0...(json.count - needle.count) where Array(json[i..<(i + needle.count)]) == needle { n += 1 }
+            return n
+        }
+        XCTAssertEqual(occurrences([0x65, 0xCC, 0x81]), 100)
+        XCTAssertEqual(occurrences([0xC3, 0xA9]), 150)
+        XCTAssertEqual(occurrences(Array("-0.0".utf8)), 100)
+    }
+
     /// Small files, empty files and non-regular files are read into an ordinary array.
     func testSmallAndSpecialFilesAreRead() throws {
         let small = try write("small.toml", Array("a = 1\n".utf8))

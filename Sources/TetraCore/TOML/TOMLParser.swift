@@ -354,6 +354,133 @@ extension _TOMLStack where T == TOMLTable.Entry {
     }
 }
 
+/// Recently built small arrays and inline tables whose items are scalars (integers, floats,
+/// booleans, strings; in practice strings of at most 15 bytes, see `raw`), by a hash of
+/// their bytes: an identical
+/// one later (the same `tags = ["web"]` or `env = { LOG = "info" }` in many sibling tables)
+/// shares the earlier one's storage instead of allocating its own. Arrays are copy-on-write
+/// values, so the sharing cannot be observed; equality here is byte-for-byte (strings are
+/// not compared by Unicode equivalence, -0.0 is not 0.0), so nothing changes in the output.
+/// A direct-mapped cache of 64 of each: a miss costs a hash of a few items.
+final class _TOMLRecentValues {
+    private var arrays: [[TOMLValue]] = []
+    private var arrayHashes: [UInt64] = []
+    private var tables: [[TOMLTable.Entry]] = []
+    private var tableHashes: [UInt64] = []
+    static let slots = 64
+    static let maxItems = 8
+
+    @inline(__always)
+    private static func mix(_ h: UInt64, _ v: UInt64) -> UInt64 {
+        let x = (h ^ v) &* 0x9E37_79B9_7F4A_7C15
+        return x ^ (x >> 29)
+    }
+
+    /// The string's two words. A string of at most 15 bytes is stored in them (the same
+    /// bytes give the same words); a longer one holds a reference there, so it only ever
+    /// matches itself. Equal words therefore always mean equal bytes.
+    @inline(__always)
+    private static func raw(_ s: String) -> (UInt64, UInt64) {
+        unsafeBitCast(s, to: (UInt64, UInt64).self)
+    }
+
+    @inline(__always)
+    private static func bits(_ s: String) -> UInt64? {
+        let (a, b) = raw(s)
+        return mix(mix(7, a), b)
+    }
+
+    /// A hash of a short scalar's kind and bytes; nil for anything else.
+    @inline(__always)
+    private static func bits(_ v: TOMLValue) -> UInt64? {
+        switch v {
+        case .integer(let x): return mix(1, UInt64(bitPattern: x))
+        case .float(let d): return mix(2, d.bitPattern)
+        case .boolean(let b): return b ? 3 : 4
+        case .string(let s): return bits(s).map { mix(5, $0) }
+        default: return nil
+        }
+    }
+
+    @inline(__always)
+    private static func same(_ a: String, _ b: String) -> Bool {
+        raw(a) == raw(b)
+    }
+
+    @inline(__always)
+    private static func same(_ a: TOMLValue, _ b: TOMLValue) -> Bool {
+        switch (a, b) {
+        case (.integer(let x), .integer(let y)): return x == y
+        case (.float(let x), .float(let y)): return x.bitPattern == y.bitPattern
+        case (.boolean(let x), .boolean(let y)): return x == y
+        case (.string(let x), .string(let y)): return same(x, y)
+        default: return false
+        }
+    }
+
+    /// The array of the items from `start` up (popped), shared with an identical recent one.
+    func array(_ stack: _TOMLStack<TOMLValue>, from start: Int) -> [TOMLValue] {
+        let k = stack.count - start
+        guard k >= 1 && k <= Self.maxItems else { return stack.popArray(from: start) }
+        var h: UInt64 = UInt64(k)
+        for j in start..<stack.count {
+            guard let b = Self.bits(stack[j]) else { return stack.popArray(from: start) }
+            h = Self.mix(h, b)
+        }
+        if arrays.isEmpty {
+            arrays = [[TOMLValue]](repeating: [], count: Self.slots)
+            arrayHashes = [UInt64](repeating: 0, count: Self.slots)
+        }
+        let slot = Int(truncatingIfNeeded: h) & (Self.slots - 1)
+        if arrayHashes[slot] == h && arrays[slot].count == k {
+            let old = arrays[slot]
+            var equal = true
+            for j in 0..<k where !Self.same(old[j], stack[start + j]) { equal = false; break }
+            if equal {
+                stack.truncate(to: start)
+                return old
+            }
+        }
+        let a = stack.popArray(from: start)
+        arrays[slot] = a
+        arrayHashes[slot] = h
+        return a
+    }
+
+    /// The entries from `start` up (popped), shared with identical recent ones.
+    func entries(_ stack: _TOMLStack<TOMLTable.Entry>, from start: Int) -> [TOMLTable.Entry] {
+        let k = stack.count - start
+        guard k >= 1 && k <= Self.maxItems else { return stack.popArray(from: start) }
+        var h: UInt64 = UInt64(k) | 1 << 32
+        for j in start..<stack.count {
+            let e = stack[j]
+            guard let kb = Self.bits(e.key), let vb = Self.bits(e.value) else { return stack.popArray(from: start) }
+            h = Self.mix(Self.mix(h, kb), vb)
+        }
+        if tables.isEmpty {
+            tables = [[TOMLTable.Entry]](repeating: [], count: Self.slots)
+            tableHashes = [UInt64](repeating: 0, count: Self.slots)
+        }
+        let slot = Int(truncatingIfNeeded: h) & (Self.slots - 1)
+        if tableHashes[slot] == h && tables[slot].count == k {
+            let old = tables[slot]
+            var equal = true
+            for j in 0..<k {
+                let e = stack[start + j]
+                if !Self.same(old[j].key, e.key) || !Self.same(old[j].value, e.value) { equal = false; break }
+            }
+            if equal {
+                stack.truncate(to: start)
+                return old
+            }
+        }
+        let a = stack.popArray(from: start)
+        tables[slot] = a
+        tableHashes[slot] = h
+        return a
+    }
+}
+
 /// Thrown in the fast mode when a message needs details the fast mode does not keep; the
 /// document is parsed again in detailed mode, which throws the full error.
 struct _RetryDetailed: Error {}
@@ -666,6 +793,7 @@ struct _TOMLCore {
     /// Scratch stacks for the items of arrays and inline tables being parsed.
     let valueStack = _TOMLStack<TOMLValue>()
     let entryStack = _TOMLStack<TOMLTable.Entry>()
+    let recent = _TOMLRecentValues()
     /// Cursor offset at which to release the pages behind it next (never without a source).
     var nextRelease = Int.max
 
@@ -1713,7 +1841,7 @@ struct _TOMLCore {
             if d == cRBracket { i += 1; break }
             throw badArraySeparator(open)
         }
-        return .array(valueStack.popArray(from: base))
+        return .array(recent.array(valueStack, from: base))
     }
 
     @inline(never)
@@ -1811,7 +1939,7 @@ struct _TOMLCore {
             }
             if d == cRBrace {
                 i += 1
-                return Self.makeTable(entryStack.popArray(from: base))
+                return Self.makeTable(recent.entries(entryStack, from: base))
             }
             break
         }

@@ -76,6 +76,50 @@ final class TOMLCorpusE2ETests: XCTestCase {
     }
 }
 
+/// A file larger than the parser's mapping window through the binary: `config decode FILE`
+/// (mapped, pages released behind the parser) prints what `config decode -` (standard
+/// input, read into memory) prints, and an error at the end of the file or pointing back to
+/// its start has the right line:column.
+final class TOMLLargeFileE2ETests: XCTestCase {
+    func testLargeFileDecodesLikeStandardInputAndErrorsKeepPositions() throws {
+        let tetra = Tetra()
+        let dir = Tetra.makeTempDir("tetra-e2e-tomlbig")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var text = "[a]\nfirst = 1\n\n[ports]\n"
+        var line = 4
+        while text.utf8.count < 1_100_000 {
+            text += "svc-\(line) = \(10000 + line)  # owner équipe-\(line % 17)\n"
+            line += 1
+        }
+        for s in 0..<300 { text += "\n[services.s\(s)]\nname = \"service-\(s)\"\nenv = { LOG = \"info\" }\ntags = [\"web\", \(s)]\n" }
+        line += 300 * 5
+        let path = dir + "/big.toml"
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        let fromFile = try tetra.run(["config", "decode", path])
+        XCTAssertEqual(fromFile.status, 0, fromFile.stderr)
+        let fromStdin = try tetra.run(["config", "decode", "-"], stdin: text)
+        XCTAssertEqual(fromStdin.status, 0, fromStdin.stderr)
+        XCTAssertEqual(fromFile.stdout, fromStdin.stdout)
+        XCTAssertTrue(fromFile.stdout.contains("\"svc-9999\": 19999"))
+        XCTAssertTrue(fromFile.stdout.contains("\"s299\""))
+
+        for (suffix, message) in [("[a]\n", "table 'a' is already defined (at 1:1)"),
+                                  ("[ports]\n", "table 'ports' is already defined (at 4:1)"),
+                                  ("name = 1\n", "duplicate key 'name' (first defined at \(line - 2):1)"),
+                                  ("[services.s3]\n", "table 'services.s3' is already defined (at \(line - 300 * 5 + 3 * 5 + 2):1)"),
+                                  ("x = hello\n", "invalid value 'hello' (strings must be quoted)")] {
+            try (text + suffix).write(toFile: path, atomically: false, encoding: .utf8)
+            let r = try tetra.run(["config", "decode", path])
+            XCTAssertEqual(r.status, 3, r.stderr)
+            XCTAssertTrue(r.stderr.contains("\(path):\(line + 1):"), r.stderr)
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+            let viaStdin = try tetra.run(["config", "decode", "-"], stdin: text + suffix)
+            XCTAssertEqual(viaStdin.status, 3)
+            XCTAssertEqual(viaStdin.stderr.replacingOccurrences(of: "<stdin>", with: path), r.stderr)
+        }
+    }
+}
+
 final class FailureBox: @unchecked Sendable {
     private let lock = NSLock()
     private var items: [String] = []

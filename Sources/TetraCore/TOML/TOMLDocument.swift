@@ -198,8 +198,13 @@ extension TOMLParser {
     }
 
     /// Reads and parses a file; a missing file is `CoreError.notFound` (exit 4).
+    /// Large regular files are released behind the parser as it goes (see `_TOMLFileBuffer`);
+    /// the result and the errors are the same.
     public static func parse(contentsOfFile path: String, displayName: String? = nil) throws -> TOMLTable {
-        try _TOMLParse.run(sentinelTerminated: TOMLDocument.readFile(path, extra: 1), file: displayName ?? path, recorder: nil)
+        if let buffer = _TOMLFileBuffer.readIfLarge(path) {
+            return try _TOMLParse.run(buffer: buffer, file: displayName ?? path)
+        }
+        return try _TOMLParse.run(sentinelTerminated: TOMLDocument.readFile(path, extra: 1), file: displayName ?? path, recorder: nil)
     }
 }
 

@@ -83,8 +83,11 @@ final class _PTable {
     /// "first defined at" messages).
     @exclusivity(unchecked) var offsets: [Int] = []
     /// Parallel to `entries` once the first child is added (empty before).
-    @exclusivity(unchecked) var kids: [_PChild?] = []
+    @exclusivity(unchecked) var kids: [_PKid?] = []
     @exclusivity(unchecked) var map: _TOMLKeyIndex? = nil
+    /// The keys' hashes, parallel to `entries` while there is a `map` (growing the map then
+    /// needs no hashing).
+    @exclusivity(unchecked) var hashes: [UInt32] = []
     let trackOffsets: Bool
     var definedByHeader = false
     /// Section in which dotted keys created or extended this table (-1: none).
@@ -97,8 +100,10 @@ final class _PTable {
         self.depth = depth
         self.offset = offset
         self.trackOffsets = trackOffsets
-        entries.reserveCapacity(capacity)
-        if trackOffsets { offsets.reserveCapacity(capacity) }
+        if capacity > 0 {
+            entries.reserveCapacity(capacity)
+            if trackOffsets { offsets.reserveCapacity(capacity) }
+        }
     }
 
     @inline(__always)
@@ -115,7 +120,37 @@ final class _PTable {
 
     @inline(__always)
     func child(_ idx: Int) -> _PChild? {
-        kids.isEmpty ? nil : kids[idx]
+        if kids.isEmpty { return nil }
+        switch kids[idx] {
+        case nil: return nil
+        case .table(let t)?: return .table(t)
+        case .arrayOfTables(let a)?: return .arrayOfTables(a)
+        case .closed(let offset)?: return .table(reopen(idx, offset: Int(offset)))
+        }
+    }
+
+    /// Replaces the open child table at `idx` by its value (a `[header]` table whose section
+    /// ended, without sub-tables, in fast mode): the tree then holds no `_PTable` for it.
+    func close(_ idx: Int) {
+        guard idx < kids.count, case .table(let c)? = kids[idx], !c.trackOffsets, c.kids.isEmpty,
+              c.definedByHeader, c.dottedSection == -1, c.offset <= Int(UInt32.max) else { return }
+        kids[idx] = .closed(UInt32(c.offset))
+        entries[idx].value = .table(c.toTable())
+    }
+
+    /// Turns a closed child back into an open table with the same state.
+    @inline(never)
+    func reopen(_ idx: Int, offset: Int) -> _PTable {
+        let value = entries[idx].value
+        entries[idx].value = .boolean(false)
+        let c = _PTable(depth: depth + 1, offset: offset, trackOffsets: false, capacity: 0)
+        c.definedByHeader = true
+        if case .table(let t) = value {
+            c.entries = t._entries
+            if t._index != nil { c.buildMap() }
+        }
+        kids[idx] = .table(c)
+        return c
     }
 
     /// Appends a new key (the caller checked that it is not present).
@@ -128,12 +163,15 @@ final class _PTable {
     @inline(__always)
     func appendKeyValue(_ key: String, _ value: TOMLValue, offset: Int, hash: UInt32?) {
         let idx = entries.count
+        if idx >= Self.slowGrowthFrom && idx == entries.capacity { growSlowly() }
         entries.append(TOMLTable.Entry(key: key, value: value))
         if trackOffsets { offsets.append(offset) }
         if map != nil {
-            map!.insert(hash: hash ?? _TOMLKeyIndex.hash(key), position: idx)
+            let h = hash ?? _TOMLKeyIndex.hash(key)
+            hashes.append(h)
+            map!.insert(hash: h, position: idx, hashes: hashes)
         } else if idx >= TOMLTable.indexThreshold {
-            map = _TOMLKeyIndex(entries: entries)
+            buildMap()
         }
     }
 
@@ -157,19 +195,54 @@ final class _PTable {
             kids.reserveCapacity(entries.count + 8)
             for _ in 0..<entries.count { kids.append(nil) }
         }
-        kids.append(child)
+        kids.append(_PKid(child))
         appendKeyValue(key, .boolean(false), offset: offset, hash: hash)
+    }
+
+    @inline(never)
+    func buildMap() {
+        hashes = entries.map { _TOMLKeyIndex.hash($0.key) }
+        map = _TOMLKeyIndex(hashes: hashes)
+    }
+
+    /// Large tables grow by a quarter instead of doubling (less unused capacity in the tree).
+    static let slowGrowthFrom = 2048
+
+    @inline(never)
+    func growSlowly() {
+        let capacity = entries.count + entries.count / 4
+        entries.reserveCapacity(capacity)
+        if trackOffsets { offsets.reserveCapacity(capacity) }
+        if !kids.isEmpty { kids.reserveCapacity(capacity) }
+        if map != nil { hashes.reserveCapacity(capacity) }
+    }
+
+    /// Gives the arrays exactly their size, when the parser leaves the table's section
+    /// (the table can still grow afterwards).
+    func compact() {
+        Self.shrink(&entries)
+        Self.shrink(&offsets)
+        Self.shrink(&kids)
+    }
+
+    /// Copies the elements into an array of exactly their count (the old one is released).
+    @inline(__always)
+    private static func shrink<T>(_ a: inout [T]) {
+        let n = a.count
+        guard a.capacity > n else { return }
+        a = n == 0 ? [] : a.withUnsafeBufferPointer { Array($0) }
     }
 
     func toTable() -> TOMLTable {
         if !kids.isEmpty {
             for i in 0..<kids.count {
-                if let c = kids[i] { entries[i].value = c.toValue() }
+                if let c = kids[i], let v = c.toValue() { entries[i].value = v }
             }
             kids = []
         }
         let t = TOMLTable(_entries: entries, index: map)
         entries = []
+        hashes = []
         return t
     }
 }
@@ -212,6 +285,202 @@ enum _SmallASCII {
     }
 }
 
+/// A stack whose top elements move into a new array of exactly their count (the items of
+/// arrays and inline tables being parsed; nested ones push above them).
+final class _TOMLStack<T> {
+    private var base: UnsafeMutablePointer<T>
+    private var capacity = 16
+    private(set) var count = 0
+
+    init() { base = .allocate(capacity: 16) }
+
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+
+    @inline(__always)
+    func push(_ v: __owned T) {
+        if count == capacity { grow() }
+        (base + count).initialize(to: v)
+        count += 1
+    }
+
+    @inline(__always)
+    subscript(i: Int) -> T { base[i] }
+
+    @inline(__always)
+    func keyAt(_ i: Int) -> String where T == TOMLTable.Entry { base[i].key }
+
+    @inline(never)
+    private func grow() {
+        let bigger = UnsafeMutablePointer<T>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity *= 2
+    }
+
+    /// Moves the elements from `start` up into an array of exactly their count.
+    @inline(__always)
+    func popArray(from start: Int) -> [T] {
+        let k = count - start
+        if k == 0 { return [] }
+        // (Array(unsafeUninitializedCapacity:) would be a move, but it looks up the
+        // array's type metadata on every call; a copy and a deinitialize cost less.)
+        let out = Array(UnsafeBufferPointer(start: base + start, count: k))
+        (base + start).deinitialize(count: k)
+        count = start
+        return out
+    }
+
+    /// Drops the elements from `start` up.
+    func truncate(to start: Int) {
+        (base + start).deinitialize(count: count - start)
+        count = start
+    }
+}
+
+extension _TOMLStack where T == TOMLTable.Entry {
+    /// Whether an entry from `start` up has the key `k`.
+    @inline(__always)
+    func hasKey(_ k: String, from start: Int) -> Bool {
+        var j = start
+        while j < count {
+            if keyAt(j) == k { return true }
+            j += 1
+        }
+        return false
+    }
+}
+
+/// Recently built small arrays and inline tables whose items are scalars (integers, floats,
+/// booleans, strings; in practice strings of at most 15 bytes, see `raw`), by a hash of
+/// their bytes: an identical
+/// one later (the same `tags = ["web"]` or `env = { LOG = "info" }` in many sibling tables)
+/// shares the earlier one's storage instead of allocating its own. Arrays are copy-on-write
+/// values, so the sharing cannot be observed; equality here is byte-for-byte (strings are
+/// not compared by Unicode equivalence, -0.0 is not 0.0), so nothing changes in the output.
+/// A direct-mapped cache of 64 of each: a miss costs a hash of a few items.
+final class _TOMLRecentValues {
+    private var arrays: [[TOMLValue]] = []
+    private var arrayHashes: [UInt64] = []
+    private var tables: [[TOMLTable.Entry]] = []
+    private var tableHashes: [UInt64] = []
+    static let slots = 64
+    static let maxItems = 8
+
+    @inline(__always)
+    private static func mix(_ h: UInt64, _ v: UInt64) -> UInt64 {
+        let x = (h ^ v) &* 0x9E37_79B9_7F4A_7C15
+        return x ^ (x >> 29)
+    }
+
+    /// The string's two words. A string of at most 15 bytes is stored in them (the same
+    /// bytes give the same words); a longer one holds a reference there, so it only ever
+    /// matches itself. Equal words therefore always mean equal bytes.
+    @inline(__always)
+    private static func raw(_ s: String) -> (UInt64, UInt64) {
+        unsafeBitCast(s, to: (UInt64, UInt64).self)
+    }
+
+    @inline(__always)
+    private static func bits(_ s: String) -> UInt64? {
+        let (a, b) = raw(s)
+        return mix(mix(7, a), b)
+    }
+
+    /// A hash of a short scalar's kind and bytes; nil for anything else.
+    @inline(__always)
+    private static func bits(_ v: TOMLValue) -> UInt64? {
+        switch v {
+        case .integer(let x): return mix(1, UInt64(bitPattern: x))
+        case .float(let d): return mix(2, d.bitPattern)
+        case .boolean(let b): return b ? 3 : 4
+        case .string(let s): return bits(s).map { mix(5, $0) }
+        default: return nil
+        }
+    }
+
+    @inline(__always)
+    private static func same(_ a: String, _ b: String) -> Bool {
+        raw(a) == raw(b)
+    }
+
+    @inline(__always)
+    private static func same(_ a: TOMLValue, _ b: TOMLValue) -> Bool {
+        switch (a, b) {
+        case (.integer(let x), .integer(let y)): return x == y
+        case (.float(let x), .float(let y)): return x.bitPattern == y.bitPattern
+        case (.boolean(let x), .boolean(let y)): return x == y
+        case (.string(let x), .string(let y)): return same(x, y)
+        default: return false
+        }
+    }
+
+    /// The array of the items from `start` up (popped), shared with an identical recent one.
+    func array(_ stack: _TOMLStack<TOMLValue>, from start: Int) -> [TOMLValue] {
+        let k = stack.count - start
+        guard k >= 1 && k <= Self.maxItems else { return stack.popArray(from: start) }
+        var h: UInt64 = UInt64(k)
+        for j in start..<stack.count {
+            guard let b = Self.bits(stack[j]) else { return stack.popArray(from: start) }
+            h = Self.mix(h, b)
+        }
+        if arrays.isEmpty {
+            arrays = [[TOMLValue]](repeating: [], count: Self.slots)
+            arrayHashes = [UInt64](repeating: 0, count: Self.slots)
+        }
+        let slot = Int(truncatingIfNeeded: h) & (Self.slots - 1)
+        if arrayHashes[slot] == h && arrays[slot].count == k {
+            let old = arrays[slot]
+            var equal = true
+            for j in 0..<k where !Self.same(old[j], stack[start + j]) { equal = false; break }
+            if equal {
+                stack.truncate(to: start)
+                return old
+            }
+        }
+        let a = stack.popArray(from: start)
+        arrays[slot] = a
+        arrayHashes[slot] = h
+        return a
+    }
+
+    /// The entries from `start` up (popped), shared with identical recent ones.
+    func entries(_ stack: _TOMLStack<TOMLTable.Entry>, from start: Int) -> [TOMLTable.Entry] {
+        let k = stack.count - start
+        guard k >= 1 && k <= Self.maxItems else { return stack.popArray(from: start) }
+        var h: UInt64 = UInt64(k) | 1 << 32
+        for j in start..<stack.count {
+            let e = stack[j]
+            guard let kb = Self.bits(e.key), let vb = Self.bits(e.value) else { return stack.popArray(from: start) }
+            h = Self.mix(Self.mix(h, kb), vb)
+        }
+        if tables.isEmpty {
+            tables = [[TOMLTable.Entry]](repeating: [], count: Self.slots)
+            tableHashes = [UInt64](repeating: 0, count: Self.slots)
+        }
+        let slot = Int(truncatingIfNeeded: h) & (Self.slots - 1)
+        if tableHashes[slot] == h && tables[slot].count == k {
+            let old = tables[slot]
+            var equal = true
+            for j in 0..<k {
+                let e = stack[start + j]
+                if !Self.same(old[j].key, e.key) || !Self.same(old[j].value, e.value) { equal = false; break }
+            }
+            if equal {
+                stack.truncate(to: start)
+                return old
+            }
+        }
+        let a = stack.popArray(from: start)
+        tables[slot] = a
+        tableHashes[slot] = h
+        return a
+    }
+}
+
 /// Thrown in the fast mode when a message needs details the fast mode does not keep; the
 /// document is parsed again in detailed mode, which throws the full error.
 struct _RetryDetailed: Error {}
@@ -224,11 +493,30 @@ final class _PArrayOfTables {
 enum _PChild {
     case table(_PTable)
     case arrayOfTables(_PArrayOfTables)
+}
 
-    func toValue() -> TOMLValue {
+/// A child as `_PTable.kids` stores it.
+enum _PKid {
+    case table(_PTable)
+    case arrayOfTables(_PArrayOfTables)
+    /// A `[header]` table whose section ended (fast mode): its value is already in the
+    /// parent's entry, and `child(_:)` turns it back into a `_PTable` when it is reopened.
+    /// The payload is the offset of its header.
+    case closed(UInt32)
+
+    init(_ c: _PChild) {
+        switch c {
+        case .table(let t): self = .table(t)
+        case .arrayOfTables(let a): self = .arrayOfTables(a)
+        }
+    }
+
+    /// The value, or nil when it is already in the parent's entry.
+    func toValue() -> TOMLValue? {
         switch self {
         case .table(let t): return .table(t.toTable())
         case .arrayOfTables(let a): return .array(a.tables.map { .table($0.toTable()) })
+        case .closed: return nil
         }
     }
 }
@@ -319,6 +607,31 @@ enum _TOMLParse {
             return parser.root.toTable()
         }
     }
+
+    /// Parses a file buffer (fast mode, no recorder), releasing its pages behind the cursor.
+    static func run(buffer: _TOMLFileBuffer, file: String?) throws -> TOMLTable {
+        do {
+            do {
+                return try runOnce(buffer, detailed: false)
+            } catch is _RetryDetailed {
+                return try runOnce(buffer, detailed: true)
+            }
+        } catch let e as _ParseFailure {
+            buffer.restore()
+            let position = _TOMLText.position(of: e.offset, in: UnsafeBufferPointer(start: buffer.base, count: buffer.count))
+            throw ConfigError(ConfigProblem(file: file, position: position, message: e.message))
+        }
+    }
+
+    private static func runOnce(_ buffer: _TOMLFileBuffer, detailed: Bool) throws -> TOMLTable {
+        buffer.restore()
+        var parser = _TOMLCore(p: buffer.base, n: buffer.count, recorder: nil, detailed: detailed)
+        parser.source = buffer
+        parser.nextRelease = buffer.window
+        try parser.parseDocument()
+        buffer.releaseAll()
+        return parser.root.toTable()
+    }
 }
 
 extension _TOMLParse {
@@ -339,9 +652,13 @@ extension _TOMLParse {
 enum _TOMLText {
     /// 1-based line and column (in Unicode scalars) of a byte offset.
     static func position(of offset: Int, in bytes: [UInt8], count: Int? = nil) -> SourcePosition {
+        bytes.withUnsafeBufferPointer { position(of: offset, in: UnsafeBufferPointer(rebasing: $0[0..<min(count ?? $0.count, $0.count)])) }
+    }
+
+    static func position(of offset: Int, in bytes: UnsafeBufferPointer<UInt8>) -> SourcePosition {
         var line = 1
         var lineStart = 0
-        let end = min(offset, count ?? bytes.count)
+        let end = min(offset, bytes.count)
         var i = 0
         while i < end {
             if bytes[i] == 0x0A { line += 1; lineStart = i + 1 }
@@ -462,6 +779,24 @@ struct _TOMLCore {
     /// re-parses in detailed mode when such an error occurs.
     let detailed: Bool
 
+    /// The file buffer being parsed, whose pages are released behind the cursor (pages are
+    /// only released before the start of the current top-level line; anything that looks
+    /// further back calls `restore()` first).
+    var source: _TOMLFileBuffer? = nil
+    /// The table holding `current` and its index there, when `current` is a `[header]`
+    /// table that can be closed when its section ends (fast mode only).
+    var currentParent: _PTable? = nil
+    var currentIndex = 0
+    /// Capacity for the next new `[header]` table: the size of the section just left, as
+    /// sibling tables tend to have the same number of keys (then it needs no trimming).
+    var sizeHint = 8
+    /// Scratch stacks for the items of arrays and inline tables being parsed.
+    let valueStack = _TOMLStack<TOMLValue>()
+    let entryStack = _TOMLStack<TOMLTable.Entry>()
+    let recent = _TOMLRecentValues()
+    /// Cursor offset at which to release the pages behind it next (never without a source).
+    var nextRelease = Int.max
+
     init(p: UnsafePointer<UInt8>, n: Int, recorder: _TOMLRecorder?, detailed: Bool = false) {
         self.p = p
         self.n = n
@@ -519,6 +854,7 @@ struct _TOMLCore {
     }
 
     func positionString(_ offset: Int) -> String {
+        source?.restore()
         var line = 1, lineStart = 0, j = 0
         while j < offset { if p[j] == cLF { line += 1; lineStart = j + 1 }; j += 1 }
         var col = 1
@@ -598,6 +934,7 @@ struct _TOMLCore {
         }
         if n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF { i = 3; bomLength = 3 }
         while true {
+            if i >= nextRelease { releaseBehind() }
             skipWS()
             let c = p[i]
             if c == cLF { i += 1; continue }
@@ -610,6 +947,14 @@ struct _TOMLCore {
             if i >= n { return }
             try parseTopKeyValue()
         }
+    }
+
+    /// Releases the buffer's pages before the cursor (every `window` bytes).
+    @inline(never)
+    mutating func releaseBehind() {
+        guard let source else { nextRelease = Int.max; return }
+        source.release(before: i)
+        nextRelease = i + source.window
     }
 
     // MARK: keys
@@ -685,6 +1030,15 @@ struct _TOMLCore {
     // MARK: headers
 
     mutating func parseHeader() throws {
+        // The section being left usually gets no more keys: trim its spare capacity, and in
+        // fast mode replace its table by its value (reopened if a later header needs it).
+        let left = current.entries.count
+        sizeHint = left >= 1 && left <= 64 ? left : 8
+        current.compact()
+        if let parent = currentParent {
+            parent.close(currentIndex)
+            currentParent = nil
+        }
         let start = i
         let isArray = p[i + 1] == cLBracket
         i += isArray ? 2 : 1
@@ -771,6 +1125,7 @@ struct _TOMLCore {
                     c.definedByHeader = true
                     c.offset = start
                     current = c
+                    if !detailed { currentParent = t; currentIndex = idx }
                 case .arrayOfTables?:
                     let name = keyText(parts[...])
                     throw fail("cannot define table '\(name)': '\(name)' is already an array of tables (defined at \(try firstDefined(t, idx)))", at: lastOff)
@@ -779,11 +1134,12 @@ struct _TOMLCore {
                     throw fail("cannot define table '\(name)': '\(name)' is already \(t.entries[idx].value.article) (defined at \(try firstDefined(t, idx)))", at: lastOff)
                 }
             } else {
-                let c = _PTable(depth: t.depth + 1, offset: start, trackOffsets: detailed)
+                let c = _PTable(depth: t.depth + 1, offset: start, trackOffsets: detailed, capacity: sizeHint)
                 if c.depth > maxDepth { throw fail("tables nested too deeply (more than \(maxDepth) levels)", at: lastOff) }
                 c.definedByHeader = true
                 t.addChild(last, .table(c), offset: start)
                 current = c
+                if !detailed { currentParent = t; currentIndex = t.entries.count - 1 }
             }
         }
         section = nextSectionID
@@ -1469,21 +1825,23 @@ struct _TOMLCore {
         if rec != nil { return try parseArrayRecording(depth: depth) }
         let open = i
         i += 1
-        var items: [TOMLValue] = []
-        items.reserveCapacity(4)
+        // Items go on a scratch stack (nested arrays push above them); the array gets
+        // exactly their count.
+        let base = valueStack.count
         while true {
             try skipWSCommentsNewlines()
             let c = p[i]
             if c == cRBracket { i += 1; break }
             if c == 0 && i >= n { throw unterminatedArray(open) }
-            items.append(try parseValue(depth: depth))
+            let v = try parseValue(depth: depth)
+            valueStack.push(v)
             try skipWSCommentsNewlines()
             let d = p[i]
             if d == cComma { i += 1; continue }
             if d == cRBracket { i += 1; break }
             throw badArraySeparator(open)
         }
-        return .array(items)
+        return .array(recent.array(valueStack, from: base))
     }
 
     @inline(never)
@@ -1556,19 +1914,21 @@ struct _TOMLCore {
             i += 1
             return .table(TOMLTable())
         }
-        var entries: [TOMLTable.Entry] = []
-        entries.reserveCapacity(4)
+        // The entries go on a scratch stack (nested tables push above them) and the table
+        // gets an array of exactly their count.
+        let base = entryStack.count
         while true {
             skipWS()
             let c = p[i]
             guard bareKey[Int(c)] || c == cQuote || c == cApos else { break }
             _ = try parseKey()
-            guard keyCount == 1, p[i] == cEq, entries.count < 16 else { break }
+            guard keyCount == 1, p[i] == cEq, entryStack.count - base < 16 else { break }
             let k = key0
-            if entries.contains(where: { $0.key == k }) { break }
+            if entryStack.hasKey(k, from: base) { break }
             i += 1
             skipWS()
-            entries.append(TOMLTable.Entry(key: k, value: try parseValue(depth: depth)))
+            let v = try parseValue(depth: depth)
+            entryStack.push(TOMLTable.Entry(key: k, value: v))
             skipWS()
             let d = p[i]
             if d == cComma {
@@ -1579,13 +1939,15 @@ struct _TOMLCore {
             }
             if d == cRBrace {
                 i += 1
-                return Self.makeTable(entries)
+                return Self.makeTable(recent.entries(entryStack, from: base))
             }
             break
         }
+        entryStack.truncate(to: base)
         i = open
         return try parseInlineTableFull(depth: depth)
     }
+
 
     @inline(never)
     static func makeTable(_ entries: [TOMLTable.Entry]) -> TOMLValue {

@@ -100,7 +100,7 @@ public struct TOMLTable: Sendable, Equatable, Sequence {
             } else if let newValue {
                 entries.append(Entry(key: key, value: newValue))
                 if index != nil {
-                    index!.insert(hash: _TOMLKeyIndex.hash(key), position: entries.count - 1)
+                    index!.insert(hash: _TOMLKeyIndex.hash(key), position: entries.count - 1, in: entries)
                 } else if entries.count > Self.indexThreshold {
                     rebuildIndex()
                 }
@@ -192,6 +192,8 @@ extension TOMLTable {
 
     /// The entries, for fast internal iteration.
     var _entries: [Entry] { entries }
+    /// The key index (tables with more than `indexThreshold` keys).
+    var _index: _TOMLKeyIndex? { index }
 
     /// The value at a key path (`["environments", "dev", "target"]`), descending into tables.
     public subscript(path path: [String]) -> TOMLValue? {

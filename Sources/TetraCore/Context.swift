@@ -108,8 +108,15 @@ public struct CoreContext: Sendable {
     /// ~/.local/share/tetra.
     public static func resolveStateRoot(flag: String?, environment: [String: String], workingDirectory: String) -> String {
         func abs(_ p: String) -> String {
-            if p.hasPrefix("/") { return (p as NSString).standardizingPath }
-            return ((workingDirectory as NSString).appendingPathComponent(p) as NSString).standardizingPath
+            let joined = p.hasPrefix("/") ? p : workingDirectory + "/" + p
+            // An existing path: realpath(3) gives what Foundation's standardizingPath gives
+            // (symlinks, `.`, `..` and repeated slashes resolved) without loading Foundation's
+            // path code into every command (about 1 MB of pages for `config decode`).
+            if let resolved = realpath(joined, nil) {
+                defer { free(resolved) }
+                return String(cString: resolved)
+            }
+            return (joined as NSString).standardizingPath
         }
         if let flag, !flag.isEmpty { return abs(flag) }
         if let dir = environment["TETRA_DIR"], !dir.isEmpty { return abs(dir) }

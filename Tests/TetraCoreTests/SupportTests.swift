@@ -183,3 +183,25 @@ final class SupportProcessIdentityTests: XCTestCase {
         XCTAssertFalse(ProcessIdentity.hostName.isEmpty)
     }
 }
+
+final class SupportStateRootTests: XCTestCase {
+    /// The state root is absolute with symlinks, `.` and `..` resolved (as Foundation's
+    /// standardizingPath did), by realpath(3) when it exists.
+    func testStateRootResolution() throws {
+        let base = NSTemporaryDirectory() + "tetra-root-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: base + "/real/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let real = String(cString: realpath(base + "/real", nil)!)
+        XCTAssertEqual(symlink(base + "/real", base + "/link"), 0)
+        func resolve(_ flag: String?, _ env: [String: String] = [:], cwd: String = "/") -> String {
+            CoreContext.resolveStateRoot(flag: flag, environment: env, workingDirectory: cwd)
+        }
+        XCTAssertEqual(resolve(base + "/link"), real)
+        XCTAssertEqual(resolve(base + "//link/./sub/.."), real)
+        XCTAssertEqual(resolve("link", cwd: base), real, "relative to the working directory")
+        XCTAssertEqual(resolve(nil, ["TETRA_DIR": base + "/link/sub"]), real + "/sub")
+        XCTAssertEqual(resolve(base + "/link/missing/../x"), real + "/x", "a path that does not exist yet")
+        XCTAssertEqual(resolve(nil, ["HOME": base + "/link"]), real + "/.local/share/tetra")
+        XCTAssertEqual(resolve(nil, ["XDG_DATA_HOME": base + "/link/", "HOME": "/nowhere"]), real + "/tetra")
+    }
+}

@@ -110,8 +110,7 @@ public struct CoreContext: Sendable {
         func abs(_ p: String) -> String {
             let joined = p.hasPrefix("/") ? p : workingDirectory + "/" + p
             // An existing path: realpath(3) gives what Foundation's standardizingPath gives
-            // (symlinks, `.`, `..` and repeated slashes resolved) without loading Foundation's
-            // path code into every command (about 1 MB of pages for `config decode`).
+            // (symlinks, `.`, `..` and repeated slashes resolved) in one system call.
             if let resolved = realpath(joined, nil) {
                 defer { free(resolved) }
                 return String(cString: resolved)

@@ -203,5 +203,15 @@ final class SupportStateRootTests: XCTestCase {
         XCTAssertEqual(resolve(base + "/link/missing/../x"), real + "/x", "a path that does not exist yet")
         XCTAssertEqual(resolve(nil, ["HOME": base + "/link"]), real + "/.local/share/tetra")
         XCTAssertEqual(resolve(nil, ["XDG_DATA_HOME": base + "/link/", "HOME": "/nowhere"]), real + "/tetra")
+
+        // Paths given to commands (files to read or edit) resolve the same way.
+        try "a = 1\n".write(toFile: base + "/real/sub/f.toml", atomically: false, encoding: .utf8)
+        XCTAssertEqual(symlink(base + "/real/sub/f.toml", base + "/f-link.toml"), 0)
+        let context = CoreContext(environment: ["HOME": base + "/link"], workingDirectory: base + "/link", stateRoot: "/x",
+                                  runner: FakeProcessRunner())
+        XCTAssertEqual(context.absolutePath("sub/f.toml"), real + "/sub/f.toml")
+        XCTAssertEqual(context.absolutePath(base + "/f-link.toml"), real + "/sub/f.toml", "a symlinked file, as before")
+        XCTAssertEqual(context.absolutePath("sub/../new.toml"), real + "/new.toml", "not there yet")
+        XCTAssertEqual(context.absolutePath("~/sub/f.toml"), base + "/link/sub/f.toml", "~ is HOME, as typed")
     }
 }

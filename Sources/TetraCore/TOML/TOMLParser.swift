@@ -420,63 +420,46 @@ final class _TOMLRecentValues {
 
     /// The array of the items from `start` up (popped), shared with an identical recent one.
     func array(_ stack: _TOMLStack<TOMLValue>, from start: Int) -> [TOMLValue] {
-        let k = stack.count - start
-        guard k >= 1 && k <= Self.maxItems else { return stack.popArray(from: start) }
-        var h: UInt64 = UInt64(k)
-        for j in start..<stack.count {
-            guard let b = Self.bits(stack[j]) else { return stack.popArray(from: start) }
-            h = Self.mix(h, b)
-        }
-        if arrays.isEmpty {
-            arrays = [[TOMLValue]](repeating: [], count: Self.slots)
-            arrayHashes = [UInt64](repeating: 0, count: Self.slots)
-        }
-        let slot = Int(truncatingIfNeeded: h) & (Self.slots - 1)
-        if arrayHashes[slot] == h && arrays[slot].count == k {
-            let old = arrays[slot]
-            var equal = true
-            for j in 0..<k where !Self.same(old[j], stack[start + j]) { equal = false; break }
-            if equal {
-                stack.truncate(to: start)
-                return old
-            }
-        }
-        let a = stack.popArray(from: start)
-        arrays[slot] = a
-        arrayHashes[slot] = h
-        return a
+        share(stack, from: start, seed: 0, cache: &arrays, hashes: &arrayHashes, bits: Self.bits, same: Self.same)
     }
 
     /// The entries from `start` up (popped), shared with identical recent ones.
     func entries(_ stack: _TOMLStack<TOMLTable.Entry>, from start: Int) -> [TOMLTable.Entry] {
+        share(stack, from: start, seed: 1 << 32, cache: &tables, hashes: &tableHashes,
+              bits: { e in Self.bits(e.key).flatMap { kb in Self.bits(e.value).map { Self.mix(kb, $0) } } },
+              same: { a, b in Self.same(a.key, b.key) && Self.same(a.value, b.value) })
+    }
+
+    /// Pops the items from `start` up as an array, or returns the identical one in `cache`
+    /// (direct-mapped by a hash of the count, `seed` and every item's `bits`; an item without
+    /// bits is never shared). A miss stores the new array in its slot.
+    @inline(__always)
+    private func share<E>(_ stack: _TOMLStack<E>, from start: Int, seed: UInt64, cache: inout [[E]], hashes: inout [UInt64],
+                          bits: (E) -> UInt64?, same: (E, E) -> Bool) -> [E] {
         let k = stack.count - start
         guard k >= 1 && k <= Self.maxItems else { return stack.popArray(from: start) }
-        var h: UInt64 = UInt64(k) | 1 << 32
+        var h: UInt64 = UInt64(k) | seed
         for j in start..<stack.count {
-            let e = stack[j]
-            guard let kb = Self.bits(e.key), let vb = Self.bits(e.value) else { return stack.popArray(from: start) }
-            h = Self.mix(Self.mix(h, kb), vb)
+            guard let b = bits(stack[j]) else { return stack.popArray(from: start) }
+            h = Self.mix(h, b)
         }
-        if tables.isEmpty {
-            tables = [[TOMLTable.Entry]](repeating: [], count: Self.slots)
-            tableHashes = [UInt64](repeating: 0, count: Self.slots)
+        if cache.isEmpty {
+            cache = [[E]](repeating: [], count: Self.slots)
+            hashes = [UInt64](repeating: 0, count: Self.slots)
         }
         let slot = Int(truncatingIfNeeded: h) & (Self.slots - 1)
-        if tableHashes[slot] == h && tables[slot].count == k {
-            let old = tables[slot]
+        if hashes[slot] == h && cache[slot].count == k {
+            let old = cache[slot]
             var equal = true
-            for j in 0..<k {
-                let e = stack[start + j]
-                if !Self.same(old[j].key, e.key) || !Self.same(old[j].value, e.value) { equal = false; break }
-            }
+            for j in 0..<k where !same(old[j], stack[start + j]) { equal = false; break }
             if equal {
                 stack.truncate(to: start)
                 return old
             }
         }
         let a = stack.popArray(from: start)
-        tables[slot] = a
-        tableHashes[slot] = h
+        cache[slot] = a
+        hashes[slot] = h
         return a
     }
 }

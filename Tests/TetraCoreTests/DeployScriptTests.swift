@@ -227,5 +227,18 @@ final class DeployScriptTests: XCTestCase {
         XCTAssertTrue(r.stdoutString.contains("@@tetra:delta-fallback verify"), r.stdoutString)
         XCTAssertFalse(r.stdoutString.contains("@@tetra:delta-ready"), r.stdoutString)
         XCTAssertFalse(FileManager.default.fileExists(atPath: partial))
+
+        // Nothing kept (every file changed): only the changed files are checked, in the new
+        // release (here a.txt was to come in the tar stream but did not: its new line does
+        // not match the file the partial holds).
+        try "a\n".write(toFile: prev + "/a.txt", atomically: true, encoding: .utf8)
+        let changed = ReleaseManifest(files: ["a.txt": SHA256.hex(of: "zzz\n")])
+        r = try run(RemoteScripts.deltaPrepare(paths, release: id2, previous: id1, removed: ["d e/b 'x'.txt"],
+                                               dropLines: drop + SHA256.hex(of: "a\n") + "  a.txt\n", addLines: changed.text,
+                                               manifestHash: changed.contentHash, shapeHash: SHA256.hex(of: shape), hasTar: false,
+                                               keepsFiles: false))
+        XCTAssertTrue(r.stdoutString.contains("@@tetra:delta-fallback verify"), r.stdoutString + r.stderrString)
+        XCTAssertFalse(r.stdoutString.contains("@@tetra:delta-ready"), r.stdoutString)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: partial))
     }
 }

@@ -311,18 +311,28 @@ extension RemoteScripts {
     /// stream on stdin (changed and added files, with their directories) is unpacked, the
     /// manifest is rebuilt from the previous one (`dropLines` out, `addLines` in) and must hash
     /// to `manifestHash`, the tree's shape and modes (`find -printf '%y %m %P'`, sorted) must
-    /// hash to `shapeHash`, and every file must match the manifest (`sha256sum -c`). When any
+    /// hash to `shapeHash`, and every file must match the manifest (`sha256sum -c`: the changed
+    /// and added files in the new release; the kept ones, hard links of the previous release's,
+    /// there, in the background while the rest is built; `keepsFiles` false: none is kept). When any
     /// of this fails (a previous release that drifted, no GNU cp/find at the target), the
     /// partial is removed and `@@tetra:delta-fallback REASON` printed: nothing was changed,
     /// and tetra sends the release the usual way.
     static func deltaPrepare(_ p: RemotePaths, release id: ReleaseID, previous: ReleaseID, removed: [String], dropLines: String,
-                             addLines: String, manifestHash: String, shapeHash: String, hasTar: Bool) -> RemoteScript {
+                             addLines: String, manifestHash: String, shapeHash: String, hasTar: Bool,
+                             keepsFiles: Bool = true) -> RemoteScript {
         var s = RemoteScript()
         let partial = p.partial(id)
         let manifest = partial + "/" + ReleaseManifest.fileName
         s.raw("P=\(Q.q(partial))")
         s.raw("fallback() { rm -rf \"$P\"; echo \"@@tetra:delta-fallback $1\"; exit 0; }")
         s.raw("[ -d \(Q.q(p.release(previous))) ] || fallback no-previous")
+        if keepsFiles {
+            // The files the new release keeps are hard links to the previous release's: they are
+            // checked there, against its manifest, in the background while the release is built
+            // (stdin from /dev/null: the tar stream is not its to read).
+            s.raw("( cd \(Q.q(p.release(previous))) && printf '%s' \(Q.q(dropLines)) | grep -v -x -F -f - \(Q.q(ReleaseManifest.fileName)) "
+                  + "| sha256sum --quiet -c - ) </dev/null >/dev/null 2>&1 & kept=$!")
+        }
         s.raw("rm -rf \"$P\" && cp -al \(Q.q(p.release(previous))) \"$P\" 2>/dev/null || fallback cp-al")
         s.raw("rm -f \"$P\"/\(Q.q(ReleaseManifest.fileName)) \"$P\"/\(Q.q(ReleaseManifest.metadataFileName)) || fallback rm")
         if !removed.isEmpty {
@@ -337,7 +347,14 @@ extension RemoteScripts {
               + "printf '%s' \(Q.q(addLines)); } | LC_ALL=C sort -t ' ' -k3 > \(Q.q(manifest)) || fallback manifest")
         s.raw("m=$(sha256sum < \(Q.q(manifest))) || fallback manifest")
         s.raw("[ \"${m%% *}\" = \(Q.q(manifestHash)) ] || fallback manifest")
-        s.raw("(cd \"$P\" && sha256sum --quiet -c \(Q.q(ReleaseManifest.fileName)) >/dev/null 2>&1) || fallback verify")
+        // The changed and added files are checked in the new release; the kept ones were
+        // checked in the previous one (the same inodes).
+        if !addLines.isEmpty {
+            s.raw("(cd \"$P\" && printf '%s' \(Q.q(addLines)) | sha256sum --quiet -c - >/dev/null 2>&1) || fallback verify")
+        }
+        if keepsFiles {
+            s.raw("wait \"$kept\" || fallback verify")
+        }
         s.raw("echo @@tetra:delta-ready")
         return s
     }

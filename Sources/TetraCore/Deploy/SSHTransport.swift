@@ -407,7 +407,8 @@ extension SSHTransport: DeltaDeploying {
         }
         var script = RemoteScripts.deltaPrepare(paths, release: id, previous: previous.id, removed: ReleaseManifest.sortedPaths(removed),
                                                 dropLines: drop, addLines: add, manifestHash: request.manifest.contentHash,
-                                                shapeHash: shapeHash, hasTar: tarData != nil)
+                                                shapeHash: shapeHash, hasTar: tarData != nil,
+                                                keepsFiles: old.count > removed.count)
         script.raw(RemoteScripts.commit(paths, commitPlan, stdinFile: nil).text)
         let argument = script.sshArgument
         guard argument.utf8.count <= 100 << 10 else { return nil }

@@ -94,6 +94,8 @@ final class DeployScriptTests: XCTestCase {
         try fm.createDirectory(atPath: paths.release(id1), withIntermediateDirectories: true)
         let old = try ReleaseID("20261120T000000Z-aaaaaaa")
         try fm.createDirectory(atPath: paths.release(old) + "/x", withIntermediateDirectories: true)
+        try "f".write(toFile: paths.release(old) + "/x/f", atomically: false, encoding: .utf8)
+        chmod(paths.release(old) + "/x", 0o555) // a read-only directory in the pruned release
         try fm.createSymbolicLink(atPath: paths.current, withDestinationPath: "releases/" + id1.rawValue)
 
         let nasty = "{\"message\":\"it's $(touch \(canary)) `touch \(canary)` \\\\ %s %n \\n ; rm -rf / #\"}"
@@ -106,7 +108,11 @@ final class DeployScriptTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: root + "/current/etc/app.conf", encoding: .utf8), "new")
         XCTAssertEqual(try String(contentsOfFile: paths.history, encoding: .utf8), nasty + "\n", "byte for byte")
         XCTAssertFalse(fm.fileExists(atPath: canary), "nothing in the data was run")
-        XCTAssertFalse(fm.fileExists(atPath: paths.release(old)))
+        XCTAssertFalse(fm.fileExists(atPath: paths.release(old)), "pruned: out of releases/ at once")
+        // ... and deleted by the background job
+        let deadline = Date().addingTimeInterval(10)
+        while ((try? fm.contentsOfDirectory(atPath: paths.trash)) ?? []).isEmpty == false, Date() < deadline { usleep(20_000) }
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: paths.trash), [], "the trash is emptied")
         XCTAssertFalse(fm.fileExists(atPath: paths.partial(id2)))
         XCTAssertFalse(fm.fileExists(atPath: paths.lock))
         XCTAssertFalse(fm.fileExists(atPath: paths.currentTmp))

@@ -36,6 +36,8 @@ struct RemotePaths {
     var meta: String { root + "/.tetra" }
     var lock: String { meta + "/lock" }
     var history: String { meta + "/history.jsonl" }
+    /// Pruned releases waiting to be deleted (renamed here by the commit; see `reapTrash`).
+    var trash: String { meta + "/trash" }
     var current: String { root + "/current" }
     var currentTmp: String { root + "/current.tmp" }
     func release(_ id: ReleaseID) -> String { releases + "/" + id.rawValue }
@@ -79,6 +81,9 @@ enum RemoteScripts {
         appendStateReport(&s, p)
         s.raw("for p in \(Q.q(p.releases))/*.partial; do if [ -d \"$p\" ]; then rm -rf \"$p\" || echo \"@@tetra:cleanup-failed $p\"; fi; done")
         s.raw("rm -f \(Q.q(p.currentTmp))")
+        s.raw("if [ -d \(Q.q(p.trash)) ]; then")
+        appendReapTrash(&s, p)
+        s.raw("fi")
         s.raw("else")
         s.raw("rm -f \(Q.q(temp))")
         s.raw("if [ -e \(Q.q(p.lock)) ]; then echo @@tetra:held; cat \(Q.q(p.lock)); echo; echo @@tetra:end-held; "
@@ -144,12 +149,28 @@ enum RemoteScripts {
               + "&& mv -T \(Q.q(p.currentTmp)) \(Q.q(p.current)) || { rm -f \(Q.q(p.currentTmp)); exit 1; }")
         s.raw("echo @@tetra:switched")
         s.raw("printf '%s\\n' \(Q.q(plan.historyLine)) >> \(Q.q(p.history)) || echo \(Q.q("tetra: warning: could not append to " + p.history)) >&2")
-        for id in plan.prune {
-            s.raw("rm -rf \(Q.q(p.release(id))) || echo \(Q.q("@@tetra:prune-failed " + id.rawValue))")
+        // A pruned release leaves releases/ at once (one rename into .tetra/trash); deleting
+        // its files is left to a background job, off the path of the push.
+        if !plan.prune.isEmpty {
+            let suffix = "." + (plan.unlockToken ?? TargetLockRecord.newToken())
+            s.raw("mkdir -p \(Q.q(p.trash))")
+            for id in plan.prune {
+                s.raw("mv \(Q.q(p.release(id))) \(Q.q(p.trash + "/" + id.rawValue + suffix)) || echo \(Q.q("@@tetra:prune-failed " + id.rawValue))")
+            }
         }
         if let token = plan.unlockToken { appendUnlock(&s, p, token: token) }
         s.raw("echo @@tetra:committed")
+        if !plan.prune.isEmpty { appendReapTrash(&s, p) }
         return s
+    }
+
+    /// Deletes what is in `.tetra/trash` in a background job (standard streams on /dev/null,
+    /// so the ssh session does not wait for it). Directories are made writable first (a
+    /// release may hold 0555 ones). What a failed or killed job leaves, the next lock starts
+    /// again.
+    static func appendReapTrash(_ s: inout RemoteScript, _ p: RemotePaths) {
+        s.raw("( cd \(Q.q(p.trash)) && { find . -mindepth 1 -type d ! -perm -u=rwx -exec chmod u+rwx {} + ; rm -rf -- ./* ; } ) "
+              + "</dev/null >/dev/null 2>&1 &")
     }
 
     /// Prints each file between `@@tetra:file MARK PATH` and `\n@@tetra:eof MARK`, or

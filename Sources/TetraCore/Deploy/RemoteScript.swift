@@ -345,13 +345,16 @@ extension RemoteScripts {
         let partial = p.partial(id)
         let manifest = partial + "/" + ReleaseManifest.fileName
         s.raw("P=\(Q.q(partial))")
+        // The changed manifest lines, once each in the script (each is used twice).
+        s.raw("D=\(Q.q(dropLines))")
+        s.raw("A=\(Q.q(addLines))")
         s.raw("fallback() { rm -rf \"$P\"; echo \"@@tetra:delta-fallback $1\"; exit 0; }")
         s.raw("[ -d \(Q.q(p.release(previous))) ] || fallback no-previous")
         if keepsFiles {
             // The files the new release keeps are hard links to the previous release's: they are
             // checked there, against its manifest, in the background while the release is built
             // (stdin from /dev/null: the tar stream is not its to read).
-            s.raw("( cd \(Q.q(p.release(previous))) && printf '%s' \(Q.q(dropLines)) | grep -v -x -F -f - \(Q.q(ReleaseManifest.fileName)) "
+            s.raw("( cd \(Q.q(p.release(previous))) && printf '%s' \"$D\" | grep -v -x -F -f - \(Q.q(ReleaseManifest.fileName)) "
                   + "| sha256sum --quiet -c - ) </dev/null >/dev/null 2>&1 & kept=$!")
         }
         s.raw("rm -rf \"$P\" && cp -al \(Q.q(p.release(previous))) \"$P\" 2>/dev/null || fallback cp-al")
@@ -364,14 +367,14 @@ extension RemoteScripts {
         }
         s.raw("s=$(find \"$P\" -mindepth 1 \\( -type f -o -type d \\) -printf '%y %m %P\\n' 2>/dev/null | LC_ALL=C sort | sha256sum) || fallback find")
         s.raw("[ \"${s%% *}\" = \(Q.q(shapeHash)) ] || fallback shape")
-        s.raw("{ printf '%s' \(Q.q(dropLines)) | grep -v -x -F -f - \(Q.q(p.release(previous) + "/" + ReleaseManifest.fileName)); "
-              + "printf '%s' \(Q.q(addLines)); } | LC_ALL=C sort -t ' ' -k3 > \(Q.q(manifest)) || fallback manifest")
+        s.raw("{ printf '%s' \"$D\" | grep -v -x -F -f - \(Q.q(p.release(previous) + "/" + ReleaseManifest.fileName)); "
+              + "printf '%s' \"$A\"; } | LC_ALL=C sort -t ' ' -k3 > \(Q.q(manifest)) || fallback manifest")
         s.raw("m=$(sha256sum < \(Q.q(manifest))) || fallback manifest")
         s.raw("[ \"${m%% *}\" = \(Q.q(manifestHash)) ] || fallback manifest")
         // The changed and added files are checked in the new release; the kept ones were
         // checked in the previous one (the same inodes).
         if !addLines.isEmpty {
-            s.raw("(cd \"$P\" && printf '%s' \(Q.q(addLines)) | sha256sum --quiet -c - >/dev/null 2>&1) || fallback verify")
+            s.raw("(cd \"$P\" && printf '%s' \"$A\" | sha256sum --quiet -c - >/dev/null 2>&1) || fallback verify")
         }
         if keepsFiles {
             s.raw("wait \"$kept\" || fallback verify")

@@ -215,3 +215,13 @@ final class SupportStateRootTests: XCTestCase {
         XCTAssertEqual(context.absolutePath("~/sub/f.toml"), base + "/link/sub/f.toml", "~ is HOME, as typed")
     }
 }
+
+final class SupportDecimalBytesTests: XCTestCase {
+    func testDecimalBytesMatchStringFormatting() {
+        for v: Int64 in [0, 7, 9, 10, 99, 100, 1_234_567_890, -1, -10, -987_654_321, .max, .min] {
+            var out: [UInt8] = [0x41]
+            DecimalBytes.append(v, to: &out)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), "A" + String(v))
+        }
+    }
+}

@@ -104,8 +104,12 @@ public struct LocalTransport: ReleaseTransport {
             let dir = releaseDir(prev)
             let manifestPath = dir + "/" + ReleaseManifest.fileName
             var mst = stat()
-            if lstat(manifestPath, &mst) == 0, let m = request.previousFiles.map({ ReleaseManifest(files: $0) })
-                ?? (try? AtomicFile.readIfExists(manifestPath)).flatMap({ $0 }).flatMap({ try? ReleaseManifest.parse(String(decoding: $0, as: UTF8.self)) }) {
+            // As this deploy read it under its lock, else from the release.
+            func readManifest() -> ReleaseManifest? {
+                guard let data = try? AtomicFile.readIfExists(manifestPath) else { return nil }
+                return try? ReleaseManifest.parse(String(decoding: data, as: UTF8.self))
+            }
+            if lstat(manifestPath, &mst) == 0, let m = request.previousFiles.map({ ReleaseManifest(files: $0) }) ?? readManifest() {
                 previousDir = dir
                 previousManifest = m
                 sealed = mst.st_ctim
@@ -196,7 +200,7 @@ public struct LocalTransport: ReleaseTransport {
             run.removeAll(keepingCapacity: true)
         }
         for rel in request.manifest.paths {
-            guard Self.isSafeRelative(rel) else {
+            guard SnapshotStore.isRelativeInside(rel) else {
                 throw CoreError.invalidArgument("unsafe path '\(Names.printable(rel))' in the manifest")
             }
             let dir: String
@@ -250,9 +254,9 @@ public struct LocalTransport: ReleaseTransport {
 
             // A recycled directory: what is here (inode numbers from readdir; no stat). Entries
             // the new release has are taken out as they are visited; the rest is removed after.
-            var present: [String: DirectoryEntry] = [:]
+            var present: [String: LocalFiles.DirectoryEntry] = [:]
             if recycled != nil {
-                for entry in try Self.entries(of: dirPath) { present[entry.name] = entry }
+                for entry in try LocalFiles.entries(of: dirPath) ?? [] { present[entry.name] = entry }
             }
 
             for (name, rel) in files {
@@ -302,13 +306,8 @@ public struct LocalTransport: ReleaseTransport {
                 } else if isPresent {
                     try Self.removeEntry(dirFD, name, path: dirPath + "/" + name)
                 }
-                let got = try Self.copyVerifying(from: source.path, to: dirPath + "/" + name, mode: source.mode)
-                guard got.hash == want else {
-                    throw CoreError.failed("'\(rel)' changed while it was being deployed (its sha256 differs from the manifest)",
-                                           hint: "deploy again")
-                }
+                bytes += try Self.copyVerified(rel, from: source.path, to: dirPath + "/" + name, mode: source.mode, want: want)
                 copied += 1
-                bytes += got.bytes
             }
             // What is left of a recycled directory is not in the new release (its own
             // subdirectories are visited in turn); the old manifest and metadata go too (the
@@ -324,24 +323,6 @@ public struct LocalTransport: ReleaseTransport {
                              recycled: recycled)
     }
 
-    /// A relative path without empty, `.` or `..` components (byte scan of
-    /// `SnapshotStore.isRelativeInside`, which it must agree with).
-    static func isSafeRelative(_ path: String) -> Bool {
-        var path = path
-        return path.withUTF8 { bytes in
-            guard !bytes.isEmpty, bytes[0] != UInt8(ascii: "/") else { return false }
-            var start = 0
-            for i in 0...bytes.count {
-                guard i == bytes.count || bytes[i] == UInt8(ascii: "/") else { continue }
-                let n = i - start
-                if n == 0 { return false }
-                if n <= 2, bytes[start] == UInt8(ascii: "."), n == 1 || bytes[start + 1] == UInt8(ascii: ".") { return false }
-                start = i + 1
-            }
-            return true
-        }
-    }
-
     /// Whether `path` is on overlayfs (whose `readdir` inode numbers may differ from `stat`'s).
     static func isOverlay(_ path: String) -> Bool {
         // struct statfs begins with `long f_type` on Linux (all 64-bit ABIs); 512 bytes hold it all.
@@ -349,29 +330,6 @@ public struct LocalTransport: ReleaseTransport {
         defer { buffer.deallocate() }
         guard _tetra_statfs(path, buffer) == 0 else { return true } // unknown: the careful way
         return buffer.load(as: Int.self) == 0x794C_7630
-    }
-
-    /// A directory entry as `readdir` gives it.
-    struct DirectoryEntry {
-        var name: String
-        /// From the entry's type; nil when the file system does not say.
-        var isDirectory: Bool?
-        var inode: UInt64
-    }
-
-    /// The entries of a directory (no `stat`).
-    static func entries(of path: String) throws -> [DirectoryEntry] {
-        guard let dir = opendir(path) else { throw IOError("read", path: path, errno: errno) }
-        defer { closedir(dir) }
-        var out: [DirectoryEntry] = []
-        while let entry = readdir(dir) {
-            let type = entry.pointee.d_type
-            let name = TreeWalker.entryName(entry)
-            if name == "." || name == ".." { continue }
-            out.append(DirectoryEntry(name: name, isDirectory: type == UInt8(DT_UNKNOWN) ? nil : type == UInt8(DT_DIR),
-                                      inode: UInt64(entry.pointee.d_ino)))
-        }
-        return out
     }
 
     /// Removes a directory entry of a recycled release (a file, or a whole directory).
@@ -391,6 +349,12 @@ public struct LocalTransport: ReleaseTransport {
            link(previousDir + "/" + rel, to) == 0 {
             return nil
         }
+        return try copyVerified(rel, from: from, to: to, mode: mode, want: want)
+    }
+
+    /// Copies `from` to `to`, hashing as it copies; the copy must have the manifest's hash
+    /// `want` (else the source changed during the deploy). Returns the bytes copied.
+    static func copyVerified(_ rel: String, from: String, to: String, mode: mode_t, want: String) throws -> Int64 {
         let got = try copyVerifying(from: from, to: to, mode: mode)
         guard got.hash == want else {
             throw CoreError.failed("'\(rel)' changed while it was being deployed (its sha256 differs from the manifest)",

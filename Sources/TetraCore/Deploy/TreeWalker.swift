@@ -241,17 +241,33 @@ enum LocalFiles {
 
     /// Directory entries' names (not "." / ".."), unsorted; nil when `path` is missing.
     static func list(_ path: String) throws -> [String]? {
+        try entries(of: path)?.map(\.name)
+    }
+
+    /// A directory entry as `readdir` gives it.
+    struct DirectoryEntry {
+        var name: String
+        /// From the entry's type; nil when the file system does not say.
+        var isDirectory: Bool?
+        var inode: UInt64
+    }
+
+    /// The entries of a directory, without `stat` (nil when it does not exist).
+    static func entries(of path: String) throws -> [DirectoryEntry]? {
         guard let dir = opendir(path) else {
             if errno == ENOENT { return nil }
             throw IOError("read", path: path, errno: errno)
         }
         defer { closedir(dir) }
-        var names: [String] = []
+        var out: [DirectoryEntry] = []
         while let entry = readdir(dir) {
             let name = TreeWalker.entryName(entry)
-            if name != "." && name != ".." { names.append(name) }
+            if name == "." || name == ".." { continue }
+            let type = entry.pointee.d_type
+            out.append(DirectoryEntry(name: name, isDirectory: type == UInt8(DT_UNKNOWN) ? nil : type == UInt8(DT_DIR),
+                                      inode: UInt64(entry.pointee.d_ino)))
         }
-        return names
+        return out
     }
 
     static func readLink(_ path: String) -> String? {

@@ -162,21 +162,6 @@ public struct SnapshotStore: Sendable {
 
     static func nanos(_ t: timespec) -> Int { t.tv_sec * 1_000_000_000 + t.tv_nsec }
 
-    /// Appends a non-negative number in decimal (negative ones as 0: never in a stat).
-    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        var v = max(0, value)
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // room for 24 digits
-        var n = 0
-        withUnsafeMutableBytes(of: &digits) { buf in
-            repeat {
-                buf[n] = UInt8(48 + v % 10)
-                v /= 10
-                n += 1
-            } while v > 0
-            for i in stride(from: n - 1, through: 0, by: -1) { out.append(buf[i]) }
-        }
-    }
-
     /// Snapshots the org directory `directory` (everything except `secrets.env`).
     /// `scanning`: a directory of the org (e.g. "files") whose entries are returned in
     /// `Taken.scanned`, so the render that follows does not walk it again.
@@ -245,7 +230,7 @@ public struct SnapshotStore: Sendable {
             newCache.append(contentsOf: hash!.utf8)
             for number in [Int(st.st_size), Self.nanos(st.st_mtim), Self.nanos(st.st_ctim), Int(st.st_ino)] {
                 newCache.append(0x09)
-                Self.appendDecimal(number, to: &newCache)
+                DecimalBytes.append(Int64(number), to: &newCache)
             }
             newCache.append(0x09)
             newCache.append(contentsOf: rel.utf8)
@@ -335,10 +320,22 @@ public struct SnapshotStore: Sendable {
         }
     }
 
-    /// A relative path without empty, `.` or `..` components.
+    /// A relative path without empty, `.` or `..` components (a byte scan: a local upload
+    /// checks every path of a manifest with it).
     static func isRelativeInside(_ path: String) -> Bool {
-        guard !path.isEmpty, !path.hasPrefix("/") else { return false }
-        return path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+        var path = path
+        return path.withUTF8 { bytes in
+            guard !bytes.isEmpty, bytes[0] != UInt8(ascii: "/") else { return false }
+            var start = 0
+            for i in 0...bytes.count {
+                guard i == bytes.count || bytes[i] == UInt8(ascii: "/") else { continue }
+                let n = i - start
+                if n == 0 { return false }
+                if n <= 2, bytes[start] == UInt8(ascii: "."), n == 1 || bytes[start + 1] == UInt8(ascii: ".") { return false }
+                start = i + 1
+            }
+            return true
+        }
     }
 
     /// A cache file: temp + rename (readers see old or new), no fsync (a lost cache only

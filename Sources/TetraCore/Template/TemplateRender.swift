@@ -295,7 +295,7 @@ struct TemplateRenderState {
             var s = s
             s.withUTF8 { out.append(contentsOf: $0) }
         case .integer(let i):
-            TemplateValues.appendInteger(i, to: &out)
+            DecimalBytes.append(i, to: &out)
         case .boolean(let b):
             out.append(contentsOf: (b ? "true" : "false").utf8)
         case .float(let d):
@@ -326,11 +326,6 @@ enum TemplateValues {
     static func article(_ value: TOMLValue) -> String {
         let name = value.typeName
         return (name.first.map { "aeiou".contains($0) } ?? false ? "an " : "a ") + name
-    }
-
-    static func appendInteger(_ i: Int64, to out: inout [UInt8]) {
-        if i >= 0 && i < 10 { out.append(0x30 + UInt8(i)); return }
-        out.append(contentsOf: String(i).utf8)
     }
 
     /// Shortest representation that reads back to the same Double, always with a

@@ -40,20 +40,18 @@ public struct OrgRenderer: Sendable {
     /// Renders for `environment`. With `output` nil nothing is written (validation); else
     /// `output` must be an existing empty directory. Every problem of every file is reported
     /// at once (`ConfigError`, exit 3).
-    /// `knownHashes`: sha256 of source files by path relative to `files/` (from the snapshot
-    /// just taken), so copied files are not read again to build the manifest.
     public func render(_ org: LoadedOrg, environment: String, ports: [String: Int], secrets: [String: String],
-                       into output: String?, knownHashes: [String: String] = [:], linkPlainFiles: Bool = true,
-                       templatesOnly: Bool = false) throws -> Outcome {
-        try render(org, environment: environment, ports: ports, secrets: secrets, into: output, knownHashes: knownHashes,
+                       into output: String?, linkPlainFiles: Bool = true, templatesOnly: Bool = false) throws -> Outcome {
+        try render(org, environment: environment, ports: ports, secrets: secrets, into: output,
                    linkPlainFiles: linkPlainFiles, templatesOnly: templatesOnly, scanned: nil)
     }
 
-    /// `scanned`: the entries of `files/` as a walk just saw them (the snapshot's), used
-    /// instead of walking `files/` again; their hashes stand for `knownHashes`.
+    /// `scanned`: the entries of `files/` as a walk just saw them (the snapshot's, with the
+    /// sha256 of each file), used instead of walking `files/` again and reading plain files
+    /// to build the manifest.
     func render(_ org: LoadedOrg, environment: String, ports: [String: Int], secrets: [String: String],
-                into output: String?, knownHashes: [String: String] = [:], linkPlainFiles: Bool = true,
-                templatesOnly: Bool = false, scanned: [TreeWalker.Entry]?) throws -> Outcome {
+                into output: String?, linkPlainFiles: Bool = true, templatesOnly: Bool = false,
+                scanned: [TreeWalker.Entry]?) throws -> Outcome {
         let context = try OrgRenderContext.build(org: org.document.table, environment: environment, ports: ports,
                                                  secrets: secrets, file: org.orgFile)
         let partials = CatalogPartials(catalog: catalog, directories: [org.partialsDirectory])
@@ -87,8 +85,7 @@ public struct OrgRenderer: Sendable {
                 }
                 // The one possible clash: a plain file and a template of the same name plus .tmpl
                 // (in either order of visit; the walk gives the plain file first).
-                let clash = isTemplate ? (outcome.files[out] != nil || templateOutputs.contains(out))
-                                       : (!templateOutputs.isEmpty && templateOutputs.contains(out))
+                let clash = isTemplate ? outcome.files[out] != nil : (!templateOutputs.isEmpty && templateOutputs.contains(out))
                 if clash {
                     let other = isTemplate ? out : out + ".tmpl"
                     problems.append(ConfigProblem(file: display(), message: "writes \(out), as \(Self.display(other, prefix: prefix)) does; remove one of them"))
@@ -141,13 +138,13 @@ public struct OrgRenderer: Sendable {
                     outcome.files[out] = mode
                     if output != nil, !linkPlainFiles {
                         outcome.sources[out] = SourceFile(path: sourcePath, size: size, mode: st_mode & 0o7777)
-                        outcome.hashes[out] = try knownHash ?? knownHashes[rel] ?? SHA256.hex(ofFile: sourcePath)
+                        outcome.hashes[out] = try knownHash ?? SHA256.hex(ofFile: sourcePath)
                     } else if let output {
                         let dest = output + "/" + out
                         if link(sourcePath, dest) != 0 {
                             try LocalFiles.copyFile(from: sourcePath, to: dest, mode: mode_t(mode))
                         }
-                        outcome.hashes[out] = try knownHash ?? knownHashes[rel] ?? SHA256.hex(ofFile: dest)
+                        outcome.hashes[out] = try knownHash ?? SHA256.hex(ofFile: dest)
                     }
                 }
             }
@@ -182,7 +179,7 @@ public struct OrgRenderer: Sendable {
         var outcome = Outcome(files: [:], rendered: [], secretFiles: [])
         let prefix = Self.displayPrefix(org)
         try TreeWalker.files(under: org.filesDirectory, endingWith: ".tmpl") { rel in
-            let display = prefix.isEmpty ? "files/" + rel : prefix + "/files/" + rel
+            let display = Self.display(rel, prefix: prefix)
             guard let data = try AtomicFile.readIfExists(org.filesDirectory + "/" + rel), let text = String(data: data, encoding: .utf8) else {
                 problems.append(ConfigProblem(file: display, message: "not UTF-8 text"))
                 return

@@ -152,8 +152,7 @@ public struct OrgService: Sendable {
     /// `snapshot` is the id recorded in the release.
     func renderAndDeploy(org: LoadedOrg, inputs: OrgValidator.Inputs, orgName: String, envName: String,
                          env: EnvironmentConfig, snapshot: String?, action: String, source: String, message: String?,
-                         dryRun: Bool, runChecks: Bool = false, knownHashes: [String: String] = [:],
-                         scanned: [TreeWalker.Entry]? = nil,
+                         dryRun: Bool, runChecks: Bool = false, scanned: [TreeWalker.Entry]? = nil,
                          known: KnownTarget? = nil, held: ReleaseManager.AcquiredLock? = nil) throws -> DeployOutcome {
         let manager = try manager(env)
         var held = held
@@ -168,7 +167,7 @@ public struct OrgService: Sendable {
         // the whole tree (rsync/tar send one directory).
         let local = try env.deployTarget().isLocal && !dryRun && !runChecks
         let rendered = try renderer.render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: tree,
-                                           knownHashes: knownHashes, linkPlainFiles: !local, scanned: scanned)
+                                           linkPlainFiles: !local, scanned: scanned)
         try context.interrupt.check()
         let manifest = ReleaseManifest(files: rendered.hashes)
 

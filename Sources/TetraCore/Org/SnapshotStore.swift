@@ -181,10 +181,10 @@ public struct SnapshotStore: Sendable {
         let scanPrefix = scanning.map { $0 + "/" }
         var scanned: [TreeWalker.Entry] = []
         try TreeWalker.walk(directory) { rel, kind, st in
-            let inScan = scanPrefix.map { rel.hasPrefix($0) } ?? false
-            if inScan, kind == .directory {
-                scanned.append(TreeWalker.Entry(path: String(rel.utf8.dropFirst(scanPrefix!.utf8.count))!, kind: kind,
-                                                mode: st.st_mode, size: Int64(st.st_size)))
+            // The path relative to the scanned directory, for entries inside it.
+            let scannedPath = scanPrefix.flatMap { rel.hasPrefix($0) ? String(rel.utf8.dropFirst($0.utf8.count)) : nil }
+            if let scannedPath, kind == .directory {
+                scanned.append(TreeWalker.Entry(path: scannedPath, kind: kind, mode: st.st_mode, size: Int64(st.st_size)))
             }
             guard kind == .file else { return }
             if !rel.utf8.contains(UInt8(ascii: "/")), Self.excluded.contains(rel) { return }
@@ -221,9 +221,8 @@ public struct SnapshotStore: Sendable {
                 }
                 hash = got.hash
             }
-            if inScan {
-                scanned.append(TreeWalker.Entry(path: String(rel.utf8.dropFirst(scanPrefix!.utf8.count))!, kind: kind,
-                                                mode: st.st_mode, size: Int64(st.st_size), hash: hash))
+            if let scannedPath {
+                scanned.append(TreeWalker.Entry(path: scannedPath, kind: kind, mode: st.st_mode, size: Int64(st.st_size), hash: hash))
             }
             lines.append((rel, st.st_mode & 0o777, hash!))
             // HASH \t SIZE \t MTIME \t CTIME \t INO \t PATH (see loadCache)
@@ -239,7 +238,7 @@ public struct SnapshotStore: Sendable {
         // "MODE SHA256 PATH" lines in byte order of the paths (the walk's order is close to it).
         let order = ReleaseManifest.sortedPaths(lines.map(\.path))
         var position: [String: Int] = [:]
-        if order.count != lines.count || zip(order, lines).contains(where: { $0 != $1.path }) {
+        if zip(order, lines).contains(where: { $0 != $1.path }) {
             position.reserveCapacity(lines.count)
             for (i, line) in lines.enumerated() { position[line.path] = i }
         }

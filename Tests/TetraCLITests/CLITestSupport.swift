@@ -35,7 +35,7 @@ struct InProcess {
         let input = Data(stdin.utf8)
         let answerBox = AnswerBox(answers)
         let context = CLIContext(
-            stdout: out, stderr: err, readStdin: { input }, readLine: { answerBox.next() },
+            stdout: out, stderr: err, readStdin: { _ in input }, readLine: { answerBox.next() },
             environment: environment, workingDirectory: NSTemporaryDirectory(),
             stdinIsTerminal: stdinIsTerminal, stdoutIsTerminal: stdoutIsTerminal, stderrIsTerminal: stderrIsTerminal,
             terminalWidth: terminalWidth, now: now, runner: runner)

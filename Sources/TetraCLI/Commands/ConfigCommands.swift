@@ -29,16 +29,15 @@ enum ConfigCommands {
 
     /// Parses a TOML file argument (or `-`, standard input) without an intermediate copy.
     static func parseInput(_ path: String, _ env: CommandEnvironment) throws -> TOMLTable {
-        if path == "-" {
+        let abs = env.core.absolutePath(path)
+        var st = stat()
+        // A regular file under the limit is parsed from its mapping (large files do not stay
+        // resident); anything else (stdin, a fifo, /dev/fd/N, <(...)) is read once as a stream.
+        guard path != "-", stat(abs, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             let input = try env.readInput(path)
             return try TOMLParser.parse(data: input.data, file: input.name)
         }
-        let abs = env.core.absolutePath(path)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: abs, isDirectory: &isDir) else {
-            throw CoreError.notFound(what: "file", name: path)
-        }
-        guard !isDir.boolValue else { throw CoreError.invalidArgument("\(path) is a directory, not a file") }
+        if Int(st.st_size) > InputFile.configLimit { throw InputFile.tooLarge(path, limit: InputFile.configLimit) }
         return try TOMLParser.parse(contentsOfFile: abs, displayName: path)
     }
 
@@ -92,7 +91,9 @@ enum ConfigCommands {
                         let file = env.core.absolutePath(inv.required("FILE"))
                         struct Result: Encodable { let file: String; let key: String; let changed: Bool; let dry_run: Bool; let diff: [String] }
                         func edit() throws -> Result {
-                            guard let data = try AtomicFile.readIfExists(file) else {
+                            // The file is rewritten: a special file is refused before it is read.
+                            let target = try AtomicFile.writeTarget(file)
+                            guard let data = try AtomicFile.readIfExists(target, limit: InputFile.configLimit) else {
                                 throw CoreError.notFound(what: "file", name: inv.required("FILE"))
                             }
                             var doc = try TOMLDocument(bytes: Array(data), fileName: inv.required("FILE"))

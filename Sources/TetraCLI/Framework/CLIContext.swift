@@ -6,10 +6,11 @@ import TetraCore
 public struct CLIContext: Sendable {
     public var stdout: OutputSink
     public var stderr: OutputSink
-    /// Reads all of standard input (for `-` arguments).
-    public var readStdin: @Sendable () -> Data
-    /// Reads one line from the terminal for a confirmation prompt (nil at EOF).
-    public var readLine: @Sendable () -> String?
+    /// Reads all of standard input (for `-` arguments), up to the byte limit given.
+    public var readStdin: @Sendable (Int) throws -> Data
+    /// Reads one line from the terminal for a confirmation prompt (nil at EOF); throws
+    /// `interrupted` on Ctrl-C.
+    public var readLine: @Sendable () throws -> String?
     public var environment: [String: String]
     public var workingDirectory: String
     public var stdinIsTerminal: Bool
@@ -22,8 +23,8 @@ public struct CLIContext: Sendable {
     public var interrupt: InterruptFlag
     public var executablePath: String
 
-    public init(stdout: OutputSink, stderr: OutputSink, readStdin: @escaping @Sendable () -> Data = { Data() },
-                readLine: @escaping @Sendable () -> String? = { nil },
+    public init(stdout: OutputSink, stderr: OutputSink, readStdin: @escaping @Sendable (Int) throws -> Data = { _ in Data() },
+                readLine: @escaping @Sendable () throws -> String? = { nil },
                 environment: [String: String], workingDirectory: String, stdinIsTerminal: Bool = false,
                 stdoutIsTerminal: Bool = false, stderrIsTerminal: Bool = false, terminalWidth: Int? = nil,
                 now: @escaping @Sendable () -> Date = { Date() }, runner: any ProcessRunning,
@@ -58,8 +59,8 @@ public struct CLIContext: Sendable {
         return CLIContext(
             stdout: OutputSink(fileDescriptor: 1),
             stderr: OutputSink(fileDescriptor: 2),
-            readStdin: { FileHandle.standardInput.readDataToEndOfFile() },
-            readLine: { Swift.readLine(strippingNewline: true) },
+            readStdin: { try InputFile.read(fd: 0, display: "<stdin>", limit: $0, interrupt: interrupt) },
+            readLine: { try InputFile.readLine(fd: 0, interrupt: interrupt) },
             environment: env,
             workingDirectory: FileManager.default.currentDirectoryPath,
             stdinIsTerminal: isatty(0) == 1,
@@ -124,7 +125,7 @@ public struct CommandEnvironment: Sendable {
             throw CoreError.refused("\(action) needs confirmation", hint: "re-run with --yes (-y) to confirm")
         }
         cli.stderr.write("\(action)? [y/N] ")
-        let answer = cli.readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        let answer = try cli.readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         guard answer == "y" || answer == "yes" else {
             throw CoreError.refused("\(action): not confirmed", hint: "re-run with --yes (-y) to confirm")
         }
@@ -158,19 +159,15 @@ public struct CommandEnvironment: Sendable {
             .withLock(resource, wait: options.lockWait, holder: holder, interrupt: core.interrupt, body)
     }
 
-    /// Reads a FILE argument, `-` meaning standard input.
-    public func readInput(_ path: String) throws -> (name: String, data: Data) {
-        if path == "-" { return ("<stdin>", cli.readStdin()) }
-        let abs = core.absolutePath(path)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: abs, isDirectory: &isDir) else {
-            throw CoreError.notFound(what: "file", name: path)
+    /// Reads a FILE argument once, as a stream (`-` is standard input; `/dev/stdin`,
+    /// `/dev/fd/N` and `<(...)` work), refusing more than `limit` bytes (exit 3).
+    public func readInput(_ path: String, limit: Int = InputFile.configLimit) throws -> (name: String, data: Data) {
+        if path == "-" {
+            let data = try cli.readStdin(limit)
+            if data.count > limit { throw InputFile.tooLarge("<stdin>", limit: limit) }
+            return ("<stdin>", data)
         }
-        guard !isDir.boolValue else { throw CoreError.invalidArgument("\(path) is a directory, not a file") }
-        guard let data = FileManager.default.contents(atPath: abs) else {
-            throw CoreError.failed("cannot read \(path): \(String(cString: strerror(errno)))")
-        }
-        return (path, data)
+        return (path, try InputFile.read(core.absolutePath(path), display: path, limit: limit, interrupt: core.interrupt))
     }
 }
 

@@ -25,7 +25,7 @@ public struct GlobalSettings: Sendable, Equatable, Decodable {
     /// Reads the file (missing: all defaults). Syntax and type errors are exit 3 with
     /// `path:line:column`; unknown keys are returned as warnings.
     public static func loadWithWarnings(_ paths: StatePaths) throws -> (GlobalSettings, [ConfigProblem]) {
-        guard let data = try AtomicFile.readIfExists(paths.globalConfig) else { return (GlobalSettings(), []) }
+        guard let data = try AtomicFile.readIfExists(paths.globalConfig, limit: InputFile.configLimit) else { return (GlobalSettings(), []) }
         let document = try TOMLDocument(bytes: Array(data), fileName: paths.globalConfig)
         return try TOMLDecoder().decode(GlobalSettings.self, from: document)
     }

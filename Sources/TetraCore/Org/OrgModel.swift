@@ -112,7 +112,7 @@ public struct LoadedOrg: Sendable {
     public static func load(name: String, directory: String, displayName: String? = nil) throws -> LoadedOrg {
         let file = directory + "/org.toml"
         let display = displayName ?? file
-        guard let data = try AtomicFile.readIfExists(file) else {
+        guard let data = try AtomicFile.readIfExists(file, limit: InputFile.configLimit) else {
             throw CoreError.notFound(what: "org", name: name, hint: "no \(display)")
         }
         let document = try TOMLDocument(bytes: Array(data), fileName: display)

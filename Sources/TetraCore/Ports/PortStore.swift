@@ -46,7 +46,7 @@ public struct PortStore: Sendable {
     ///   skip it, which keeps `ports get` fast on large registries). Positions for messages
     ///   come from the document, built on demand when there is something to report.
     public func load(editing: Bool = false) throws -> Loaded {
-        let data = try AtomicFile.readIfExists(path)
+        let data = try AtomicFile.readIfExists(path, limit: InputFile.configLimit)
         let bytes = data.map { Array($0) } ?? Array(Self.defaultFile.utf8)
         if editing {
             let document = try TOMLDocument(bytes: bytes, fileName: path)
@@ -138,7 +138,7 @@ public struct PortStore: Sendable {
 
     /// The registry's plain table (syntax checked, nothing else).
     public func parseTable() throws -> TOMLTable {
-        let data = try AtomicFile.readIfExists(path)
+        let data = try AtomicFile.readIfExists(path, limit: InputFile.configLimit)
         return try TOMLParser.parse(bytes: data.map { Array($0) } ?? Array(Self.defaultFile.utf8), file: path)
     }
 

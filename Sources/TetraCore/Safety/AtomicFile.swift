@@ -5,20 +5,25 @@ import Foundation
 /// reader sees the old file or the new one, never a mix; a failure (full disk, permissions,
 /// crash) leaves the old file intact and removes the temporary file.
 ///
-/// Writing to a path that is a symlink replaces the symlink itself with a regular file
-/// (rename semantics); callers that want to follow links resolve the path first.
+/// A path that is a symlink is followed to its target, and the target is replaced (the link
+/// stays a link). A path that exists and is not a regular file (fifo, device, socket,
+/// directory) or lies on /proc or /sys is refused (exit 2) and left as it was: nothing is
+/// ever renamed over a symlink or a special file. Temporary files a killed run left next to
+/// the target (`.NAME.tmp-PID-RANDOM` whose PID is dead) are removed by the next write.
 public enum AtomicFile {
     /// Writes `data` to `path` atomically with exactly `mode` (umask does not widen or narrow
     /// it). The temporary file is created with O_EXCL and a mode no wider than `mode`, so a
     /// secret is never readable by others, not even briefly.
     /// `durable: false` skips both fsyncs: still atomic for readers, but after a power loss
     /// the file may be the old one, empty or torn. Only for caches that verify themselves.
-    public static func write(_ data: Data, to path: String, mode: mode_t = 0o644, durable: Bool = true) throws {
+    public static func write(_ data: Data, to named: String, mode: mode_t = 0o644, durable: Bool = true) throws {
+        let path = try writeTarget(named)
         let dir = directory(of: path)
         let base = (path as NSString).lastPathComponent
         guard !base.isEmpty, base != ".", base != ".." else {
             throw IOError("write", path: path, reason: "not a file path")
         }
+        sweepStaleTemps(dir: dir, base: base)
         var fd: Int32 = -1
         var tempPath = ""
         // Unique temp name: pid + random; retry on the (unlikely) collision.
@@ -125,15 +130,92 @@ public enum AtomicFile {
         if created { syncDirectory(directory(of: path)) }
     }
 
-    /// Reads a whole file; nil when it does not exist, throws on other errors.
-    public static func readIfExists(_ path: String) throws -> Data? {
+    /// Reads a whole file; nil when it does not exist, throws on other errors. With `limit`,
+    /// a file larger than that is refused (exit 3) before it is read (config files).
+    public static func readIfExists(_ path: String, limit: Int? = nil) throws -> Data? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
             throw IOError("read", path: path, errno: errno)
         }
         defer { close(fd) }
+        if let limit {
+            var st = stat()
+            if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int(st.st_size) > limit {
+                throw InputFile.tooLarge(path, limit: limit)
+            }
+            return try InputFile.read(fd: fd, display: path, limit: limit, interrupt: nil)
+        }
         return try readAll(fd: fd, path: path)
+    }
+
+    /// The file a write to `path` replaces: symlinks followed (the final target may not
+    /// exist yet). Refuses, exit 2, a path that exists and is not a regular file, and any
+    /// path on /proc or /sys (their "regular" files are kernel interfaces).
+    public static func writeTarget(_ path: String) throws -> String {
+        var current = path
+        for _ in 0..<40 {
+            var st = stat()
+            guard lstat(current, &st) == 0 else {
+                guard errno == ENOENT else { throw IOError("write", path: path, errno: errno) }
+                try refuseKernelFileSystem(current, named: path)
+                return current
+            }
+            switch st.st_mode & S_IFMT {
+            case S_IFREG:
+                try refuseKernelFileSystem(current, named: path)
+                return current
+            case S_IFLNK:
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = readlink(current, &buffer, buffer.count - 1)
+                guard n > 0 else { throw IOError("write", path: path, errno: errno) }
+                let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                current = target.hasPrefix("/") ? target : directory(of: current) + "/" + target
+            default:
+                throw notRegular(path, mode: st.st_mode)
+            }
+        }
+        throw IOError("write", path: path, errno: ELOOP)
+    }
+
+    static func notRegular(_ path: String, mode: mode_t) -> CoreError {
+        let kind: String
+        switch mode & S_IFMT {
+        case S_IFIFO: kind = "a fifo"
+        case S_IFCHR, S_IFBLK: kind = "a device"
+        case S_IFSOCK: kind = "a socket"
+        case S_IFDIR: kind = "a directory"
+        default: kind = "not a regular file"
+        }
+        return CoreError.invalidArgument("\(path) is \(kind); tetra writes only regular files and left it as it was",
+                                         hint: "name a regular file (use - for standard output where the command allows it)")
+    }
+
+    /// /proc and /sys hold kernel interfaces that look like regular files: never written.
+    static func refuseKernelFileSystem(_ path: String, named: String) throws {
+        guard let resolved = realpath(directory(of: path), nil) else { return } // the write reports the real error
+        let dir = String(cString: resolved)
+        free(resolved)
+        if ["/proc", "/sys"].contains(where: { dir == $0 || dir.hasPrefix($0 + "/") }) {
+            throw CoreError.invalidArgument("\(named) is on a kernel file system (/proc or /sys); tetra does not write there")
+        }
+    }
+
+    /// Removes `.BASE.tmp-PID-*` files in `dir` left by a process that is gone (a kill -9 or a
+    /// power loss mid-write). Temporary files of a live process are left alone.
+    static func sweepStaleTemps(dir: String, base: String) {
+        guard let d = opendir(dir) else { return }
+        defer { closedir(d) }
+        let prefix = "." + base + ".tmp-"
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard name.hasPrefix(prefix) else { continue }
+            let rest = name.dropFirst(prefix.count).split(separator: "-", maxSplits: 1)
+            guard rest.count == 2, let pid = pid_t(rest[0]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + name) }
+        }
     }
 
     // MARK: - helpers

@@ -170,7 +170,7 @@ extension ServiceDefinition {
     /// `name` key, when present, must match it. Throws `ConfigError` (exit 3) listing every
     /// problem with `path:line:column`; returns unknown keys as warnings.
     public static func load(path: String, expectedName: String) throws -> (ServiceDefinition, [ConfigProblem]) {
-        guard let data = try AtomicFile.readIfExists(path) else {
+        guard let data = try AtomicFile.readIfExists(path, limit: InputFile.configLimit) else {
             throw CoreError.notFound(what: "service", name: expectedName)
         }
         let document = try TOMLDocument(bytes: Array(data), fileName: path)

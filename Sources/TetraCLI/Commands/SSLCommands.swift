@@ -38,7 +38,11 @@ enum SSLCommands {
         }
         if inv.has("staging") { o.server = SSLService.letsEncryptStaging }
         if let s = inv.flag("acme-server") { o.server = s }
-        o.caBundle = inv.flag("acme-ca").map(env.core.absolutePath)
+        // curl opens the bundle for every request: a stream (`<(...)`, -) becomes a private copy.
+        o.caBundle = try inv.flag("acme-ca").map {
+            try InputFile.realFile($0 == "-" ? "-" : env.core.absolutePath($0), display: $0, limit: InputFile.pemLimit,
+                                   directory: env.paths.ssl + "/ca-bundles", interrupt: env.core.interrupt)
+        }
         if inv.flag("http-port") != nil && inv.flag("webroot") != nil {
             throw UsageError("--http-port and --webroot exclude each other", commandPath: inv.path)
         }

@@ -208,15 +208,20 @@ enum VolumeCommands {
                     used by running containers is backed up with a warning (writes during the copy may be
                     inconsistent).
                     """,
-                    arguments: [nameArg, ArgSpec("FILE", help: "archive to write (.tar.gz or .tgz)", completion: .file)],
+                    arguments: [nameArg, ArgSpec("FILE", help: "archive to write (.tar.gz or .tgz), or - for standard output", completion: .file)],
                     flags: [imageFlag, FlagSpec("force", help: "replace an existing FILE")],
-                    examples: ["tetra volume backup acme-db acme-db-2026-11-21.tar.gz",
+                    examples: ["tetra volume backup acme-db acme-db-2026-11-21.tar.gz", "tetra volume backup acme-db - | ssh backup 'cat > db.tar.gz'",
                                "tetra volume backup acme-db /backups/db.tar.gz --image registry.example.com/busybox:1.36"],
                     mutates: true, json: true,
                     handler: { inv, env in
                         try prepare(env)
+                        let toStdout = inv.required("FILE") == "-"
+                        if toStdout && env.options.json && !env.options.dryRun {
+                            throw UsageError("--json cannot share standard output with the archive (FILE is -)", commandPath: inv.path)
+                        }
                         let r = try manager(env).backup(inv.required("NAME"), to: inv.required("FILE"), image: inv.flag("image"),
                                                         force: inv.has("force"), dryRun: env.options.dryRun)
+                        if toStdout && !r.dryRun { return CommandOutput(text: "") }
                         let text = r.dryRun ? "would back up volume \(r.volume) to \(r.file) (helper image \(r.image))\n"
                             : "backed up volume \(r.volume) to \(r.file): \(bytesText(r.bytes))\n"
                         return CommandOutput(json: r, text: text)
@@ -231,7 +236,7 @@ enum VolumeCommands {
                     which replaces the content: the archive is extracted into a staging directory inside
                     the volume first, and the old content is removed only once that succeeded.
                     """,
-                    arguments: [nameArg, ArgSpec("FILE", help: "archive to read (tar.gz)", completion: .file)],
+                    arguments: [nameArg, ArgSpec("FILE", help: "archive to read (tar.gz), or - for standard input", completion: .file)],
                     flags: [imageFlag, FlagSpec("force", help: "replace the content of a volume that is not empty"), envFlag],
                     examples: ["tetra volume restore acme-db acme-db-2026-11-21.tar.gz",
                                "tetra volume restore acme-db acme-db.tar.gz --force"],

@@ -20,10 +20,11 @@ public struct ProcessRequest: Sendable, Equatable {
     /// Strings that must never appear in anything printed (argv in errors, stderr tails).
     public var secrets: [String]
     /// A file the child reads as its stdin (streamed by the kernel, not held in memory);
-    /// takes precedence over `input`.
+    /// takes precedence over `input`. "-" is our own standard input.
     public var inputFile: String? = nil
     /// A file the child writes its stdout to (streamed, not held in memory; the result's
-    /// `stdout` is then empty). It is created with mode 0600 or truncated.
+    /// `stdout` is then empty). It is created with mode 0600 or truncated. "-" is our own
+    /// standard output.
     public var outputFile: String? = nil
 
     public init(

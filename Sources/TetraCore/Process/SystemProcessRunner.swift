@@ -163,7 +163,8 @@ public struct SystemProcessRunner: ProcessRunning {
         var streamFDs: [Int32] = []
         defer { for fd in streamFDs { close(fd) } }
         if let path = request.inputFile {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            // "-": the child reads our own standard input (a stream passed through, never re-opened).
+            let fd = path == "-" ? fcntl(0, F_DUPFD_CLOEXEC, 3) : open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
                 closeAll()
                 throw ToolError.launchFailed(tool: toolName, reason: "cannot read \(path): \(String(cString: strerror(errno)))")
@@ -171,7 +172,8 @@ public struct SystemProcessRunner: ProcessRunning {
             streamFDs.append(fd)
         }
         if let path = request.outputFile {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            // "-": the child writes to our own standard output.
+            let fd = path == "-" ? fcntl(1, F_DUPFD_CLOEXEC, 3) : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
                 closeAll()
                 throw ToolError.launchFailed(tool: toolName, reason: "cannot write \(path): \(String(cString: strerror(errno)))")

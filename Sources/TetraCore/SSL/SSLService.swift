@@ -553,16 +553,18 @@ public struct SSLService: Sendable {
         for (what, path) in [("certificate file", cert), ("key file", key)] + (chain.map { [("chain file", $0)] } ?? []) {
             guard FileManager.default.isReadableFile(atPath: path) else { throw CoreError.notFound(what: what, name: path) }
         }
-        let certText = String(decoding: try AtomicFile.readIfExists(cert) ?? Data(), as: UTF8.self)
+        // Each input is read once as a stream (`<(...)`, /dev/fd/N and fifos work).
+        let read = { (path: String) in try InputFile.read(path, display: path, limit: InputFile.pemLimit, interrupt: core.interrupt) }
+        let certText = String(decoding: try read(cert), as: UTF8.self)
         let certs = PEM.certificates(certText)
         guard let leaf = certs.first else { throw SSLError.badCertificate("\(cert) holds no PEM certificate") }
         var chainText = certs.dropFirst().joined()
         if let chain {
-            let extra = PEM.certificates(String(decoding: try AtomicFile.readIfExists(chain) ?? Data(), as: UTF8.self))
+            let extra = PEM.certificates(String(decoding: try read(chain), as: UTF8.self))
             guard !extra.isEmpty else { throw SSLError.badCertificate("\(chain) holds no PEM certificate") }
             chainText += extra.joined()
         }
-        let keyData = try AtomicFile.readIfExists(key) ?? Data()
+        let keyData = try read(key)
         guard String(decoding: keyData, as: UTF8.self).contains("PRIVATE KEY-----") else {
             throw SSLError.badCertificate("\(key) holds no PEM private key")
         }

@@ -70,6 +70,23 @@ public enum InputFile {
         }
     }
 
+    /// A path a tool (curl, openssl) can open as often as it likes: a regular file is
+    /// returned as it is; anything else (stdin, a fifo, `/dev/fd/N`, `<(...)`) is read once
+    /// and kept as a private 0600 copy in `directory`, named by its content hash (so a
+    /// setting that records the path keeps working).
+    public static func realFile(_ path: String, display: String, limit: Int, directory: String,
+                                interrupt: InterruptFlag?) throws -> String {
+        var st = stat()
+        if path != "-", stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { return path }
+        let data = try read(path, display: display, limit: limit, interrupt: interrupt)
+        var hash = SHA256()
+        data.withUnsafeBytes { hash.update($0) }
+        try AtomicFile.ensureDirectory(directory, mode: 0o700)
+        let copy = directory + "/" + String(hash.finalizeHex().prefix(32))
+        try AtomicFile.write(data, to: copy, mode: 0o600)
+        return copy
+    }
+
     /// The size error (exit 3), before the file is read whole.
     public static func tooLarge(_ display: String, limit: Int) -> ConfigError {
         ConfigError(ConfigProblem(file: display, message: "file is larger than the limit of \(limit >> 20) MiB; refused without reading it"))

@@ -247,7 +247,7 @@ public struct VolumeManager: Sendable {
     public func backup(_ name: String, to file: String, image: String?, force: Bool, dryRun: Bool) throws -> VolumeBackupResult {
         try Self.validateName(name)
         let image = try resolveImage(image)
-        let target = try checkBackupTarget(file, force: force)
+        let target = file == "-" ? "-" : try checkBackupTarget(file, force: force)
         let body = { () throws -> VolumeBackupResult in
             _ = try self.requireVolume(name)
             let running = try self.docker.containers(usingVolume: name).filter { $0.state == "running" }.map(\.name)
@@ -257,6 +257,7 @@ public struct VolumeManager: Sendable {
             if !running.isEmpty {
                 self.core.progress.warn("volume '\(name)' is used by running container\(running.count == 1 ? "" : "s") \(running.joined(separator: ", ")): files written during the backup may be inconsistent")
             }
+            if target == "-" { return try self.streamBackup(name, image: image, runningUsers: running) }
             return try self.writeBackup(name, to: target, image: image, replace: force, runningUsers: running)
         }
         return dryRun ? try body() : try withVolumeLock(name, body)
@@ -265,7 +266,8 @@ public struct VolumeManager: Sendable {
     /// The absolute archive path after checks: a .tar.gz/.tgz name in an existing directory,
     /// not a directory, not an existing file unless `force`.
     func checkBackupTarget(_ file: String, force: Bool) throws -> String {
-        let path = core.absolutePath(file)
+        // A symlink is followed (its target is replaced); a special file is refused (exit 2).
+        let path = try AtomicFile.writeTarget(core.absolutePath(file))
         let base = (path as NSString).lastPathComponent
         guard base.hasSuffix(".tar.gz") || base.hasSuffix(".tgz"), base != ".tar.gz", base != ".tgz" else {
             throw CoreError.invalidArgument("the backup file '\(Names.printable(file))' must end in .tar.gz or .tgz")
@@ -365,6 +367,20 @@ public struct VolumeManager: Sendable {
                                   runningUsers: runningUsers)
     }
 
+    /// `volume backup NAME -`: the archive streams to standard output (nothing is written here).
+    func streamBackup(_ name: String, image: String, runningUsers: [String]) throws -> VolumeBackupResult {
+        let helper = Self.helperName("backup")
+        var done = false
+        defer { if !done { cleanupDocker.removeContainerQuietly(helper) } }
+        core.progress.step("backing up volume \(name) to standard output (helper image \(image))")
+        let args = helperArgs(helper, volume: name, readOnly: true, interactive: false, image: image,
+                              entrypoint: "tar", ["-C", Self.mountPath, "-czf", "-", "."])
+        let result = try docker.call(args, timeout: nil, outputFile: "-")
+        guard result.status == 0 else { throw helperFailure("backup of volume '\(name)'", image: image, result) }
+        done = true
+        return VolumeBackupResult(volume: name, file: "-", image: image, bytes: 0, dryRun: false, runningUsers: runningUsers)
+    }
+
     /// A helper container that failed: docker's own failures (125: the daemon could not run
     /// it, e.g. a missing image) are tool failures; the command's failure is reported with its
     /// stderr.
@@ -390,20 +406,8 @@ public struct VolumeManager: Sendable {
         if let org { try Names.validate(org, what: "org") }
         if let env { try Names.validate(env, what: "env") }
         let image = try resolveImage(image)
-        let archive = core.absolutePath(file)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: archive, isDirectory: &isDir) else {
-            throw CoreError.notFound(what: "archive", name: file)
-        }
-        guard !isDir.boolValue else { throw CoreError.invalidArgument("\(file) is a directory, not a .tar.gz archive") }
-        guard let handle = FileHandle(forReadingAtPath: archive) else {
-            throw CoreError.failed("cannot read \(file): \(String(cString: strerror(errno)))")
-        }
-        let magic = handle.readData(ofLength: 2)
-        try? handle.close()
-        guard magic == Data([0x1F, 0x8B]) else {
-            throw CoreError.invalidArgument("\(file) is not a gzip-compressed tar archive")
-        }
+        let archive = file == "-" ? "-" : core.absolutePath(file)
+        if archive != "-" { try checkArchive(archive, file: file) }
         let body = { () throws -> VolumeRestoreResult in
             let existing = try self.docker.volumeInspect(name)
             if existing != nil {
@@ -454,6 +458,26 @@ public struct VolumeManager: Sendable {
                                        replaced: result.stdoutString.contains("tetra:replaced"), dryRun: false)
         }
         return dryRun ? try body() : try withVolumeLock(name, body)
+    }
+
+    /// A named archive exists, is not a directory and, when a regular file, starts like gzip.
+    /// (A stream, `-` or `<(...)`, is not peeked at: it is read once, by the helper.)
+    func checkArchive(_ archive: String, file: String) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: archive, isDirectory: &isDir) else {
+            throw CoreError.notFound(what: "archive", name: file)
+        }
+        guard !isDir.boolValue else { throw CoreError.invalidArgument("\(file) is a directory, not a .tar.gz archive") }
+        var st = stat()
+        guard stat(archive, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return } // a stream: read once, by the helper
+        guard let handle = FileHandle(forReadingAtPath: archive) else {
+            throw CoreError.failed("cannot read \(file): \(String(cString: strerror(errno)))")
+        }
+        let magic = handle.readData(ofLength: 2)
+        try? handle.close()
+        guard magic == Data([0x1F, 0x8B]) else {
+            throw CoreError.invalidArgument("\(file) is not a gzip-compressed tar archive")
+        }
     }
 
     static func notEmptyError(_ name: String) -> CoreError {

@@ -3,6 +3,13 @@ import Foundation
 import TetraCLI
 import TetraCore
 
+// The wrapper every tool starts through, so that it dies with tetra (nothing else runs here).
+if CommandLine.arguments.count > 2, CommandLine.arguments[1] == ParentDeath.command {
+    let message = ParentDeath.exec(Array(CommandLine.arguments.dropFirst(2)))
+    FileHandle.standardError.write(Data("tetra: \(message)\n".utf8))
+    exit(127)
+}
+
 // Ctrl-C / SIGTERM: the handler only writes a byte to a pipe (async-signal-safe); a watcher
 // thread raises the interrupt flag that long operations check between steps, so they unwind
 // and leave state consistent (exit 130). A second signal exits at once. Handlers installed

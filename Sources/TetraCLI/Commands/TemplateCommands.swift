@@ -254,6 +254,7 @@ enum TemplateCommands {
         var replaced = Set<String>()
         if exists {
             for o in outputs {
+                _ = try AtomicFile.writeTarget(target + "/" + o.path) // a fifo, device or /proc file: exit 2
                 var sub: ObjCBool = false
                 if fm.fileExists(atPath: target + "/" + o.path, isDirectory: &sub) {
                     if sub.boolValue {

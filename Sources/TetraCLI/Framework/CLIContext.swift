@@ -67,7 +67,7 @@ public struct CLIContext: Sendable {
             stdoutIsTerminal: isatty(1) == 1,
             stderrIsTerminal: isatty(2) == 1,
             terminalWidth: width,
-            runner: SystemProcessRunner(environment: env, interrupt: interrupt),
+            runner: SystemProcessRunner(environment: env, interrupt: interrupt, parentDeathWrapper: exe),
             interrupt: interrupt,
             executablePath: exe)
     }

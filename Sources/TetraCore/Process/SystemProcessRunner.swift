@@ -53,7 +53,13 @@ public struct SystemProcessRunner: ProcessRunning {
     /// execvp's default search path, used when no PATH is set at all.
     public static let defaultSearchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    public init(environment: [String: String], interrupt: InterruptFlag? = nil, postExitDrainTimeout: TimeInterval = 2) {
+    /// The tetra binary: when set, every tool starts through its `__parent-death` mode and
+    /// dies with this process (see `ParentDeath`).
+    let parentDeathWrapper: String?
+
+    public init(environment: [String: String], interrupt: InterruptFlag? = nil, postExitDrainTimeout: TimeInterval = 2,
+                parentDeathWrapper: String? = nil) {
+        self.parentDeathWrapper = parentDeathWrapper
         self.environment = environment
         self.interrupt = interrupt
         self.postExitDrainTimeout = postExitDrainTimeout
@@ -152,8 +158,11 @@ public struct SystemProcessRunner: ProcessRunning {
         }
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executablePath)
-        process.arguments = request.arguments
+        let (launched, argv) = parentDeathWrapper.map {
+            ParentDeath.wrap(wrapper: $0, executable: executablePath, arguments: request.arguments)
+        } ?? (executablePath, request.arguments)
+        process.executableURL = URL(fileURLWithPath: launched)
+        process.arguments = argv
         process.environment = env
         if let dir = request.workingDirectory {
             process.currentDirectoryURL = URL(fileURLWithPath: dir, isDirectory: true)

@@ -54,9 +54,33 @@ final class SafetyAtomicFileTests: XCTestCase {
     func testTargetIsADirectoryLeavesNoTemporaryFile() throws {
         try AtomicFile.ensureDirectory(dir + "/target")
         XCTAssertThrowsError(try AtomicFile.write(string: "y", to: dir + "/target")) { error in
-            XCTAssertTrue((error as? IOError)?.message.hasPrefix("cannot write \(dir)/target: ") == true, "\(error)")
+            // Not a regular file: refused (exit 2) before a temporary file is made.
+            XCTAssertEqual((error as? CoreError)?.message, "\(dir)/target is a directory; tetra writes only regular files and left it as it was")
+            XCTAssertEqual((error as? CoreError)?.exitCode, .usage)
         }
         XCTAssertEqual(entries(), ["target"])
+    }
+
+    /// A symlink is followed (the target replaced, the link kept); a fifo, a link to a device
+    /// and a /proc path are refused with exit 2 and left as they were.
+    func testSymlinksAreFollowedAndSpecialFilesRefused() throws {
+        try AtomicFile.write(string: "old", to: dir + "/real")
+        XCTAssertEqual(symlink("real", dir + "/link"), 0)
+        try AtomicFile.write(string: "new", to: dir + "/link")
+        XCTAssertEqual(ProcTestSupport.read(dir + "/real"), "new")
+        var st = stat()
+        XCTAssertEqual(lstat(dir + "/link", &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFLNK)
+        XCTAssertEqual(mkfifo(dir + "/fifo", 0o600), 0)
+        XCTAssertEqual(symlink("/dev/null", dir + "/null"), 0)
+        for path in [dir + "/fifo", dir + "/null", "/proc/self/comm"] {
+            XCTAssertThrowsError(try AtomicFile.write(string: "x", to: path)) { error in
+                XCTAssertEqual((error as? CoreError)?.exitCode, .usage, "\(path): \(error)")
+            }
+        }
+        XCTAssertEqual(lstat(dir + "/fifo", &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO)
+        XCTAssertEqual(Set(entries()), ["real", "link", "fifo", "null"])
     }
 
     /// A directory that is not writable. Root bypasses permission bits, so as root the write

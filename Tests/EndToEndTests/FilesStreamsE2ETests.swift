@@ -73,6 +73,7 @@ final class FilesStreamsE2ETests: XCTestCase {
     }
 
     func testFileArgumentsAreReadOnceAsStreams() throws {
+        _ = try requireTool("openssl")
         let r = try bash("""
             set -e
             $T config check <(printf 'x = 1\\n')
@@ -83,6 +84,9 @@ final class FilesStreamsE2ETests: XCTestCase {
             $T template render service/web --vars <(printf 'name = "fromvars"\\n') | grep -c fromvars
             $T ports import <(printf 'web_PORT=4100\\n') --format env >/dev/null
             $T ports get web
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -subj /CN=example.test -days 5 \
+                -addext subjectAltName=DNS:example.test 2>/dev/null
+            $T ssl import example.test --cert <(cat c.pem) --key <(cat k.pem)
             """)
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.split(separator: "\n").map(String.init)
@@ -90,6 +94,7 @@ final class FilesStreamsE2ETests: XCTestCase {
         XCTAssertTrue(lines.contains("2") && lines.contains("3") && lines.contains("4"), r.stdout)
         XCTAssertTrue(lines.contains("{\"w\":5}"), r.stdout)
         XCTAssertTrue(r.stdout.contains("4100"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("imported example.test"), r.stdout)
     }
 
     func testOversizedConfigIsRefusedBeforeReading() throws {

@@ -259,3 +259,25 @@ final class VolumeStreamE2ETests: XCTestCase {
         XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO)
     }
 }
+
+/// `--acme-ca -`: curl opens the bundle for every request, so the stream is read once and
+/// curl gets a private 0600 copy (real pebble).
+final class ACMECAStreamE2ETests: XCTestCase {
+    func testACMECABundleFromStandardInput() throws {
+        let pebble = try Pebble()
+        defer { pebble.stop() }
+        let t = Tetra()
+        defer { try? FileManager.default.removeItem(atPath: t.stateRoot) }
+        let bundle = try String(contentsOfFile: pebble.caFile, encoding: .utf8)
+        let r = try t.run(["ssl", "generate", "stream.test", "--http-port", String(pebble.httpPort), "--email", "ops@example.com",
+                           "--acme-server", pebble.directoryURL, "--acme-ca", "-"], stdin: bundle)
+        XCTAssertEqual(r.status, 0, r.stderr + pebble.log)
+        let copies = try FileManager.default.contentsOfDirectory(atPath: t.stateRoot + "/ssl/ca-bundles")
+        XCTAssertEqual(copies.count, 1)
+        let copy = t.stateRoot + "/ssl/ca-bundles/" + copies[0]
+        XCTAssertEqual(try String(contentsOfFile: copy, encoding: .utf8), bundle)
+        var st = stat()
+        XCTAssertEqual(stat(copy, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+    }
+}

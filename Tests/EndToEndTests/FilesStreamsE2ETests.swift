@@ -257,6 +257,14 @@ final class VolumeStreamE2ETests: XCTestCase {
         }
         XCTAssertEqual(lstat(dir + "/fifo.tar.gz", &st), 0)
         XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO)
+
+        // A killed backup's temporary file (its pid is dead) is swept by the next backup.
+        let dead = try Tetra.exec("/bin/sh", ["-c", "echo $$"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let stale = dir + "/.next.tar.gz.tmp-\(dead)-0123abcd"
+        XCTAssertTrue(FileManager.default.createFile(atPath: stale, contents: Data("half".utf8)))
+        let next = try tetra.run(["volume", "backup", a, dir + "/next.tar.gz", "--image", "tinybox:1"])
+        XCTAssertEqual(next.status, 0, next.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale))
     }
 }
 

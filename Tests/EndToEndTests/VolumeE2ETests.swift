@@ -396,8 +396,8 @@ final class VolumeE2ETests: XCTestCase {
         try process.run()
         // Wait until the archive is being written, then interrupt.
         let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, !filesIn(workDir).contains(where: { $0.contains("tetra-tmp") }) { usleep(20_000) }
-        XCTAssertTrue(filesIn(workDir).contains(where: { $0.contains("tetra-tmp") }), "the backup never started writing")
+        while Date() < deadline, !filesIn(workDir).contains(where: { $0.contains(".big.tar.gz.tmp-") }) { usleep(20_000) }
+        XCTAssertTrue(filesIn(workDir).contains(where: { $0.contains(".big.tar.gz.tmp-") }), "the backup never started writing")
         usleep(200_000)
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()

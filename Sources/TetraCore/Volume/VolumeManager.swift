@@ -314,7 +314,9 @@ public struct VolumeManager: Sendable {
     func writeBackup(_ name: String, to target: String, image: String, replace: Bool, runningUsers: [String]) throws -> VolumeBackupResult {
         let dir = (target as NSString).deletingLastPathComponent
         let base = (target as NSString).lastPathComponent
-        let temp = dir + "/." + base + ".tetra-tmp-\(getpid())-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        // The atomic writer's temporary name, so a killed backup's leftover is swept like its.
+        AtomicFile.sweepStaleTemps(dir: dir, base: base)
+        let temp = dir + "/." + base + ".tmp-\(getpid())-" + AtomicFile.randomHex(8)
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw IOError("write", path: target, errno: errno) }
         close(fd)

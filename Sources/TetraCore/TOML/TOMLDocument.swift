@@ -107,13 +107,12 @@ public struct TOMLDocument: Sendable {
     /// The document bytes.
     public func renderBytes() -> [UInt8] { bytes }
 
-    /// Writes the document atomically (temporary file + rename).
+    /// Writes the document with the one atomic writer (a symlink followed, a special file
+    /// refused), keeping the mode of an existing file.
     public func write(toFile path: String) throws {
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw CoreError.failed("cannot write \(path): \(error.localizedDescription)")
-        }
+        var st = stat()
+        let mode = stat(path, &st) == 0 ? st.st_mode & 0o7777 : 0o644
+        try AtomicFile.write(Data(bytes), to: path, mode: mode)
     }
 
     // MARK: positions

@@ -24,9 +24,7 @@ public struct OrgService: Sendable {
 
     /// Runs `body` holding the local lock of the org's source (`state/locks/org.<name>.lock`).
     public func withOrgLock<T>(_ org: String, _ body: () throws -> T) throws -> T {
-        let holder = LockHolder.current(command: context.commandLine.joined(separator: " "), now: context.now())
-        return try LockManager(locksDirectory: paths.locks)
-            .withLock("org." + org, wait: context.lockWait, holder: holder, interrupt: context.interrupt, body)
+        try context.withLock("org." + org, body)
     }
 
     /// A private scratch directory under state/tmp (removed by `removeScratch`).

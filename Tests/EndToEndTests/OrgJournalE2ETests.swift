@@ -49,15 +49,6 @@ final class OrgJournalE2ETests: XCTestCase {
         return false
     }
 
-    func descendants(of pid: Int32) -> [Int32] {
-        var out: [Int32] = []
-        var queue = [pid]
-        while let p = queue.popLast() {
-            for c in DeployFixture.children(of: p) { out.append(c.pid); queue.append(c.pid) }
-        }
-        return out
-    }
-
     func lines(_ f: OrgFixture, _ path: String) -> [[String: Any]] {
         f.read(path).split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
@@ -77,14 +68,7 @@ final class OrgJournalE2ETests: XCTestCase {
         for (round, point) in points.enumerated() {
             try "round \(round)\n".write(toFile: conf, atomically: true, encoding: .utf8)
             let before = f.currentRelease(target)
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: Tetra.binary)
-            child.arguments = ["org", "push", "acme", env]
-            child.environment = f.tetra.environment
-            child.standardInput = FileHandle.nullDevice
-            child.standardOutput = FileHandle.nullDevice
-            child.standardError = FileHandle.nullDevice
-            try child.run()
+            let child = try f.start(["org", "push", "acme", env])
             switch point {
             case .afterSwitch:
                 XCTAssertTrue(waitFor(60) { f.currentRelease(target) != before }, "round \(round): never switched")
@@ -93,7 +77,7 @@ final class OrgJournalE2ETests: XCTestCase {
             case .at(let t):
                 usleep(useconds_t(t * 1_000_000))
             }
-            let orphans = descendants(of: child.processIdentifier)
+            let orphans = DeployFixture.descendants(of: child.processIdentifier)
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
             XCTAssertTrue(waitFor(60) { orphans.allSatisfy { !DeployFixture.isRunning($0) } }, "orphans \(orphans) still running")

@@ -64,12 +64,13 @@ public struct CLI: Sendable {
         let stateRoot = CoreContext.resolveStateRoot(flag: options.dir, environment: context.environment,
                                                      workingDirectory: context.workingDirectory)
         let redactedArgv = invocation.argv.map { Redactor().redact($0) }
-        let core = CoreContext(environment: context.environment, workingDirectory: context.workingDirectory,
+        var core = CoreContext(environment: context.environment, workingDirectory: context.workingDirectory,
                                stateRoot: stateRoot, now: context.now,
                                runner: options.verbose ? VerboseRunner(base: context.runner, sink: context.stderr) : context.runner,
                                progress: progress,
                                interrupt: context.interrupt, commandLine: ["tetra"] + redactedArgv,
                                executablePath: context.executablePath, lockWait: options.lockWait)
+        core.commandName = invocation.commandName
         let env = CommandEnvironment(cli: context, options: options, core: core, style: outStyle, invocation: invocation)
 
         var exitCode: ExitCode = .success
@@ -130,6 +131,7 @@ public struct CLI: Sendable {
             durationMs: Int(core.now().timeIntervalSince(started) * 1000))
         do {
             try AuditLog(path: paths.auditLog).append(entry)
+            ChangeJournal(paths: paths).finish()
         } catch {
             progress.warn("could not write the audit log: \(error)")
         }

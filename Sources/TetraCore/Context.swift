@@ -58,6 +58,8 @@ public struct CoreContext: Sendable {
     public var executablePath: String
     /// How long to wait for a held lock before failing (0: fail at once).
     public var lockWait: TimeInterval
+    /// The command path being run ("org push"), for the audit lines of recovered changes.
+    public var commandName: String = ""
 
     public init(
         environment: [String: String],

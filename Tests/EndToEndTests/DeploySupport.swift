@@ -160,6 +160,16 @@ enum DeployFixture {
         return out
     }
 
+    /// Processes started by `pid` and their children (ssh, rsync), to wait for after a SIGKILL.
+    static func descendants(of pid: Int32) -> [Int32] {
+        var out: [Int32] = []
+        var queue = [pid]
+        while let p = queue.popLast() {
+            for c in children(of: p) { out.append(c.pid); queue.append(c.pid) }
+        }
+        return out
+    }
+
     static func isRunning(_ pid: Int32) -> Bool {
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
         // A zombie is not running.

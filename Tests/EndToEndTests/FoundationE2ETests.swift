@@ -111,7 +111,7 @@ final class FoundationE2ETests: XCTestCase {
         try holder.run()
         _ = out.fileHandleForReading.availableData // wait for "locked"
 
-        let held = try t.run(["init"])
+        let held = try t.run(["init", "--lock-wait", "0"])
         XCTAssertEqual(held.status, 5, held.stderr)
         XCTAssertTrue(held.stderr.contains("pid \(holder.processIdentifier)"), held.stderr)
         XCTAssertTrue(held.stderr.contains("--lock-wait"), held.stderr)

@@ -23,15 +23,7 @@ final class OrgCrashE2ETests: XCTestCase {
     }
 
     func startPush(_ f: OrgFixture, env: String = "dev") throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Tetra.binary)
-        p.arguments = ["org", "push", "acme", env]
-        p.environment = f.tetra.environment
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
+        try f.start(["org", "push", "acme", env])
     }
 
     @discardableResult
@@ -92,16 +84,6 @@ final class OrgCrashE2ETests: XCTestCase {
         try crashRounds(f, env: "staging", target: f.stagingPath, points: [.lockTaken, .midUpload, .afterRename, .at(1.2)])
     }
 
-    /// Processes started by `pid` (ssh, rsync), to wait for after a SIGKILL.
-    func descendants(of pid: Int32) -> [Int32] {
-        var out: [Int32] = []
-        var queue = [pid]
-        while let p = queue.popLast() {
-            for c in DeployFixture.children(of: p) { out.append(c.pid); queue.append(c.pid) }
-        }
-        return out
-    }
-
     func crashRounds(_ f: OrgFixture, env: String, target: String, points: [Point], recycling: Bool = false) throws {
         var consumed = 0
         defer { if recycling { XCTAssertGreaterThan(consumed, 0, "no round was killed while recycling") } }
@@ -132,7 +114,7 @@ final class OrgCrashE2ETests: XCTestCase {
                 usleep(useconds_t(t * 1_000_000))
             }
             // (an ssh connection master, persisting 10 s after its last use, may be among them)
-            let orphans = descendants(of: child.processIdentifier)
+            let orphans = DeployFixture.descendants(of: child.processIdentifier)
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
             XCTAssertTrue(reached, "round \(round): never reached \(point)")

@@ -104,6 +104,19 @@ struct OrgFixture {
         return r
     }
 
+    /// Starts `tetra ARGS` in the background, its streams on /dev/null (for crash tests).
+    func start(_ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Tetra.binary)
+        p.arguments = args
+        p.environment = tetra.environment
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
     func currentRelease(_ target: String) -> String? {
         DeployFixture.currentLink(target).map { String($0.dropFirst("releases/".count)) }
     }

@@ -372,7 +372,7 @@ final class VolumeE2ETests: XCTestCase {
         XCTAssertGreaterThanOrEqual(fd, 0)
         XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
         defer { close(fd) }
-        let r = try run(["volume", "delete", v, "--yes"])
+        let r = try run(["volume", "delete", v, "--yes", "--lock-wait", "0"])
         XCTAssertEqual(r.status, 5, r.stderr)
         XCTAssertTrue(r.stderr.contains("locked"), r.stderr)
         XCTAssertTrue(try volumeExists(v))

@@ -113,7 +113,7 @@ enum ConfigCommands {
                         if env.options.dryRun || !FileManager.default.fileExists(atPath: env.paths.state) {
                             result = try edit() // a file outside any state root: no lock directory to use
                         } else {
-                            result = try env.withLock("config", edit)
+                            result = try env.core.withLock("config", edit)
                         }
                         let text = result.changed ? result.diff.joined(separator: "\n") + "\n" : "\(result.key) is already \(inv.required("VALUE"))\n"
                         return CommandOutput(json: result, text: text)

@@ -23,7 +23,7 @@ enum LibraryCommands {
     static func mutate<T>(_ env: CommandEnvironment, lockDryRun: Bool = false, _ body: () throws -> T) throws -> T {
         if env.options.dryRun && !lockDryRun { return try body() }
         try env.ensureStateRoot()
-        return try env.withLock("library", body)
+        return try env.core.withLock("library", body)
     }
 
     static func short(_ commit: String?) -> String { commit.map { String($0.prefix(7)) } ?? "-" }

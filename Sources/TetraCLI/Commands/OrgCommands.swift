@@ -118,7 +118,7 @@ enum OrgCommands {
                 _ = try OrgStore(paths: env.paths).load(name)
             } else {
                 try env.ensureStateRoot()
-                try env.withLock("config") { try OrgAdmin(context: env.core).use(name) }
+                try env.core.withLock("config") { try OrgAdmin(context: env.core).use(name) }
             }
             return CommandOutput(json: Result(default_org: name, dry_run: env.options.dryRun),
                                  text: "\(env.options.dryRun ? "would make" : "made") \(name) the default org\n")
@@ -162,7 +162,7 @@ enum OrgCommands {
             let admin = OrgAdmin(context: env.core)
             let r = try env.options.dryRun
                 ? admin.create(name, template: inv.flag("template") ?? "org/default", values: values, dryRun: true)
-                : env.withLock("org." + name) { try admin.create(name, template: inv.flag("template") ?? "org/default", values: values, dryRun: false) }
+                : env.core.withLock("org." + name) { try admin.create(name, template: inv.flag("template") ?? "org/default", values: values, dryRun: false) }
             return createOutput(r)
         })
     }
@@ -187,7 +187,7 @@ enum OrgCommands {
             let admin = OrgAdmin(context: env.core)
             let r = try env.options.dryRun
                 ? admin.create(org, template: templateName, values: values, dryRun: true)
-                : env.withLock("org." + org) { try admin.create(org, template: templateName, values: values, dryRun: false) }
+                : env.core.withLock("org." + org) { try admin.create(org, template: templateName, values: values, dryRun: false) }
             return createOutput(r)
         })
     }

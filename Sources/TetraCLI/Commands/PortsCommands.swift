@@ -11,7 +11,7 @@ enum PortsCommands {
     static func mutate<T>(_ env: CommandEnvironment, _ body: () throws -> T) throws -> T {
         if env.options.dryRun { return try body() }
         try env.ensureStateRoot()
-        return try env.withLock("ports", body)
+        return try env.core.withLock("ports", body)
     }
 
     static func changeText(_ c: PortService.Change) -> String {

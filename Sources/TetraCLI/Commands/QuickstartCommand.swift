@@ -81,10 +81,7 @@ enum QuickstartCommand {
         let portService = PortService(store: PortStore(paths: paths))
         var ports: [String: Int] = [:]
         for name in ["web"] {
-            let change = try LockManager(locksDirectory: paths.locks).withLock(
-                "ports", holder: LockHolder.current(command: "tetra quickstart", now: core.now()), interrupt: core.interrupt) {
-                    try portService.allocate(name, rangeName: range, dryRun: false)
-                }
+            let change = try core.withLock("ports") { try portService.allocate(name, rangeName: range, dryRun: false) }
             ports[name] = change.port
             step("port", "\(name) = \(change.port ?? 0) (range \(range))")
         }

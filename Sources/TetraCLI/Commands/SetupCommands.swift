@@ -32,7 +32,7 @@ enum SetupCommands {
                             return CommandOutput(json: r, text: text)
                         }
                         try env.ensureStateRoot()
-                        try env.withLock("init") {
+                        try env.core.withLock("init") {
                             if !FileManager.default.fileExists(atPath: paths.globalConfig) {
                                 try AtomicFile.write(Data(defaultGlobalConfig.utf8), to: paths.globalConfig, mode: 0o600)
                             }

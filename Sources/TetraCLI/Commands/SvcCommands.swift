@@ -23,7 +23,7 @@ enum SvcCommands {
 
     static func mutate<T>(_ env: CommandEnvironment, _ m: ServiceManager, _ body: () throws -> T) throws -> T {
         try env.ensureStateRoot()
-        return try env.withLock("svc.\(m.org)", body)
+        return try env.core.withLock("svc.\(m.org)", body)
     }
 
     static func names(_ inv: Invocation, verb: String) throws -> (names: [String], all: Bool) {

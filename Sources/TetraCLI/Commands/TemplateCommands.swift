@@ -287,7 +287,7 @@ enum TemplateCommands {
         // Renders into the same directory are serialised (the existence check above and the
         // writes below are one step); the lock lives in the state root, like every lock.
         try env.ensureStateRoot()
-        try env.withLock("template-output") {
+        try env.core.withLock("template-output") {
             try env.core.interrupt.check()
             try writeFiles(outputs, target: target, exists: exists, force: force)
         }

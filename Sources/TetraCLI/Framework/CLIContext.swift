@@ -94,7 +94,7 @@ public struct GlobalOptions: Sendable {
         color = inv.flag("color") ?? "auto"
         yes = inv.has("yes")
         dryRun = inv.has("dry-run")
-        lockWait = try inv.duration("lock-wait") ?? 0
+        lockWait = try inv.duration("lock-wait") ?? 10
     }
 }
 
@@ -149,14 +149,6 @@ public struct CommandEnvironment: Sendable {
         }
         if let name { try Names.validate(name, what: "org") }
         return name
-    }
-
-    /// Runs `body` holding the lock on `resource` (state/locks/<resource>.lock), waiting up to
-    /// --lock-wait when it is held, and unwinding on Ctrl-C.
-    public func withLock<T>(_ resource: String, _ body: () throws -> T) throws -> T {
-        let holder = LockHolder.current(command: core.commandLine.joined(separator: " "), now: core.now())
-        return try LockManager(locksDirectory: paths.locks)
-            .withLock(resource, wait: options.lockWait, holder: holder, interrupt: core.interrupt, body)
     }
 
     /// Reads a FILE argument once, as a stream (`-` is standard input; `/dev/stdin`,

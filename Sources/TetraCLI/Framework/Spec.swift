@@ -195,7 +195,7 @@ public enum GlobalFlags {
         FlagSpec("verbose", short: "v", help: "print more detail (external commands run, timings)"),
         FlagSpec("color", value: .choice(["auto", "always", "never"]), placeholder: "WHEN", default: "auto", help: "colour output: auto, always, never"),
         FlagSpec("yes", short: "y", help: "confirm destructive actions without prompting"),
-        FlagSpec("lock-wait", value: .duration, placeholder: "DURATION", default: "0s", help: "wait up to DURATION for a held lock (e.g. 30s)"),
+        FlagSpec("lock-wait", value: .duration, placeholder: "DURATION", default: "10s", help: "wait up to DURATION for a held lock, then exit 5 naming the holder (0: fail at once)"),
         FlagSpec("help", short: "h", help: "show help for this command"),
     ]
     public static let dryRun = FlagSpec("dry-run", short: "n", help: "show what would change, change nothing")

@@ -18,6 +18,7 @@ public struct LocalTransport: ReleaseTransport {
     var metaDir: String { root + "/.tetra" }
     var lockPath: String { metaDir + "/lock" }
     var historyPath: String { metaDir + "/history.jsonl" }
+    var journalPath: String { metaDir + "/" + TargetJournal.fileName }
     func releaseDir(_ id: ReleaseID) -> String { releasesDir + "/" + id.rawValue }
     func partialDir(_ id: ReleaseID) -> String { releaseDir(id) + ".partial" }
 
@@ -40,6 +41,8 @@ public struct LocalTransport: ReleaseTransport {
         for _ in 0..<5 {
             if link(temp, lockPath) == 0 {
                 AtomicFile.syncDirectory(metaDir)
+                try reconcileJournal()
+                sweepLockLeftovers(except: temp)
                 var state = try inspect()
                 state.cleanupProblems = cleanLeftovers(state)
                 return .acquired(state)
@@ -51,6 +54,34 @@ public struct LocalTransport: ReleaseTransport {
             // Released between our link and our read: try again.
         }
         throw IOError("create lock", path: lockPath, reason: "the lock keeps changing")
+    }
+
+    /// Under the lock: finishes what a killed commit left (see `TargetJournal`).
+    func reconcileJournal() throws {
+        guard let data = try AtomicFile.readIfExists(journalPath) else { return }
+        if let journal = TargetJournal.parse(String(decoding: data, as: UTF8.self)) {
+            if LocalFiles.readLink(root + "/current") == journal.link {
+                let history = (try AtomicFile.readIfExists(historyPath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                if !history.split(separator: "\n").contains(Substring(journal.historyLine)) {
+                    try AtomicFile.appendLine(journal.historyLine, to: historyPath, mode: 0o644)
+                }
+            } else if let id = journal.finalize, LocalFiles.isDirectory(releaseDir(id)) {
+                try LocalFiles.removeTree(releaseDir(id))
+            }
+        }
+        if unlink(journalPath) != 0 && errno != ENOENT { throw IOError("remove", path: journalPath, errno: errno) }
+    }
+
+    /// Lock temporaries (`lock.<token>`, `lock.broken.<token>`) of killed attempts, older
+    /// than a minute (a live attempt removes its own within milliseconds).
+    func sweepLockLeftovers(except temp: String) {
+        guard let names = try? LocalFiles.list(metaDir) else { return }
+        let cutoff = time(nil) - 60
+        for name in names where name.hasPrefix("lock.") {
+            let path = metaDir + "/" + name
+            var st = stat()
+            if path != temp, lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_mtim.tv_sec < cutoff { unlink(path) }
+        }
     }
 
     private func cleanLeftovers(_ state: TargetState) -> [String] {
@@ -400,6 +431,8 @@ public struct LocalTransport: ReleaseTransport {
             if LocalFiles.exists(final) {
                 throw CoreError.conflict("release \(id) already exists at \(target)")
             }
+            // Intent first: a kill from here on is reconciled by the next lock (see TargetJournal).
+            try AtomicFile.write(string: TargetJournal(plan).text, to: journalPath, mode: 0o644)
             // tetra's files, the manifest last: its ctime seals the release (see `canLink`).
             let partial = partialDir(id)
             var st = stat()
@@ -422,6 +455,7 @@ public struct LocalTransport: ReleaseTransport {
         guard LocalFiles.isDirectory(releaseDir(plan.activate)) else {
             throw CoreError.notFound(what: "release", name: plan.activate.rawValue)
         }
+        if plan.finalize == nil { try AtomicFile.write(string: TargetJournal(plan).text, to: journalPath, mode: 0o644) }
         let tmp = root + "/current.tmp"
         let current = root + "/current"
         if unlink(tmp) != 0 && errno != ENOENT { throw IOError("remove", path: tmp, errno: errno) }
@@ -434,6 +468,7 @@ public struct LocalTransport: ReleaseTransport {
         }
         LocalFiles.fsyncDirectory(root)
         try AtomicFile.appendLine(plan.historyLine, to: historyPath, mode: 0o644)
+        unlink(journalPath)
         var outcome = CommitOutcome()
         for id in plan.prune {
             do { try LocalFiles.removeTree(releaseDir(id)) } catch { outcome.pruneFailures.append("\(id): \(error)") }

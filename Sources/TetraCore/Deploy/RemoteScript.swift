@@ -36,6 +36,7 @@ struct RemotePaths {
     var meta: String { root + "/.tetra" }
     var lock: String { meta + "/lock" }
     var history: String { meta + "/history.jsonl" }
+    var journal: String { meta + "/" + TargetJournal.fileName }
     /// Pruned releases waiting to be deleted (renamed here by the commit; see `reapTrash`).
     var trash: String { meta + "/trash" }
     var current: String { root + "/current" }
@@ -78,6 +79,7 @@ enum RemoteScripts {
         s.raw("if [ ! -d \(Q.q(p.lock)) ] && ln \(Q.q(temp)) \(Q.q(p.lock)) 2>/dev/null; then")
         s.raw("rm -f \(Q.q(temp))")
         s.raw("echo @@tetra:acquired")
+        appendReconcile(&s, p)
         appendStateReport(&s, p)
         s.raw("for p in \(Q.q(p.releases))/*.partial; do if [ -d \"$p\" ]; then rm -rf \"$p\" || echo \"@@tetra:cleanup-failed $p\"; fi; done")
         s.raw("rm -f \(Q.q(p.currentTmp))")
@@ -90,6 +92,19 @@ enum RemoteScripts {
               + "else echo \(Q.q("tetra: cannot create " + p.lock)) >&2; exit 1; fi")
         s.raw("fi")
         return s
+    }
+
+    /// Under the lock: finishes what a killed commit left (see `TargetJournal`), and removes
+    /// lock temporaries of killed attempts older than a minute.
+    static func appendReconcile(_ s: inout RemoteScript, _ p: RemotePaths) {
+        s.raw("if [ -f \(Q.q(p.journal)) ]; then")
+        s.raw("ja=$(sed -n 1p \(Q.q(p.journal))); jf=$(sed -n 2p \(Q.q(p.journal))); jl=$(sed -n 3p \(Q.q(p.journal)))")
+        s.raw("if [ -n \"$ja\" ] && [ \"$(readlink \(Q.q(p.current)))\" = \"$ja\" ]; then "
+              + "grep -q -x -F -e \"$jl\" \(Q.q(p.history)) 2>/dev/null || printf '%s\\n' \"$jl\" >> \(Q.q(p.history)); "
+              + "else case \"$jf\" in ''|-|*[!A-Za-z0-9._-]*) ;; *) rm -rf \(Q.q(p.releases))/\"$jf\" ;; esac; fi")
+        s.raw("rm -f \(Q.q(p.journal))")
+        s.raw("fi")
+        s.raw("find \(Q.q(p.meta)) -maxdepth 1 -type f -name 'lock.?*' -mmin +1 -exec rm -f {} + 2>/dev/null")
     }
 
     /// Moves the lock aside and removes it only if it still carries `token` (else puts it back).
@@ -129,6 +144,10 @@ enum RemoteScripts {
     /// can be large); the others are written from quoted arguments (they are small).
     static func commit(_ p: RemotePaths, _ plan: CommitPlan, stdinFile: String? = nil) -> RemoteScript {
         var s = RemoteScript()
+        // Intent first: a kill from here on is reconciled by the next lock (see TargetJournal).
+        let journal = TargetJournal(plan)
+        let writeJournal = "mkdir -p \(Q.q(p.meta)) && printf '%s\\n%s\\n%s\\n' \(Q.q(journal.link)) \(Q.q(journal.finalize?.rawValue ?? "-")) "
+            + "\(Q.q(journal.historyLine)) > \(Q.q(p.journal + ".tmp")) && mv -f \(Q.q(p.journal + ".tmp")) \(Q.q(p.journal)) || exit 1"
         if let id = plan.finalize {
             for name in plan.releaseFiles.keys.sorted() where name != stdinFile {
                 let text = String(decoding: plan.releaseFiles[name]!, as: UTF8.self)
@@ -142,13 +161,16 @@ enum RemoteScripts {
                       + "{ printf '%s\\n' \"$r\" | grep -v ': OK$' | head -n 20 >&2; exit 5; }")
             }
             s.raw("if [ -e \(Q.q(p.release(id))) ]; then echo \(Q.q("tetra: " + p.release(id) + " already exists")) >&2; exit 3; fi")
+            s.raw(writeJournal)
             s.raw("mv \(Q.q(p.partial(id))) \(Q.q(p.release(id))) || exit 1")
         }
         s.raw("if [ ! -d \(Q.q(p.release(plan.activate))) ]; then echo \(Q.q("tetra: no release " + plan.activate.rawValue)) >&2; exit 4; fi")
+        if plan.finalize == nil { s.raw(writeJournal) }
         s.raw("rm -f \(Q.q(p.currentTmp)) && ln -s \(Q.q("releases/" + plan.activate.rawValue)) \(Q.q(p.currentTmp)) "
               + "&& mv -T \(Q.q(p.currentTmp)) \(Q.q(p.current)) || { rm -f \(Q.q(p.currentTmp)); exit 1; }")
         s.raw("echo @@tetra:switched")
         s.raw("printf '%s\\n' \(Q.q(plan.historyLine)) >> \(Q.q(p.history)) || echo \(Q.q("tetra: warning: could not append to " + p.history)) >&2")
+        s.raw("rm -f \(Q.q(p.journal))")
         // A pruned release leaves releases/ at once (one rename into .tetra/trash); deleting
         // its files is left to a background job, off the path of the push.
         if !plan.prune.isEmpty {

@@ -24,9 +24,7 @@ public struct OrgService: Sendable {
 
     /// Runs `body` holding the local lock of the org's source (`state/locks/org.<name>.lock`).
     public func withOrgLock<T>(_ org: String, _ body: () throws -> T) throws -> T {
-        let holder = LockHolder.current(command: context.commandLine.joined(separator: " "), now: context.now())
-        return try LockManager(locksDirectory: paths.locks)
-            .withLock("org." + org, wait: context.lockWait, holder: holder, interrupt: context.interrupt, body)
+        try context.withLock("org." + org, body)
     }
 
     /// A private scratch directory under state/tmp (removed by `removeScratch`).
@@ -220,6 +218,10 @@ public struct OrgService: Sendable {
                                    source: source, message: message)
         let handed = held
         held = nil // deploy releases it from here on
+        var entry = LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: orgName, env: envName, action: action,
+                                      release: id.rawValue, previous: state.current?.rawValue, snapshot: snapshot,
+                                      target: manager.target.description, by: by, source: source, message: message)
+        let journal = try beginChange(entry)
         let result = try manager.deploy(renderedTree: tree, manifest: manifest, releaseId: id, metadata: meta, keep: env.keep,
                                         sources: rendered.sources,
                                         known: state.current.flatMap { old.isEmpty ? nil : KnownRelease(id: $0, files: old) },
@@ -232,9 +234,10 @@ public struct OrgService: Sendable {
         outcome.bytes_sent = result.transfer.bytesSent
         outcome.pruned = result.pruned.map(\.rawValue)
         outcome.broke_lock = result.brokeLock?.holderDescription
-        recordHistory(LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: orgName, env: envName, action: action,
-                                        release: result.release.rawValue, previous: result.previous?.rawValue, snapshot: snapshot,
-                                        target: manager.target.description, by: by, source: source, message: message))
+        entry.time = Timestamps.iso8601(context.now())
+        entry.release = result.release.rawValue
+        entry.previous = result.previous?.rawValue
+        recordChange(entry, journal: journal)
         return outcome
     }
 
@@ -245,6 +248,7 @@ public struct OrgService: Sendable {
     /// `org push ORG ENV`: validate, snapshot the org source, render, deploy, record.
     public func push(org name: String, env envName: String, message: String?, dryRun: Bool, approve: Bool) throws -> DeployOutcome {
         try Names.validate(name, what: "org")
+        if !dryRun { reconcilePending(name) }
         try Names.validate(envName, what: "env")
         let (org, inputs) = try loadValid(name, renderEnvironments: [])
         let env = try org.environment(envName)
@@ -290,6 +294,7 @@ public struct OrgService: Sendable {
         try Names.validate(name, what: "org")
         try Names.validate(from, what: "env")
         try Names.validate(to, what: "env")
+        if !dryRun { reconcilePending(name) }
         let working = try store.load(name)
         let fromEnv = try working.environment(from)
         let toEnv = try working.environment(to)
@@ -348,6 +353,7 @@ public struct OrgService: Sendable {
 
     public func rollback(org name: String, env envName: String, to: String?, approve: Bool, dryRun: Bool) throws -> RollbackOutcome {
         try Names.validate(name, what: "org")
+        if !dryRun { reconcilePending(name) }
         try Names.validate(envName, what: "env")
         let org = try store.load(name)
         let env = try org.environment(envName)
@@ -372,15 +378,21 @@ public struct OrgService: Sendable {
         if !dryRun { try snapshotWorkingCopy(name, reason: "rollback \(envName) to \(targetID)") }
         if state.releases.contains(targetID) {
             if dryRun { return outcome }
+            let snap = try? history.snapshot(of: targetID.rawValue, org: name, env: envName)
+            var entry = LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: name, env: envName, action: "rollback",
+                                          release: targetID.rawValue, previous: state.current?.rawValue, snapshot: snap ?? nil,
+                                          target: manager.target.description, by: by, source: "rollback", message: nil)
+            let journal = try beginChange(entry)
             let result = try manager.activate(targetID, source: "rollback", org: name, env: envName)
             outcome.previous = result.previous?.rawValue
             outcome.how = result.changed ? "switched" : "unchanged"
-            let snap = try? history.snapshot(of: targetID.rawValue, org: name, env: envName)
             outcome.snapshot = snap ?? nil
             if result.changed {
-                recordHistory(LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: name, env: envName, action: "rollback",
-                                                release: targetID.rawValue, previous: result.previous?.rawValue, snapshot: snap ?? nil,
-                                                target: manager.target.description, by: by, source: "rollback", message: nil))
+                entry.time = Timestamps.iso8601(context.now())
+                entry.previous = result.previous?.rawValue
+                recordChange(entry, journal: journal)
+            } else {
+                ChangeJournal(paths: paths).remove(journal)
             }
             return outcome
         }

@@ -686,10 +686,7 @@ public struct SSLService: Sendable {
     // MARK: - staging and swapping
 
     func withLock<T>(_ resource: String, _ body: () throws -> T) throws -> T {
-        try AtomicFile.ensureDirectory(paths.locks, mode: 0o700)
-        let holder = LockHolder.current(command: core.commandLine.joined(separator: " "), now: core.now())
-        return try LockManager(locksDirectory: paths.locks).withLock(resource, wait: core.lockWait, holder: holder,
-                                                                     interrupt: core.interrupt, body)
+        try core.withLock(resource, body)
     }
 
     /// A fresh staging directory; leftovers of an earlier crash for this domain are removed

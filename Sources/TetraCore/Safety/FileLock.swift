@@ -71,12 +71,14 @@ public final class HeldLock: @unchecked Sendable {
     public let resource: String
     public let path: String
     private let lock = NSLock()
+    private let guardPath: String
     private var fd: Int32
 
-    init(resource: String, path: String, fd: Int32) {
+    init(resource: String, path: String, fd: Int32, guardPath: String) {
         self.resource = resource
         self.path = path
         self.fd = fd
+        self.guardPath = guardPath
     }
 
     public var isHeld: Bool { lock.lock(); defer { lock.unlock() }; return fd >= 0 }
@@ -88,6 +90,10 @@ public final class HeldLock: @unchecked Sendable {
         guard fd >= 0 else { return }
         // Clear the record while still holding the lock, so the file never names a holder
         // that is gone; the file itself stays (see LockManager on why it is never unlinked).
+        // Under the guard, so a waiter never sees the lock held with the record cleared.
+        let guardFD = open(guardPath, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        if guardFD >= 0 { try? LockManager.flockRetrying(guardFD, LOCK_EX, path: guardPath) }
+        defer { if guardFD >= 0 { close(guardFD) } }
         _ = ftruncate(fd, 0)
         _ = flock(fd, LOCK_UN)
         close(fd)
@@ -120,6 +126,11 @@ public final class HeldLock: @unchecked Sendable {
 ///
 /// Lock files are never unlinked: unlinking an flock'd file lets a waiter lock the orphaned
 /// inode while a newcomer locks a fresh file at the same path, and both would "hold" it.
+///
+/// Taking the lock and writing the record, and clearing the record and unlocking, each happen
+/// under a short-held guard (`<resource>.guard`, also flock'd). A waiter that finds the lock
+/// held reads the record under the same guard, so it always sees the record of the process
+/// that holds the lock: there is no window in which it is held but names nobody.
 public final class LockManager: Sendable {
     public let locksDirectory: String
 
@@ -173,32 +184,62 @@ public final class LockManager: Sendable {
         var keep = false
         defer { if !keep { close(fd) } }
 
+        let guardFD = try openGuard(lockPath)
+        defer { close(guardFD) }
+
         let deadline = Monotonic.now() + max(0, wait)
         var generator = SystemRandomNumberGenerator()
         while true {
             try interrupt?.check()
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 { break }
+            switch try attempt(fd: fd, guardFD: guardFD, holder: holder, path: lockPath) {
+            case .acquired:
+                keep = true
+                return HeldLock(resource: resource, path: lockPath, fd: fd, guardPath: lockPath + ".guard")
+            case .held(let record):
+                let now = Monotonic.now()
+                if now >= deadline {
+                    throw heldError(resource: resource, lockPath: lockPath, record: record, waited: wait)
+                }
+                let pause = min(0.05 + Double.random(in: 0...0.025, using: &generator), deadline - now)
+                usleep(useconds_t(max(0.001, pause) * 1_000_000))
+            }
+        }
+    }
+
+    enum Attempt { case acquired, held(LockHolder?) }
+
+    /// One try under the guard: take the lock and write our record, or read the holder's.
+    func attempt(fd: Int32, guardFD: Int32, holder: LockHolder, path: String) throws -> Attempt {
+        try Self.flockRetrying(guardFD, LOCK_EX, path: path + ".guard")
+        defer { _ = flock(guardFD, LOCK_UN) }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let err = errno
             if err == EINTR { continue }
-            guard err == EWOULDBLOCK || err == EAGAIN else {
-                throw IOError("lock", path: lockPath, errno: err)
-            }
-            let now = Monotonic.now()
-            if now >= deadline {
-                throw heldError(resource: resource, lockPath: lockPath, waited: wait)
-            }
-            let pause = min(0.05 + Double.random(in: 0...0.025, using: &generator), deadline - now)
-            usleep(useconds_t(max(0.001, pause) * 1_000_000))
+            guard err == EWOULDBLOCK || err == EAGAIN else { throw IOError("lock", path: path, errno: err) }
+            return .held(readRecord(path))
         }
         // We hold it: replace whatever record is there (possibly a dead holder's) with ours.
         do {
-            try writeRecord(holder, fd: fd, path: lockPath)
+            try writeRecord(holder, fd: fd, path: path)
         } catch {
             _ = flock(fd, LOCK_UN)
             throw error
         }
-        keep = true
-        return HeldLock(resource: resource, path: lockPath, fd: fd)
+        return .acquired
+    }
+
+    func openGuard(_ lockPath: String) throws -> Int32 {
+        let guardPath = lockPath + ".guard"
+        let fd = open(guardPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw IOError("open lock file", path: guardPath, errno: errno) }
+        return fd
+    }
+
+    /// A blocking flock that retries on EINTR (the guard is held for microseconds).
+    static func flockRetrying(_ fd: Int32, _ op: Int32, path: String) throws {
+        while flock(fd, op) != 0 {
+            guard errno == EINTR else { throw IOError("lock", path: path, errno: errno) }
+        }
     }
 
     /// Runs `body` while holding the lock on `resource`; the lock is released afterwards,
@@ -237,13 +278,7 @@ public final class LockManager: Sendable {
         return try? JSONDecoder().decode(LockHolder.self, from: data)
     }
 
-    func heldError(resource: String, lockPath: String, waited: TimeInterval) -> CoreError {
-        var record = readRecord(lockPath)
-        if record == nil || record!.isDeadLocalProcess {
-            // A new holder may be between flock() and writing its record: look again.
-            usleep(60_000)
-            record = readRecord(lockPath) ?? record
-        }
+    func heldError(resource: String, lockPath: String, record: LockHolder?, waited: TimeInterval) -> CoreError {
         let holderText: String
         var hint: String
         if let record {
@@ -255,6 +290,7 @@ public final class LockManager: Sendable {
                 hint = "wait for it to finish, or retry with --lock-wait 30s"
             }
         } else {
+            // Only a holder that is not tetra (or an older tetra) takes the lock without a record.
             holderText = "another process (no holder recorded in \(lockPath))"
             hint = "retry with --lock-wait 30s, or find the process with 'fuser -v \(lockPath)'"
         }
@@ -269,5 +305,16 @@ public final class LockManager: Sendable {
             h = h &* 16_777_619
         }
         return String(format: "%08x", h)
+    }
+}
+
+extension CoreContext {
+    /// The one way a command takes a local lock: `state/locks/<resource>.lock`, holder = this
+    /// process and its (redacted) command line, waiting up to `wait` (default `lockWait`, the
+    /// `--lock-wait` flag) and unwinding on Ctrl-C; released when `body` returns or throws.
+    public func withLock<T>(_ resource: String, wait: TimeInterval? = nil, _ body: () throws -> T) throws -> T {
+        let holder = LockHolder.current(command: commandLine.joined(separator: " "), now: now())
+        return try LockManager(locksDirectory: paths.locks)
+            .withLock(resource, wait: wait ?? lockWait, holder: holder, interrupt: interrupt, body)
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// A duration as written on the command line and in config files: `500ms`, `30s`, `5m`,
 /// `2h`, `7d`, and combinations in decreasing order such as `1h30m` or `2m30s`.
 /// Decimal numbers are accepted (`1.5h`); a bare number without a unit is not (is `30`
-/// seconds or minutes?).
+/// seconds or minutes?), except `0`, which is zero in every unit (`--lock-wait 0`).
 public struct DurationValue: Sendable, Equatable, Hashable, Comparable, CustomStringConvertible {
     public var seconds: TimeInterval
 
@@ -27,6 +27,7 @@ public struct DurationValue: Sendable, Equatable, Hashable, Comparable, CustomSt
     public static func parse(_ text: String) throws -> DurationValue {
         let b = Array(text.trimmingCharacters(in: .whitespaces).utf8)
         guard !b.isEmpty else { throw error(text) }
+        if b == [0x30] { return DurationValue(seconds: 0) }
         var i = 0
         var total = 0.0
         var lastRank = -1

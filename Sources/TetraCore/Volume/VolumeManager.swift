@@ -79,14 +79,9 @@ public struct VolumeManager: Sendable {
         return image
     }
 
-    func lockHolder() -> LockHolder {
-        LockHolder.current(command: core.commandLine.joined(separator: " "), now: core.now())
-    }
-
     /// Runs `body` holding the lock of one volume (state/locks/volume.NAME.lock).
     func withVolumeLock<T>(_ name: String, wait: TimeInterval? = nil, _ body: () throws -> T) throws -> T {
-        try LockManager(locksDirectory: core.paths.locks)
-            .withLock("volume.\(name)", wait: wait ?? core.lockWait, holder: lockHolder(), interrupt: core.interrupt, body)
+        try core.withLock("volume.\(name)", wait: wait, body)
     }
 
     func requireVolume(_ name: String) throws -> DockerVolume {

@@ -42,12 +42,13 @@ public struct OrgService: Sendable {
     func removeScratch(_ dir: String) { try? LocalFiles.removeTree(dir) }
 
     /// Scratch directories of tetra processes that are gone (killed mid-push: they may hold
-    /// rendered secrets) are removed by the next command that needs scratch.
+    /// rendered secrets) are removed by the next command that needs scratch. Entries are
+    /// named `[label-]PID-TOKEN` (the snapshot store's temp objects too).
     static func removeStaleScratch(_ base: String) {
         guard let names = try? LocalFiles.list(base) else { return }
         for name in names {
             let parts = name.split(separator: "-")
-            guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), pid > 0, pid != getpid() else { continue }
+            guard parts.count >= 2, let pid = Int32(parts[parts.count - 2]), pid > 0, pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { try? LocalFiles.removeTree(base + "/" + name) }
         }
     }
@@ -344,6 +345,8 @@ public struct OrgService: Sendable {
         public var snapshot: String?
         public var dry_run: Bool
         public var deployed: DeployOutcome?
+        /// The release's files that no longer matched its manifest (it was rebuilt from its snapshot).
+        public var drift: DriftSummary? = nil
     }
 
     public func rollback(org name: String, env envName: String, to: String?, approve: Bool, dryRun: Bool) throws -> RollbackOutcome {
@@ -370,7 +373,9 @@ public struct OrgService: Sendable {
                                       previous: state.current?.rawValue, how: "switched", snapshot: nil, dry_run: dryRun, deployed: nil)
         if state.releases.contains(targetID) && state.current == targetID { outcome.how = "unchanged"; return outcome }
         if !dryRun { try snapshotWorkingCopy(name, reason: "rollback \(envName) to \(targetID)") }
-        if state.releases.contains(targetID) {
+        let drift = try driftBeforeActivating(targetID, state: state, manager: manager)
+        outcome.drift = drift.map(DriftSummary.init)
+        if state.releases.contains(targetID) && drift == nil {
             if dryRun { return outcome }
             let result = try manager.activate(targetID, source: "rollback", org: name, env: envName)
             outcome.previous = result.previous?.rawValue
@@ -384,8 +389,8 @@ public struct OrgService: Sendable {
             }
             return outcome
         }
-        // Pruned (or never here): re-render from the snapshot it was made from.
-        guard let snap = try history.snapshot(of: targetID.rawValue, org: name, env: envName) else {
+        // Pruned, drifted (or never here): re-render from the snapshot it was made from.
+        guard let snap = try rebuildSnapshot(of: targetID, org: name, env: envName, drift: drift, manager: manager) else {
             throw CoreError.notFound(what: "release", name: targetID.rawValue,
                                      hint: "it is not at \(manager.target) and this machine's history has no snapshot for it; "
                                         + "releases there: " + (state.releases.isEmpty ? "none" : state.releases.map(\.rawValue).joined(separator: ", ")))
@@ -402,7 +407,8 @@ public struct OrgService: Sendable {
         let inputs = validator.inputs(orgDirectory: org.directory)
         if !inputs.problems.isEmpty { throw ConfigError(inputs.problems) }
         let deployed = try renderAndDeploy(org: snapOrg, inputs: inputs, orgName: name, envName: envName, env: env, snapshot: snap,
-                                           action: "rollback", source: "rollback to \(targetID) (re-rendered from snapshot \(snap))",
+                                           action: "rollback",
+                                           source: "rollback to \(targetID) (\(drift == nil ? "re-rendered" : "rebuilt, it had drifted,") from snapshot \(snap))",
                                            message: nil, dryRun: dryRun)
         outcome.how = "re-rendered"
         outcome.snapshot = snap
@@ -580,9 +586,11 @@ public struct OrgService: Sendable {
         public var written: [String]
         public var skipped: [String]
         public var snapshot: String?
+        /// Local files changed since the release was made that --write --force overwrote.
+        public var overwritten: [String] = []
     }
 
-    public func pull(org name: String, env envName: String, write: Bool) throws -> PullOutcome {
+    public func pull(org name: String, env envName: String, write: Bool, force: Bool = false) throws -> PullOutcome {
         try Names.validate(name, what: "org")
         let (org, inputs) = try loadValid(name)
         let env = try org.environment(envName)
@@ -616,6 +624,15 @@ public struct OrgService: Sendable {
             } else {
                 toWrite.append(path)
             }
+        }
+        if toWrite.isEmpty { return outcome }
+        // A local file changed since the release was made is never overwritten silently.
+        let conflicts = try pullConflicts(toWrite, org: org, release: current, manager: manager, fetched: remote)
+        toWrite.removeAll { conflicts.unchanged.contains($0) }
+        outcome.skipped += conflicts.unchanged.map { $0 + " (already the same locally)" }
+        if !conflicts.changed.isEmpty {
+            if !force { throw Self.pullConflictError(conflicts.changed, org: name, env: envName) }
+            outcome.overwritten = conflicts.changed
         }
         if toWrite.isEmpty { return outcome }
         try withOrgLock(name) {

@@ -173,6 +173,8 @@ public struct SnapshotStore: Sendable {
         let objectsPresent = LocalFiles.isDirectory(objects + "/tmp")
         var cache = objectsPresent ? loadCache(org) : StatCache()
         try AtomicFile.ensureDirectory(objects + "/tmp", mode: 0o700)
+        // Temp objects of killed runs (their pid is gone) are removed.
+        OrgService.removeStaleScratch(objects + "/tmp")
         var newCache: [UInt8] = []
         newCache.reserveCapacity(cache.count * 120 + 4096)
         var lines: [(path: String, mode: mode_t, hash: String)] = []
@@ -194,9 +196,11 @@ public struct SnapshotStore: Sendable {
             var hash: String? = nil
             // Size, mtime (ns) and inode, as git with core.trustctime=false: ctime changes with
             // every hard link (a push links plain files into its scratch tree).
+            // A cached hash counts only when its object is in the store: a snapshot never
+            // records an object it does not hold (a wrong cached hash is hashed again).
             if objectsPresent, let row = cache.row(for: rel), row.size == Int64(st.st_size), row.mtime == Self.nanos(st.st_mtim),
-               row.ino == UInt64(st.st_ino) {
-                hash = cache.hash(row)
+               row.ino == UInt64(st.st_ino), case let h = cache.hash(row), LocalFiles.exists(objectPath(h)) {
+                hash = h
             }
             if hash == nil {
                 let h = try SHA256.hex(ofFile: path)
@@ -205,7 +209,7 @@ public struct SnapshotStore: Sendable {
             if hash == nil {
                 let dir = objects + "/tmp"
                 try AtomicFile.ensureDirectory(dir, mode: 0o700)
-                let temp = dir + "/\(getpid())-" + TargetLockRecord.newToken()
+                let temp = dir + "/obj-\(getpid())-" + TargetLockRecord.newToken()
                 let got = try LocalTransport.copyVerifying(from: path, to: temp, mode: 0o444)
                 let final = objectPath(got.hash)
                 if LocalFiles.exists(final) {
@@ -301,11 +305,7 @@ public struct SnapshotStore: Sendable {
         for file in try manifest(id) {
             let dest = destination + "/" + file.path
             try AtomicFile.ensureDirectory((dest as NSString).deletingLastPathComponent, mode: 0o755)
-            let object = objectPath(file.hash)
-            guard LocalFiles.exists(object) else {
-                throw CoreError.failed("snapshot \(id) is incomplete: object \(file.hash) is missing")
-            }
-            try LocalFiles.copyFile(from: object, to: dest, mode: file.mode & 0o777)
+            try copyObject(file.hash, to: dest, mode: file.mode & 0o777, snapshot: id)
         }
     }
 

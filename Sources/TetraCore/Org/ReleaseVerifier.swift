@@ -1,0 +1,35 @@
+import Foundation
+
+/// A release is checked against its manifest before it becomes current again. Releases
+/// share unchanged files through hard links, so an edit made in `current` changes the same
+/// file in every older release that links it; switching back to such a release would
+/// activate the edit. A drifted release is rebuilt from the snapshot it was made from.
+extension OrgService {
+    /// The drift of release `id` at the target (nil: it is clean, or not at the target).
+    func driftBeforeActivating(_ id: ReleaseID, state: TargetState, manager: ReleaseManager) throws -> DriftReport? {
+        guard state.releases.contains(id), state.current != id else { return nil }
+        context.progress.step("checking \(id) against its manifest")
+        let drift = try manager.drift(id)
+        if drift.isClean { return nil }
+        let files = (drift.changed.map { "~ " + $0 } + drift.missing.map { "- " + $0 } + drift.added.map { "+ " + $0 })
+        context.progress.warn("release \(id) at \(manager.target) no longer matches its manifest ("
+                              + files.prefix(10).joined(separator: ", ") + (files.count > 10 ? ", ..." : "")
+                              + "); it is rebuilt from its snapshot")
+        return drift
+    }
+
+    /// The snapshot to re-render release `id` from: this machine's history, else (for a
+    /// drifted release, which is still at the target) its own metadata. A drifted release
+    /// without a snapshot on this machine is refused.
+    func rebuildSnapshot(of id: ReleaseID, org: String, env: String, drift: DriftReport?, manager: ReleaseManager) throws -> String? {
+        var snap = try history.snapshot(of: id.rawValue, org: org, env: env)
+        if snap == nil, drift != nil, let meta = try? manager.metadata(id), !meta.snapshot.isEmpty { snap = meta.snapshot }
+        if let drift, snap.map(snapshots.exists) != true {
+            let files = drift.changed + drift.missing + drift.added
+            throw CoreError.failed("release \(id) at \(manager.target) has drifted (\(files.joined(separator: ", "))) and its "
+                                   + "snapshot is not on this machine, so it cannot be rebuilt; current was not switched",
+                                   hint: "roll back from the machine that pushed it, or push the wanted state again")
+        }
+        return snap
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import XCTest
+import TetraCore
+
+/// Integrity of releases and snapshots: drifted releases are not activated, snapshot objects
+/// are verified, leftovers are swept.
+final class OrgIntegrityE2ETests: XCTestCase {
+    override func tearDown() {
+        DeployFixture.removeTemporaryDirectories()
+    }
+
+    func json(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        let data = try XCTUnwrap(text.data(using: .utf8), file: file, line: line)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any], "not JSON: \(text)", file: file, line: line)
+    }
+
+    /// Pushes two releases of `env` that share conf/nginx.conf (hard links), edits that file
+    /// in `current` in place, rolls back and checks the previous content came back.
+    func assertRollbackRebuildsDriftedRelease(_ f: OrgFixture, env: String, target: String, sshd: SSHServer? = nil,
+                                             file: StaticString = #filePath, line: UInt = #line) throws {
+        let robots = f.tetra.stateRoot + "/orgs/acme/files/robots.txt"
+        var releases: [String] = []
+        for version in ["one", "two"] {
+            try "version \(version)\n".write(toFile: robots, atomically: true, encoding: .utf8)
+            let r = try f.run(["org", "push", "acme", env])
+            XCTAssertEqual(r.status, 0, r.stderr + (sshd?.log ?? ""), file: file, line: line)
+            releases.append(try DeployFixture.assertCurrentComplete(target, file: file, line: line))
+        }
+        // An edit in current, in place: the previous release shares the file.
+        let shared = target + "/current/conf/nginx.conf"
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: shared), file: file, line: line)
+        handle.seekToEndOfFile()
+        handle.write(Data("# edited at the target\n".utf8))
+        handle.closeFile()
+        XCTAssertEqual(f.read(target + "/releases/\(releases[0])/conf/nginx.conf"), "worker_processes 2;\n# edited at the target\n",
+                       "the releases share the file", file: file, line: line)
+
+        var r = try f.run(["org", "rollback", "acme", env, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr + (sshd?.log ?? ""), file: file, line: line)
+        let out = try json(r.stdout, file: file, line: line)
+        XCTAssertEqual(out["how"] as? String, "re-rendered", file: file, line: line)
+        XCTAssertEqual((out["drift"] as? [String: Any])?["changed"] as? [String], ["conf/nginx.conf"], file: file, line: line)
+        XCTAssertTrue(r.stderr.contains("no longer matches its manifest"), r.stderr, file: file, line: line)
+        XCTAssertEqual(f.read(target + "/current/conf/nginx.conf"), "worker_processes 2;\n", "the drift was not activated",
+                       file: file, line: line)
+        XCTAssertEqual(f.read(target + "/current/robots.txt"), "version one\n", file: file, line: line)
+        r = try f.run(["org", "status", "acme", env])
+        XCTAssertEqual(r.status, 0, "clean after the rollback: " + r.stdout + r.stderr, file: file, line: line)
+        // The release that was left still shows its drift when it is rolled back to.
+        r = try f.run(["org", "rollback", "acme", env, "--to", releases[1], "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
+        XCTAssertEqual(try json(r.stdout, file: file, line: line)["how"] as? String, "re-rendered", file: file, line: line)
+        XCTAssertEqual(f.read(target + "/current/conf/nginx.conf"), "worker_processes 2;\n", file: file, line: line)
+        XCTAssertEqual(f.read(target + "/current/robots.txt"), "version two\n", file: file, line: line)
+    }
+
+    func testRollbackRebuildsADriftedReleaseLocally() throws {
+        let f = try OrgFixture(sshd: nil)
+        try assertRollbackRebuildsDriftedRelease(f, env: "dev", target: f.devTarget)
+    }
+
+    func testRollbackRebuildsADriftedReleaseOverSSH() throws {
+        let sshd = try SSHServer()
+        defer { sshd.stop() }
+        let f = try OrgFixture(sshd: sshd)
+        try assertRollbackRebuildsDriftedRelease(f, env: "staging", target: f.stagingPath, sshd: sshd)
+    }
+
+    func testADriftedReleaseWithoutItsSnapshotIsNotActivated() throws {
+        let f = try OrgFixture(sshd: nil)
+        for version in ["one", "two"] {
+            try "version \(version)\n".write(toFile: f.tetra.stateRoot + "/orgs/acme/files/robots.txt", atomically: true, encoding: .utf8)
+            XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+        }
+        let before = f.currentRelease(f.devTarget)
+        try "edited\n".write(toFile: f.devTarget + "/current/conf/nginx.conf", atomically: false, encoding: .utf8)
+        DeployFixture.forceRemove(f.tetra.stateRoot + "/state/snapshots")
+        let r = try f.run(["org", "rollback", "acme", "dev"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("has drifted (conf/nginx.conf)"), r.stderr)
+        XCTAssertEqual(f.currentRelease(f.devTarget), before, "current was not switched")
+    }
+
+    func testATamperedSnapshotObjectIsNamedByRollbackAndDoctor() throws {
+        let f = try OrgFixture(sshd: nil, keepDev: 1)
+        var releases: [String] = []
+        for version in ["one", "two", "three"] {
+            try "version \(version)\n".write(toFile: f.tetra.stateRoot + "/orgs/acme/files/robots.txt", atomically: true, encoding: .utf8)
+            XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+            releases.append(try DeployFixture.assertCurrentComplete(f.devTarget))
+        }
+        var r = try f.run(["doctor"])
+        XCTAssertFalse(r.stdout.contains("corrupt"), r.stdout)
+        // The object of "version one\n" is replaced by other content.
+        let hash = SHA256.hex(of: "version one\n")
+        let object = f.tetra.stateRoot + "/state/snapshots/objects/" + hash.prefix(2) + "/" + hash
+        XCTAssertTrue(FileManager.default.fileExists(atPath: object))
+        chmod(object, 0o644)
+        try "version evil\n".write(toFile: object, atomically: false, encoding: .utf8)
+
+        r = try f.run(["org", "rollback", "acme", "dev", "--to", releases[0]])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains(object) && r.stderr.contains("corrupt"), r.stderr)
+        XCTAssertEqual(f.currentRelease(f.devTarget), releases[2])
+        XCTAssertEqual(f.read(f.devTarget + "/current/robots.txt"), "version three\n")
+
+        r = try f.run(["doctor", "--json"])
+        XCTAssertEqual(r.status, 1, r.stdout)
+        let checks = try XCTUnwrap(try json(r.stdout)["checks"] as? [[String: Any]])
+        let bad = checks.filter { ($0["status"] as? String) == "problem" && (($0["detail"] as? String) ?? "").contains(object) }
+        XCTAssertEqual(bad.count, 1, r.stdout)
+    }
+
+    func testTempObjectsOfKilledRunsAreSwept() throws {
+        let f = try OrgFixture(sshd: nil)
+        XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+        // A pid that is gone: a child that has exited and been reaped.
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        let tmp = f.tetra.stateRoot + "/state/snapshots/objects/tmp"
+        for name in ["\(child.processIdentifier)-0123456789abcdef", "obj-\(child.processIdentifier)-0123456789abcdef"] {
+            try "half an object".write(toFile: tmp + "/" + name, atomically: false, encoding: .utf8)
+        }
+        let mine = "obj-\(getpid())-0123456789abcdef" // a live process's temp stays
+        try "in use".write(toFile: tmp + "/" + mine, atomically: false, encoding: .utf8)
+        try "changed\n".write(toFile: f.tetra.stateRoot + "/orgs/acme/files/robots.txt", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp), [mine])
+    }
+}
+
+/// `org pull ENV --write` never overwrites a local change silently.
+final class OrgPullConflictE2ETests: XCTestCase {
+    override func tearDown() {
+        DeployFixture.removeTemporaryDirectories()
+    }
+
+    func testPullWriteRefusesLocalChangesUnlessForced() throws {
+        let f = try OrgFixture(sshd: nil)
+        XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+        let files = f.tetra.stateRoot + "/orgs/acme/files"
+        // At the target: two files changed, one added.
+        try "User-agent: target\n".write(toFile: f.devTarget + "/current/robots.txt", atomically: true, encoding: .utf8)
+        try "worker_processes 8;\n".write(toFile: f.devTarget + "/current/conf/nginx.conf", atomically: true, encoding: .utf8)
+        try "added at the target\n".write(toFile: f.devTarget + "/current/extra.txt", atomically: true, encoding: .utf8)
+        // Locally: robots.txt and extra.txt changed since the release was made; nginx.conf not.
+        try "User-agent: local\n".write(toFile: files + "/robots.txt", atomically: true, encoding: .utf8)
+        try "made here too\n".write(toFile: files + "/extra.txt", atomically: true, encoding: .utf8)
+
+        var r = try f.run(["org", "pull", "acme", "dev", "--write"])
+        XCTAssertEqual(r.status, 5, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("files/extra.txt") && r.stderr.contains("files/robots.txt"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("nginx.conf"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--force"), r.stderr)
+        // nothing written
+        XCTAssertEqual(f.read(files + "/robots.txt"), "User-agent: local\n")
+        XCTAssertEqual(f.read(files + "/conf/nginx.conf"), "worker_processes 2;\n")
+        XCTAssertEqual(f.read(files + "/extra.txt"), "made here too\n")
+
+        r = try f.run(["org", "pull", "acme", "dev", "--force"])
+        XCTAssertEqual(r.status, 2, r.stderr)
+
+        r = try f.run(["org", "pull", "acme", "dev", "--write", "--force", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let out = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(out["overwritten"] as? [String], ["extra.txt", "robots.txt"])
+        XCTAssertEqual(f.read(files + "/robots.txt"), "User-agent: target\n")
+        XCTAssertEqual(f.read(files + "/conf/nginx.conf"), "worker_processes 8;\n")
+        XCTAssertEqual(f.read(files + "/extra.txt"), "added at the target\n")
+    }
+
+    func testPullWriteWithoutLocalChangesWritesAndAFileAlreadyTheSameIsSkipped() throws {
+        let f = try OrgFixture(sshd: nil)
+        XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+        let files = f.tetra.stateRoot + "/orgs/acme/files"
+        try "User-agent: target\n".write(toFile: f.devTarget + "/current/robots.txt", atomically: true, encoding: .utf8)
+        try "worker_processes 8;\n".write(toFile: f.devTarget + "/current/conf/nginx.conf", atomically: true, encoding: .utf8)
+        try "worker_processes 8;\n".write(toFile: files + "/conf/nginx.conf", atomically: true, encoding: .utf8)
+        let r = try f.run(["org", "pull", "acme", "dev", "--write", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let out = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(out["written"] as? [String], ["robots.txt"])
+        XCTAssertEqual(f.read(files + "/robots.txt"), "User-agent: target\n")
+    }
+}

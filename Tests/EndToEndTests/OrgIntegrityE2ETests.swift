@@ -185,3 +185,85 @@ final class OrgPullConflictE2ETests: XCTestCase {
         XCTAssertEqual(f.read(files + "/robots.txt"), "User-agent: target\n")
     }
 }
+
+/// Corrupt state is detected and named; caches are rebuilt.
+final class OrgCorruptStateE2ETests: XCTestCase {
+    override func tearDown() {
+        DeployFixture.removeTemporaryDirectories()
+    }
+
+    func testGarbageReleaseMetadataIsNotClean() throws {
+        let f = try OrgFixture(sshd: nil)
+        XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+        XCTAssertEqual(try f.run(["org", "status", "acme", "dev"]).status, 0)
+        let meta = f.devTarget + "/current/.tetra-release.toml"
+        let release = try XCTUnwrap(f.currentRelease(f.devTarget))
+        try "garbage = = =\n".write(toFile: meta, atomically: true, encoding: .utf8)
+        let r = try f.run(["org", "status", "acme", "dev"])
+        XCTAssertEqual(r.status, 1, r.stdout)
+        XCTAssertTrue(r.stdout.contains("releases/\(release)/.tetra-release.toml:1:"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("clean"), r.stdout)
+    }
+
+    func testCorruptHistoryAndAuditLinesAreNamed() throws {
+        let f = try OrgFixture(sshd: nil)
+        XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+        let local = f.tetra.stateRoot + "/state/history/acme.jsonl"
+        let remote = f.devTarget + "/.tetra/history.jsonl"
+        let audit = f.tetra.stateRoot + "/state/audit.jsonl"
+        for path in [local, remote, audit] {
+            let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path), path)
+            handle.seekToEndOfFile()
+            handle.write(Data("{not json\n".utf8))
+            handle.closeFile()
+        }
+        func lineCount(_ path: String) -> Int { f.read(path).split(separator: "\n").count }
+        var r = try f.run(["org", "history", "acme", "dev"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(local):\(lineCount(local)): corrupt line"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(remote):\(lineCount(remote)): corrupt line"), r.stderr)
+        let auditLines = lineCount(audit)
+        r = try f.run(["audit"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(audit):\(auditLines): corrupt line"), r.stderr)
+    }
+
+    func testAWrongHashInTheStatCacheIsNotTrustedAndTheSnapshotIsRestorable() throws {
+        let f = try OrgFixture(sshd: nil, keepDev: 1)
+        XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+        let first = try XCTUnwrap(f.currentRelease(f.devTarget))
+        let cache = f.tetra.stateRoot + "/state/snapshots/cache/acme.tsv"
+        // robots.txt's row gets the hash of nginx.conf (an object that exists) or of nothing.
+        for replacement in [SHA256.hex(of: "worker_processes 2;\n"), String(repeating: "0", count: 64)] {
+            let rows = f.read(cache).split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+                line.hasSuffix("\tfiles/robots.txt") ? replacement + line.dropFirst(64) : String(line)
+            }
+            try rows.joined(separator: "\n").write(toFile: cache, atomically: true, encoding: .utf8)
+            try "changed\n".write(toFile: f.tetra.stateRoot + "/orgs/acme/files/conf/nginx.conf", atomically: true, encoding: .utf8)
+            let r = try f.run(["org", "push", "acme", "dev"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(f.read(f.devTarget + "/current/robots.txt"), "User-agent: *\n")
+            try "worker_processes 2;\n".write(toFile: f.tetra.stateRoot + "/orgs/acme/files/conf/nginx.conf", atomically: true, encoding: .utf8)
+        }
+        // Every snapshot recorded can be restored: the first release (pruned) re-renders.
+        let r = try f.run(["org", "rollback", "acme", "dev", "--to", first])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(f.read(f.devTarget + "/current/robots.txt"), "User-agent: *\n")
+        XCTAssertEqual(try f.run(["doctor"]).stdout.contains("corrupt"), false)
+    }
+
+    func testAFilesSymlinkGetsOneAnswerFromDryRunDiffAndPush() throws {
+        let f = try OrgFixture(sshd: nil)
+        XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+        let files = f.tetra.stateRoot + "/orgs/acme/files"
+        let elsewhere = f.root + "/real-files"
+        try FileManager.default.moveItem(atPath: files, toPath: elsewhere)
+        try FileManager.default.createSymbolicLink(atPath: files, withDestinationPath: elsewhere)
+        for args in [["org", "push", "acme", "dev", "--dry-run"], ["org", "diff", "acme", "dev"], ["org", "push", "acme", "dev"]] {
+            let r = try f.run(args)
+            XCTAssertEqual(r.status, 2, args.joined(separator: " ") + ": " + r.stdout + r.stderr)
+            XCTAssertTrue(r.stderr.contains("'files' is a symbolic link"), r.stderr)
+            XCTAssertFalse(r.stdout.contains("- robots.txt"), r.stdout)
+        }
+    }
+}

@@ -67,6 +67,7 @@ public struct OrgService: Sendable {
     /// its environment the same way).
     public func loadValid(_ name: String, renderEnvironments: [String]? = nil) throws -> (LoadedOrg, OrgValidator.Inputs) {
         let org = try store.load(name)
+        try OrgRenderer.checkFilesDirectory(org)
         for w in org.warnings { context.progress.warn("\(w.description): unknown key") }
         let inputs = validator.inputs(orgDirectory: org.directory)
         if (try? SecretsFile.load(org.secretsFile))?.looseMode == true {
@@ -458,12 +459,14 @@ public struct OrgService: Sendable {
                 context.progress.step("reading \(manager.target)")
                 if let current = try manager.current() {
                     s.release = current.rawValue
-                    if let meta = try? manager.metadata(current) {
+                    let meta = try checkedMetadata(current, manager: manager)
+                    if let meta = meta.metadata {
                         s.created = Timestamps.iso8601(meta.created)
                         s.by = meta.by
                         s.source = meta.source
                         s.snapshot = meta.snapshot.isEmpty ? nil : meta.snapshot
                     }
+                    s.error = meta.problem
                     s.drift = DriftSummary(try manager.drift(current))
                 }
             } catch let e as any TetraError {
@@ -672,7 +675,9 @@ public struct OrgService: Sendable {
         let names = try only.map { [try Names.validated($0, what: "env")] } ?? org.environmentNames
         var out: [HistoryRecord] = []
         var problems: [String] = []
-        for e in try history.entries(name) where names.contains(e.env) {
+        let local = try history.entriesChecked(name)
+        for line in local.corrupt { context.progress.warn(line) }
+        for e in local.entries where names.contains(e.env) {
             out.append(HistoryRecord(time: e.time, env: e.env, origin: "local", action: e.action, release: e.release, previous: e.previous,
                                      by: e.by, source: e.source, message: e.message, snapshot: e.snapshot))
         }
@@ -681,7 +686,9 @@ public struct OrgService: Sendable {
             do {
                 let m = try manager(env)
                 context.progress.step("reading the history of \(m.target)")
-                for h in try m.history() where h.org == nil || h.org == name {
+                let remote = try m.historyChecked()
+                for line in remote.corrupt { context.progress.warn(line) }
+                for h in remote.entries where h.org == nil || h.org == name {
                     out.append(HistoryRecord(time: h.time, env: envName, origin: "target", action: h.action, release: h.release,
                                              previous: h.previous, by: h.by, source: h.source, message: h.message, snapshot: nil))
                 }

@@ -33,3 +33,29 @@ extension OrgService {
         return snap
     }
 }
+
+extension OrgService {
+    /// A release's `.tetra-release.toml`, checked: it must parse, name the release, and record
+    /// the hash of the release's manifest. A problem is a message naming the file (and the
+    /// line and column of a parse error); `org status` reports it instead of "clean".
+    func checkedMetadata(_ id: ReleaseID, manager: ReleaseManager) throws -> (metadata: ReleaseMetadata?, problem: String?) {
+        let metaPath = "releases/\(id.rawValue)/\(ReleaseManifest.metadataFileName)"
+        let listPath = "releases/\(id.rawValue)/\(ReleaseManifest.fileName)"
+        let files = try manager.transport.readFiles([metaPath, listPath])
+        let shown = "\(manager.target)/\(metaPath)"
+        guard let data = files[metaPath] else { return (nil, "\(shown) is missing") }
+        let meta: ReleaseMetadata
+        do {
+            meta = try ReleaseMetadata.parse(String(decoding: data, as: UTF8.self), file: shown)
+        } catch let e as any TetraError {
+            return (nil, "corrupt release metadata: " + e.message)
+        }
+        if meta.id != id.rawValue {
+            return (meta, "\(shown): id is '\(Names.printable(meta.id))', not \(id)")
+        }
+        if !meta.contentHash.isEmpty, let list = files[listPath], SHA256.hex(of: list) != meta.contentHash {
+            return (meta, "\(shown): content_hash does not match the release's manifest \(ReleaseManifest.fileName)")
+        }
+        return (meta, nil)
+    }
+}

@@ -155,10 +155,21 @@ public struct SnapshotStore: Sendable {
         }
     }
 
+    /// The stat cache, when its checksum line (the last) matches the rows; a torn, edited or
+    /// older cache is not trusted (the files are hashed again and the cache is rebuilt).
     func loadCache(_ org: String) -> StatCache {
         guard let data = try? AtomicFile.readIfExists(cacheFile(org)) else { return StatCache() }
-        return StatCache([UInt8](data))
+        var bytes = [UInt8](data)
+        guard bytes.last == 0x0A, let start = bytes.dropLast().lastIndex(of: 0x0A).map({ $0 + 1 }) ?? (bytes.count > 1 ? 0 : nil)
+        else { return StatCache() }
+        let trailer = String(decoding: bytes[start..<(bytes.count - 1)], as: UTF8.self)
+        let sum = bytes.withUnsafeBufferPointer { FileStamp.checksum(UnsafeBufferPointer(rebasing: $0[..<start])) }
+        guard trailer == Self.cacheTrailer(sum) else { return StatCache() }
+        bytes.removeSubrange(start...)
+        return StatCache(bytes)
     }
+
+    static func cacheTrailer(_ checksum: UInt64) -> String { "#checksum \(checksum)" }
 
     static func nanos(_ t: timespec) -> Int { t.tv_sec * 1_000_000_000 + t.tv_nsec }
 
@@ -270,6 +281,8 @@ public struct SnapshotStore: Sendable {
         if !LocalFiles.exists(manifestPath) {
             try AtomicFile.write(Data(text), to: manifestPath, mode: 0o600)
         }
+        let sum = newCache.withUnsafeBufferPointer { FileStamp.checksum($0) }
+        newCache.append(contentsOf: (Self.cacheTrailer(sum) + "\n").utf8)
         Self.writeWithoutSync(Data(newCache), to: cacheFile(org))
         let entry = Entry(time: Timestamps.iso8601(now), org: org, id: id, reason: reason, by: by, files: lines.count)
         try AtomicFile.appendLine(Self.json(entry), to: logFile(org), mode: 0o600)

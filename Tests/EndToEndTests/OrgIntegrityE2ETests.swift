@@ -267,3 +267,48 @@ final class OrgCorruptStateE2ETests: XCTestCase {
         }
     }
 }
+
+/// Deletes leave no empty directories behind in releases.
+final class OrgEmptyDirectoryE2ETests: XCTestCase {
+    override func tearDown() {
+        DeployFixture.removeTemporaryDirectories()
+    }
+
+    func testARemovedFilesDirectoryIsGoneFromTheNextReleaseOverSSHDelta() throws {
+        let sshd = try SSHServer()
+        defer { sshd.stop() }
+        let f = try OrgFixture(sshd: sshd)
+        let files = f.tetra.stateRoot + "/orgs/acme/files"
+        try FileManager.default.createDirectory(atPath: files + "/deep/er", withIntermediateDirectories: true)
+        try "b\n".write(toFile: files + "/deep/er/b.txt", atomically: true, encoding: .utf8)
+        var r = try f.run(["org", "push", "acme", "staging"])
+        XCTAssertEqual(r.status, 0, r.stderr + sshd.log)
+        try FileManager.default.removeItem(atPath: files + "/deep")
+        r = try f.run(["org", "push", "acme", "staging", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr + sshd.log)
+        let out = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(out["transport"] as? String, "delta", "a small change goes as a delta")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.stagingPath + "/current/deep"))
+    }
+}
+
+final class EnvNamesE2ETests: XCTestCase {
+    override func tearDown() {
+        DeployFixture.removeTemporaryDirectories()
+    }
+
+    func testEnvListReportsInvalidNamesAsProblems() throws {
+        let f = try OrgFixture(sshd: nil)
+        let orgFile = f.tetra.stateRoot + "/orgs/acme/org.toml"
+        try (f.read(orgFile) + "\n[environments.\"Bad Name\"]\ntarget = \"/tmp/nowhere\"\n").write(toFile: orgFile, atomically: true, encoding: .utf8)
+        let r = try f.run(["env", "list", "--org", "acme", "--json"])
+        XCTAssertEqual(r.status, 3, r.stderr)
+        let out = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let names = (out["environments"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+        XCTAssertEqual(Set(names), ["dev", "staging", "prod"])
+        let problems = try XCTUnwrap(out["problems"] as? [String])
+        XCTAssertEqual(problems.count, 1)
+        XCTAssertTrue(problems[0].contains("org.toml:") && problems[0].contains("invalid environment name"), problems[0])
+        XCTAssertTrue(r.stderr.contains("Bad Name"), r.stderr)
+    }
+}

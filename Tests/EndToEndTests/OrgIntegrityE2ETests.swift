@@ -34,8 +34,16 @@ final class OrgIntegrityE2ETests: XCTestCase {
         handle.closeFile()
         XCTAssertEqual(f.read(target + "/releases/\(releases[0])/conf/nginx.conf"), "worker_processes 2;\n# edited at the target\n",
                        "the releases share the file", file: file, line: line)
+        // status reports the drift of current and of the release a rollback goes back to
+        var r = try f.run(["org", "status", "acme", env, "--json"])
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr, file: file, line: line)
+        let status = try XCTUnwrap((try json(r.stdout, file: file, line: line)["environments"] as? [[String: Any]])?.first,
+                                   file: file, line: line)
+        let back = status["rollback_target"] as? [String: Any]
+        XCTAssertEqual(back?["release"] as? String, releases[0], r.stdout, file: file, line: line)
+        XCTAssertEqual((back?["drift"] as? [String: Any])?["changed"] as? [String], ["conf/nginx.conf"], file: file, line: line)
 
-        var r = try f.run(["org", "rollback", "acme", env, "--json"])
+        r = try f.run(["org", "rollback", "acme", env, "--json"])
         XCTAssertEqual(r.status, 0, r.stderr + (sshd?.log ?? ""), file: file, line: line)
         let out = try json(r.stdout, file: file, line: line)
         XCTAssertEqual(out["how"] as? String, "re-rendered", file: file, line: line)

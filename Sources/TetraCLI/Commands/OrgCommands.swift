@@ -339,6 +339,11 @@ enum OrgCommands {
         for s in rows {
             guard let d = s.drift, !d.clean else { continue }
             text += "\(s.env):\n" + d.changed.map { "  ~ \($0)\n" }.joined() + d.missing.map { "  - \($0)\n" }.joined() + d.added.map { "  + \($0)\n" }.joined()
+            if let r = s.rollback_target {
+                text += "  the release a rollback goes back to, \(r.release), has drifted too (a rollback rebuilds it from its snapshot):\n"
+                    + r.drift.changed.map { "    ~ \($0)\n" }.joined() + r.drift.missing.map { "    - \($0)\n" }.joined()
+                    + r.drift.added.map { "    + \($0)\n" }.joined()
+            }
         }
         return CommandOutput(exitCode: clean ? .success : .failure, json: Result(org: org, environments: rows, clean: clean), text: text)
     }

@@ -431,6 +431,8 @@ public struct OrgService: Sendable {
         public var snapshot: String?
         public var drift: DriftSummary?
         public var error: String?
+        /// The release a rollback would go back to, when it has drifted too (see `rollbackDrift`).
+        public var rollback_target: RollbackTargetDrift? = nil
     }
 
     public struct DriftSummary: Encodable, Sendable {
@@ -468,6 +470,7 @@ public struct OrgService: Sendable {
                     }
                     s.error = meta.problem
                     s.drift = DriftSummary(try manager.drift(current))
+                    if s.drift?.clean == false { s.rollback_target = try rollbackDrift(manager: manager) }
                 }
             } catch let e as any TetraError {
                 if only != nil { throw e }

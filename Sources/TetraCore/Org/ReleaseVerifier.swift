@@ -59,3 +59,19 @@ extension OrgService {
         return (meta, nil)
     }
 }
+
+extension OrgService {
+    public struct RollbackTargetDrift: Encodable, Sendable {
+        public var release: String
+        public var drift: DriftSummary
+    }
+
+    /// When `current` has drifted, the release a plain rollback would activate is checked too:
+    /// an edit made in place in `current` changes every older release that shares the file.
+    /// nil when there is none or it is clean.
+    func rollbackDrift(manager: ReleaseManager) throws -> RollbackTargetDrift? {
+        guard let candidate = try manager.rollbackCandidate() else { return nil }
+        let drift = try manager.drift(candidate)
+        return drift.isClean ? nil : RollbackTargetDrift(release: candidate.rawValue, drift: DriftSummary(drift))
+    }
+}

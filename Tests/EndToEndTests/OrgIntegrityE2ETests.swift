@@ -260,6 +260,27 @@ final class OrgCorruptStateE2ETests: XCTestCase {
         XCTAssertEqual(try f.run(["doctor"]).stdout.contains("corrupt"), false)
     }
 
+    func testACorruptSnapshotManifestIsNamedWithItsLine() throws {
+        let f = try OrgFixture(sshd: nil, keepDev: 1)
+        var snapshots: [String] = [], releases: [String] = []
+        for version in ["one", "two", "three"] {
+            try "version \(version)\n".write(toFile: f.tetra.stateRoot + "/orgs/acme/files/robots.txt", atomically: true, encoding: .utf8)
+            let r = try f.run(["org", "push", "acme", "dev", "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let out = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            snapshots.append(try XCTUnwrap(out["snapshot"] as? String))
+            releases.append(try XCTUnwrap(out["release"] as? String))
+        }
+        let manifest = f.tetra.stateRoot + "/state/snapshots/manifests/" + snapshots[0]
+        chmod(manifest, 0o600)
+        try (f.read(manifest) + "garbage\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        let lines = f.read(manifest).split(separator: "\n").count
+        let r = try f.run(["org", "rollback", "acme", "dev", "--to", releases[0]])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(manifest):\(lines):"), r.stderr)
+        XCTAssertEqual(f.currentRelease(f.devTarget), releases[2])
+    }
+
     func testAFilesSymlinkGetsOneAnswerFromDryRunDiffAndPush() throws {
         let f = try OrgFixture(sshd: nil)
         XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)

@@ -302,11 +302,12 @@ public struct SnapshotStore: Sendable {
             throw CoreError.notFound(what: "snapshot", name: id, hint: "snapshots are kept on the machine that took them, under \(root)")
         }
         var out: [(String, mode_t, String)] = []
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+        for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where !line.isEmpty {
             let f = line.split(separator: " ", maxSplits: 2)
             guard f.count == 3, let mode = mode_t(f[0], radix: 8), f[1].count == 64,
                   Self.isRelativeInside(String(f[2])) else {
-                throw CoreError.failed("snapshot \(id) is corrupt (\(manifests)/\(id))")
+                throw CoreError.failed("snapshot \(id) is corrupt (\(manifests)/\(id):\(n + 1): not a 'MODE SHA256 PATH' line)")
             }
             out.append((String(f[2]), mode, String(f[1])))
         }

@@ -57,7 +57,7 @@ __tetra_flags() {
     'org delete') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org set') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org push') REPLY='--message --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'org pull') REPLY='--write --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'org pull') REPLY='--write --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org status') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org rollback') REPLY='--to --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org history') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;

@@ -177,7 +177,7 @@ function __tetra_flags
         case 'org push'
             printf '%s\n' '--message' '--approve' '--dry-run' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'org pull'
-            printf '%s\n' '--write' '--dry-run' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
+            printf '%s\n' '--write' '--force' '--dry-run' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'org status'
             printf '%s\n' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'org rollback'

@@ -207,7 +207,8 @@ final class DeployScriptTests: XCTestCase {
         func mode(_ path: String) throws -> String {
             String(((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? 0), radix: 8)
         }
-        let shape = "d \(try mode(prev + "/d e")) d e\nf \(try mode(prev + "/a.txt")) a.txt\n"
+        // "d e" is left empty by the removal: it goes too
+        let shape = "f \(try mode(prev + "/a.txt")) a.txt\n"
         func script(_ shapeHash: String) -> RemoteScript {
             RemoteScripts.deltaPrepare(paths, release: id2, previous: id1, removed: ["d e/b 'x'.txt"], dropLines: drop, addLines: "",
                                        manifestHash: new.contentHash, shapeHash: shapeHash, hasTar: false)
@@ -218,6 +219,7 @@ final class DeployScriptTests: XCTestCase {
         let partial = root + "/releases/" + id2.rawValue + ".partial"
         XCTAssertEqual(try String(contentsOfFile: partial + "/" + ReleaseManifest.fileName, encoding: .utf8), new.text)
         XCTAssertFalse(FileManager.default.fileExists(atPath: partial + "/d e/b 'x'.txt"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: partial + "/d e"), "no empty directory is left")
         XCTAssertTrue(FileManager.default.fileExists(atPath: prev + "/d e/b 'x'.txt"), "the previous release is untouched")
         XCTAssertEqual(try String(contentsOfFile: prev + "/" + ReleaseManifest.fileName, encoding: .utf8), old.text)
 

@@ -11,7 +11,7 @@ enum AuditCommands {
                     json: true,
                     handler: { inv, env in
                         let since = try inv.duration("since").map { env.core.now().addingTimeInterval(-$0) }
-                        let entries = try AuditLog(path: env.paths.auditLog).read(since: since, org: env.options.org)
+                        let (entries, corrupt) = try AuditLog(path: env.paths.auditLog).readChecked(since: since, org: env.options.org)
                         struct Result: Encodable { let entries: [AuditEntry] }
                         let rows = entries.map { e in
                             [Timestamps.iso8601(e.time), e.user, e.command, e.org ?? "-", e.env ?? "-", e.result,
@@ -19,7 +19,7 @@ enum AuditCommands {
                         }
                         let text = entries.isEmpty ? "no audit entries\n"
                             : env.table(["time", "user", "command", "org", "env", "result", "exit", "duration"], rows)
-                        return CommandOutput(json: Result(entries: entries), text: text)
+                        return CommandOutput(json: Result(entries: entries), text: text, notes: corrupt.map { "warning: " + $0 })
                     })
     }
 }

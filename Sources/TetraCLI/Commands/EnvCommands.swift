@@ -22,12 +22,20 @@ enum EnvCommands {
                     handler: { inv, env in
             let name = try currentOrg(inv, env)
             let org = try OrgStore(paths: env.paths).load(name)
-            let records = org.config.environments.map { OrgCommands.envRecord($0.key, $0.value) }
-            struct Result: Encodable { let org: String; let environments: [OrgCommands.EnvRecord] }
-            return CommandOutput(json: Result(org: name, environments: records),
+            // Names that are not valid environment names are problems (exit 3), never listed.
+            let records = org.config.environments.filter { Names.isValid($0.key) }.map { OrgCommands.envRecord($0.key, $0.value) }
+            let problems = org.config.environments.keys.compactMap { key in
+                Names.problem(with: key).map { reason in
+                    ConfigProblem(file: org.orgFile, position: org.document.position(of: ["environments", key]),
+                                  keyPath: "environments." + Names.printable(key), message: "invalid environment name: \(reason)").description
+                }
+            }
+            struct Result: Encodable { let org: String; let environments: [OrgCommands.EnvRecord]; let problems: [String]? }
+            return CommandOutput(exitCode: problems.isEmpty ? .success : .invalidConfig,
+                                 json: Result(org: name, environments: records, problems: problems.isEmpty ? nil : problems),
                                  text: env.table(["env", "target", "protected", "promote_from", "port_range"], records.map {
                                      [$0.name, $0.target, $0.protected ? "yes" : "", $0.promote_from ?? "", $0.port_range ?? ""]
-                                 }))
+                                 }), notes: problems.map { "problem: " + $0 })
         })
     }
 

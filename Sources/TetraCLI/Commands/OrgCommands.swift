@@ -290,12 +290,20 @@ enum OrgCommands {
                     discussion: """
                     Drift: files changed, missing or added at the target since the release was
                     deployed (by the release manifest's hashes). --write copies changed and added
-                    non-template files back into files/ (after snapshotting the org).
+                    non-template files back into files/ (after snapshotting the org). A local file
+                    that changed since the release was made is a conflict: every conflict is listed
+                    and nothing is written (exit 5) unless --force.
                     """,
-                    arguments: [orgArg, envArg], flags: [FlagSpec("write", help: "copy remote changes of non-template files into files/")],
-                    examples: ["tetra org pull acme prod", "tetra org pull acme dev --write"], mutates: true, json: true,
-                    handler: { inv, env in
-            let r = try service(env).pull(org: inv.required("ORG"), env: inv.required("ENV"), write: inv.has("write") && !env.options.dryRun)
+                    arguments: [orgArg, envArg],
+                    flags: [FlagSpec("write", help: "copy remote changes of non-template files into files/"),
+                            FlagSpec("force", help: "with --write: overwrite local files that changed since the release was made")],
+                    examples: ["tetra org pull acme prod", "tetra org pull acme dev --write", "tetra org pull acme dev --write --force"],
+                    mutates: true, json: true, handler: { inv, env in
+            if inv.has("force") && !inv.has("write") {
+                throw UsageError("--force only applies with --write", commandPath: inv.path)
+            }
+            let r = try service(env).pull(org: inv.required("ORG"), env: inv.required("ENV"), write: inv.has("write") && !env.options.dryRun,
+                                          force: inv.has("force"))
             var text = "\(r.env)@\(r.release ?? "-") at \(r.target)\n"
             if let d = r.drift {
                 if d.clean { text += "drift: none\n" } else {
@@ -308,7 +316,7 @@ enum OrgCommands {
             text += r.local_differences.isEmpty ? "local render: same as the release\n"
                 : "local render differs from the release (\(plural(r.local_differences.count, "file"))):\n"
                     + r.local_differences.lines.map { "  \($0)\n" }.joined()
-            for p in r.written { text += "wrote files/\(p)\n" }
+            for p in r.written { text += "wrote files/\(p)\(r.overwritten.contains(p) ? " (overwrote a local change)" : "")\n" }
             for p in r.skipped { text += "skipped \(p)\n" }
             if let s = r.snapshot { text += "snapshot before writing: \(s)\n" }
             return CommandOutput(json: r, text: text)
@@ -331,6 +339,11 @@ enum OrgCommands {
         for s in rows {
             guard let d = s.drift, !d.clean else { continue }
             text += "\(s.env):\n" + d.changed.map { "  ~ \($0)\n" }.joined() + d.missing.map { "  - \($0)\n" }.joined() + d.added.map { "  + \($0)\n" }.joined()
+            if let r = s.rollback_target {
+                text += "  the release a rollback goes back to, \(r.release), has drifted too (a rollback rebuilds it from its snapshot):\n"
+                    + r.drift.changed.map { "    ~ \($0)\n" }.joined() + r.drift.missing.map { "    - \($0)\n" }.joined()
+                    + r.drift.added.map { "    + \($0)\n" }.joined()
+            }
         }
         return CommandOutput(exitCode: clean ? .success : .failure, json: Result(org: org, environments: rows, clean: clean), text: text)
     }
@@ -349,7 +362,8 @@ enum OrgCommands {
         case "unchanged": return "\(r.env) is already at \(r.release)\n"
         case "re-rendered":
             return (r.dry_run ? "dry run: would re-render" : "re-rendered") + " \(r.env) from snapshot \(r.snapshot ?? "?")"
-                + " (the release it replaces was pruned): \(r.deployed.map { deployText($0, verb: "rolled back") } ?? "")"
+                + (r.drift == nil ? " (the release it replaces was pruned): " : " (the release it replaces had drifted from its manifest): ")
+                + (r.deployed.map { deployText($0, verb: "rolled back") } ?? "")
         default:
             return (r.dry_run ? "dry run: would switch" : "switched") + " \(r.env) (\(r.target)) to \(r.release)"
                 + (r.previous.map { " (was \($0))" } ?? "") + "\n"

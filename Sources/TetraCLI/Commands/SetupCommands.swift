@@ -125,6 +125,7 @@ struct Doctor {
         checks += portChecks()
         checks += libraryChecks()
         checks += orgChecks()
+        checks += snapshotChecks()
         checks += certificateChecks()
         checks += serviceChecks()
         return Report(state_root: core.stateRoot, checks: checks,

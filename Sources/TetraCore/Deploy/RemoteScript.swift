@@ -382,7 +382,10 @@ extension RemoteScripts {
         s.raw("rm -rf \"$P\" && cp -al \(Q.q(p.release(previous))) \"$P\" 2>/dev/null || fallback cp-al")
         s.raw("rm -f \"$P\"/\(Q.q(ReleaseManifest.fileName)) \"$P\"/\(Q.q(ReleaseManifest.metadataFileName)) || fallback rm")
         if !removed.isEmpty {
-            s.raw("printf '%s\\n' \(Q.q(removed.joined(separator: "\n"))) | while IFS= read -r f; do rm -f \"$P/$f\" || exit 1; done || fallback rm")
+            s.raw("printf '%s\\n' \(Q.q(removed.joined(separator: "\n"))) | while IFS= read -r f; do rm -f \"$P/$f\" || exit 1; "
+                  // directories the removed files leave empty go too (as in a fresh upload)
+                  + "d=${f%/*}; while [ \"$d\" != \"$f\" ] && rmdir \"$P/$d\" 2>/dev/null; do f=$d; d=${d%/*}; done; "
+                  + "done || fallback rm")
         }
         if hasTar {
             s.raw("tar -x -p -f - -C \"$P\" || fallback tar")

@@ -46,6 +46,17 @@ public struct OrgRenderer: Sendable {
                    linkPlainFiles: linkPlainFiles, templatesOnly: templatesOnly, scanned: nil)
     }
 
+    /// One answer for push, --dry-run, diff and pull: a `files/` that is a link (or a file) is
+    /// refused (exit 2), never read as an empty tree ("remove everything").
+    static func checkFilesDirectory(_ org: LoadedOrg) throws {
+        var st = stat()
+        if lstat(org.filesDirectory, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR {
+            throw CoreError.invalidArgument("'files' is " + ((st.st_mode & S_IFMT) == S_IFLNK ? "a symbolic link" : "not a directory")
+                                            + "; releases hold regular files only (\(org.filesDirectory))",
+                                            hint: "replace it by a directory holding the files")
+        }
+    }
+
     /// `scanned`: the entries of `files/` as a walk just saw them (the snapshot's, with the
     /// sha256 of each file), used instead of walking `files/` again and reading plain files
     /// to build the manifest.
@@ -59,6 +70,7 @@ public struct OrgRenderer: Sendable {
         var problems: [ConfigProblem] = []
         var outcome = Outcome(files: [:], rendered: [], secretFiles: [])
         var templateOutputs: Set<String> = []
+        try Self.checkFilesDirectory(org)
         guard LocalFiles.isDirectory(org.filesDirectory) else { return outcome }
         if templatesOnly && output == nil {
             // Only the templates: found by name, without visiting every plain file.

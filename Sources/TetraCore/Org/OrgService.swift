@@ -40,12 +40,13 @@ public struct OrgService: Sendable {
     func removeScratch(_ dir: String) { try? LocalFiles.removeTree(dir) }
 
     /// Scratch directories of tetra processes that are gone (killed mid-push: they may hold
-    /// rendered secrets) are removed by the next command that needs scratch.
+    /// rendered secrets) are removed by the next command that needs scratch. Entries are
+    /// named `[label-]PID-TOKEN` (the snapshot store's temp objects too).
     static func removeStaleScratch(_ base: String) {
         guard let names = try? LocalFiles.list(base) else { return }
         for name in names {
             let parts = name.split(separator: "-")
-            guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), pid > 0, pid != getpid() else { continue }
+            guard parts.count >= 2, let pid = Int32(parts[parts.count - 2]), pid > 0, pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { try? LocalFiles.removeTree(base + "/" + name) }
         }
     }
@@ -64,6 +65,7 @@ public struct OrgService: Sendable {
     /// its environment the same way).
     public func loadValid(_ name: String, renderEnvironments: [String]? = nil) throws -> (LoadedOrg, OrgValidator.Inputs) {
         let org = try store.load(name)
+        try OrgRenderer.checkFilesDirectory(org)
         for w in org.warnings { context.progress.warn("\(w.description): unknown key") }
         let inputs = validator.inputs(orgDirectory: org.directory)
         if (try? SecretsFile.load(org.secretsFile))?.looseMode == true {
@@ -349,6 +351,8 @@ public struct OrgService: Sendable {
         public var snapshot: String?
         public var dry_run: Bool
         public var deployed: DeployOutcome?
+        /// The release's files that no longer matched its manifest (it was rebuilt from its snapshot).
+        public var drift: DriftSummary? = nil
     }
 
     public func rollback(org name: String, env envName: String, to: String?, approve: Bool, dryRun: Bool) throws -> RollbackOutcome {
@@ -376,7 +380,9 @@ public struct OrgService: Sendable {
                                       previous: state.current?.rawValue, how: "switched", snapshot: nil, dry_run: dryRun, deployed: nil)
         if state.releases.contains(targetID) && state.current == targetID { outcome.how = "unchanged"; return outcome }
         if !dryRun { try snapshotWorkingCopy(name, reason: "rollback \(envName) to \(targetID)") }
-        if state.releases.contains(targetID) {
+        let drift = try driftBeforeActivating(targetID, state: state, manager: manager)
+        outcome.drift = drift.map(DriftSummary.init)
+        if state.releases.contains(targetID) && drift == nil {
             if dryRun { return outcome }
             let snap = try? history.snapshot(of: targetID.rawValue, org: name, env: envName)
             var entry = LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: name, env: envName, action: "rollback",
@@ -396,8 +402,8 @@ public struct OrgService: Sendable {
             }
             return outcome
         }
-        // Pruned (or never here): re-render from the snapshot it was made from.
-        guard let snap = try history.snapshot(of: targetID.rawValue, org: name, env: envName) else {
+        // Pruned, drifted (or never here): re-render from the snapshot it was made from.
+        guard let snap = try rebuildSnapshot(of: targetID, org: name, env: envName, drift: drift, manager: manager) else {
             throw CoreError.notFound(what: "release", name: targetID.rawValue,
                                      hint: "it is not at \(manager.target) and this machine's history has no snapshot for it; "
                                         + "releases there: " + (state.releases.isEmpty ? "none" : state.releases.map(\.rawValue).joined(separator: ", ")))
@@ -414,7 +420,8 @@ public struct OrgService: Sendable {
         let inputs = validator.inputs(orgDirectory: org.directory)
         if !inputs.problems.isEmpty { throw ConfigError(inputs.problems) }
         let deployed = try renderAndDeploy(org: snapOrg, inputs: inputs, orgName: name, envName: envName, env: env, snapshot: snap,
-                                           action: "rollback", source: "rollback to \(targetID) (re-rendered from snapshot \(snap))",
+                                           action: "rollback",
+                                           source: "rollback to \(targetID) (\(drift == nil ? "re-rendered" : "rebuilt, it had drifted,") from snapshot \(snap))",
                                            message: nil, dryRun: dryRun)
         outcome.how = "re-rendered"
         outcome.snapshot = snap
@@ -436,6 +443,8 @@ public struct OrgService: Sendable {
         public var snapshot: String?
         public var drift: DriftSummary?
         public var error: String?
+        /// The release a rollback would go back to, when it has drifted too (see `rollbackDrift`).
+        public var rollback_target: RollbackTargetDrift? = nil
     }
 
     public struct DriftSummary: Encodable, Sendable {
@@ -464,13 +473,16 @@ public struct OrgService: Sendable {
                 context.progress.step("reading \(manager.target)")
                 if let current = try manager.current() {
                     s.release = current.rawValue
-                    if let meta = try? manager.metadata(current) {
+                    let meta = try checkedMetadata(current, manager: manager)
+                    if let meta = meta.metadata {
                         s.created = Timestamps.iso8601(meta.created)
                         s.by = meta.by
                         s.source = meta.source
                         s.snapshot = meta.snapshot.isEmpty ? nil : meta.snapshot
                     }
+                    s.error = meta.problem
                     s.drift = DriftSummary(try manager.drift(current))
+                    if s.drift?.clean == false { s.rollback_target = try rollbackDrift(manager: manager) }
                 }
             } catch let e as any TetraError {
                 if only != nil { throw e }
@@ -592,9 +604,11 @@ public struct OrgService: Sendable {
         public var written: [String]
         public var skipped: [String]
         public var snapshot: String?
+        /// Local files changed since the release was made that --write --force overwrote.
+        public var overwritten: [String] = []
     }
 
-    public func pull(org name: String, env envName: String, write: Bool) throws -> PullOutcome {
+    public func pull(org name: String, env envName: String, write: Bool, force: Bool = false) throws -> PullOutcome {
         try Names.validate(name, what: "org")
         let (org, inputs) = try loadValid(name)
         let env = try org.environment(envName)
@@ -628,6 +642,15 @@ public struct OrgService: Sendable {
             } else {
                 toWrite.append(path)
             }
+        }
+        if toWrite.isEmpty { return outcome }
+        // A local file changed since the release was made is never overwritten silently.
+        let conflicts = try pullConflicts(toWrite, org: org, release: current, manager: manager, fetched: remote)
+        toWrite.removeAll { conflicts.unchanged.contains($0) }
+        outcome.skipped += conflicts.unchanged.map { $0 + " (already the same locally)" }
+        if !conflicts.changed.isEmpty {
+            if !force { throw Self.pullConflictError(conflicts.changed, org: name, env: envName) }
+            outcome.overwritten = conflicts.changed
         }
         if toWrite.isEmpty { return outcome }
         try withOrgLock(name) {
@@ -667,7 +690,9 @@ public struct OrgService: Sendable {
         let names = try only.map { [try Names.validated($0, what: "env")] } ?? org.environmentNames
         var out: [HistoryRecord] = []
         var problems: [String] = []
-        for e in try history.entries(name) where names.contains(e.env) {
+        let local = try history.entriesChecked(name)
+        for line in local.corrupt { context.progress.warn(line) }
+        for e in local.entries where names.contains(e.env) {
             out.append(HistoryRecord(time: e.time, env: e.env, origin: "local", action: e.action, release: e.release, previous: e.previous,
                                      by: e.by, source: e.source, message: e.message, snapshot: e.snapshot))
         }
@@ -676,7 +701,9 @@ public struct OrgService: Sendable {
             do {
                 let m = try manager(env)
                 context.progress.step("reading the history of \(m.target)")
-                for h in try m.history() where h.org == nil || h.org == name {
+                let remote = try m.historyChecked()
+                for line in remote.corrupt { context.progress.warn(line) }
+                for h in remote.entries where h.org == nil || h.org == name {
                     out.append(HistoryRecord(time: h.time, env: envName, origin: "target", action: h.action, release: h.release,
                                              previous: h.previous, by: h.by, source: h.source, message: h.message, snapshot: nil))
                 }

@@ -155,10 +155,21 @@ public struct SnapshotStore: Sendable {
         }
     }
 
+    /// The stat cache, when its checksum line (the last) matches the rows; a torn, edited or
+    /// older cache is not trusted (the files are hashed again and the cache is rebuilt).
     func loadCache(_ org: String) -> StatCache {
         guard let data = try? AtomicFile.readIfExists(cacheFile(org)) else { return StatCache() }
-        return StatCache([UInt8](data))
+        var bytes = [UInt8](data)
+        guard bytes.last == 0x0A, let start = bytes.dropLast().lastIndex(of: 0x0A).map({ $0 + 1 }) ?? (bytes.count > 1 ? 0 : nil)
+        else { return StatCache() }
+        let trailer = String(decoding: bytes[start..<(bytes.count - 1)], as: UTF8.self)
+        let sum = bytes.withUnsafeBufferPointer { FileStamp.checksum(UnsafeBufferPointer(rebasing: $0[..<start])) }
+        guard trailer == Self.cacheTrailer(sum) else { return StatCache() }
+        bytes.removeSubrange(start...)
+        return StatCache(bytes)
     }
+
+    static func cacheTrailer(_ checksum: UInt64) -> String { "#checksum \(checksum)" }
 
     static func nanos(_ t: timespec) -> Int { t.tv_sec * 1_000_000_000 + t.tv_nsec }
 
@@ -173,6 +184,8 @@ public struct SnapshotStore: Sendable {
         let objectsPresent = LocalFiles.isDirectory(objects + "/tmp")
         var cache = objectsPresent ? loadCache(org) : StatCache()
         try AtomicFile.ensureDirectory(objects + "/tmp", mode: 0o700)
+        // Temp objects of killed runs (their pid is gone) are removed.
+        OrgService.removeStaleScratch(objects + "/tmp")
         var newCache: [UInt8] = []
         newCache.reserveCapacity(cache.count * 120 + 4096)
         var lines: [(path: String, mode: mode_t, hash: String)] = []
@@ -194,9 +207,11 @@ public struct SnapshotStore: Sendable {
             var hash: String? = nil
             // Size, mtime (ns) and inode, as git with core.trustctime=false: ctime changes with
             // every hard link (a push links plain files into its scratch tree).
+            // A cached hash counts only when its object is in the store: a snapshot never
+            // records an object it does not hold (a wrong cached hash is hashed again).
             if objectsPresent, let row = cache.row(for: rel), row.size == Int64(st.st_size), row.mtime == Self.nanos(st.st_mtim),
-               row.ino == UInt64(st.st_ino) {
-                hash = cache.hash(row)
+               row.ino == UInt64(st.st_ino), case let h = cache.hash(row), LocalFiles.exists(objectPath(h)) {
+                hash = h
             }
             if hash == nil {
                 let h = try SHA256.hex(ofFile: path)
@@ -205,7 +220,7 @@ public struct SnapshotStore: Sendable {
             if hash == nil {
                 let dir = objects + "/tmp"
                 try AtomicFile.ensureDirectory(dir, mode: 0o700)
-                let temp = dir + "/\(getpid())-" + TargetLockRecord.newToken()
+                let temp = dir + "/obj-\(getpid())-" + TargetLockRecord.newToken()
                 let got = try LocalTransport.copyVerifying(from: path, to: temp, mode: 0o444)
                 let final = objectPath(got.hash)
                 if LocalFiles.exists(final) {
@@ -266,6 +281,8 @@ public struct SnapshotStore: Sendable {
         if !LocalFiles.exists(manifestPath) {
             try AtomicFile.write(Data(text), to: manifestPath, mode: 0o600)
         }
+        let sum = newCache.withUnsafeBufferPointer { FileStamp.checksum($0) }
+        newCache.append(contentsOf: (Self.cacheTrailer(sum) + "\n").utf8)
         Self.writeWithoutSync(Data(newCache), to: cacheFile(org))
         let entry = Entry(time: Timestamps.iso8601(now), org: org, id: id, reason: reason, by: by, files: lines.count)
         try AtomicFile.appendLine(Self.json(entry), to: logFile(org), mode: 0o600)
@@ -285,11 +302,12 @@ public struct SnapshotStore: Sendable {
             throw CoreError.notFound(what: "snapshot", name: id, hint: "snapshots are kept on the machine that took them, under \(root)")
         }
         var out: [(String, mode_t, String)] = []
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+        for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where !line.isEmpty {
             let f = line.split(separator: " ", maxSplits: 2)
             guard f.count == 3, let mode = mode_t(f[0], radix: 8), f[1].count == 64,
                   Self.isRelativeInside(String(f[2])) else {
-                throw CoreError.failed("snapshot \(id) is corrupt (\(manifests)/\(id))")
+                throw CoreError.failed("snapshot \(id) is corrupt (\(manifests)/\(id):\(n + 1): not a 'MODE SHA256 PATH' line)")
             }
             out.append((String(f[2]), mode, String(f[1])))
         }
@@ -301,11 +319,7 @@ public struct SnapshotStore: Sendable {
         for file in try manifest(id) {
             let dest = destination + "/" + file.path
             try AtomicFile.ensureDirectory((dest as NSString).deletingLastPathComponent, mode: 0o755)
-            let object = objectPath(file.hash)
-            guard LocalFiles.exists(object) else {
-                throw CoreError.failed("snapshot \(id) is incomplete: object \(file.hash) is missing")
-            }
-            try LocalFiles.copyFile(from: object, to: dest, mode: file.mode & 0o777)
+            try copyObject(file.hash, to: dest, mode: file.mode & 0o777, snapshot: id)
         }
     }
 

@@ -47,8 +47,9 @@ public struct FileChanges: Codable, Sendable, Equatable {
 /// shown as replaced whole).
 public enum TextDiff {
     public static func unified(old: String, new: String, oldName: String, newName: String, context: Int = 3) -> String {
-        let a = old.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let b = new.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Lines keep their newline: a last line without one differs from the same text with
+        // one, and is marked as `diff -u` marks it.
+        let a = lines(old), b = lines(new)
         let ops = diff(a, b)
         var out = "--- \(oldName)\n+++ \(newName)\n"
         // Group ops into hunks.
@@ -71,16 +72,32 @@ public enum TextDiff {
             let newStart = (slice.first { $0.kind != .delete }?.newLine ?? ops[lo].newLine)
             let oldCount = slice.filter { $0.kind != .insert }.count
             let newCount = slice.filter { $0.kind != .delete }.count
-            out += "@@ -\(oldStart + (oldCount > 0 ? 1 : 0)),\(oldCount) +\(newStart + (newCount > 0 ? 1 : 0)),\(newCount) @@\n"
+            func range(_ start: Int, _ count: Int) -> String {
+                count == 1 ? "\(start + 1)" : "\(start + (count > 0 ? 1 : 0)),\(count)"
+            }
+            out += "@@ -\(range(oldStart, oldCount)) +\(range(newStart, newCount)) @@\n"
             for op in slice {
                 switch op.kind {
-                case .same: out += " " + op.text + "\n"
-                case .delete: out += "-" + op.text + "\n"
-                case .insert: out += "+" + op.text + "\n"
+                case .same: out += " " + op.text
+                case .delete: out += "-" + op.text
+                case .insert: out += "+" + op.text
                 }
+                if !op.text.hasSuffix("\n") { out += "\n\\ No newline at end of file\n" }
             }
             i = hi + 1
         }
+        return out
+    }
+
+    /// The lines of `text`, each with its newline (the last one may have none); "" has none.
+    static func lines(_ text: String) -> [String] {
+        var out: [String] = []
+        var line = ""
+        for c in text.unicodeScalars {
+            line.unicodeScalars.append(c)
+            if c == "\n" { out.append(line); line = "" }
+        }
+        if !line.isEmpty { out.append(line) }
         return out
     }
 

@@ -196,7 +196,7 @@ enum TemplateCommands {
                         }
                         let partials = CatalogPartials(catalog: catalog(env),
                                                        directories: inv.flagValues("partials").map { env.core.absolutePath($0) })
-                        let (outputs, used) = try template.renderReport(values, partials: partials)
+                        let (outputs, used) = try template.renderReport(values, partials: partials, interrupt: env.core.interrupt)
                         let unused = values.keys.filter { !used.contains($0) }
                         let notes = unused.isEmpty || template.files.allSatisfy(\.verbatim) ? [] : [
                             "warning: \(unused.count == 1 ? "value" : "values") \(unused.map { "'\($0)'" }.joined(separator: ", ")) not used by \(template.entry.name)"

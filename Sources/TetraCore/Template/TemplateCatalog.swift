@@ -79,7 +79,9 @@ public struct LoadedTemplate: Sendable {
 
     /// `render`, also reporting the top-level names the files read (to point out values
     /// that no file uses).
-    public func renderReport(_ values: TOMLTable, partials: (any TemplatePartialProvider)? = nil) throws -> (outputs: [Output], usedRoots: Set<String>) {
+    /// `interrupt`, when given, is checked while rendering (Ctrl-C ends a runaway render).
+    public func renderReport(_ values: TOMLTable, partials: (any TemplatePartialProvider)? = nil,
+                             interrupt: InterruptFlag? = nil) throws -> (outputs: [Output], usedRoots: Set<String>) {
         let context = self.context(values)
         var used = Set<String>()
         var outputs: [Output] = []
@@ -101,9 +103,9 @@ public struct LoadedTemplate: Sendable {
             }
             let result: TemplateRenderResult
             do {
-                result = try template.renderResult(context, partials: partials)
+                result = try template.renderResult(context, partials: partials, interrupt: interrupt)
             } catch is ConfigError {
-                problems += try template.validate(context, partials: partials)
+                problems += try template.validate(context, partials: partials, interrupt: interrupt)
                 continue
             }
             used.formUnion(result.usedRoots)

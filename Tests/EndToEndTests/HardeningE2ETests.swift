@@ -1,0 +1,98 @@
+import Foundation
+import XCTest
+
+/// Hostile input through the built binary: runaway templates, ssh options that would run
+/// commands.
+final class HardeningE2ETests: XCTestCase {
+    /// `dir/a.tmpl` including p1, each pN including pN+1 twice, 32 levels; p32 is `leaf`.
+    static func doublingPartials(_ dir: String, leaf: String) throws {
+        try FileManager.default.createDirectory(atPath: dir + "/p", withIntermediateDirectories: true)
+        for i in 1...31 {
+            try "{{> p\(i + 1)}}{{> p\(i + 1)}}".write(toFile: dir + "/p/p\(i).tmpl", atomically: true, encoding: .utf8)
+        }
+        try leaf.write(toFile: dir + "/p/p32.tmpl", atomically: true, encoding: .utf8)
+        try "start {{> p1}}\n".write(toFile: dir + "/a.tmpl", atomically: true, encoding: .utf8)
+    }
+
+    /// Output that doubles at every level stops at the per-file limit, exit 3, naming the
+    /// chain of partials; nothing is written.
+    func testRunawayTemplateOutputIsBounded() throws {
+        let t = Tetra()
+        let dir = DeployFixture.tempDir("tetra-runaway")
+        try Self.doublingPartials(dir, leaf: String(repeating: "x", count: 64))
+        let r = try t.run(["template", "render", dir + "/a.tmpl", "--partials", dir + "/p", "-o", dir + "/out"])
+        XCTAssertEqual(r.status, 3, r.stderr)
+        XCTAssertTrue(r.stderr.contains("rendered output exceeds the limit of 16 MiB per file"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("a.tmpl -> p1 -> p2 -> p3"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/a"))
+    }
+
+    /// Work that renders nothing is bounded too, and SIGTERM ends it at once (exit 130)
+    /// instead of being ignored until the render finishes.
+    func testRunawayTemplateRenderEndsOnSIGTERM() throws {
+        let t = Tetra()
+        let dir = DeployFixture.tempDir("tetra-runaway")
+        try Self.doublingPartials(dir, leaf: "")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Tetra.binary)
+        process.arguments = ["template", "render", dir + "/a.tmpl", "--partials", dir + "/p", "-o", dir + "/out"]
+        process.environment = t.environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        let started = Date()
+        try process.run()
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4, "SIGTERM was not acted on promptly")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/a"))
+    }
+
+    /// ssh_options that would run a command are refused (exit 3, org.toml:line:column) on
+    /// every command, `org status` included, and ssh never runs them.
+    func testSSHOptionsThatRunCommandsAreRefused() throws {
+        _ = try requireTool("ssh")
+        let root = DeployFixture.tempDir("tetra-sshopt")
+        let marker = root + "/ran"
+        let script = root + "/proxy.sh"
+        try "#!/bin/sh\ntouch \(marker)\nexit 1\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let t = Tetra(stateRoot: root + "/state")
+        XCTAssertEqual(try t.run(["init"]).status, 0)
+        let orgDir = t.stateRoot + "/orgs/acme"
+        try FileManager.default.createDirectory(atPath: orgDir + "/files", withIntermediateDirectories: true)
+        let hostile = ["ProxyCommand=\(script)", "localcommand=\(script)", "KnownHostsCommand=\(script)",
+                       "-oProxyCommand=\(script)", "Port=22 ProxyCommand=\(script)", "Match=exec", "PermitLocalCommand=yes"]
+        for option in hostile {
+            let quoted = option.replacingOccurrences(of: "\"", with: "\\\"")
+            try """
+            [org]
+            name = "acme"
+
+            [environments.prod]
+            target = "ssh://nobody@127.0.0.1:1/srv/acme"
+            ssh_options = ["BatchMode=yes",
+              "\(quoted)"]
+
+            """.write(toFile: orgDir + "/org.toml", atomically: true, encoding: .utf8)
+            for args in [["org", "status", "acme", "prod"], ["org", "validate", "acme"], ["org", "push", "acme", "prod", "--approve"]] {
+                let r = try t.run(args)
+                XCTAssertEqual(r.status, 3, "\(option) \(args): \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains("orgs/acme/org.toml:7:3"), "\(option): \(r.stderr)")
+                XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "\(option) ran a command on \(args)")
+            }
+        }
+        // Allowed options, any case, still work up to ssh itself (the target is closed: exit 6).
+        try """
+        [org]
+        name = "acme"
+
+        [environments.prod]
+        target = "ssh://nobody@127.0.0.1:1/srv/acme"
+        ssh_options = ["batchmode=yes", "ConnectTimeout=2", "StrictHostKeyChecking=no"]
+
+        """.write(toFile: orgDir + "/org.toml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try t.run(["org", "validate", "acme"]).status, 0)
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import XCTest
+@testable import TetraCore
+
+/// Bounds and refusals against hostile input (templates, ssh options, names, env values).
+final class HardeningTests: XCTestCase {
+    /// p1 includes p2 twice, ..., p32 is `leaf`.
+    func doubling(leaf: String) -> TemplatePartials {
+        var templates: [String: Template] = [:]
+        for i in 1...31 { templates["p\(i)"] = try! Template(source: "{{> p\(i + 1)}}{{> p\(i + 1)}}", name: "p\(i)") }
+        templates["p32"] = try! Template(source: leaf, name: "p32")
+        return TemplatePartials(templates)
+    }
+
+    func testRunawayOutputIsBoundedAndNamesTheChain() throws {
+        let template = try Template(source: "{{> p1}}", name: "a.tmpl")
+        XCTAssertThrowsError(try template.renderResult(TOMLTable(), partials: doubling(leaf: String(repeating: "x", count: 64)))) { error in
+            let limit = error as? TemplateLimitError
+            XCTAssertEqual(limit?.exitCode, .invalidConfig)
+            XCTAssertTrue(limit?.message.contains("rendered output exceeds the limit of 16 MiB per file (a.tmpl -> p1 -> p2 -> p3 -> p4 -> ... -> p30 -> p31 -> p32)") == true,
+                          "\(error)")
+        }
+        // Validation does not collect the limit and go on: it ends there too.
+        XCTAssertThrowsError(try template.validate(TOMLTable(), partials: doubling(leaf: String(repeating: "x", count: 64)))) { error in
+            XCTAssertTrue(error is TemplateLimitError, "\(error)")
+        }
+        // A caller's smaller bound.
+        XCTAssertThrowsError(try Template(source: "{{#each xs}}{{.}}{{/each}}", name: "t").renderResult(
+            TOMLTable([("xs", .array((0..<100).map { .integer(Int64($0)) }))]), maxOutput: 50)) { error in
+            XCTAssertTrue("\(error)".contains("exceeds the limit of 50 bytes per file (t)"), "\(error)")
+        }
+    }
+
+    func testRenderingChecksTheInterruptFlag() throws {
+        let flag = InterruptFlag()
+        flag.raise()
+        let template = try Template(source: "{{> p1}}", name: "a.tmpl")
+        XCTAssertThrowsError(try template.renderResult(TOMLTable(), partials: doubling(leaf: ""), interrupt: flag)) { error in
+            XCTAssertEqual(error as? CoreError, .interrupted)
+        }
+        XCTAssertThrowsError(try template.validate(TOMLTable(), partials: doubling(leaf: ""), interrupt: flag)) { error in
+            XCTAssertEqual(error as? CoreError, .interrupted)
+        }
+    }
+
+    func testSSHOptionAllowlist() {
+        for ok in ["Port=2222", "user=deploy", "IdentityFile=~/.ssh/id_ed25519", "StrictHostKeyChecking=accept-new",
+                   "USERKNOWNHOSTSFILE=/etc/ssh/known", "ServerAliveInterval=15", "HostKeyAlgorithms=+ssh-rsa"] {
+            XCTAssertNil(EnvironmentConfig.sshOptionProblem(ok), ok)
+        }
+        for bad in ["ProxyCommand=nc %h %p", "proxycommand=x", "LocalCommand=x", "KnownHostsCommand=x", "PermitLocalCommand=yes",
+                    "Match=exec x", "Include=/tmp/x", "-oProxyCommand=x", "-o", "ProxyCommand x", "Port=22 ProxyCommand=x",
+                    "Port=22\nProxyCommand=x", "User=\"a b\"", "User=-x", "Port=", "=x", "Port", "ProxyJump=h", "ForwardAgent=yes",
+                    "ControlPersist=yes", "RemoteCommand=x"] {
+            XCTAssertNotNil(EnvironmentConfig.sshOptionProblem(bad), bad)
+        }
+    }
+}

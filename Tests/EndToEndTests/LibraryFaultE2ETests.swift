@@ -155,4 +155,27 @@ final class LibraryFaultE2ETests: XCTestCase {
         let anonymous = try t2.run(["library", "init", "http://127.0.0.1:\(server.port)/templates.git"])
         XCTAssertEqual(anonymous.status, 6, anonymous.stderr)
     }
+
+    /// A symlink in the library (to a file outside it) is not used as a template, and not
+    /// silently: template list/render and doctor warn about it.
+    func testLibrarySymlinksAreIgnoredWithAWarning() throws {
+        let up = try Upstream()
+        defer { up.remove() }
+        try FileManager.default.createDirectory(atPath: up.work + "/templates/service", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: up.work + "/templates/service/evil.toml", withDestinationPath: "/etc/passwd")
+        try up.commit(["templates/service/web.toml": "v1\n"], "one")
+        let t = Tetra()
+        defer { try? FileManager.default.removeItem(atPath: t.stateRoot) }
+        XCTAssertEqual(try t.run(["library", "init", "file://" + up.bare]).status, 0)
+        let list = try t.run(["template", "list"])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        XCTAssertTrue(list.stderr.contains("warning: library templates/service/evil.toml is a symlink or special file: ignored"), list.stderr)
+        XCTAssertFalse(list.stdout.contains("service/evil"), list.stdout)
+        let render = try t.run(["template", "render", "service/evil"])
+        XCTAssertEqual(render.status, 4, render.stderr)
+        XCTAssertTrue(render.stderr.contains("evil.toml is a symlink"), render.stderr)
+        XCTAssertFalse(render.stdout.contains("root:"), "the link's target was rendered")
+        let doctor = try t.run(["doctor"])
+        XCTAssertTrue(doctor.stdout.contains("templates/service/evil.toml"), doctor.stdout)
+    }
 }

@@ -41,14 +41,14 @@ extension TemplateLibrary {
         sweepStaleClones()
         guard let data = try AtomicFile.readIfExists(journalFile) else { return }
         guard let journal = try? JSONDecoder().decode(Journal.self, from: data) else {
-            core.progress.warn("warning: \(journalFile) is unreadable; removed (check 'tetra library log' against 'git -C \(directory) log')")
+            core.progress.warn("\(journalFile) is unreadable; removed (check 'tetra library log' against 'git -C \(directory) log')")
             unlink(journalFile)
             return
         }
         if isInitialised, let head = try? revParse("HEAD"), head == journal.to, head != journal.from {
             let last = try history().last
             if last?.action != journal.action || last?.from != journal.from || last?.to != journal.to {
-                core.progress.warn("warning: recording the library \(journal.action) \(journal.from.prefix(7)) → \(journal.to.prefix(7)) of an interrupted run")
+                core.progress.warn("recording the library \(journal.action) \(journal.from.prefix(7)) → \(journal.to.prefix(7)) of an interrupted run")
                 try record(action: journal.action, from: journal.from, to: journal.to, ref: journal.ref, url: journal.url,
                            commits: journal.commits, backup: journal.backup)
             }

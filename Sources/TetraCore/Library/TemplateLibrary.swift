@@ -471,6 +471,12 @@ public struct TemplateLibrary: Sendable {
             checks.append(LibraryCheck(name: "library status", status: .problem, detail: "git status failed in \(directory)"))
             return checks
         }
+        let skipped = TemplateCatalog(libraryTemplates: directory + "/templates", builtinFiles: []).librarySkipped()
+        if !skipped.isEmpty {
+            checks.append(LibraryCheck(name: "library symlinks", status: .warning,
+                                       detail: "ignored (not regular files): " + skipped.prefix(5).map { "templates/" + Names.printable($0) }.joined(separator: ", ")
+                                        + (skipped.count > 5 ? ", ..." : "")))
+        }
         let at = "\(s.short) on \(s.ref ?? "a detached HEAD")"
         if s.ref == nil {
             checks.append(LibraryCheck(name: "library status", status: .warning,

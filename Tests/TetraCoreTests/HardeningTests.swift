@@ -55,4 +55,16 @@ final class HardeningTests: XCTestCase {
             XCTAssertNotNil(EnvironmentConfig.sshOptionProblem(bad), bad)
         }
     }
+
+    /// Control characters in keys are escaped in messages (one escaper: `Names.printable`).
+    func testKeysWithControlCharactersAreEscapedInMessages() throws {
+        XCTAssertThrowsError(try ConfigFiles.keyPath("x\ny")) { error in
+            let message = (error as? CoreError)?.message ?? ""
+            XCTAssertEqual(message, "invalid key path 'x\\ny'")
+        }
+        struct Model: Decodable { var a: Int }
+        let document = try TOMLDocument(bytes: Array("a = 1\n\"b\\nc\\u001b[31m\" = 2\n".utf8), fileName: "m.toml")
+        let (_, warnings) = try TOMLDecoder().decode(Model.self, from: document, file: "m.toml")
+        XCTAssertEqual(warnings.map(\.message), ["unknown key 'b\\nc\\u{1b}[31m'"])
+    }
 }

@@ -64,7 +64,7 @@ public struct SecretsFile: Sendable, Equatable {
             }
             let key = String(rest[..<eq]).trimmingCharacters(in: .whitespaces)
             guard isValidKey(key) else {
-                problem(column, key.isEmpty ? "missing key before '='" : "invalid key '\(key)' (letters, digits and '_', not starting with a digit)")
+                problem(column, key.isEmpty ? "missing key before '='" : "invalid key '\(Names.printable(key))' (letters, digits and '_', not starting with a digit)")
                 continue
             }
             let valueStart = rest[rest.index(after: eq)...]

@@ -67,4 +67,20 @@ final class HardeningTests: XCTestCase {
         let (_, warnings) = try TOMLDecoder().decode(Model.self, from: document, file: "m.toml")
         XCTAssertEqual(warnings.map(\.message), ["unknown key 'b\\nc\\u{1b}[31m'"])
     }
+
+    /// A NUL in a service's env value or command, or in a secrets.env value, is refused
+    /// (exit 3, file:line:column) instead of being cut short at exec.
+    func testNULInEnvValuesIsRefused() throws {
+        let text = "name = \"web\"\ncommand = [\"/bin/sh\", \"-c\", \"a\\u0000b\"]\nenv = { GOOD = \"x\", BAD = \"a\\u0000b\" }\n"
+        XCTAssertThrowsError(try ServiceDefinition.parse(try TOMLDocument(parsing: text, fileName: "web.toml"), file: "web.toml", expectedName: "web")) { error in
+            XCTAssertEqual((error as? ConfigError)?.exitCode, .invalidConfig)
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("env.BAD: the value contains a NUL character"), message)
+            XCTAssertTrue(message.contains("command[2] contains a NUL character"), message)
+            XCTAssertFalse(message.contains("GOOD"), message)
+        }
+        XCTAssertThrowsError(try SecretsFile.parse("A=ok\nB=\"x\u{0}y\"\n", file: "secrets.env")) { error in
+            XCTAssertTrue("\(error)".contains("secrets.env:2:3: B: the value contains a NUL character"), "\(error)")
+        }
+    }
 }

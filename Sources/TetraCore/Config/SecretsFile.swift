@@ -74,8 +74,12 @@ public struct SecretsFile: Sendable, Equatable {
             case .success(let v): value = v
             case .failure(let message): problem(valueColumn, "\(key): \(message)"); continue
             }
+            if value.utf8.contains(0) {
+                problem(valueColumn, "\(key): the value contains a NUL character, which no environment variable can hold")
+                continue
+            }
             if let first = firstLine[key] {
-                problem(column, "duplicate key '\(key)' (first defined at line \(first))")
+                problem(column, "duplicate key '\(Names.printable(key))' (first defined at line \(first))")
                 continue
             }
             firstLine[key] = lineNumber

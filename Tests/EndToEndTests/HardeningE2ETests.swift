@@ -95,4 +95,21 @@ final class HardeningE2ETests: XCTestCase {
         """.write(toFile: orgDir + "/org.toml", atomically: true, encoding: .utf8)
         XCTAssertEqual(try t.run(["org", "validate", "acme"]).status, 0)
     }
+
+    /// `completion --dir DIR` is refused (exit 2) instead of silently ignoring DIR.
+    func testCompletionRefusesDir() throws {
+        let t = Tetra()
+        let dir = DeployFixture.tempDir("tetra-compl") + "/out"
+        for args in [["completion", "bash", "--dir", dir], ["--dir", dir, "completion", "zsh"]] {
+            let r = try t.run(args)
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertEqual(r.stdout, "")
+            XCTAssertTrue(r.stderr.contains("--dir sets the state root; 'tetra completion' prints a script on stdout"), r.stderr)
+            XCTAssertTrue(r.stderr.contains("hint: write the script with a redirect"), r.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir))
+        let ok = try t.run(["completion", "bash"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("__complete"), ok.stdout)
+    }
 }

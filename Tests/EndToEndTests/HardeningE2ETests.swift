@@ -112,4 +112,25 @@ final class HardeningE2ETests: XCTestCase {
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertTrue(ok.stdout.contains("__complete"), ok.stdout)
     }
+
+    /// `ports remove` of a port a defined service uses: exit 5 naming the service, unless --force.
+    func testPortsRemoveOfAPortInUseNeedsForce() throws {
+        let t = Tetra()
+        XCTAssertEqual(try t.run(["init"]).status, 0)
+        let org = t.stateRoot + "/orgs/acme"
+        try FileManager.default.createDirectory(atPath: org + "/services", withIntermediateDirectories: true)
+        try "[org]\nname = \"acme\"\n[environments.dev]\ntarget = \"/tmp/nowhere\"\n".write(toFile: org + "/org.toml", atomically: true, encoding: .utf8)
+        try "name = \"web\"\ncommand = [\"/bin/sleep\", \"60\"]\nport = \"api\"\n".write(toFile: org + "/services/web.toml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try t.run(["ports", "set", "api", "3456"]).status, 0)
+        XCTAssertEqual(try t.run(["ports", "set", "spare", "3457"]).status, 0)
+        let refused = try t.run(["ports", "remove", "api"])
+        XCTAssertEqual(refused.status, 5, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("port 'api' is used by service acme/web"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--force"), refused.stderr)
+        XCTAssertEqual(try t.run(["ports", "get", "api"]).stdout, "3456\n")
+        XCTAssertEqual(try t.run(["ports", "remove", "spare"]).status, 0)
+        let forced = try t.run(["ports", "remove", "api", "--force"])
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        XCTAssertEqual(try t.run(["ports", "get", "api"]).status, 4)
+    }
 }

@@ -133,4 +133,27 @@ final class HardeningE2ETests: XCTestCase {
         XCTAssertEqual(forced.status, 0, forced.stderr)
         XCTAssertEqual(try t.run(["ports", "get", "api"]).status, 4)
     }
+
+    /// A refused change to a protected environment shows the exact command to type, and that
+    /// command works.
+    func testProtectedRefusalShowsTheApproveCommand() throws {
+        let t = Tetra()
+        XCTAssertEqual(try t.run(["init"]).status, 0)
+        let target = DeployFixture.tempDir("tetra-approve") + "/prod"
+        let org = t.stateRoot + "/orgs/acme"
+        try FileManager.default.createDirectory(atPath: org + "/files", withIntermediateDirectories: true)
+        try "[org]\nname = \"acme\"\n[environments.prod]\ntarget = \"\(target)\"\nprotected = true\n"
+            .write(toFile: org + "/org.toml", atomically: true, encoding: .utf8)
+        try "hello\n".write(toFile: org + "/files/a.txt", atomically: true, encoding: .utf8)
+        let refused = try t.run(["org", "push", "acme", "prod", "-m", "raise workers"])
+        XCTAssertEqual(refused.status, 7, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("hint: once the change is reviewed, run: tetra org push acme prod -m 'raise workers' --approve"),
+                      refused.stderr)
+        XCTAssertEqual(try t.run(["org", "push", "acme", "prod", "-m", "raise workers", "--approve"]).status, 0)
+        try "hello again\n".write(toFile: org + "/files/a.txt", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try t.run(["org", "push", "acme", "prod", "--approve"]).status, 0)
+        let rollback = try t.run(["org", "rollback", "acme", "prod"])
+        XCTAssertEqual(rollback.status, 7, rollback.stderr)
+        XCTAssertTrue(rollback.stderr.contains("run: tetra org rollback acme prod --approve"), rollback.stderr)
+    }
 }

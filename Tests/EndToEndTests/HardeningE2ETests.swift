@@ -156,4 +156,25 @@ final class HardeningE2ETests: XCTestCase {
         XCTAssertEqual(rollback.status, 7, rollback.stderr)
         XCTAssertTrue(rollback.stderr.contains("run: tetra org rollback acme prod --approve"), rollback.stderr)
     }
+
+    /// `doctor` reports curl (a tool ACME needs) and a failed service as a problem.
+    func testDoctorChecksCurlAndFailedServices() throws {
+        let f = try SvcFixture()
+        defer { f.cleanUp() }
+        try f.write("ghost", "command = [\"no-such-program-tetra\"]\n")
+        XCTAssertEqual(try f.svc(["start", "ghost"]).status, 1)
+        XCTAssertEqual(try f.status("ghost")["state"] as? String, "failed")
+        let r = try f.t.run(["doctor", "--json"])
+        XCTAssertEqual(r.status, 1, r.stdout)
+        let checks = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+        let ghost = checks.first { $0["name"] as? String == "service acme/ghost" }
+        XCTAssertEqual(ghost?["status"] as? String, "problem", "\(checks)")
+        XCTAssertTrue((ghost?["detail"] as? String)?.hasPrefix("failed") == true, "\(String(describing: ghost))")
+        let curl = checks.first { $0["name"] as? String == "tool curl" }
+        if Tetra.which("curl") != nil {
+            XCTAssertEqual(curl?["status"] as? String, "ok", "\(String(describing: curl))")
+        } else {
+            XCTAssertEqual(curl?["status"] as? String, "warning", "\(String(describing: curl))")
+        }
+    }
 }

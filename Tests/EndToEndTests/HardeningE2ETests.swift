@@ -177,4 +177,29 @@ final class HardeningE2ETests: XCTestCase {
             XCTAssertEqual(curl?["status"] as? String, "warning", "\(String(describing: curl))")
         }
     }
+
+    /// A failed ACME registration (server unreachable, or its TLS certificate not trusted)
+    /// leaves no account key behind; a later successful one keeps its account.
+    func testFailedACMERegistrationLeavesNoOrphanAccount() throws {
+        let pebble = try Pebble()
+        defer { pebble.stop() }
+        let t = Tetra()
+        XCTAssertEqual(try t.run(["init"]).status, 0)
+        let accounts = t.stateRoot + "/ssl/accounts"
+        func leftovers() -> [String] {
+            (FileManager.default.enumerator(atPath: accounts)?.allObjects as? [String]) ?? []
+        }
+        var r = try t.run(["ssl", "generate", "a.test", "--http-port", String(pebble.httpPort), "--acme-server", "https://127.0.0.1:1/dir"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(leftovers(), [], "an account key was left after a failed registration")
+        r = try t.run(["ssl", "generate", "a.test", "--http-port", String(pebble.httpPort), "--acme-server", pebble.directoryURL],
+                      env: ["TETRA_ACME_CA_BUNDLE": ""])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(leftovers(), [], "an account key was left after a failed registration")
+        r = try t.run(["ssl", "generate", "a.test", "--http-port", String(pebble.httpPort), "--acme-server", pebble.directoryURL],
+                      env: ["TETRA_ACME_CA_BUNDLE": pebble.caFile])
+        XCTAssertEqual(r.status, 0, r.stderr + pebble.log)
+        XCTAssertEqual(Set(leftovers().filter { $0.contains("/") }.compactMap { $0.split(separator: "/").last.map(String.init) }),
+                       ["key.pem", "account.toml"], "\(leftovers())")
+    }
 }

@@ -36,7 +36,8 @@ extension TemplateLibrary {
 
     /// Finishes what a killed run left: a journal whose move happened (HEAD is at its
     /// target) is recorded unless the history already has it; the journal is then removed.
-    /// Stale clones of dead runs are removed. Called first by every library command.
+    /// Stale clones of dead runs are removed. Called first by every library command that
+    /// changes something (holding the "library" lock), not by dry runs.
     public func reconcile() throws {
         sweepStaleClones()
         guard let data = try AtomicFile.readIfExists(journalFile) else { return }

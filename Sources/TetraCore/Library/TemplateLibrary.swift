@@ -62,7 +62,7 @@ public struct TemplateLibrary: Sendable {
         let secrets = LibraryURL.stripCredentials(url).map { [$0.secret] } ?? []
         // Credentials go to git through its environment: never in argv or .git/config.
         let (bareURL, credentials) = Self.credentialed(url)
-        try reconcile()
+        if !dryRun { try reconcile() } // a dry run may hold no lock: it changes nothing
 
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
@@ -208,7 +208,7 @@ public struct TemplateLibrary: Sendable {
 
     public func update(dryRun: Bool, force: Bool) throws -> LibraryUpdateResult {
         try requireInitialised()
-        try reconcile()
+        if !dryRun { try reconcile() } // a dry run may hold no lock: it changes nothing
         let before = Self.parseStatus(try git.run(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"], in: directory))
         let branch = try requireBranch(before)
         guard let upstream = before.upstream else {
@@ -315,7 +315,7 @@ public struct TemplateLibrary: Sendable {
 
     public func rollback(to revision: String?, dryRun: Bool, force: Bool) throws -> LibraryRollbackResult {
         try requireInitialised()
-        try reconcile()
+        if !dryRun { try reconcile() } // a dry run may hold no lock: it changes nothing
         let before = Self.parseStatus(try git.run(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"], in: directory))
         let branch = try requireBranch(before)
         let from = try revParse("HEAD")

@@ -83,4 +83,17 @@ final class HardeningTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("secrets.env:2:3: B: the value contains a NUL character"), "\(error)")
         }
     }
+
+    func testReleaseOutputBoundAndApproveForm() {
+        XCTAssertNoThrow(try OrgRenderer.checkReleaseBound(Template.maxReleaseOutputBytes, "files/a.tmpl"))
+        XCTAssertThrowsError(try OrgRenderer.checkReleaseBound(Template.maxReleaseOutputBytes + 1, "files/a.tmpl")) { error in
+            XCTAssertEqual((error as? TemplateLimitError)?.exitCode, .invalidConfig)
+            XCTAssertTrue("\(error)".contains("files/a.tmpl: rendered output of the release exceeds the limit of 256 MiB"), "\(error)")
+        }
+        XCTAssertEqual(OrgService.approvedCommand(["tetra", "org", "push", "acme", "prod", "-m", "it's"], verb: "push"),
+                       #"tetra org push acme prod -m 'it'\''s' --approve"#)
+        XCTAssertEqual(OrgService.approvedCommand(["tetra", "env", "rollback", "prod", "--", "x"], verb: "rollback"),
+                       "tetra env rollback prod --approve -- x")
+        XCTAssertEqual(OrgService.approvedCommand([], verb: "promote"), "the same promote command with --approve")
+    }
 }

@@ -55,7 +55,7 @@ public struct OrgService: Sendable {
     /// The command to type to approve: the refused command line (secrets already redacted)
     /// with `--approve` added, shell-quoted; a generic form when the line is unknown.
     static func approvedCommand(_ commandLine: [String], verb: String) -> String {
-        guard commandLine.count > 1 else { return "tetra org \(verb) ... --approve" }
+        guard commandLine.count > 1 else { return "the same \(verb) command with --approve" }
         var words = commandLine
         if let dashes = words.firstIndex(of: "--") { words.insert("--approve", at: dashes) } else { words.append("--approve") }
         return ShellQuote.join(words)

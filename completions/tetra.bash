@@ -38,7 +38,7 @@ __tetra_flags() {
     'ports list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports get') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports set') REPLY='--force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'ports remove') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports remove') REPLY='--force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports allocate') REPLY='--range --env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports ranges') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports ranges set') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;

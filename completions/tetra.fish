@@ -139,7 +139,7 @@ function __tetra_flags
         case 'ports set'
             printf '%s\n' '--force' '--dry-run' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'ports remove'
-            printf '%s\n' '--dry-run' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
+            printf '%s\n' '--force' '--dry-run' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'ports allocate'
             printf '%s\n' '--range' '--env' '--dry-run' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'ports ranges'

@@ -51,18 +51,22 @@ final class LibraryCommandTests: XCTestCase {
         XCTAssertEqual(cli.runner.assertAllExpectationsMet(), [])
     }
 
-    /// A URL's credentials are used for the clone, then removed from the stored remote URL;
-    /// the history records the redacted URL and the operator is told.
+    /// A URL's credentials are used for the clone through git's environment, never in argv or
+    /// the stored remote URL; the history records the redacted URL and the operator is told.
     func testCredentialsAreUsedForTheCloneOnlyAndNotStored() throws {
         let runner = FakeProcessRunner(ordering: .inOrder)
         let url = "https://bob:tok3nSECRET@git.example.com/ops/t.git"
-        runner.expect("clone", executable: "git", matching: { $0.arguments.first == "clone" && $0.arguments.contains(url) },
+        // The token is never in argv: git gets it from its environment (a credential helper).
+        runner.expect("clone", executable: "git", matching: { $0.arguments.first == "clone" && $0.arguments.contains("https://git.example.com/ops/t.git") },
                       response: .dynamic({ request in
                           try FileManager.default.createDirectory(atPath: request.arguments.last! + "/.git", withIntermediateDirectories: true)
                           XCTAssertTrue(request.secrets.contains("tok3nSECRET"), "the token is registered as a secret")
+                          XCTAssertFalse(request.arguments.joined(separator: " ").contains("tok3nSECRET"), "\(request.arguments)")
+                          XCTAssertEqual(request.environment["TETRA_GIT_USERNAME"], "bob")
+                          XCTAssertEqual(request.environment["TETRA_GIT_PASSWORD"], "tok3nSECRET")
+                          XCTAssertEqual(request.environment["GIT_CONFIG_KEY_1"], "credential.helper")
                           return ProcessResult(status: 0)
                       }))
-        runner.expect("git", ["remote", "set-url", "origin", "https://bob@git.example.com/ops/t.git"])
         runner.expect("git", ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], stdout: "1234567890abcdef\n")
         runner.expect("git", ["symbolic-ref", "--short", "-q", "HEAD"], stdout: "main\n")
         let cli = InProcess(runner: runner)

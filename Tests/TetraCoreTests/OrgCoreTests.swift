@@ -68,7 +68,6 @@ final class OrgCoreTests: XCTestCase {
         target = "ssh://-oProxyCommand=x/srv"
         promote_from = "a"
         checks = [[]]
-        ssh_options = ["-oProxyCommand=bad"]
         """, files: ["x.tmpl": "{{ ports.api }}{{ secrets.NOPE }}"])
         try FileManager.default.createDirectory(atPath: paths.config, withIntermediateDirectories: true)
         try "[ports]\na = 4000\nb = 4000\n[port_ranges]\ndevelopment = \"3000-3999\"\n"

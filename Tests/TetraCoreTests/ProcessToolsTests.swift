@@ -55,7 +55,7 @@ final class ProcessToolsTests: XCTestCase {
         fake.install("rsync")
         fake.uninstall("rsync") // not installed
         let tools = ToolInventory(runner: fake).check()
-        XCTAssertEqual(tools.map(\.name), ["git", "docker", "ssh", "rsync", "openssl"])
+        XCTAssertEqual(tools.map(\.name), ["git", "docker", "ssh", "rsync", "openssl", "curl"])
         XCTAssertEqual(tools[0], .init(name: "git", path: "/usr/bin/git", version: "2.39.5", error: nil))
         XCTAssertEqual(tools[1], .init(name: "docker", path: nil, version: nil, error: "not found on PATH"))
         XCTAssertEqual(tools[2].version, "9.2p1")
@@ -68,7 +68,8 @@ final class ProcessToolsTests: XCTestCase {
 
     func testInventoryWithRealTools() throws {
         let tools = ToolInventory(runner: ProcTestSupport.runner).check()
-        XCTAssertEqual(tools.count, 5)
+        XCTAssertEqual(tools.count, 6)
+        if let curl = tools.first(where: { $0.name == "curl" }), curl.present { XCTAssertNotNil(curl.version, "\(curl)") }
         for tool in tools where tool.present {
             // Whatever is installed here must yield a version that starts with a digit.
             XCTAssertEqual(tool.version?.first?.isNumber, true, "\(tool)")

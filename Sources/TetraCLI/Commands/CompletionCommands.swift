@@ -14,7 +14,15 @@ enum CompletionCommands {
                         "tetra completion zsh > \"${fpath[1]}/_tetra\"",
                         "tetra completion fish > ~/.config/fish/completions/tetra.fish",
                     ],
-                    handler: { inv, _ in
+                    handler: { inv, env in
+                        // --dir is the state root, which the script does not use: refuse rather
+                        // than ignore it (the script's name completion runs 'tetra __complete',
+                        // which finds the state root through TETRA_DIR like every command).
+                        if let dir = env.options.dir {
+                            throw CoreError.invalidArgument(
+                                "--dir sets the state root; 'tetra completion' prints a script on stdout and writes no file, so --dir \(Names.printable(dir)) would be ignored",
+                                hint: "write the script with a redirect (tetra completion bash > ~/.local/share/bash-completion/completions/tetra); for names from another state root, export TETRA_DIR in your shell")
+                        }
                         let shell = inv.required("SHELL")
                         guard let script = CompletionScripts(root: CommandTable.root).script(for: shell) else {
                             throw UsageError("unknown shell '\(shell)' (expected bash, zsh or fish)",

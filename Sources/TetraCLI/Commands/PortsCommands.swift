@@ -4,7 +4,9 @@ import TetraCore
 /// The `ports` group: the named port registry in config/ports.toml.
 enum PortsCommands {
     static func service(_ env: CommandEnvironment) -> PortService {
-        PortService(store: PortStore(paths: env.paths), cache: PortLookupCache(paths: env.paths))
+        var service = PortService(store: PortStore(paths: env.paths), cache: PortLookupCache(paths: env.paths))
+        service.servicesRoot = env.paths
+        return service
     }
 
     /// Runs a registry mutation: state root created, "ports" lock held, unless a dry run.
@@ -71,9 +73,12 @@ enum PortsCommands {
     static var remove: CommandSpec {
         CommandSpec("remove", summary: "Remove NAME from the registry",
                     arguments: [ArgSpec("NAME", help: "port name", completion: .dynamic(.ports))],
+                    flags: [FlagSpec("force", help: "remove it even if a service uses it")],
                     examples: ["tetra ports remove api"], mutates: true, json: true,
                     handler: { inv, env in
-                        let change = try mutate(env) { try service(env).remove(inv.required("NAME"), dryRun: env.options.dryRun) }
+                        let change = try mutate(env) {
+                            try service(env).remove(inv.required("NAME"), dryRun: env.options.dryRun, force: inv.has("force"))
+                        }
                         return CommandOutput(json: change, text: changeText(change))
                     })
     }

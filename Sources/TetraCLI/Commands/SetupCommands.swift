@@ -71,8 +71,9 @@ enum SetupCommands {
         CommandSpec("doctor", summary: "Check tools, the state root and configuration; exit 1 on any problem",
                     discussion: """
                     Checks that git, ssh and openssl are installed (problems when missing) and reports
-                    docker and rsync (warnings when missing: docker is needed only for volumes and
-                    docker services, rsync only speeds up pushes), with their versions; that the
+                    docker, rsync and curl (warnings when missing: docker is needed only for volumes and
+                    docker services, rsync only speeds up pushes, curl only talks to ACME servers), with
+                    their versions; services that are failed, in a crash loop or unhealthy; that the
                     state root is a directory owned by you with mode 0700; that config/tetra.toml
                     parses; the port registry's problems (as 'tetra ports check'); and certificates
                     expiring within 21 days (warnings) or expired (problems).
@@ -135,7 +136,7 @@ struct Doctor {
 
     /// Tools whose absence is a problem, and tools whose absence only limits features.
     static let requiredTools = ["git", "ssh", "openssl"]
-    static let optionalTools = ["docker", "rsync"]
+    static let optionalTools = ["docker", "rsync", "curl"]
 
     func toolChecks() -> [Check] {
         let inventory = ToolInventory(runner: core.runner).check()
@@ -196,7 +197,7 @@ struct Doctor {
         return checks.isEmpty ? [Check(name: "certificates", status: .ok, detail: "\(metas.count) stored, none expiring within 21 days")] : checks
     }
 
-    /// Services in a crash loop or unhealthy (from their recorded state).
+    /// Services failed, in a crash loop or unhealthy (from their recorded state).
     func serviceChecks() -> [Check] {
         ServiceManager.troubled(paths: core.paths).map {
             Check(name: "service \($0.org)/\($0.name)", status: .problem, detail: "\($0.state)" + ($0.message.map { ": \($0)" } ?? ""))

@@ -17,11 +17,19 @@ enum TemplateCommands {
         TemplateCatalog(paths: env.paths)
     }
 
+    /// Warns (stderr) about symlinks and special files in the library, which are ignored.
+    static func warnSkipped(_ catalog: TemplateCatalog, _ env: CommandEnvironment) {
+        for path in catalog.librarySkipped() {
+            env.core.progress.warn("library templates/\(Names.printable(path)) is a symlink or special file: ignored (a library template must be a regular file)")
+        }
+    }
+
     /// A template by name (library over built-in), or by path: NAME starting with `/`, `./`,
     /// `../` or `~/` is always a path; any other NAME is a path only when no template has
     /// that name and a file or directory exists there.
     static func resolve(_ name: String, _ env: CommandEnvironment) throws -> LoadedTemplate {
         let catalog = catalog(env)
+        warnSkipped(catalog, env)
         let explicitPath = name.hasPrefix("/") || name.hasPrefix("./") || name.hasPrefix("../") || name.hasPrefix("~/")
             || name == "." || name == ".."
         if !explicitPath, let entry = try catalog.entry(named: name) {
@@ -86,6 +94,7 @@ enum TemplateCommands {
                     examples: ["tetra template list", "tetra template list --json"], json: true,
                     handler: { _, env in
                         let catalog = catalog(env)
+                        warnSkipped(catalog, env)
                         let records = records(try catalog.entries(), catalog: catalog)
                         struct Result: Encodable { let templates: [ListRecord] }
                         return CommandOutput(json: Result(templates: records),
@@ -196,7 +205,7 @@ enum TemplateCommands {
                         }
                         let partials = CatalogPartials(catalog: catalog(env),
                                                        directories: inv.flagValues("partials").map { env.core.absolutePath($0) })
-                        let (outputs, used) = try template.renderReport(values, partials: partials)
+                        let (outputs, used) = try template.renderReport(values, partials: partials, interrupt: env.core.interrupt)
                         let unused = values.keys.filter { !used.contains($0) }
                         let notes = unused.isEmpty || template.files.allSatisfy(\.verbatim) ? [] : [
                             "warning: \(unused.count == 1 ? "value" : "values") \(unused.map { "'\($0)'" }.joined(separator: ", ")) not used by \(template.entry.name)"

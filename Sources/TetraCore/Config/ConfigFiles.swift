@@ -44,7 +44,7 @@ public enum ConfigFiles {
         do {
             table = try TOMLParser.parse("\(text) = 0\n")
         } catch {
-            throw CoreError.invalidArgument("invalid key path '\(text)'", hint: "use dotted TOML keys, e.g. ports.api or servers.\"web.1\".port")
+            throw CoreError.invalidArgument("invalid key path '\(Names.printable(text))'", hint: "use dotted TOML keys, e.g. ports.api or servers.\"web.1\".port")
         }
         var path: [String] = []
         var current = table

@@ -64,7 +64,7 @@ public struct SecretsFile: Sendable, Equatable {
             }
             let key = String(rest[..<eq]).trimmingCharacters(in: .whitespaces)
             guard isValidKey(key) else {
-                problem(column, key.isEmpty ? "missing key before '='" : "invalid key '\(key)' (letters, digits and '_', not starting with a digit)")
+                problem(column, key.isEmpty ? "missing key before '='" : "invalid key '\(Names.printable(key))' (letters, digits and '_', not starting with a digit)")
                 continue
             }
             let valueStart = rest[rest.index(after: eq)...]
@@ -74,8 +74,12 @@ public struct SecretsFile: Sendable, Equatable {
             case .success(let v): value = v
             case .failure(let message): problem(valueColumn, "\(key): \(message)"); continue
             }
+            if value.utf8.contains(0) {
+                problem(valueColumn, "\(key): the value contains a NUL character, which no environment variable can hold")
+                continue
+            }
             if let first = firstLine[key] {
-                problem(column, "duplicate key '\(key)' (first defined at line \(first))")
+                problem(column, "duplicate key '\(Names.printable(key))' (first defined at line \(first))")
                 continue
             }
             firstLine[key] = lineNumber

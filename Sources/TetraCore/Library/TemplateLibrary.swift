@@ -12,8 +12,9 @@ import Foundation
 ///   refused, with the commands that resolve it.
 /// - `rollback` moves the branch back to an earlier commit of its own or its upstream's
 ///   history (`git reset --hard`); the next `update` fast-forwards again.
-/// - A URL's credentials (`https://user:token@host/...`) are used for the clone only: the
-///   stored remote URL has them removed, and every message redacts them.
+/// - A URL's credentials (`https://user:token@host/...`) are used for the clone only, handed
+///   to git through its environment (`LibrarySafety.swift`): the stored remote URL never has
+///   them, no argv has them, and every message redacts them.
 public struct TemplateLibrary: Sendable {
     public let paths: StatePaths
     public let core: CoreContext
@@ -59,6 +60,9 @@ public struct TemplateLibrary: Sendable {
         if let ref { try Self.checkRef(ref) }
         let shown = Redactor.redactURLCredentials(url)
         let secrets = LibraryURL.stripCredentials(url).map { [$0.secret] } ?? []
+        // Credentials go to git through its environment: never in argv or .git/config.
+        let (bareURL, credentials) = Self.credentialed(url)
+        if !dryRun { try reconcile() } // a dry run may hold no lock: it changes nothing
 
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
@@ -78,8 +82,8 @@ public struct TemplateLibrary: Sendable {
             // Check that the URL answers and the branch exists, without cloning.
             core.progress.step("checking \(shown)")
             let heads = try remote("check", url: url, secrets: secrets) {
-                try git.run(["ls-remote", "--heads", "--", url] + (ref.map { ["refs/heads/\($0)"] } ?? []),
-                            timeout: networkTimeout, secrets: secrets)
+                try git.run(["ls-remote", "--heads", "--", bareURL] + (ref.map { ["refs/heads/\($0)"] } ?? []),
+                            timeout: networkTimeout, environment: credentials, secrets: secrets)
             }
             if let ref, heads.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 throw CoreError.notFound(what: "branch", name: ref, hint: "the library at \(shown) has no branch '\(ref)'")
@@ -95,11 +99,8 @@ public struct TemplateLibrary: Sendable {
         core.progress.step("cloning \(shown)" + (ref.map { " (branch \($0))" } ?? ""))
         try core.interrupt.check()
         _ = try remote("clone", url: url, secrets: secrets) {
-            try git.run(["clone", "--quiet", "--origin", "origin"] + (ref.map { ["--branch", $0] } ?? []) + ["--", url, staging],
-                        timeout: networkTimeout, secrets: secrets)
-        }
-        if let stripped = LibraryURL.stripCredentials(url) {
-            try git.run(["remote", "set-url", "origin", stripped.url], in: staging, secrets: secrets)
+            try git.run(["clone", "--quiet", "--origin", "origin"] + (ref.map { ["--branch", $0] } ?? []) + ["--", bareURL, staging],
+                        timeout: networkTimeout, environment: credentials, secrets: secrets)
         }
         guard let head = try? git.run(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], in: staging)
             .trimmingCharacters(in: .whitespacesAndNewlines), !head.isEmpty else {
@@ -207,6 +208,7 @@ public struct TemplateLibrary: Sendable {
 
     public func update(dryRun: Bool, force: Bool) throws -> LibraryUpdateResult {
         try requireInitialised()
+        if !dryRun { try reconcile() } // a dry run may hold no lock: it changes nothing
         let before = Self.parseStatus(try git.run(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"], in: directory))
         let branch = try requireBranch(before)
         guard let upstream = before.upstream else {
@@ -258,9 +260,10 @@ public struct TemplateLibrary: Sendable {
         }
         try core.interrupt.check()
         core.progress.step("fast-forwarding \(branch): \(from.prefix(7)) → \(target.prefix(7))")
-        try git.run(["merge", "--ff-only", "--quiet", target], in: directory)
         let now = target // a fast-forward ends exactly at the target
-        try record(action: "update", from: from, to: now, ref: branch, url: url, commits: behind, backup: backup)
+        try journaled(Journal(action: "update", from: from, to: now, ref: branch, url: url, commits: behind, backup: backup)) {
+            try git.run(["merge", "--ff-only", "--quiet", target], in: directory)
+        }
         return LibraryUpdateResult(url: shown, ref: branch, from: from, to: now, upToDate: false, commits: commits, files: files,
                                    localChanges: local, backup: backup, ahead: 0, dryRun: false)
     }
@@ -312,6 +315,7 @@ public struct TemplateLibrary: Sendable {
 
     public func rollback(to revision: String?, dryRun: Bool, force: Bool) throws -> LibraryRollbackResult {
         try requireInitialised()
+        if !dryRun { try reconcile() } // a dry run may hold no lock: it changes nothing
         let before = Self.parseStatus(try git.run(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"], in: directory))
         let branch = try requireBranch(before)
         let from = try revParse("HEAD")
@@ -354,9 +358,10 @@ public struct TemplateLibrary: Sendable {
         if !before.changes.isEmpty { backup = try saveLocalChanges(reason: "before library rollback") }
         try core.interrupt.check()
         core.progress.step("rolling back \(branch): \(from.prefix(7)) → \(target.prefix(7))")
-        try git.run(["reset", "--hard", "--quiet", target], in: directory)
         let url = (try? git.run(["remote", "get-url", "origin"], in: directory).trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
-        try record(action: "rollback", from: from, to: target, ref: branch, url: url, backup: backup)
+        try journaled(Journal(action: "rollback", from: from, to: target, ref: branch, url: url, backup: backup)) {
+            try git.run(["reset", "--hard", "--quiet", target], in: directory)
+        }
         return LibraryRollbackResult(ref: branch, from: from, to: target, subject: subject, unchanged: false,
                                      localChanges: before.changes, backup: backup, dryRun: false)
     }
@@ -465,6 +470,12 @@ public struct TemplateLibrary: Sendable {
         guard let s = try? status() else {
             checks.append(LibraryCheck(name: "library status", status: .problem, detail: "git status failed in \(directory)"))
             return checks
+        }
+        let skipped = TemplateCatalog(libraryTemplates: directory + "/templates", builtinFiles: []).librarySkipped()
+        if !skipped.isEmpty {
+            checks.append(LibraryCheck(name: "library symlinks", status: .warning,
+                                       detail: "ignored (not regular files): " + skipped.prefix(5).map { "templates/" + Names.printable($0) }.joined(separator: ", ")
+                                        + (skipped.count > 5 ? ", ..." : "")))
         }
         let at = "\(s.short) on \(s.ref ?? "a detached HEAD")"
         if s.ref == nil {

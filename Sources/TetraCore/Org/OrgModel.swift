@@ -53,17 +53,56 @@ public struct EnvironmentConfig: Sendable, Decodable {
         try DeployTarget.parse(target, sshKey: sshKey, sshPort: sshPort)
     }
 
-    /// Why an `ssh_options` item is not acceptable, or nil.
+    /// The `ssh_options` tetra passes to ssh (compared case-insensitively): options that run
+    /// no command and open no channel. Everything else (`ProxyCommand`, `LocalCommand`,
+    /// `KnownHostsCommand`, `PermitLocalCommand`, `Match`, `Include`, forwardings, ...) is
+    /// refused.
+    public static let allowedSSHOptions: [String] = [
+        "AddressFamily", "BatchMode", "BindAddress", "CheckHostIP", "Ciphers", "Compression",
+        "ConnectionAttempts", "ConnectTimeout", "FingerprintHash", "GlobalKnownHostsFile",
+        "HashKnownHosts", "HostKeyAlgorithms", "HostKeyAlias", "IdentitiesOnly", "IdentityFile",
+        "IPQoS", "KbdInteractiveAuthentication", "KexAlgorithms", "LogLevel", "MACs",
+        "NumberOfPasswordPrompts", "PasswordAuthentication", "Port", "PreferredAuthentications",
+        "PubkeyAcceptedAlgorithms", "PubkeyAcceptedKeyTypes", "PubkeyAuthentication", "RekeyLimit",
+        "ServerAliveCountMax", "ServerAliveInterval", "StrictHostKeyChecking", "TCPKeepAlive",
+        "UpdateHostKeys", "User", "UserKnownHostsFile", "VerifyHostKeyDNS",
+    ]
+    static let allowedSSHOptionKeys = Set(allowedSSHOptions.map { $0.lowercased() })
+
+    /// Why an `ssh_options` item is not acceptable, or nil. An item is `Key=Value`: the key
+    /// one of `allowedSSHOptions`, the value non-empty, without spaces, quotes or control
+    /// characters (so that no second option can hide in it), not starting with `-`.
     public static func sshOptionProblem(_ option: String) -> String? {
+        let shown = Names.printable(option)
         let b = Array(option.utf8)
-        guard let eq = b.firstIndex(of: 0x3D), eq > 0 else { return "'\(Names.printable(option))' is not Key=Value" }
-        let key = b[0..<eq]
-        guard key.allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) }),
-              let first = key.first, !(first >= 0x30 && first <= 0x39) else {
-            return "'\(Names.printable(option))': the option name may only use letters and digits"
+        if b.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "control characters in '\(shown)'" }
+        if b.first == UInt8(ascii: "-") { return "'\(shown)': give the option as Key=Value, without -o" }
+        guard let eq = b.firstIndex(of: 0x3D), eq > 0 else { return "'\(shown)' is not Key=Value" }
+        let key = String(decoding: b[0..<eq], as: UTF8.self)
+        let value = b[(eq + 1)...]
+        guard allowedSSHOptionKeys.contains(key.lowercased()) else {
+            return "'\(shown)': ssh option '\(Names.printable(key))' is not allowed (only options that run no command: see 'docs/security.md')"
         }
-        if b.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "control characters in '\(Names.printable(option))'" }
+        if value.isEmpty { return "'\(shown)': the value is empty" }
+        if value.first == UInt8(ascii: "-") { return "'\(shown)': the value may not start with '-'" }
+        if value.contains(where: { $0 == 0x20 || $0 == 0x22 || $0 == 0x27 || $0 == 0x3D || $0 == 0x23 }) {
+            return "'\(shown)': the value may not contain spaces, quotes, '=' or '#'"
+        }
         return nil
+    }
+
+    /// Every refused `ssh_options` item of every environment, with its `path:line:column`.
+    static func sshOptionProblems(_ config: OrgConfig, document: TOMLDocument, file: String) -> [ConfigProblem] {
+        var problems: [ConfigProblem] = []
+        for (name, env) in config.environments {
+            for (i, option) in (env.sshOptions ?? []).enumerated() {
+                guard let reason = sshOptionProblem(option) else { continue }
+                let path = ["environments", name, "ssh_options", String(i)]
+                problems.append(ConfigProblem(file: file, position: document.keyPosition(of: document.resolve(path)),
+                                              keyPath: "environments.\(name).ssh_options", message: reason))
+            }
+        }
+        return problems
     }
 
     /// Transport options for this environment: `ssh_options` become `-o` pairs.
@@ -117,6 +156,12 @@ public struct LoadedOrg: Sendable {
         }
         let document = try TOMLDocument(bytes: Array(data), fileName: display)
         let (config, warnings) = try TOMLDecoder().decode(OrgConfig.self, from: document, file: display)
+        // Refused before any command can hand them to ssh (they may run commands).
+        let refused = EnvironmentConfig.sshOptionProblems(config, document: document, file: display)
+        if !refused.isEmpty {
+            throw ConfigError(refused, hint: "ssh_options accepts only options that run no command: "
+                                + EnvironmentConfig.allowedSSHOptions.joined(separator: ", "))
+        }
         let kept = warnings.filter { w in
             let key = w.keyPath ?? ""
             return !(key.hasPrefix("org.") || key == "org")

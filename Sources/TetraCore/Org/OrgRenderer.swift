@@ -77,6 +77,7 @@ public struct OrgRenderer: Sendable {
             return try renderTemplatesOnly(org, environment: environment, context: context, partials: partials)
         }
         var count = 0
+        var renderedBytes = 0
         func visit(_ rel: String, _ kind: TreeWalker.Kind, _ st_mode: mode_t, _ size: Int64, _ knownHash: String?) throws {
             count += 1
             if count % 256 == 0 { try interrupt?.check() }
@@ -123,9 +124,9 @@ public struct OrgRenderer: Sendable {
                     do {
                         let template = try Template(source: text, name: display())
                         do {
-                            result = try template.renderResult(context, partials: partials)
+                            result = try template.renderResult(context, partials: partials, interrupt: interrupt)
                         } catch is ConfigError {
-                            let found = try template.validate(context, partials: partials)
+                            let found = try template.validate(context, partials: partials, interrupt: interrupt)
                             problems += found.isEmpty ? [ConfigProblem(file: display(), message: "does not render for \(environment)")] : found
                             return
                         }
@@ -133,6 +134,8 @@ public struct OrgRenderer: Sendable {
                         problems += error.problems
                         return
                     }
+                    renderedBytes += result.text.utf8.count
+                    try Self.checkReleaseBound(renderedBytes, display())
                     let mode: UInt16 = result.usesSecrets ? 0o600 : (executable ? 0o755 : 0o644)
                     outcome.files[out] = mode
                     outcome.rendered.append(out)
@@ -174,6 +177,12 @@ public struct OrgRenderer: Sendable {
         return outcome
     }
 
+    /// The bound on what all templates of one release render together (exit 3 beyond it).
+    static func checkReleaseBound(_ total: Int, _ file: String) throws {
+        guard total > Template.maxReleaseOutputBytes else { return }
+        throw TemplateLimitError(ConfigProblem(file: file, message: "rendered output of the release exceeds the limit of \(Template.maxReleaseOutputBytes >> 20) MiB (reached at this file)"))
+    }
+
     /// Writes a file of the scratch tree (created exclusively, no fsync: the deploy makes the
     /// release durable, and a crash leaves only scratch behind).
     static func writeScratch(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
@@ -190,6 +199,7 @@ public struct OrgRenderer: Sendable {
         var problems: [ConfigProblem] = []
         var outcome = Outcome(files: [:], rendered: [], secretFiles: [])
         let prefix = Self.displayPrefix(org)
+        var renderedBytes = 0
         try TreeWalker.files(under: org.filesDirectory, endingWith: ".tmpl") { rel in
             let display = Self.display(rel, prefix: prefix)
             guard let data = try AtomicFile.readIfExists(org.filesDirectory + "/" + rel), let text = String(data: data, encoding: .utf8) else {
@@ -199,12 +209,14 @@ public struct OrgRenderer: Sendable {
             do {
                 let template = try Template(source: text, name: display)
                 do {
-                    let result = try template.renderResult(context, partials: partials)
+                    let result = try template.renderResult(context, partials: partials, interrupt: interrupt)
+                    renderedBytes += result.text.utf8.count
+                    try Self.checkReleaseBound(renderedBytes, display)
                     let out = String(rel.dropLast(5))
                     outcome.rendered.append(out)
                     if result.usesSecrets { outcome.secretFiles.append(out) }
                 } catch is ConfigError {
-                    let found = try template.validate(context, partials: partials)
+                    let found = try template.validate(context, partials: partials, interrupt: interrupt)
                     problems += found.isEmpty ? [ConfigProblem(file: display, message: "does not render for \(environment)")] : found
                 }
             } catch let error as ConfigError {

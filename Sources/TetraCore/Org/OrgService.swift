@@ -51,11 +51,20 @@ public struct OrgService: Sendable {
         }
     }
 
+    /// The command to type to approve: the refused command line (secrets already redacted)
+    /// with `--approve` added, shell-quoted; a generic form when the line is unknown.
+    static func approvedCommand(_ commandLine: [String], verb: String) -> String {
+        guard commandLine.count > 1 else { return "the same \(verb) command with --approve" }
+        var words = commandLine
+        if let dashes = words.firstIndex(of: "--") { words.insert("--approve", at: dashes) } else { words.append("--approve") }
+        return ShellQuote.join(words)
+    }
+
     /// Refuses a change to a protected environment without --approve (exit 7).
     func requireApproval(_ env: EnvironmentConfig, name: String, verb: String, approve: Bool) throws {
         if env.isProtected && !approve {
             throw CoreError.refused("environment '\(name)' is protected: \(verb) needs --approve",
-                                    hint: "re-run with --approve once the change is reviewed")
+                                    hint: "once the change is reviewed, run: " + Self.approvedCommand(context.commandLine, verb: verb))
         }
     }
 

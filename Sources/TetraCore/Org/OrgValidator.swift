@@ -119,6 +119,8 @@ public struct OrgValidator: Sendable {
                 _ = try renderer.render(org, environment: name, ports: inputs.ports, secrets: inputs.secrets, into: nil)
             } catch let e as ConfigError {
                 problems += e.problems
+            } catch let e as TemplateLimitError {
+                problems.append(e.problem)
             } catch let e as any TetraError {
                 problems.append(ConfigProblem(file: org.filesDirectory, message: e.message + " (env \(name))"))
             } catch {

@@ -10,6 +10,8 @@ public struct PortService: Sendable {
 
     /// The lookup cache used by `get` (nil: always parse).
     public var cache: PortLookupCache?
+    /// The state root whose orgs' services `remove` checks for users of a port (nil: none).
+    public var servicesRoot: StatePaths?
 
     public init(store: PortStore, isFree: @escaping @Sendable (Int) -> Bool = { PortProbe.isFree($0) },
                 scan: @escaping @Sendable () -> [ListeningSocket] = { SocketScanner().scan() },
@@ -116,15 +118,34 @@ public struct PortService: Sendable {
         return Change(name: name, port: port, previous: previous, action: previous == nil ? "added" : "updated", dry_run: dryRun)
     }
 
-    public func remove(_ name: String, dryRun: Bool) throws -> Change {
+    /// Removes NAME. A port that a defined service uses (`port = "NAME"` in any org's
+    /// `services/*.toml`) is a conflict (exit 5) naming the services, unless `force`.
+    public func remove(_ name: String, dryRun: Bool, force: Bool = false) throws -> Change {
         try Names.validate(name, what: "port")
         var loaded = try store.loadValid(editing: true)
         guard let previous = loaded.registry.port(named: name) else {
             throw CoreError.notFound(what: "port", name: name, hint: "see 'tetra ports list'")
         }
+        let users = servicesUsing(name)
+        if !users.isEmpty && !force {
+            throw CoreError.conflict("port '\(name)' is used by service\(users.count == 1 ? "" : "s") \(users.joined(separator: ", "))",
+                                     hint: "re-run with --force to remove it anyway (\(users.count == 1 ? "that service" : "those services") will not start until '\(name)' is registered again)")
+        }
         _ = try loaded.document.remove(["ports", name])
         if !dryRun { try store.save(loaded.document) }
         return Change(name: name, port: nil, previous: previous, action: "removed", dry_run: dryRun)
+    }
+
+    /// The services (`org/name`) whose definition names port `name`. Unreadable service
+    /// files are skipped (`svc` reports them).
+    public func servicesUsing(_ name: String) -> [String] {
+        guard let paths = servicesRoot else { return [] }
+        var out: [String] = []
+        for org in OrgStore(paths: paths).names() {
+            guard let catalog = try? ServiceCatalog.load(paths: paths, org: org) else { continue }
+            for definition in catalog.definitions where definition.port == .named(name) { out.append(org + "/" + definition.name) }
+        }
+        return out
     }
 
     /// The lowest port of the range that is not registered, not reserved and not bound now;

@@ -31,6 +31,13 @@ public enum ToolVersion {
         return String(words[1])
     }
 
+    /// "curl 7.88.1 (x86_64-pc-linux-gnu) libcurl/7.88.1 ..." → "7.88.1".
+    public static func curl(_ text: String) -> String? {
+        let words = firstLine(text).split(separator: " ")
+        guard words.count >= 2, words[0] == "curl", words[1].first?.isNumber == true else { return nil }
+        return String(words[1])
+    }
+
     /// "OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15 3 Sep 2024" → "9.2p1".
     public static func ssh(_ text: String) -> String? {
         let line = firstLine(text)
@@ -226,7 +233,7 @@ public struct ToolInventory: Sendable {
         }
     }
 
-    public static let tools = ["git", "docker", "ssh", "rsync", "openssl"]
+    public static let tools = ["git", "docker", "ssh", "rsync", "openssl", "curl"]
 
     public let runner: any ProcessRunning
     public init(runner: any ProcessRunning) { self.runner = runner }
@@ -255,6 +262,7 @@ public struct ToolInventory: Sendable {
             case "ssh": version = try SSH(runner: runner).version()
             case "rsync": version = try Rsync(runner: runner).version()
             case "openssl": version = try OpenSSL(runner: runner).version()
+            case "curl": version = ToolCall.parsed(try ToolCall.versionOutput(runner, "curl", ["--version"]), ToolVersion.curl)
             default:
                 version = ToolVersion.firstLine(try ToolCall.versionOutput(runner, name, ["--version"]))
             }

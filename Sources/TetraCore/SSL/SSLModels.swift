@@ -144,19 +144,9 @@ public struct CertificateMeta: Sendable, Equatable, Codable {
 /// TOML basic strings for hand-written files.
 enum TOMLText {
     static func string(_ v: String) -> String {
-        var out = "\""
-        for u in v.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 || u.value == 0x7F { out += String(format: "\\u%04X", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
+        var out = ""
+        TOMLSerializer.appendBasicString(v, to: &out)
+        return out
     }
 }
 

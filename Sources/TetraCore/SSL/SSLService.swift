@@ -453,16 +453,28 @@ public struct SSLService: Sendable {
         return accountsDirectory + "/" + safeHost + "-" + String(SHA256.hex(of: server).prefix(12))
     }
 
-    /// The account key for `server`, created once (0600) under the `ssl.accounts` lock.
-    func accountKey(server: String, keyType: SSLKeyType) throws -> String {
+    /// The account key for `server`, created once (0600) under the `ssl.accounts` lock;
+    /// `created`: made by this call (removed again if the registration then fails).
+    func accountKey(server: String, keyType: SSLKeyType) throws -> (path: String, created: Bool) {
         let dir = accountDirectory(server: server)
         let key = dir + "/key.pem"
         return try withLock("ssl.accounts") {
-            if FileManager.default.fileExists(atPath: key) { return key }
+            if FileManager.default.fileExists(atPath: key) { return (key, false) }
             try AtomicFile.ensureDirectory(dir, mode: 0o700)
             core.progress.step("creating an ACME account key (\(keyType.rawValue)) for \(server)")
             try AtomicFile.write(try openssl.generatePrivateKey(keyType), to: key, mode: 0o600)
-            return key
+            return (key, true)
+        }
+    }
+
+    /// Removes an account key made by this run whose registration failed (and its directory
+    /// when empty): no orphan account is left behind.
+    func discardNewAccount(server: String) {
+        let dir = accountDirectory(server: server)
+        _ = try? withLock("ssl.accounts") {
+            guard !FileManager.default.fileExists(atPath: dir + "/account.toml") else { return }
+            unlink(dir + "/key.pem")
+            rmdir(dir)
         }
     }
 
@@ -476,11 +488,20 @@ public struct SSLService: Sendable {
         }
         defer { responder.stop() }
 
-        let signer = try JWSSigner(keyPath: try accountKey(server: p.server, keyType: p.keyType), openssl: openssl)
-        let client = ACMEClient(directoryURL: p.server, transport: CurlTransport(runner: core.runner, caBundle: p.caBundle),
+        let key = try accountKey(server: p.server, keyType: p.keyType)
+        let client: ACMEClient
+        let signer: JWSSigner
+        let account: (url: String, created: Bool)
+        do {
+            signer = try JWSSigner(keyPath: key.path, openssl: openssl)
+            client = ACMEClient(directoryURL: p.server, transport: CurlTransport(runner: core.runner, caBundle: p.caBundle),
                                 signer: signer, interrupt: core.interrupt)
-        core.progress.step("ACME: account at \(p.server)")
-        let account = try client.account(email: p.email)
+            core.progress.step("ACME: account at \(p.server)")
+            account = try client.account(email: p.email)
+        } catch {
+            if key.created { discardNewAccount(server: p.server) }
+            throw error
+        }
         let accountFile = accountDirectory(server: p.server) + "/account.toml"
         if account.created || !FileManager.default.fileExists(atPath: accountFile) {
             var text = "# ACME account of tetra at this server; the key is key.pem (0600)\n"

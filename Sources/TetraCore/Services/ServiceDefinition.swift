@@ -245,6 +245,13 @@ extension ServiceDefinition {
         for key in (raw.env ?? [:]).keys.sorted() where !SecretsFile.isValidKey(key) {
             problem(["env", key], "invalid environment variable name '\(Names.printable(key))'")
         }
+        // A NUL would silently cut the value (or argument) short at exec: refused.
+        for (key, value) in (raw.env ?? [:]).sorted(by: { $0.key < $1.key }) where value.utf8.contains(0) {
+            problem(["env", key], "the value contains a NUL character (\\u0000), which no environment variable can hold")
+        }
+        for (i, arg) in (raw.command ?? []).enumerated() where arg.utf8.contains(0) {
+            problem(["command"], "command[\(i)] contains a NUL character (\\u0000), which no argument can hold")
+        }
         for (i, s) in (raw.secrets ?? []).enumerated() where !SecretsFile.isValidKey(s) {
             problem(["secrets"], "secrets[\(i)]: invalid secret name '\(Names.printable(s))'")
         }

@@ -509,7 +509,7 @@ public struct ServiceManager: Sendable {
                 guard let rec = ServiceRecord.read(ServicePaths(paths: paths, org: org, name: name).stateFile) else { continue }
                 var state = rec.state
                 if ServiceRecord.activeStates.contains(state) && !rec.supervisorAlive { state = "failed" }
-                if state == "crashloop" || state == "unhealthy" || (state == "running" && rec.health == "unhealthy") {
+                if state == "crashloop" || state == "unhealthy" || state == "failed" || (state == "running" && rec.health == "unhealthy") {
                     out.append((org, name, state, rec.message))
                 }
             }

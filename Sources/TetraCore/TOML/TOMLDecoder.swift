@@ -97,7 +97,7 @@ final class _TOMLDecodingState {
     }
 
     func missingKey(_ key: String, in path: [TOMLPathComponent]) -> ConfigError {
-        error(path, "missing required key '\(key)'")
+        error(path, "missing required key '\(Names.printable(key))'")
     }
 
     /// A DecodingError thrown by model code, as a ConfigError with a position.
@@ -133,7 +133,7 @@ final class _TOMLDecodingState {
                     if used.contains(k) {
                         walk(child, path + [.key(k)])
                     } else {
-                        var message = "unknown key '\(k)'"
+                        var message = "unknown key '\(Names.printable(k))'"
                         if let s = Self.suggestion(for: k, among: used) { message += " (did you mean '\(s)'?)" }
                         out.append(ConfigProblem(file: file, position: document?.keyPosition(of: path + [.key(k)]),
                                                  keyPath: TOMLPathComponent.render(path), message: message))

@@ -548,7 +548,7 @@ public enum TOMLTaggedJSON {
             }
             var table = TOMLTable()
             for (k, e) in pairs {
-                if table[k] != nil { throw bad("duplicate key '\(k)'") }
+                if table[k] != nil { throw bad("duplicate key '\(Names.printable(k))'") }
                 table[k] = try decodeValue(e, path: path + [.key(k)], file: file)
             }
             return .table(table)

@@ -41,6 +41,14 @@ public struct Template: Sendable {
 
     /// How deeply partials may include partials before rendering fails.
     public static let maxPartialDepth = 32
+    /// The most output one template may render (16 MiB); beyond it the render fails (exit 3)
+    /// naming the chain of partials that was being rendered.
+    public static let maxOutputBytes = 16 << 20
+    /// The most output all templates of one org release may render together (256 MiB).
+    public static let maxReleaseOutputBytes = 256 << 20
+    /// The most steps (text, tags, items, partial includes) one render may take: a bound on
+    /// work that renders nothing (partials that include partials twice, 32 deep).
+    public static let maxRenderSteps = 8_000_000
 
     /// Parses `source`. Throws `ConfigError` (`name:line:column: message`) on a syntax error.
     public init(source: String, name: String) throws {
@@ -62,8 +70,12 @@ public struct Template: Sendable {
     }
 
     /// Renders the template and reports which top-level context names and partials were used.
-    public func renderResult(_ context: TOMLTable, partials: (any TemplatePartialProvider)? = nil) throws -> TemplateRenderResult {
-        var state = TemplateRenderState(context: context, partials: partials, capacity: source.utf8.count + source.utf8.count / 2)
+    /// `interrupt`: checked while rendering; a raised flag ends it with `CoreError.interrupted`.
+    /// `maxOutput`: the output bound (`TemplateLimitError`, exit 3, beyond it).
+    public func renderResult(_ context: TOMLTable, partials: (any TemplatePartialProvider)? = nil,
+                             interrupt: InterruptFlag? = nil, maxOutput: Int = Template.maxOutputBytes) throws -> TemplateRenderResult {
+        var state = TemplateRenderState(context: context, partials: partials, capacity: source.utf8.count + source.utf8.count / 2,
+                                        root: name, interrupt: interrupt, maxOutput: maxOutput)
         try state.run(program, 0, program.ops.count, file: name)
         return TemplateRenderResult(text: String(decoding: state.out, as: UTF8.self),
                                     usedRoots: state.usedRoots, usedPartials: state.usedPartials)
@@ -75,8 +87,10 @@ public struct Template: Sendable {
     /// Rendering goes on after a problem: the tag renders nothing, an `{{#if}}` /
     /// `{{#unless}}` on an undefined variable takes its `{{else}}` branch, an `{{#each}}`
     /// is skipped. Errors other than `ConfigError` (from the partial provider) are thrown.
-    public func validate(_ context: TOMLTable, partials: (any TemplatePartialProvider)? = nil) throws -> [ConfigProblem] {
-        var state = TemplateRenderState(context: context, partials: partials, capacity: source.utf8.count)
+    public func validate(_ context: TOMLTable, partials: (any TemplatePartialProvider)? = nil,
+                         interrupt: InterruptFlag? = nil) throws -> [ConfigProblem] {
+        var state = TemplateRenderState(context: context, partials: partials, capacity: source.utf8.count,
+                                        root: name, interrupt: interrupt, maxOutput: Template.maxOutputBytes)
         state.collecting = true
         try state.run(program, 0, program.ops.count, file: name)
         return state.problems
@@ -130,6 +144,20 @@ public struct Template: Sendable {
     /// Names of the partials this template includes directly (`{{> name}}`), sorted.
     public func referencedPartials() -> [String] {
         Set(program.partials.map(\.name)).sorted()
+    }
+}
+
+/// A render went over a bound (output size or work): exit 3, naming the template and the
+/// chain of partials being rendered (`a.tmpl -> p1 -> p2`). Not a `ConfigError`, so that
+/// validation does not collect it and go on.
+public struct TemplateLimitError: TetraError, Equatable {
+    public var problem: ConfigProblem
+    public init(_ problem: ConfigProblem) { self.problem = problem }
+    public var exitCode: ExitCode { .invalidConfig }
+    public var kind: String { "config" }
+    public var message: String { problem.description }
+    public var hint: String? {
+        "a partial included more than once at every level multiplies the output; the limits are \(Template.maxOutputBytes >> 20) MiB per file and \(Template.maxReleaseOutputBytes >> 20) MiB per release"
     }
 }
 

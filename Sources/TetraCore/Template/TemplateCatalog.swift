@@ -79,7 +79,9 @@ public struct LoadedTemplate: Sendable {
 
     /// `render`, also reporting the top-level names the files read (to point out values
     /// that no file uses).
-    public func renderReport(_ values: TOMLTable, partials: (any TemplatePartialProvider)? = nil) throws -> (outputs: [Output], usedRoots: Set<String>) {
+    /// `interrupt`, when given, is checked while rendering (Ctrl-C ends a runaway render).
+    public func renderReport(_ values: TOMLTable, partials: (any TemplatePartialProvider)? = nil,
+                             interrupt: InterruptFlag? = nil) throws -> (outputs: [Output], usedRoots: Set<String>) {
         let context = self.context(values)
         var used = Set<String>()
         var outputs: [Output] = []
@@ -101,9 +103,9 @@ public struct LoadedTemplate: Sendable {
             }
             let result: TemplateRenderResult
             do {
-                result = try template.renderResult(context, partials: partials)
+                result = try template.renderResult(context, partials: partials, interrupt: interrupt)
             } catch is ConfigError {
-                problems += try template.validate(context, partials: partials)
+                problems += try template.validate(context, partials: partials, interrupt: interrupt)
                 continue
             }
             used.formUnion(result.usedRoots)
@@ -222,7 +224,20 @@ public struct TemplateCatalog: Sendable {
 
     /// Relative paths of the regular files under `root` (no hidden names, no symlinks), sorted.
     static func regularFiles(under root: String, maxDepth: Int?) -> [String] {
+        scan(under: root, maxDepth: maxDepth).files
+    }
+
+    /// Paths under the library's `templates/` that are symlinks or special files: they are
+    /// ignored (a library must not point outside itself), and reported as warnings.
+    public func librarySkipped() -> [String] {
+        guard let root = libraryTemplates else { return [] }
+        return Self.scan(under: root, maxDepth: nil).skipped
+    }
+
+    /// The regular files under `root` and what was skipped (symlinks, sockets, ...), sorted.
+    static func scan(under root: String, maxDepth: Int?) -> (files: [String], skipped: [String]) {
         var out: [String] = []
+        var skipped: [String] = []
         func walk(_ dir: String, _ prefix: String, _ depth: Int) {
             guard let items = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for item in items where !item.hasPrefix(".") {
@@ -232,12 +247,12 @@ public struct TemplateCatalog: Sendable {
                 switch st.st_mode & S_IFMT {
                 case S_IFREG: out.append(prefix + item)
                 case S_IFDIR: if maxDepth.map({ depth < $0 }) ?? true { walk(full, prefix + item + "/", depth + 1) }
-                default: continue // symlinks, sockets, ...: a library must not point outside itself
+                default: skipped.append(prefix + item) // symlinks, sockets, ...: a library must not point outside itself
                 }
             }
         }
         walk(root, "", 0)
-        return out.sorted()
+        return (out.sorted(), skipped.sorted())
     }
 
     /// Groups file paths (relative to a `templates/` folder) into templates.

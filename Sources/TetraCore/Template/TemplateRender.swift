@@ -23,10 +23,45 @@ struct TemplateRenderState {
     /// The partial tags being rendered, outermost first: where each was included from.
     private var includes: [(file: String, position: SourcePosition, partial: String)] = []
 
-    init(context: TOMLTable, partials: (any TemplatePartialProvider)?, capacity: Int) {
+    /// The template rendered (first of the chain in limit errors).
+    private let rootName: String
+    private let interrupt: InterruptFlag?
+    private let maxOutput: Int
+    private var steps = 0
+
+    init(context: TOMLTable, partials: (any TemplatePartialProvider)?, capacity: Int,
+         root rootName: String, interrupt: InterruptFlag?, maxOutput: Int) {
         root = context
         provider = partials
-        out.reserveCapacity(capacity)
+        self.rootName = rootName
+        self.interrupt = interrupt
+        self.maxOutput = maxOutput
+        out.reserveCapacity(min(capacity, maxOutput))
+    }
+
+    // MARK: Bounds
+
+    /// Counts one step; checks the interrupt flag now and then, and the bounds.
+    private mutating func step(_ position: SourcePosition, _ file: String) throws {
+        steps += 1
+        if steps & 4095 == 0 { try interrupt?.check() }
+        if out.count > maxOutput {
+            throw limit("rendered output exceeds the limit of \(maxOutput >> 20 > 0 ? "\(maxOutput >> 20) MiB" : "\(maxOutput) bytes") per file", position, file)
+        }
+        if steps > Template.maxRenderSteps {
+            throw limit("rendering takes more than \(Template.maxRenderSteps) steps", position, file)
+        }
+    }
+
+    /// The chain being rendered: `a.tmpl -> p1 -> p2`.
+    var chain: String {
+        var names = [rootName] + includes.map(\.partial)
+        if names.count > 10 { names = Array(names.prefix(5)) + ["..."] + Array(names.suffix(3)) }
+        return names.joined(separator: " -> ")
+    }
+
+    private func limit(_ message: String, _ position: SourcePosition, _ file: String) -> TemplateLimitError {
+        TemplateLimitError(ConfigProblem(file: file, position: position.line > 0 ? position : nil, message: message + " (" + chain + ")"))
     }
 
     // MARK: Errors
@@ -48,6 +83,7 @@ struct TemplateRenderState {
         var pc = from
         while pc < to {
             let op = program.ops[pc]
+            try step(program.positions[pc], file)
             switch op.code {
             case .text:
                 program.text.withUnsafeBufferPointer { buffer in
@@ -95,6 +131,7 @@ struct TemplateRenderState {
                 pc += 1
             }
         }
+        if to > from, out.count > maxOutput { try step(program.positions[to - 1], file) }
     }
 
     /// Validation mode: problems are collected (once each) and rendering goes on.

@@ -85,7 +85,18 @@ public struct ServiceManager: Sendable {
         var s = baseStatus(def, cat)
         if def.runtime == .docker { return try dockerStatus(def, base: s) }
         let sp = cat.servicePaths(def.name)
-        guard let rec = ServiceRecord.read(sp.stateFile) else { return s }
+        let loaded: ServiceRecord?
+        do { loaded = try ServiceRecord.load(sp.stateFile) } catch {
+            // A corrupt state file: say so (naming it), and whether a supervisor still runs.
+            s.state = "unknown"
+            s.message = (error as? any TetraError)?.message ?? "\(error)"
+            if let sup = Self.lockedSupervisor(sp) {
+                s.supervisor_pid = sup.pid
+                s.message! += "; its supervisor (pid \(sup.pid)) runs: `tetra svc stop \(def.name)` stops it"
+            }
+            return s
+        }
+        guard let rec = loaded else { return s }
         s.state = rec.state
         s.health = rec.health
         s.restarts = rec.restarts
@@ -100,6 +111,11 @@ public struct ServiceManager: Sendable {
                     s.pid = p.pid
                     s.started_at = rec.started_at
                     if let started = rec.started_at { s.uptime_seconds = max(0, Int(core.now().timeIntervalSince(started))) }
+                } else if rec.state == "running" {
+                    // Never "running" without a process: it ended and its supervisor has not
+                    // recorded that yet.
+                    s.state = "starting"
+                    s.message = "pid \(rec.process.map { String($0.pid) } ?? "?") ended; its supervisor has not recorded it yet"
                 }
             } else {
                 s.state = "failed"
@@ -107,6 +123,15 @@ public struct ServiceManager: Sendable {
             }
         }
         return s
+    }
+
+    /// The supervisor holding a service's lock (`supervisor.lock` in its state directory, which
+    /// names it while it runs): how a service stays stoppable when `state.json` is lost.
+    static func lockedSupervisor(_ sp: ServicePaths) -> ProcessRef? {
+        guard let h = try? LockManager(locksDirectory: sp.stateDirectory).currentHolder(of: "supervisor"),
+              let start = h.startTime else { return nil }
+        let ref = ProcessRef(pid: h.pid, start_time: start)
+        return ref.isAlive ? ref : nil
     }
 
     // MARK: - Start
@@ -162,6 +187,10 @@ public struct ServiceManager: Sendable {
         let port = try cat.resolvePort(def)
         if def.runtime == .docker { return try dockerStart(def, port: port) }
         let sp = cat.servicePaths(def.name)
+        if (try? ServiceRecord.load(sp.stateFile)) == nil, let sup = Self.lockedSupervisor(sp) {
+            throw CoreError.conflict("\(def.name) has a supervisor (pid \(sup.pid)) but its state file \(sp.stateFile) is unreadable",
+                                     hint: "`tetra svc stop \(def.name)` stops it; start it again then")
+        }
         if let rec = ServiceRecord.read(sp.stateFile), ServiceRecord.activeStates.contains(rec.state), rec.supervisorAlive {
             return StartResult(name: def.name, runtime: "process", action: "already-running", state: rec.state,
                                pid: rec.process?.pid, supervisor_pid: rec.supervisor?.pid, port: rec.port)
@@ -245,16 +274,24 @@ public struct ServiceManager: Sendable {
     public func stop(_ def: ServiceDefinition, _ cat: ServiceCatalog) throws -> StopResult {
         if def.runtime == .docker { return try dockerStop(def) }
         let sp = cat.servicePaths(def.name)
-        guard var rec = ServiceRecord.read(sp.stateFile) else {
+        // A corrupt or missing state file does not hide a running supervisor: its lock names it.
+        let loaded = ServiceRecord.read(sp.stateFile)
+        let supervisor = [loaded?.supervisor, Self.lockedSupervisor(sp)].compactMap { $0 }.first { $0.isAlive }
+        let corrupt = loaded == nil && FileManager.default.fileExists(atPath: sp.stateFile)
+        guard loaded != nil || supervisor != nil || corrupt else {
             return StopResult(name: def.name, runtime: "process", action: "already-stopped", pid: nil, killed: false)
         }
+        if corrupt && supervisor == nil {
+            core.progress.warn("\(def.name): the state file \(sp.stateFile) was corrupt and no supervisor runs; it is rewritten as stopped")
+        }
+        var rec = loaded ?? ServiceRecord(org: org, name: def.name, state: "stopped", now: core.now())
         let proc = rec.process
-        let pid = proc?.pid
         var acted = false
         var killed = false
-        if let sup = rec.supervisor, sup.isAlive {
+        if let sup = supervisor {
             acted = true
             kill(sup.pid, SIGTERM)
+            kill(sup.pid, SIGCONT)
             let deadline = Monotonic.now() + def.stopTimeout + 5
             while sup.isAlive && Monotonic.now() < deadline {
                 _ = Spawn.reap(sup.pid)
@@ -264,6 +301,7 @@ public struct ServiceManager: Sendable {
             _ = Spawn.reap(sup.pid)
             rec = ServiceRecord.read(sp.stateFile) ?? rec
         }
+        let pid = proc?.pid
         // The supervisor stops its process group; if it was gone (or killed), do it here.
         if let proc, Self.killGroup(proc, timeout: def.stopTimeout) { acted = true; killed = true }
         let wasActive = ServiceRecord.activeStates.contains(rec.state)
@@ -366,13 +404,29 @@ public struct ServiceManager: Sendable {
     public func logs(_ name: String, stderr: Bool, since: Date?, limit: Int?) throws -> [LogLine] {
         let (cat, def) = try single(name)
         let stream = stderr ? "stderr" : "stdout"
-        if def.runtime == .docker {
-            let out = try Docker(runner: core.runner).containerLogs(Self.containerName(org: org, service: name), since: since, tail: limit)
-            let text = stderr ? out.stderr : out.stdout
-            return text.split(separator: "\n").map { LogReader.parse($0, stream: stream) }
-        }
+        if def.runtime == .docker { return try dockerLogs(name, stderr: stderr, since: since, limit: limit) }
         let sp = cat.servicePaths(name)
         return LogReader.read(stderr ? sp.stderrLog : sp.stdoutLog, stream: stream, since: since, limit: limit)
+    }
+
+    /// `docker logs --tail N` counts the lines of stdout and stderr together, so the last N
+    /// lines of one stream are asked for with a larger tail (four times larger each round)
+    /// until N of them are in or the whole log was read.
+    func dockerLogs(_ name: String, stderr: Bool, since: Date?, limit: Int?) throws -> [LogLine] {
+        let stream = stderr ? "stderr" : "stdout"
+        let docker = Docker(runner: core.runner)
+        var tail = limit
+        while true {
+            if tail == 0 { return [] }
+            let out = try docker.containerLogs(Self.containerName(org: org, service: name), since: since, tail: tail)
+            let wanted = (stderr ? out.stderr : out.stdout).split(separator: "\n")
+            guard let limit, let asked = tail else { return wanted.map { LogReader.parse($0, stream: stream) } }
+            let other = (stderr ? out.stdout : out.stderr).split(separator: "\n")
+            if wanted.count >= limit || wanted.count + other.count < asked {
+                return wanted.suffix(limit).map { LogReader.parse($0, stream: stream) }
+            }
+            tail = asked.multipliedReportingOverflow(by: 4).overflow ? nil : asked * 4
+        }
     }
 
     public func logPath(_ name: String, stderr: Bool) throws -> String {

@@ -76,7 +76,7 @@ public final class Supervisor: @unchecked Sendable {
     /// start` before it and `svc stop` after it write there): garbage, or a record that is not
     /// its own. It is replaced with the supervisor's record, so status and stop keep working.
     func verifyState() {
-        guard let data = FileManager.default.contents(atPath: sp.stateFile), data != lastWritten else { return }
+        guard let data = try? AtomicFile.readIfExists(sp.stateFile), data != lastWritten else { return }
         let what: String
         do {
             _ = try ServiceRecord.decode(data, path: sp.stateFile)

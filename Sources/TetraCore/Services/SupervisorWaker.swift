@@ -27,14 +27,14 @@ final class SupervisorWaker: @unchecked Sendable {
         let fd = inotify_init1(Int32(IN_CLOEXEC) | Int32(IN_NONBLOCK))
         let own = UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR)
         let parent = UInt32(IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
-        if fd >= 0, inotify_add_watch(fd, directory, own) >= 0,
-           inotify_add_watch(fd, (directory as NSString).deletingLastPathComponent, parent) >= 0 {
+        let parentDirectory = String(directory[..<(directory.lastIndex(of: "/") ?? directory.endIndex)])
+        if fd >= 0, inotify_add_watch(fd, directory, own) >= 0, inotify_add_watch(fd, parentDirectory, parent) >= 0 {
             inotify = fd
         } else {
             if fd >= 0 { close(fd) }
             inotify = -1
         }
-        stateName = (stateFile as NSString).lastPathComponent
+        stateName = String(stateFile.split(separator: "/").last ?? "")
     }
 
     private let stateName: String

@@ -5,16 +5,27 @@
 #  - the supervisor's resident memory and CPU use while idle with one healthy service
 #    (python3 -m http.server, HTTP health check every 10s; targets: < 15 MB RSS, < 1% CPU);
 #  - time from a crash (kill -9) to the service accepting connections again, with
-#    backoff 500ms (target: < 1 s).
+#    backoff 500ms (target: < 1 s);
+#  - 20 idle services (`sleep`, no health check) under tetra and the same 20 programs under
+#    supervisord (Debian `supervisor`), measured side by side over IDLE_SECONDS (default 60):
+#    CPU of the 20 tetra supervisors together and of supervisord, from utime+stime in
+#    /proc/PID/stat (10 ms ticks) and from /proc/PID/task/*/schedstat (nanoseconds), and their
+#    ratio (target: tetra < 0.1% of one core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release -Xswiftc -static-executable --scratch-path .build-bench --product tetra >/dev/null 2>&1
 TETRA="${TETRA_BIN:-$(swift build -c release -Xswiftc -static-executable --scratch-path .build-bench --show-bin-path)/tetra}"
 export TETRA_DIR="$(mktemp -d)"
 export TETRA_ORG=bench
+SUPERVISORD_DIR="$(mktemp -d)"
 cleanup() {
     "$TETRA" svc stop --all >/dev/null 2>&1 || true
-    rm -rf "$TETRA_DIR"
+    if [ -f "$SUPERVISORD_DIR/supervisord.pid" ]; then
+        pid=$(cat "$SUPERVISORD_DIR/supervisord.pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -rf "$TETRA_DIR" "$SUPERVISORD_DIR"
 }
 trap cleanup EXIT
 "$TETRA" init >/dev/null
@@ -40,9 +51,20 @@ PYTHON=$(python3 -c 'import sys; print(sys.executable)')
     --health-http "http://127.0.0.1:{port}/" >/dev/null
 sed -i 's/^window = .*/window = "2s"/' "$TETRA_DIR/orgs/bench/services/web.toml"
 
-python3 - "$TETRA" "$PORT" <<'PY'
-import json, os, socket, statistics, subprocess, sys, time
-tetra, port = sys.argv[1], int(sys.argv[2])
+# The same 20 idle programs for supervisord (output captured to logs, like tetra does).
+command -v supervisord >/dev/null || { echo "supervisord is not installed (apt-get install supervisor)" >&2; exit 1; }
+{
+    printf '[supervisord]\nlogfile=%%(here)s/supervisord.log\npidfile=%%(here)s/supervisord.pid\nchildlogdir=%%(here)s\n'
+    printf '[unix_http_server]\nfile=%%(here)s/supervisor.sock\n'
+    printf '[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n'
+    printf '[supervisorctl]\nserverurl=unix://%%(here)s/supervisor.sock\n'
+    for i in $(seq 1 20); do printf '[program:idle%d]\ncommand=sleep 3600\nautorestart=unexpected\n' "$i"; done
+} > "$SUPERVISORD_DIR/supervisord.conf"
+IDLE_SECONDS="${IDLE_SECONDS:-60}"
+
+python3 - "$TETRA" "$PORT" "$SUPERVISORD_DIR" "$IDLE_SECONDS" <<'PY'
+import glob, json, os, socket, statistics, subprocess, sys, time
+tetra, port, supervisord_dir, idle_seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 
 def median_ms(argv, runs=30, warmup=3):
     times = []
@@ -100,6 +122,38 @@ for _ in range(5):
     while not listening(): time.sleep(0.005)
     recoveries.append((time.perf_counter() - t) * 1000)
 
+# 20 idle services under tetra and under supervisord, measured over the same window.
+services = os.path.join(os.environ["TETRA_DIR"], "orgs/bench/services")
+for i in range(1, 21):
+    with open(os.path.join(services, f"idle{i}.toml"), "w") as f:
+        f.write('command = ["sleep", "3600"]\n\n[restart]\npolicy = "on-failure"\n')
+subprocess.run([tetra, "svc", "start"] + [f"idle{i}" for i in range(1, 21)], check=True, stdout=subprocess.DEVNULL)
+supervisors = [status(f"idle{i}")["supervisor_pid"] for i in range(1, 21)]
+conf = os.path.join(supervisord_dir, "supervisord.conf")
+subprocess.run(["supervisord", "-c", conf], check=True)
+deadline = time.time() + 30
+while time.time() < deadline:
+    out = subprocess.run(["supervisorctl", "-c", conf, "status"], capture_output=True, text=True).stdout
+    if out.count("RUNNING") == 20: break
+    time.sleep(0.2)
+else:
+    sys.exit("supervisord did not start its 20 programs")
+supervisord = int(open(os.path.join(supervisord_dir, "supervisord.pid")).read())
+def sched_ns(pid):
+    return sum(int(open(p).read().split()[0]) for p in glob.glob(f"/proc/{pid}/task/*/schedstat"))
+def sample(pids):
+    return sum(cpu_ticks(p) for p in pids), sum(sched_ns(p) for p in pids)
+time.sleep(2)
+t0, tetra0, sd0 = time.time(), sample(supervisors), sample([supervisord])
+time.sleep(idle_seconds)
+t1, tetra1, sd1 = time.time(), sample(supervisors), sample([supervisord])
+span = t1 - t0
+def usage(a, b):
+    """(% of one core from schedstat, CPU milliseconds from schedstat, utime+stime ticks)"""
+    return ((b[1] - a[1]) / 1e9 / span * 100, (b[1] - a[1]) / 1e6, b[0] - a[0])
+tetra_idle, sd_idle = usage(tetra0, tetra1), usage(sd0, sd1)
+idle_rss = sum(rss_kb(p) for p in supervisors) / 1024 / len(supervisors)
+
 print(f"{'measure':58} {'value':>12} {'vs baseline':>12}")
 print(f"{'git --version (baseline)':58} {git:10.2f}ms {1:11.2f}x")
 print(f"{'tetra svc status --json, 200 services (stopped)':58} {st:10.2f}ms {st/git:11.2f}x")
@@ -107,4 +161,9 @@ print(f"{'tetra svc status --json, 200 services + 1 running':58} {st_running:10.
 print(f"{'supervisor RSS, idle, one healthy service (target <15MB)':58} {rss:10.2f}MB")
 print(f"{'supervisor CPU, idle over 20s (target <1%)':58} {cpu:10.3f}%")
 print(f"{'crash (kill -9) to listening again, median of 5 (target <1s)':58} {statistics.median(recoveries):10.1f}ms   (min {min(recoveries):.0f}, max {max(recoveries):.0f})")
+print(f"20 idle services over {span:.0f}s (CPU from /proc/PID/task/*/schedstat; utime+stime in {1000 // hz} ms ticks):")
+print(f"{'  tetra, 20 supervisors together (target <0.1% of a core)':58} {tetra_idle[0]:10.4f}%   ({tetra_idle[1]:.2f} ms CPU, {tetra_idle[2]} ticks)")
+print(f"{'  supervisord, one process for the 20':58} {sd_idle[0]:10.4f}%   ({sd_idle[1]:.2f} ms CPU, {sd_idle[2]} ticks)")
+print(f"{'  ratio tetra / supervisord':58} {tetra_idle[1] / sd_idle[1] if sd_idle[1] > 0 else float('nan'):10.3f}x")
+print(f"{'  tetra supervisor RSS, mean of the 20':58} {idle_rss:10.2f}MB")
 PY

@@ -33,7 +33,24 @@ public final class InterruptFlag: @unchecked Sendable {
         set { lock.lock(); graceful = newValue; lock.unlock() }
     }
     public var isRaised: Bool { lock.lock(); defer { lock.unlock() }; return raised }
-    public func raise() { lock.lock(); raised = true; lock.unlock() }
+    public func raise() {
+        lock.lock()
+        raised = true
+        let observers = onRaiseObservers
+        onRaiseObservers = []
+        lock.unlock()
+        for body in observers { body() }
+    }
+    private var onRaiseObservers: [@Sendable () -> Void] = []
+    /// Runs `body` once when the flag is raised (at once when it already is): wakes a loop
+    /// that blocks (the service supervisor) instead of checking the flag on a timer.
+    public func onRaise(_ body: @escaping @Sendable () -> Void) {
+        lock.lock()
+        let already = raised
+        if !already { onRaiseObservers.append(body) }
+        lock.unlock()
+        if already { body() }
+    }
     public func check() throws { if isRaised { throw CoreError.interrupted } }
 }
 

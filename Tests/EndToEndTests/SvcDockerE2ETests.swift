@@ -145,6 +145,34 @@ final class SvcDockerE2ETests: XCTestCase {
         XCTAssertEqual(try f.svc(["stop", name]).status, 0)
     }
 
+    /// `svc logs -n N` gives the last N lines of the stream asked for, though docker's
+    /// `--tail` counts stdout and stderr together (stdout came back empty when stderr was
+    /// written last).
+    func testDockerLogsLastLinesOfEachStream() throws {
+        _ = try requireDocker()
+        let name = unique("dlogs")
+        containers.append("tetra-acme-\(name)")
+        try f.write(name, """
+        runtime = "docker"
+        image = "tinybox:1"
+        network = "none"
+        command = ["sh", "-c", "for i in 1 2 3 4 5 6; do echo out$i; done; for i in 1 2 3 4 5 6 7 8 9; do echo err$i >&2; done; exec sleep 300"]
+        stop_timeout = "1s"
+        """)
+        XCTAssertEqual(try f.svc(["start", name]).status, 0)
+        XCTAssertTrue(try f.wait(10) { try f.svc(["logs", name, "--stderr"]).stdout.contains("err9") })
+        func lines(_ args: [String]) throws -> [String] {
+            let r = try f.svc(["logs", name] + args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return r.stdout.split(separator: "\n").map { String($0.split(separator: " ").last ?? "") }
+        }
+        XCTAssertEqual(try lines(["-n", "2"]), ["out5", "out6"])
+        XCTAssertEqual(try lines(["-n", "3", "--stderr"]), ["err7", "err8", "err9"])
+        XCTAssertEqual(try lines(["-n", "100"]).count, 6)
+        XCTAssertEqual(try lines(["-n", "0"]), [])
+        XCTAssertEqual(try f.svc(["stop", name]).status, 0)
+    }
+
     /// Without docker on PATH: exit 6 with a hint.
     func testMissingDockerIsExit6() throws {
         try f.write("dmissing", "runtime = \"docker\"\nimage = \"tinybox:1\"\n")

@@ -85,7 +85,18 @@ public struct ServiceManager: Sendable {
         var s = baseStatus(def, cat)
         if def.runtime == .docker { return try dockerStatus(def, base: s) }
         let sp = cat.servicePaths(def.name)
-        guard let rec = ServiceRecord.read(sp.stateFile) else { return s }
+        let loaded: ServiceRecord?
+        do { loaded = try ServiceRecord.load(sp.stateFile) } catch {
+            // A corrupt state file: say so (naming it), and whether a supervisor still runs.
+            s.state = "unknown"
+            s.message = (error as? any TetraError)?.message ?? "\(error)"
+            if let sup = Self.lockedSupervisor(sp) {
+                s.supervisor_pid = sup.pid
+                s.message! += "; its supervisor (pid \(sup.pid)) runs: `tetra svc stop \(def.name)` stops it"
+            }
+            return s
+        }
+        guard let rec = loaded else { return s }
         s.state = rec.state
         s.health = rec.health
         s.restarts = rec.restarts
@@ -100,6 +111,11 @@ public struct ServiceManager: Sendable {
                     s.pid = p.pid
                     s.started_at = rec.started_at
                     if let started = rec.started_at { s.uptime_seconds = max(0, Int(core.now().timeIntervalSince(started))) }
+                } else if rec.state == "running" {
+                    // Never "running" without a process: it ended and its supervisor has not
+                    // recorded that yet.
+                    s.state = "starting"
+                    s.message = "pid \(rec.process.map { String($0.pid) } ?? "?") ended; its supervisor has not recorded it yet"
                 }
             } else {
                 s.state = "failed"
@@ -107,6 +123,15 @@ public struct ServiceManager: Sendable {
             }
         }
         return s
+    }
+
+    /// The supervisor holding a service's lock (`supervisor.lock` in its state directory, which
+    /// names it while it runs): how a service stays stoppable when `state.json` is lost.
+    static func lockedSupervisor(_ sp: ServicePaths) -> ProcessRef? {
+        guard let h = try? LockManager(locksDirectory: sp.stateDirectory).currentHolder(of: "supervisor"),
+              let start = h.startTime else { return nil }
+        let ref = ProcessRef(pid: h.pid, start_time: start)
+        return ref.isAlive ? ref : nil
     }
 
     // MARK: - Start
@@ -162,6 +187,10 @@ public struct ServiceManager: Sendable {
         let port = try cat.resolvePort(def)
         if def.runtime == .docker { return try dockerStart(def, port: port) }
         let sp = cat.servicePaths(def.name)
+        if (try? ServiceRecord.load(sp.stateFile)) == nil, let sup = Self.lockedSupervisor(sp) {
+            throw CoreError.conflict("\(def.name) has a supervisor (pid \(sup.pid)) but its state file \(sp.stateFile) is unreadable",
+                                     hint: "`tetra svc stop \(def.name)` stops it; start it again then")
+        }
         if let rec = ServiceRecord.read(sp.stateFile), ServiceRecord.activeStates.contains(rec.state), rec.supervisorAlive {
             return StartResult(name: def.name, runtime: "process", action: "already-running", state: rec.state,
                                pid: rec.process?.pid, supervisor_pid: rec.supervisor?.pid, port: rec.port)
@@ -245,16 +274,24 @@ public struct ServiceManager: Sendable {
     public func stop(_ def: ServiceDefinition, _ cat: ServiceCatalog) throws -> StopResult {
         if def.runtime == .docker { return try dockerStop(def) }
         let sp = cat.servicePaths(def.name)
-        guard var rec = ServiceRecord.read(sp.stateFile) else {
+        // A corrupt or missing state file does not hide a running supervisor: its lock names it.
+        let loaded = ServiceRecord.read(sp.stateFile)
+        let supervisor = [loaded?.supervisor, Self.lockedSupervisor(sp)].compactMap { $0 }.first { $0.isAlive }
+        let corrupt = loaded == nil && FileManager.default.fileExists(atPath: sp.stateFile)
+        guard loaded != nil || supervisor != nil || corrupt else {
             return StopResult(name: def.name, runtime: "process", action: "already-stopped", pid: nil, killed: false)
         }
+        if corrupt && supervisor == nil {
+            core.progress.warn("\(def.name): the state file \(sp.stateFile) was corrupt and no supervisor runs; it is rewritten as stopped")
+        }
+        var rec = loaded ?? ServiceRecord(org: org, name: def.name, state: "stopped", now: core.now())
         let proc = rec.process
-        let pid = proc?.pid
         var acted = false
         var killed = false
-        if let sup = rec.supervisor, sup.isAlive {
+        if let sup = supervisor {
             acted = true
             kill(sup.pid, SIGTERM)
+            kill(sup.pid, SIGCONT)
             let deadline = Monotonic.now() + def.stopTimeout + 5
             while sup.isAlive && Monotonic.now() < deadline {
                 _ = Spawn.reap(sup.pid)
@@ -264,6 +301,7 @@ public struct ServiceManager: Sendable {
             _ = Spawn.reap(sup.pid)
             rec = ServiceRecord.read(sp.stateFile) ?? rec
         }
+        let pid = proc?.pid
         // The supervisor stops its process group; if it was gone (or killed), do it here.
         if let proc, Self.killGroup(proc, timeout: def.stopTimeout) { acted = true; killed = true }
         let wasActive = ServiceRecord.activeStates.contains(rec.state)
@@ -366,11 +404,7 @@ public struct ServiceManager: Sendable {
     public func logs(_ name: String, stderr: Bool, since: Date?, limit: Int?) throws -> [LogLine] {
         let (cat, def) = try single(name)
         let stream = stderr ? "stderr" : "stdout"
-        if def.runtime == .docker {
-            let out = try Docker(runner: core.runner).containerLogs(Self.containerName(org: org, service: name), since: since, tail: limit)
-            let text = stderr ? out.stderr : out.stdout
-            return text.split(separator: "\n").map { LogReader.parse($0, stream: stream) }
-        }
+        if def.runtime == .docker { return try dockerLogs(name, stderr: stderr, since: since, limit: limit) }
         let sp = cat.servicePaths(name)
         return LogReader.read(stderr ? sp.stderrLog : sp.stdoutLog, stream: stream, since: since, limit: limit)
     }
@@ -515,108 +549,5 @@ public struct ServiceManager: Sendable {
             }
         }
         return out
-    }
-
-    // MARK: - Docker runtime
-
-    func dockerStatus(_ def: ServiceDefinition, base: Status) throws -> Status {
-        var s = base
-        guard let info = try Docker(runner: core.runner).inspectContainer(Self.containerName(org: org, service: def.name)) else {
-            return s
-        }
-        s.restarts = info.RestartCount
-        let health = info.State.Health?.Status
-        if let health { s.health = health == "starting" ? "unknown" : health }
-        switch info.State.Status {
-        case "running":
-            s.state = health == "unhealthy" ? "unhealthy" : (health == "starting" ? "starting" : "running")
-            s.pid = Int32(info.State.Pid)
-        case "restarting", "created": s.state = "starting"
-        case "exited", "dead": s.state = info.State.ExitCode == 0 ? "stopped" : "failed"
-            s.message = "exited with status \(info.State.ExitCode)"
-        default: s.state = info.State.Status
-        }
-        if let started = info.State.StartedAt.flatMap(Timestamps.parseISO8601), s.state != "stopped", s.state != "failed" {
-            s.started_at = started
-            s.uptime_seconds = max(0, Int(core.now().timeIntervalSince(started)))
-        }
-        return s
-    }
-
-    /// The `docker run` options for a service (labels, image, volumes, ports, env, restart
-    /// policy and health check from the definition).
-    public func dockerRunOptions(_ def: ServiceDefinition, port: Int?, secrets: [(String, String)] = []) -> Docker.RunOptions {
-        var o = Docker.RunOptions(name: Self.containerName(org: org, service: def.name), image: def.docker?.image ?? "")
-        o.labels = [("tetra.org", org), ("tetra.service", def.name)]
-        o.network = def.docker?.network
-        o.volumes = def.docker?.volumes ?? []
-        o.ports = (def.docker?.ports ?? []).map { ServiceDefinition.substitute($0, port: port) }
-        var env = def.env.sorted { $0.key < $1.key }.map { ($0.key, ServiceDefinition.substitute($0.value, port: port)) }
-        if let port { env.append(("PORT", String(port))) }
-        o.environment = env
-        o.secretEnvironment = secrets
-        switch def.restart.policy {
-        case .no: o.restart = "no"
-        case .onFailure: o.restart = def.restart.maxRestarts > 0 ? "on-failure:\(def.restart.maxRestarts)" : "on-failure"
-        case .always: o.restart = "always"
-        }
-        if let h = def.health {
-            switch h.check {
-            case .command(let argv): o.healthCommand = ShellQuote.join(argv.map { ServiceDefinition.substitute($0, port: port) })
-            case .http(let url): o.healthCommand = "wget -q -O /dev/null \(ShellQuote.quote(ServiceDefinition.substitute(url, port: port))) || exit 1"
-            case .tcp(let t):
-                let target = HealthProbe.parseTarget(ServiceDefinition.substitute(t, port: port))
-                // busybox nc has no -z: connect with stdin at EOF; exit 0 when it connected.
-                o.healthCommand = "nc -w \(max(1, Int(h.timeout.rounded(.up)))) \(ShellQuote.quote(target?.host ?? "127.0.0.1")) \(target?.port ?? 0) </dev/null || exit 1"
-            }
-            o.healthInterval = h.interval
-            o.healthTimeout = h.timeout
-            o.healthRetries = h.retries
-            o.healthStartPeriod = h.startPeriod
-        }
-        o.stopTimeout = Int(def.stopTimeout.rounded(.up))
-        o.command = def.command.map { ServiceDefinition.substitute($0, port: port) }
-        return o
-    }
-
-    func dockerStart(_ def: ServiceDefinition, port: Int?) throws -> StartResult {
-        let docker = Docker(runner: core.runner)
-        let name = Self.containerName(org: org, service: def.name)
-        if let info = try docker.inspectContainer(name) {
-            if info.State.Running {
-                return StartResult(name: def.name, runtime: "docker", action: "already-running", state: "running",
-                                   pid: Int32(info.State.Pid), port: port, container: name)
-            }
-            try docker.removeContainer(name)
-        }
-        if let port { try checkPortFree(port, service: def) }
-        var secrets: [(String, String)] = []
-        if !def.secrets.isEmpty {
-            let file = try SecretsFile.load(ServicePaths(paths: paths, org: org, name: def.name).secretsFile)
-            for key in def.secrets {
-                guard let v = file.values[key] else {
-                    throw ConfigError(ConfigProblem(file: def.file, keyPath: "secrets", message: "secret \(key) is not defined in secrets.env"))
-                }
-                secrets.append((key, v))
-            }
-        }
-        try docker.runContainer(dockerRunOptions(def, port: port, secrets: secrets))
-        let info = try docker.inspectContainer(name)
-        return StartResult(name: def.name, runtime: "docker", action: "started", state: info?.State.Status ?? "starting",
-                           pid: info.map { Int32($0.State.Pid) }, port: port, container: name)
-    }
-
-    func dockerStop(_ def: ServiceDefinition) throws -> StopResult {
-        let docker = Docker(runner: core.runner)
-        let name = Self.containerName(org: org, service: def.name)
-        guard let info = try docker.inspectContainer(name) else {
-            return StopResult(name: def.name, runtime: "docker", action: "already-stopped", pid: nil, killed: false)
-        }
-        if info.State.Running || info.State.Status == "restarting" {
-            try docker.stopContainer(name, timeout: Int(def.stopTimeout.rounded(.up)))
-        }
-        try docker.removeContainer(name)
-        return StopResult(name: def.name, runtime: "docker", action: info.State.Running ? "stopped" : "already-stopped",
-                          pid: Int32(info.State.Pid), killed: false)
     }
 }

@@ -130,15 +130,42 @@ public struct ServiceRecord: Codable, Sendable, Equatable {
                       tmv.tm_hour, tmv.tm_min, tmv.tm_sec, ms)
     }
 
+    public func encoded() throws -> Data { try Self.encoder.encode(self) }
+
     public func write(to path: String) throws {
-        let data = try Self.encoder.encode(self)
-        try AtomicFile.write(data, to: path, mode: 0o600)
+        try AtomicFile.write(try encoded(), to: path, mode: 0o600)
     }
 
-    public static func read(_ path: String) -> ServiceRecord? {
+    /// The record at `path`: nil when there is none; a file that is not a record (garbage,
+    /// truncated, a wrong type) is an error naming the path.
+    public static func load(_ path: String) throws -> ServiceRecord? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return try? decoder.decode(ServiceRecord.self, from: data)
+        return try decode(data, path: path)
     }
+
+    static func decode(_ data: Data, path: String) throws -> ServiceRecord {
+        do {
+            return try decoder.decode(ServiceRecord.self, from: data)
+        } catch {
+            throw CoreError.failed("state file \(path) is corrupt (\(problem(error)))",
+                                   hint: "`tetra svc stop` still finds the supervisor through its lock file; the next start rewrites the state")
+        }
+    }
+
+    /// What is wrong with a record's JSON, in a few words.
+    static func problem(_ error: Error) -> String {
+        func at(_ path: [any CodingKey]) -> String { path.isEmpty ? "" : " at " + path.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case DecodingError.keyNotFound(let key, let c): return "no \(key.stringValue)\(at(c.codingPath))"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c): return "wrong type\(at(c.codingPath))"
+        case DecodingError.dataCorrupted(let c) where !c.codingPath.isEmpty: return "bad value\(at(c.codingPath))"
+        default: return "not JSON"
+        }
+    }
+
+    /// The record at `path`, nil when there is none or it is corrupt (for callers that only
+    /// look: the ports owner lookup, doctor).
+    public static func read(_ path: String) -> ServiceRecord? { try? load(path) }
 
     /// True when the supervisor recorded here is alive.
     public var supervisorAlive: Bool { supervisor?.isAlive ?? false }

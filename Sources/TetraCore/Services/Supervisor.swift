@@ -10,6 +10,10 @@ import Foundation
 /// group gets SIGTERM, SIGKILL after `stop_timeout`), its state directory disappears (the
 /// service is stopped, nothing is written), or the service reaches a final state (stopped,
 /// failed, crashloop).
+///
+/// Between events it sleeps (see `SupervisorWaker`): an idle service costs no CPU. While it
+/// runs it alone writes `state.json`; a copy written by anything else (garbage included) is
+/// replaced with its own record at once.
 public final class Supervisor: @unchecked Sendable {
     let def: ServiceDefinition
     let sp: ServicePaths
@@ -17,8 +21,9 @@ public final class Supervisor: @unchecked Sendable {
     let baseEnvironment: [String: String]
     let interrupt: InterruptFlag
     let now: @Sendable () -> Date
-    /// The loop's tick: how fast a crash is noticed.
-    let tick: TimeInterval = 0.1
+    /// A process that stayed up this long ran well: the restart after it waits the initial
+    /// `backoff` again, however often it was restarted before.
+    public static let stableUptime: TimeInterval = 10
 
     var record: ServiceRecord
     let stdoutLog: RotatingLog
@@ -31,7 +36,11 @@ public final class Supervisor: @unchecked Sendable {
     var healthPassedOnce = false
     var nextProbeAt: TimeInterval = 0
     var restartAt: TimeInterval? = nil
+    /// When a run last stayed up `stableUptime`: restarts before it do not grow the backoff.
+    var backoffSince: Date? = nil
     let probes = ProbeBox()
+    /// What this supervisor last wrote to `state.json`.
+    var lastWritten: Data? = nil
 
     public init(definition: ServiceDefinition, paths: ServicePaths, port: Int?, environment: [String: String],
                 token: String, interrupt: InterruptFlag, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -56,7 +65,27 @@ public final class Supervisor: @unchecked Sendable {
     func save() {
         record.updated_at = now()
         guard FileManager.default.fileExists(atPath: sp.stateDirectory) else { return }
-        do { try record.write(to: sp.stateFile) } catch { event("cannot write state: \(error)") }
+        do {
+            let data = try record.encoded()
+            try AtomicFile.write(data, to: sp.stateFile, mode: 0o600)
+            lastWritten = data
+        } catch { event("cannot write state: \(error)") }
+    }
+
+    /// `state.json` was written by another process while this supervisor runs (only `svc
+    /// start` before it and `svc stop` after it write there): garbage, or a record that is not
+    /// its own. It is replaced with the supervisor's record, so status and stop keep working.
+    func verifyState() {
+        guard let data = try? AtomicFile.readIfExists(sp.stateFile), data != lastWritten else { return }
+        let what: String
+        do {
+            _ = try ServiceRecord.decode(data, path: sp.stateFile)
+            what = "state file \(sp.stateFile) was overwritten by another process"
+        } catch {
+            what = (error as? any TetraError)?.message ?? "\(error)"
+        }
+        event("\(what); rewritten")
+        save()
     }
 
     /// Runs until the service is stopped or reaches a final state. Returns an exit code.
@@ -84,7 +113,14 @@ public final class Supervisor: @unchecked Sendable {
             finish("failed", message: message)
             return .failure
         }
-        guard spawnChild() else { return .failure }
+        let waker: SupervisorWaker
+        do { waker = try SupervisorWaker(watching: sp.stateDirectory, stateFile: sp.stateFile) } catch {
+            finish("failed", message: "\(error)")
+            return .failure
+        }
+        probes.waker = waker
+        interrupt.onRaise { waker.wake() }
+        guard spawnChild(waker) else { return .failure }
         while true {
             if interrupt.isRaised {
                 event("stop requested")
@@ -106,13 +142,21 @@ public final class Supervisor: @unchecked Sendable {
             if child == nil, let at = restartAt, Monotonic.now() >= at {
                 restartAt = nil
                 record.restarts += 1
-                guard spawnChild() else { return .failure }
+                guard spawnChild(waker) else { return .failure }
             }
             if let pid = child, let health = def.health, !probes.inFlight, Monotonic.now() >= nextProbeAt {
                 launchProbe(health, pid: pid)
             }
-            _ = probes.signal.wait(timeout: .now() + tick)
+            if waker.wait(timeout: nextDue().map { max(0, $0 - Monotonic.now()) }) { verifyState() }
         }
+    }
+
+    /// The next timer (monotonic seconds): the restart after a backoff, or the next health
+    /// check. nil: nothing is due, the supervisor sleeps until an event.
+    func nextDue() -> TimeInterval? {
+        if child == nil { return restartAt }
+        if def.health != nil && !probes.inFlight { return nextProbeAt }
+        return nil
     }
 
     // MARK: - Spawning
@@ -135,7 +179,7 @@ public final class Supervisor: @unchecked Sendable {
         return env
     }
 
-    func spawnChild() -> Bool {
+    func spawnChild(_ waker: SupervisorWaker) -> Bool {
         do {
             let env = try childEnvironment()
             let argv = def.command.map { ServiceDefinition.substitute($0, port: port) }
@@ -155,6 +199,7 @@ public final class Supervisor: @unchecked Sendable {
             loggers = [PipeLogger(fd: out.read, log: stdoutLog), PipeLogger(fd: err.read, log: stderrLog)]
             for l in loggers { l.start() }
             child = pid
+            waker.watchExit(of: pid)
             spawnedAt = Monotonic.now()
             record.process = ProcessRef.current(pid)
             record.started_at = now()
@@ -191,6 +236,7 @@ public final class Supervisor: @unchecked Sendable {
 
     /// Returns false when the supervisor should end (a final state was recorded).
     func handleExit(pid: pid_t, status: Int32) -> Bool {
+        let uptime = Monotonic.now() - spawnedAt
         child = nil
         record.process = nil
         // Whatever the service left in its process group goes with it.
@@ -209,13 +255,16 @@ public final class Supervisor: @unchecked Sendable {
             finish(status == 0 ? "stopped" : "failed", message: reason)
             return false
         }
-        return scheduleRestart(after: reason, state: "starting")
+        return scheduleRestart(after: reason, state: "starting", uptime: uptime)
     }
 
     /// Schedules the next spawn after the backoff, or records `crashloop` when
     /// `max_restarts` restarts already happened within `window`. False: crash loop.
-    func scheduleRestart(after reason: String, state: String) -> Bool {
+    /// The backoff doubles with each restart within `window`, except those before a run that
+    /// stayed up `stableUptime` (`uptime`: how long the process that ended ran).
+    func scheduleRestart(after reason: String, state: String, uptime: TimeInterval) -> Bool {
         let current = now()
+        if uptime >= Self.stableUptime { backoffSince = current }
         record.restart_times = record.restart_times.filter { current.timeIntervalSince($0) < def.restart.window }
         if record.restart_times.count >= def.restart.maxRestarts {
             let message = "\(record.restart_times.count) restarts within \(DurationParser.format(def.restart.window)); last: \(reason)"
@@ -223,7 +272,7 @@ public final class Supervisor: @unchecked Sendable {
             finish("crashloop", message: message)
             return false
         }
-        let exponent = Double(record.restart_times.count)
+        let exponent = Double(record.restart_times.filter { t in backoffSince.map { t > $0 } ?? true }.count)
         let delay = min(def.restart.backoff * pow(2, exponent), def.restart.maxBackoff)
         record.restart_times.append(current)
         record.last_restart_reason = reason
@@ -327,8 +376,9 @@ public final class Supervisor: @unchecked Sendable {
         record.message = "\(record.consecutive_failures) failed health checks: \(r.message)"
         save()
         guard def.restart.policy != .no else { return true }
+        let uptime = mono - spawnedAt
         stopChild()
-        return scheduleRestart(after: "unhealthy: \(r.message)", state: "unhealthy")
+        return scheduleRestart(after: "unhealthy: \(r.message)", state: "unhealthy", uptime: uptime)
     }
 }
 
@@ -337,7 +387,12 @@ final class ProbeBox: @unchecked Sendable {
     private let lock = NSLock()
     private var result: (pid_t, HealthResult)? = nil
     private var running = false
-    let signal = DispatchSemaphore(value: 0)
+    /// Woken when a result is put.
+    var waker: SupervisorWaker? {
+        get { lock.lock(); defer { lock.unlock() }; return wakerRef }
+        set { lock.lock(); wakerRef = newValue; lock.unlock() }
+    }
+    private var wakerRef: SupervisorWaker? = nil
 
     var inFlight: Bool {
         get { lock.lock(); defer { lock.unlock() }; return running }
@@ -348,8 +403,9 @@ final class ProbeBox: @unchecked Sendable {
         lock.lock()
         result = (pid, r)
         running = false
+        let w = wakerRef
         lock.unlock()
-        signal.signal()
+        w?.wake()
     }
 
     func take() -> (pid_t, HealthResult)? {

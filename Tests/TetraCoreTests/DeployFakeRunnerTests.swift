@@ -28,7 +28,8 @@ final class DeployFakeRunnerTests: XCTestCase {
         let context = CoreContext(environment: ["HOME": "/home/t", "USER": "tester"], workingDirectory: "/", stateRoot: "/nonexistent",
                                   now: { now }, runner: fake, progress: progress, interrupt: interrupt,
                                   commandLine: ["tetra", "org", "push", "acme", "prod"])
-        let options = TransportOptions(sshExtraOptions: ["-o", "UserKnownHostsFile=/kh"], transfer: transfer, connectionSharing: false)
+        var options = TransportOptions(sshExtraOptions: ["-o", "UserKnownHostsFile=/kh"], transfer: transfer, connectionSharing: false)
+        options.lockKeeper = false
         return ReleaseManager(target: target, context: context, options: options)
     }
 

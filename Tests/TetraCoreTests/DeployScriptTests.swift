@@ -33,7 +33,8 @@ final class DeployScriptTests: XCTestCase {
         let p = RemotePaths(root: "/srv/a=b")
         XCTAssertEqual(RemoteScripts.removePartial(p, id1).text, "rm -rf '/srv/a=b/releases/20261121T160301Z-3f2a9c1.partial'")
         XCTAssertEqual(RemoteScripts.unlock(p, token: "abc").text,
-                       "if grep -q -F -e '\"token\":\"abc\"' '/srv/a=b/.tetra/lock' 2>/dev/null; then rm -f '/srv/a=b/.tetra/lock'; fi")
+                       "if grep -q -F -e '\"token\":\"abc\"' '/srv/a=b/.tetra/lock' 2>/dev/null; then rm -f '/srv/a=b/.tetra/lock'; fi\n"
+                           + "rm -f '/srv/a=b/.tetra/alive.abc'")
         XCTAssertEqual(RemoteScripts.removePartial(RemotePaths(root: "/srv/plain"), id1).sshArgument,
                        "sh -c 'rm -rf /srv/plain/releases/20261121T160301Z-3f2a9c1.partial'")
     }

@@ -317,46 +317,57 @@ public struct ReleaseManager: Sendable {
         var broken: TargetLockRecord?
         /// The files read under the lock as it was taken (`acquireLock(reading:)`).
         var files: [String: Data] = [:]
+        /// The keeper session proving us alive at the target (ssh), ended when the last copy
+        /// of this lock goes: after the unlock.
+        var keeper: LockKeeper? = nil
     }
 
     func acquireLock(reading: [String] = []) throws -> AcquiredLock {
         let deadline = Monotonic.now() + max(0, context.lockWait)
         var broken: TargetLockRecord? = nil
         var breakAttempts = 0
+        // One token for every attempt: the keeper (started first, see LockKeeper) holds the
+        // flock the lock script waits for before it links a record naming it.
+        let token = TargetLockRecord.newToken()
+        let keeper = transport.startKeeper(token: token)
         while true {
             try context.interrupt.check()
             let now = context.now()
-            let record = TargetLockRecord(token: TargetLockRecord.newToken(), pid: getpid(), host: context.hostName,
+            var record = TargetLockRecord(token: token, pid: getpid(), host: context.hostName,
                                           user: context.userName, command: commandText, time: now, ttl: Int(lockTTL.rounded(.up)),
                                           startTime: ProcessIdentity.startTime(pid: getpid()))
+            record.keeper = keeper == nil ? nil : true
             let (attempt, files) = try transport.tryLock(record, reading: reading)
+            let raw: String, gone: Bool
             switch attempt {
             case .acquired(let state):
-                return AcquiredLock(token: record.token, state: state, broken: broken, files: files)
-            case .held(let raw):
-                let holder = TargetLockRecord.parse(raw)
-                if let holder, breakAttempts < 3, holder.isExpired(now: now) || holder.isDeadLocalProcess {
-                    breakAttempts += 1
-                    let why = holder.isDeadLocalProcess ? "its process is gone" : "it expired"
-                    if try transport.breakLock(token: holder.token) {
-                        broken = holder
-                        context.progress.warn("broke a stale lock on \(target) (\(why)): held by \(holder.holderDescription)")
-                    }
-                    continue
-                }
-                if Monotonic.now() < deadline {
-                    Thread.sleep(forTimeInterval: min(0.5, max(0.05, deadline - Monotonic.now())))
-                    continue
-                }
-                let lockPath = target.description + "/.tetra/lock"
-                if let holder {
-                    throw CoreError.lockHeld(resource: "target \(target)", holder: holder.holderDescription,
-                                             hint: "wait for it to finish (or use --lock-wait); if that process is gone, "
-                                                 + "the lock is broken automatically once it expires, or remove \(lockPath)")
-                }
-                throw CoreError.lockHeld(resource: "target \(target)", holder: "an unreadable lock record",
-                                         hint: "if no deploy is running, remove \(lockPath)")
+                return AcquiredLock(token: record.token, state: state, broken: broken, files: files, keeper: keeper)
+            case .held(let text): (raw, gone) = (text, false)
+            case .abandoned(let text): (raw, gone) = (text, true)
             }
+            let holder = TargetLockRecord.parse(raw)
+            if let holder, breakAttempts < 3, gone || holder.isExpired(now: now) || holder.isDeadLocalProcess {
+                breakAttempts += 1
+                let why = gone ? "its session on the target ended" : holder.isDeadLocalProcess ? "its process is gone" : "it expired"
+                if try transport.breakLock(token: holder.token) {
+                    broken = holder
+                    context.progress.warn("broke a stale lock on \(target) (\(why)): held by \(holder.holderDescription)")
+                }
+                continue
+            }
+            if Monotonic.now() < deadline {
+                Thread.sleep(forTimeInterval: min(0.5, max(0.05, deadline - Monotonic.now())))
+                continue
+            }
+            let lockPath = target.description + "/.tetra/lock"
+            if let holder {
+                throw CoreError.lockHeld(resource: "target \(target)", holder: holder.holderDescription,
+                                         hint: "wait for it to finish (or use --lock-wait); a lock whose holder is gone is broken "
+                                             + "automatically (at once if it has a keeper session, else once it expires), "
+                                             + "or remove \(lockPath)")
+            }
+            throw CoreError.lockHeld(resource: "target \(target)", holder: "an unreadable lock record",
+                                     hint: "if no deploy is running, remove \(lockPath)")
         }
     }
 

@@ -376,6 +376,9 @@ public struct TargetLockRecord: Codable, Sendable, Equatable {
     /// The kernel boot id of the holder's machine (/proc/sys/kernel/random/boot_id): with the
     /// host name it tells "this machine, this boot", where a pid means something.
     public var boot: String?
+    /// True when a keeper session at the target proves the holder alive (see `LockKeeper`):
+    /// when it has ended, the lock is broken at once, whatever machine the holder ran on.
+    public var keeper: Bool?
 
     public init(token: String, pid: Int32, host: String, user: String, command: String, time: Date, ttl: Int,
                 startTime: UInt64? = nil, boot: String? = TargetLockRecord.currentBootID) {
@@ -390,7 +393,7 @@ public struct TargetLockRecord: Codable, Sendable, Equatable {
         self.boot = boot
     }
 
-    enum CodingKeys: String, CodingKey { case token, pid, host, user, command, time, ttl, startTime = "start_time", boot }
+    enum CodingKeys: String, CodingKey { case token, pid, host, user, command, time, ttl, startTime = "start_time", boot, keeper }
 
     /// This machine's boot id, nil when unknown.
     public static let currentBootID: String? = {

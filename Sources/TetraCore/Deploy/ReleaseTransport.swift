@@ -61,6 +61,9 @@ public enum LockAttempt: Sendable, Equatable {
     case acquired(TargetState)
     /// Someone holds it: the raw content of the lock file.
     case held(String)
+    /// A lock whose holder is known to be gone (its keeper session at the target ended):
+    /// the raw content of the lock file. It may be broken at once.
+    case abandoned(String)
 }
 
 /// A release to upload into `releases/<id>.partial` (the rendered files only; tetra's own
@@ -203,6 +206,9 @@ public protocol ReleaseTransport: Sendable {
     func breakLock(token: String) throws -> Bool
     /// Releases our lock (no-op when it is no longer ours). Never interrupted.
     func unlock(token: String) throws
+    /// Starts what proves, at the target, that the holder of lock `token` is alive (ssh: a
+    /// `LockKeeper` session); nil where the holder's pid proves it (a local target).
+    func startKeeper(token: String) -> LockKeeper?
     /// Uploads a release into `releases/<id>.partial`.
     func upload(_ request: UploadRequest) throws -> TransferStats
     /// Removes `releases/<id>.partial` (after a failed or interrupted upload). Never interrupted.
@@ -238,6 +244,8 @@ public protocol DeltaDeploying: ReleaseTransport {
 }
 
 extension ReleaseTransport {
+    public func startKeeper(token: String) -> LockKeeper? { nil }
+
     public func tryLock(_ record: TargetLockRecord, reading: [String]) throws -> (LockAttempt, [String: Data]) {
         let attempt = try tryLock(record)
         guard case .acquired = attempt, !reading.isEmpty else { return (attempt, [:]) }
@@ -278,6 +286,9 @@ public struct TransportOptions: Sendable, Equatable {
     /// private socket directory, kept 10 s after the last use): a deploy then pays for one
     /// ssh handshake instead of three.
     public var connectionSharing: Bool
+    /// ssh: hold a keeper session for the time a target lock is held (see `LockKeeper`), so
+    /// a lock whose holder died is broken at once from any machine.
+    public var lockKeeper: Bool = true
 
     public init(sshExtraOptions: [String] = [], transfer: Transfer = .auto, tarBatchBytes: Int = 32 << 20,
                 commandTimeout: TimeInterval = 120, sshProgram: String = "ssh", rsyncProgram: String = "rsync",

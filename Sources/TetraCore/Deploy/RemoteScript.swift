@@ -35,6 +35,8 @@ struct RemotePaths {
     var releases: String { root + "/releases" }
     var meta: String { root + "/.tetra" }
     var lock: String { meta + "/lock" }
+    /// What a lock holder's keeper session holds `flock(1)` on (see `LockKeeper`).
+    func alive(_ token: String) -> String { meta + "/alive." + token }
     var history: String { meta + "/history.jsonl" }
     var journal: String { meta + "/" + TargetJournal.fileName }
     /// Pruned releases waiting to be deleted (renamed here by the commit; see `reapTrash`).
@@ -70,12 +72,29 @@ enum RemoteScripts {
 
     /// Creates the directories, writes the lock record to a temporary file and hard-links it
     /// to `.tetra/lock` (atomic: fails when the lock exists). On success reports the state,
-    /// then removes the leftovers of crashed runs it lists; otherwise prints the holder's record.
+    /// then removes the leftovers of crashed runs it lists; otherwise prints the holder's record
+    /// and, when that holder's keeper session is gone, `@@tetra:holder-gone`.
+    ///
+    /// A record that names a keeper (`"keeper":true`) is linked only once the keeper holds
+    /// its flock (waited for up to 10 s); when the target has no `flock(1)` or the keeper does
+    /// not start, `plain` (the same record without the keeper) is linked instead.
     static func tryLock(_ p: RemotePaths, record: TargetLockRecord) -> RemoteScript {
         let temp = p.meta + "/lock." + record.token
         var s = RemoteScript()
         s.raw("mkdir -p \(Q.q(p.meta)) \(Q.q(p.releases)) || exit 1")
-        s.raw("printf '%s\\n' \(Q.q(record.jsonLine)) > \(Q.q(temp)) || exit 1")
+        s.raw("rec=\(Q.q(record.jsonLine))")
+        if record.keeper == true {
+            var plain = record
+            plain.keeper = nil
+            let alive = Q.q(p.alive(record.token))
+            s.raw("if [ ! -e \(Q.q(p.lock)) ]; then")
+            s.raw("if command -v flock >/dev/null 2>&1; then n=0; "
+                  + "while [ ! -e \(alive) ] || flock -n \(alive) true; do n=$((n+1)); "
+                  + "if [ $n -gt 200 ]; then rec=\(Q.q(plain.jsonLine)); echo @@tetra:unkept; break; fi; "
+                  + "sleep 0.05 2>/dev/null || sleep 1; done; else rec=\(Q.q(plain.jsonLine)); echo @@tetra:unkept; fi")
+            s.raw("fi")
+        }
+        s.raw("printf '%s\\n' \"$rec\" > \(Q.q(temp)) || exit 1")
         s.raw("if [ ! -d \(Q.q(p.lock)) ] && ln \(Q.q(temp)) \(Q.q(p.lock)) 2>/dev/null; then")
         s.raw("rm -f \(Q.q(temp))")
         s.raw("echo @@tetra:acquired")
@@ -88,9 +107,36 @@ enum RemoteScripts {
         s.raw("fi")
         s.raw("else")
         s.raw("rm -f \(Q.q(temp))")
-        s.raw("if [ -e \(Q.q(p.lock)) ]; then echo @@tetra:held; cat \(Q.q(p.lock)); echo; echo @@tetra:end-held; "
-              + "else echo \(Q.q("tetra: cannot create " + p.lock)) >&2; exit 1; fi")
+        s.raw("if [ -e \(Q.q(p.lock)) ]; then echo @@tetra:held; cat \(Q.q(p.lock)); echo; echo @@tetra:end-held; ")
+        appendHolderGone(&s, p)
+        s.raw("else echo \(Q.q("tetra: cannot create " + p.lock)) >&2; exit 1; fi")
         s.raw("fi")
+        return s
+    }
+
+    /// Prints `@@tetra:holder-gone` when the lock names a keeper and nothing holds that
+    /// keeper's flock any more: its session ended, so its holder (wherever it ran) is gone.
+    /// Without `flock(1)` at the target nothing is printed (the lock's TTL decides then).
+    static func appendHolderGone(_ s: inout RemoteScript, _ p: RemotePaths) {
+        s.raw("if grep -q -F -e '\"keeper\":true' \(Q.q(p.lock)) 2>/dev/null && command -v flock >/dev/null 2>&1; then "
+              + "t=$(sed -n 's/.*\"token\":\"\\([0-9a-f]*\\)\".*/\\1/p' \(Q.q(p.lock))); "
+              + "if [ -n \"$t\" ] && { [ ! -e \(Q.q(p.meta))/alive.\"$t\" ] || flock -n \(Q.q(p.meta))/alive.\"$t\" true; }; "
+              + "then echo @@tetra:holder-gone; fi; fi")
+    }
+
+    /// The keeper session of a lock holder (see `LockKeeper`): holds `flock(1)` on
+    /// `.tetra/alive.<token>` for as long as its standard input stays open, which is as long
+    /// as the tetra that started it lives, then removes that file. Prints `@@tetra:no-flock`
+    /// and ends when the target has no flock(1).
+    static func keeper(_ p: RemotePaths, token: String) -> RemoteScript {
+        var s = RemoteScript()
+        s.raw("mkdir -p \(Q.q(p.meta)) || exit 1")
+        s.raw("if ! command -v flock >/dev/null 2>&1; then echo @@tetra:no-flock; exit 0; fi")
+        s.raw("exec 9>>\(Q.q(p.alive(token))) || exit 1")
+        s.raw("flock -n 9 || exit 1")
+        // cat holds the flock too (fd 9 is inherited); when our stdin ends the file goes.
+        s.raw("cat >/dev/null")
+        s.cmd("rm", "-f", p.alive(token))
         return s
     }
 
@@ -105,6 +151,9 @@ enum RemoteScripts {
         s.raw("rm -f \(Q.q(p.journal))")
         s.raw("fi")
         s.raw("find \(Q.q(p.meta)) -maxdepth 1 -type f -name 'lock.?*' -mmin +1 -exec rm -f {} + 2>/dev/null")
+        // Keeper files whose keeper is gone (a live keeper holds its flock: flock -n fails).
+        s.raw("if command -v flock >/dev/null 2>&1; then find \(Q.q(p.meta)) -maxdepth 1 -type f -name 'alive.*' -mmin +1 "
+              + "-exec flock -n {} rm -f {} \\; 2>/dev/null; fi")
     }
 
     /// Moves the lock aside and removes it only if it still carries `token` (else puts it back).
@@ -126,6 +175,7 @@ enum RemoteScripts {
 
     static func appendUnlock(_ s: inout RemoteScript, _ p: RemotePaths, token: String) {
         s.raw("if grep -q -F -e \(Q.q(tokenNeedle(token))) \(Q.q(p.lock)) 2>/dev/null; then rm -f \(Q.q(p.lock)); fi")
+        s.cmd("rm", "-f", p.alive(token))
     }
 
     /// `"token":"<token>"` as it appears in the lock's JSON.
@@ -139,11 +189,18 @@ enum RemoteScripts {
 
     /// Verify, finalize, switch, history, prune, unlock (see `CommitPlan`). Exit 3: the
     /// release already exists; exit 4: the release to activate does not exist; exit 5: the
-    /// upload does not match its manifest (the failing files on stderr).
+    /// upload does not match its manifest (the failing files on stderr); exit 6: the lock
+    /// is no longer ours.
     /// `stdinFile`: the one of `plan.releaseFiles` that arrives on stdin (the manifest, which
     /// can be large); the others are written from quoted arguments (they are small).
     static func commit(_ p: RemotePaths, _ plan: CommitPlan, stdinFile: String? = nil) -> RemoteScript {
         var s = RemoteScript()
+        // Still ours? A lock broken while this command ran (its keeper session lost) is not
+        // committed over: exit 6.
+        if let token = plan.unlockToken {
+            s.raw("grep -q -F -e \(Q.q(tokenNeedle(token))) \(Q.q(p.lock)) 2>/dev/null || "
+                  + "{ echo \(Q.q("tetra: the lock on " + p.root + " is no longer ours")) >&2; exit 6; }")
+        }
         // Intent first: a kill from here on is reconciled by the next lock (see TargetJournal).
         let journal = TargetJournal(plan)
         let writeJournal = "mkdir -p \(Q.q(p.meta)) && printf '%s\\n%s\\n%s\\n' \(Q.q(journal.link)) \(Q.q(journal.finalize?.rawValue ?? "-")) "

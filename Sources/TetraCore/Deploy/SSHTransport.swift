@@ -91,9 +91,21 @@ public struct SSHTransport: ReleaseTransport {
         }
         if let start = lines.firstIndex(of: "@@tetra:held") {
             let end = lines[start...].firstIndex(of: "@@tetra:end-held") ?? lines.endIndex
-            return .held(lines[(start + 1)..<end].joined(separator: "\n"))
+            let raw = lines[(start + 1)..<end].joined(separator: "\n")
+            return lines.contains("@@tetra:holder-gone") ? .abandoned(raw) : .held(raw)
         }
         throw unexpectedOutput("lock", result)
+    }
+
+    /// Starts the keeper session of the lock `token` (see `LockKeeper`).
+    public func startKeeper(token: String) -> LockKeeper? {
+        guard options.lockKeeper else { return nil }
+        let script = RemoteScripts.keeper(paths, token: token)
+        return LockKeeper(runner: Uninterruptible.runner(runner)) { stdin in
+            var request = ProcessRequest(ssh.program, ssh.arguments(remoteCommand: script.sshArgument), outputLimit: 4096)
+            request.inputFile = stdin
+            return request
+        }
     }
 
     public func breakLock(token: String) throws -> Bool {
@@ -133,8 +145,12 @@ public struct SSHTransport: ReleaseTransport {
     func runCommit(_ script: RemoteScript, plan: CommitPlan, input: Data?) throws -> ProcessResult {
         do {
             return try run(script, label: "switch current to \(plan.activate)", input: input, uninterruptible: true)
-        } catch ToolError.failed(_, let status, let tail) where (3...5).contains(status) {
+        } catch ToolError.failed(_, let status, let tail) where (3...6).contains(status) {
             switch status {
+            case 6:
+                throw CoreError.lockHeld(resource: "target \(target)", holder: "another command (this command's lock was broken)",
+                                         hint: "this command's keeper session on the target ended, so its lock was "
+                                             + "taken over; nothing was switched; run it again")
             case 3: throw CoreError.conflict("release \(plan.finalize?.rawValue ?? "") already exists at \(target)")
             case 4: throw CoreError.notFound(what: "release", name: plan.activate.rawValue)
             default:

@@ -121,7 +121,7 @@ public struct CLI: Sendable {
                              started: Date, progress: ProgressSink) {
         let paths = core.paths
         guard FileManager.default.fileExists(atPath: paths.state) else { return }
-        let entry = AuditEntry(
+        var entry = AuditEntry(
             time: core.now(), user: core.userName, host: core.hostName,
             command: inv.commandName, argv: core.commandLine,
             org: inv.argument("ORG") ?? options.org ?? Self.impliedOrg(inv, core: core),
@@ -129,6 +129,7 @@ public struct CLI: Sendable {
             result: exitCode == .success ? "ok" : (exitCode == .interrupted ? "interrupted" : "error"),
             exitCode: Int(exitCode.rawValue),
             durationMs: Int(core.now().timeIntervalSince(started) * 1000))
+        entry.pid = getpid()
         do {
             try AuditLog(path: paths.auditLog).append(entry)
             ChangeJournal(paths: paths).finish()

@@ -40,6 +40,28 @@ final class OrgJournalE2ETests: XCTestCase {
         try probe(f, env: "dev", target: f.devTarget, rounds: 8)
     }
 
+    /// `org history` and `org status` finish the record-keeping of a killed push too: the
+    /// change shows at once, without waiting for the next push.
+    func testHistoryAfterAKilledPushShowsTheChange() throws {
+        let f = try OrgFixture(sshd: nil, extraFiles: 200)
+        let conf = f.tetra.stateRoot + "/orgs/acme/files/conf/round.conf"
+        try "one\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 0)
+        try "two\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        let before = f.currentRelease(f.devTarget)
+        let child = try f.start(["org", "push", "acme", "dev"])
+        XCTAssertTrue(waitFor(60) { f.currentRelease(f.devTarget) != before }, "never switched")
+        kill(child.processIdentifier, SIGKILL)
+        child.waitUntilExit()
+        let killed = try XCTUnwrap(f.currentRelease(f.devTarget))
+        let r = try f.run(["org", "history", "acme", "dev", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains(killed), "the killed push's release is in the history: \(r.stdout)")
+        let audit = lines(f, f.tetra.stateRoot + "/state/audit.jsonl").filter { $0["command"] as? String == "org push" }
+        XCTAssertEqual(audit.count, 2, "one audit line per push, the killed one included")
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: f.tetra.stateRoot + "/state/journal")) ?? [], [])
+    }
+
     func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {

@@ -132,7 +132,15 @@ extension OrgService {
                     if !(try history.entries(org, env: entry.env)).contains(where: { $0.release == entry.release && $0.time >= entry.time }) {
                         try history.append(entry)
                     }
-                    if !change.audited { try AuditLog(path: paths.auditLog).append(change.audit) }
+                    // Its own audit line may be written even though the entry says not (killed
+                    // between the two): one line per change.
+                    let log = AuditLog(path: paths.auditLog)
+                    if !change.audited {
+                        let own = try log.read(since: change.holder.time.addingTimeInterval(-1)).contains {
+                            $0.pid == change.holder.pid && $0.argv == change.audit.argv
+                        }
+                        if !own { try log.append(change.audit) }
+                    }
                     context.progress.warn("recorded \(entry.action) of \(org) \(entry.env) to \(entry.release): "
                                           + "its command (pid \(change.holder.pid)) ended before recording it")
                 }

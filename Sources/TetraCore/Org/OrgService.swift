@@ -471,6 +471,8 @@ public struct OrgService: Sendable {
 
     public func status(org name: String, env only: String?) throws -> [EnvStatus] {
         let org = try store.load(name)
+        // What a killed push left unrecorded is recorded first, so this shows it too.
+        reconcilePending(name)
         let names = try only.map { [try Names.validated($0, what: "env")] } ?? org.environmentNames
         var out: [EnvStatus] = []
         for envName in names {
@@ -696,6 +698,8 @@ public struct OrgService: Sendable {
 
     public func historyRecords(org name: String, env only: String?) throws -> (records: [HistoryRecord], problems: [String]) {
         let org = try store.load(name)
+        // What a killed push left unrecorded is recorded first, so this shows it too.
+        reconcilePending(name)
         let names = try only.map { [try Names.validated($0, what: "env")] } ?? org.environmentNames
         var out: [HistoryRecord] = []
         var problems: [String] = []

@@ -17,6 +17,8 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     public var result: String
     public var exitCode: Int
     public var durationMs: Int
+    /// The pid of the tetra that ran the command (tells its own line from a recovered one).
+    public var pid: Int32?
 
     public init(time: Date, user: String, host: String, command: String, argv: [String],
                 org: String? = nil, env: String? = nil, result: String, exitCode: Int, durationMs: Int) {
@@ -36,6 +38,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         case time, user, host, command, argv, org, env, result
         case exitCode = "exit_code"
         case durationMs = "duration_ms"
+        case pid
     }
 
     public init(from decoder: Decoder) throws {
@@ -54,6 +57,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         result = try c.decode(String.self, forKey: .result)
         exitCode = try c.decode(Int.self, forKey: .exitCode)
         durationMs = try c.decode(Int.self, forKey: .durationMs)
+        pid = try c.decodeIfPresent(Int32.self, forKey: .pid)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -68,6 +72,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         try c.encode(result, forKey: .result)
         try c.encode(exitCode, forKey: .exitCode)
         try c.encode(durationMs, forKey: .durationMs)
+        try c.encodeIfPresent(pid, forKey: .pid)
     }
 }
 

@@ -172,6 +172,22 @@ final class FilesStreamsE2ETests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: live))
     }
 
+    /// template render -o into a new directory stages it in a hidden sibling: a killed
+    /// render's staging directory is swept by the next render there; a live one's is kept.
+    func testStaleRenderStagingDirectoriesAreSwept() throws {
+        let dead = try Tetra.exec("/bin/sh", ["-c", "echo $$"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let stale = dir + "/.out.tetra-tmp-\(dead)", live = dir + "/.out.tetra-tmp-\(getpid())"
+        for d in [stale, live] {
+            try FileManager.default.createDirectory(atPath: d + "/sub", withIntermediateDirectories: true)
+            XCTAssertTrue(FileManager.default.createFile(atPath: d + "/sub/half.toml", contents: Data("x".utf8)))
+        }
+        let r = try tetra.run(["template", "render", "service/web", "--set", "name=api", "-o", dir + "/out"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "swept")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live), "a live render's is kept")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out/api.toml"))
+    }
+
     /// kill -9 of tetra while it waits for a tool: the tool goes too.
     func testToolsDieWithAKilledTetra() throws {
         let fake = dir + "/bin"

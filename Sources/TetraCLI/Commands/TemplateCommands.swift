@@ -320,8 +320,14 @@ enum TemplateCommands {
         } else {
             let parent = (target as NSString).deletingLastPathComponent
             try AtomicFile.ensureDirectory(parent, mode: 0o755)
-            let staging = parent + "/." + (target as NSString).lastPathComponent + ".tetra-tmp-\(getpid())"
-            try? fm.removeItem(atPath: staging)
+            let prefix = "." + (target as NSString).lastPathComponent + ".tetra-tmp-"
+            let staging = parent + "/" + prefix + "\(getpid())"
+            // Staging directories of renders that were killed (their pid is gone) go first.
+            for name in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(prefix) {
+                if let pid = Int32(name.dropFirst(prefix.count)), pid == getpid() || !ProcessIdentity.isAlive(pid: pid) {
+                    try? fm.removeItem(atPath: parent + "/" + name)
+                }
+            }
             defer { try? fm.removeItem(atPath: staging) }
             try AtomicFile.ensureDirectory(staging, mode: 0o755)
             for o in outputs {

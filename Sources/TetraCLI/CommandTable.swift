@@ -1,7 +1,7 @@
 import TetraCore
 
 /// The command table: one tree of data that drives parsing, help, "did you mean",
-/// completion scripts and the README reference check. Each group lives in its own file
+/// completion scripts and the command reference check (docs/commands.md). Each group lives in its own file
 /// under Commands/.
 public enum CommandTable {
     public static let root = CommandSpec(

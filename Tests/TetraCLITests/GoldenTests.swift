@@ -3,7 +3,7 @@ import XCTest
 @testable import TetraCLI
 import TetraCore
 
-/// Help of every group, the completion scripts and the README reference are generated from
+/// Help of every group, the completion scripts and docs/commands.md are generated from
 /// the command table; these tests pin them.
 final class GoldenTests: XCTestCase {
     func testHelpOfEveryGroupAndCommandMatchesGolden() {
@@ -34,23 +34,49 @@ final class GoldenTests: XCTestCase {
         }
     }
 
-    func testReadmeReferenceIsGeneratedFromTheTable() throws {
-        let readmePath = Golden.packageRoot + "/README.md"
-        let readme = try String(contentsOfFile: readmePath, encoding: .utf8)
-        guard let spliced = ReferenceGenerator.splice(into: readme) else {
-            return XCTFail("README.md lacks the command reference markers")
+    func testCommandReferenceIsGeneratedFromTheTable() throws {
+        let path = Golden.packageRoot + "/docs/commands.md"
+        let page = try String(contentsOfFile: path, encoding: .utf8)
+        guard let spliced = ReferenceGenerator.splice(into: page) else {
+            return XCTFail("docs/commands.md lacks the command reference markers")
         }
         if Golden.updating {
-            try spliced.write(toFile: readmePath, atomically: true, encoding: .utf8)
+            try spliced.write(toFile: path, atomically: true, encoding: .utf8)
             return
         }
-        XCTAssertEqual(readme, spliced, "README command reference is stale; run with TETRA_UPDATE_GOLDEN=1")
+        XCTAssertEqual(page, spliced, "docs/commands.md is stale; run with TETRA_UPDATE_GOLDEN=1")
     }
 
-    func testReadmeListsEveryCommand() throws {
-        let readme = try String(contentsOfFile: Golden.packageRoot + "/README.md", encoding: .utf8)
+    func testCommandReferenceListsEveryCommand() throws {
+        let page = try String(contentsOfFile: Golden.packageRoot + "/docs/commands.md", encoding: .utf8)
         for path in CommandTable.commandPaths {
-            XCTAssertTrue(readme.contains("`tetra \(path)"), "README does not document 'tetra \(path)'")
+            XCTAssertTrue(page.contains("`tetra \(path)"), "docs/commands.md does not document 'tetra \(path)'")
         }
+    }
+
+    /// README is a short front door; the docs it links to exist.
+    func testReadmeIsAShortFrontDoorWhoseLinksResolve() throws {
+        let readme = try String(contentsOfFile: Golden.packageRoot + "/README.md", encoding: .utf8)
+        XCTAssertLessThanOrEqual(readme.split(separator: "\n", omittingEmptySubsequences: false).count, 300)
+        for page in ["docs/README.md", "docs/commands.md"] + Self.localLinks(readme) {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: Golden.packageRoot + "/" + page), "README links to \(page), which does not exist")
+        }
+        let index = try String(contentsOfFile: Golden.packageRoot + "/docs/README.md", encoding: .utf8)
+        for page in Self.localLinks(index) {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: Golden.packageRoot + "/docs/" + page), "docs/README.md links to \(page)")
+        }
+    }
+
+    /// `](path)` links that are not URLs or anchors, without their `#fragment`.
+    static func localLinks(_ markdown: String) -> [String] {
+        var out: [String] = []
+        var rest = Substring(markdown)
+        while let open = rest.range(of: "](") {
+            rest = rest[open.upperBound...]
+            guard let close = rest.firstIndex(of: ")") else { break }
+            let target = String(rest[..<close].prefix { $0 != "#" })
+            if !target.isEmpty, !target.contains("://"), !target.hasPrefix("mailto:") { out.append(target) }
+        }
+        return out
     }
 }

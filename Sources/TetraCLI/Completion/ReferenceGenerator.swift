@@ -1,7 +1,7 @@
 import TetraCore
 
-/// The README's command reference, generated from the command table. A test keeps the
-/// README's section equal to this output.
+/// The command reference (docs/commands.md), generated from the command table. A test keeps
+/// the page's generated section equal to this output.
 public enum ReferenceGenerator {
     public static let beginMarker = "<!-- BEGIN COMMAND REFERENCE (generated from the command table; do not edit) -->"
     public static let endMarker = "<!-- END COMMAND REFERENCE -->"
@@ -37,10 +37,10 @@ public enum ReferenceGenerator {
         return out
     }
 
-    /// Replaces the generated section of a README text.
-    public static func splice(into readme: String, root: CommandSpec = CommandTable.root) -> String? {
-        guard let begin = readme.range(of: beginMarker), let end = readme.range(of: endMarker),
+    /// Replaces the generated section of a page's text.
+    public static func splice(into page: String, root: CommandSpec = CommandTable.root) -> String? {
+        guard let begin = page.range(of: beginMarker), let end = page.range(of: endMarker),
               begin.upperBound <= end.lowerBound else { return nil }
-        return String(readme[..<begin.upperBound]) + "\n\n" + markdown(root: root) + "\n" + String(readme[end.lowerBound...])
+        return String(page[..<begin.upperBound]) + "\n\n" + markdown(root: root) + "\n" + String(page[end.lowerBound...])
     }
 }

@@ -1,7 +1,7 @@
 import TetraCore
 
 /// Renders help text from the command table: the same data drives parsing, help,
-/// completion and the README reference check.
+/// completion and the command reference check (docs/commands.md).
 public enum HelpRenderer {
     public static func usageLine(_ spec: CommandSpec, path: [String]) -> String {
         var parts = ["tetra"] + path

@@ -9,7 +9,7 @@ import Foundation
 /// state/snapshots/log/<org>.jsonl         when each snapshot was taken and why
 /// state/snapshots/cache/<org>.tsv         stat cache (size, mtime, inode): unchanged files are not read again
 /// ```
-/// `secrets.env` is never part of a snapshot (see README: a rollback must not bring back a
+/// `secrets.env` is never part of a snapshot (see docs/orgs.md: a rollback must not bring back a
 /// rotated secret, and the store never holds secret material).
 public struct SnapshotStore: Sendable {
     public let root: String

@@ -1,7 +1,7 @@
 import Foundation
 
 /// `orgs/<org>/services/<name>.toml` (SPEC §3 "svc"): one service, decoded into typed values
-/// with `path:line:column` errors. Defaults (documented in the README):
+/// with `path:line:column` errors. Defaults (documented in docs/service-definitions.md):
 /// `runtime = "process"`, `enabled = false`, `stop_timeout = "10s"`; no health check unless
 /// `[health]` names one (`interval = "10s"`, `timeout = "2s"`, `retries = 3`,
 /// `start_period = "5s"`); `[restart]` `policy = "on-failure"`, `max_restarts = 5`,

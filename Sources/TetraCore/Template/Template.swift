@@ -2,7 +2,7 @@
 /// Parsed once into a flat program (`Template.init`), rendered many times against a TOML
 /// table. It never prints and never touches files: partials come from a caller-given provider.
 ///
-/// Syntax (the README's reference is written from this):
+/// Syntax (docs/templates.md is written from this):
 /// - `{{ name }}`, `{{ env.name }}`, `{{ a.[key.with dots] }}`, `{{ list.0 }}`. Names are
 ///   letters, digits, `_`, `-`; other keys go in `[ ]`. `{{{ x }}}` is the same as `{{ x }}`:
 ///   nothing is ever HTML-escaped.

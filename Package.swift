@@ -14,8 +14,10 @@ let package = Package(
         .target(name: "TetraCLI", dependencies: ["TetraCore"]),
         // Thin entry point: builds the real context, runs the CLI, exits.
         .executableTarget(name: "tetra", dependencies: ["TetraCLI", "TetraCore"]),
-        .testTarget(name: "TetraCoreTests", dependencies: ["TetraCore"]),
-        .testTarget(name: "TetraCLITests", dependencies: ["TetraCLI", "TetraCore"], exclude: ["Golden"]),
+        // For tests only (not linked into tetra): the fail-closed fake process runner.
+        .target(name: "TetraTestSupport", dependencies: ["TetraCore"]),
+        .testTarget(name: "TetraCoreTests", dependencies: ["TetraCore", "TetraTestSupport"]),
+        .testTarget(name: "TetraCLITests", dependencies: ["TetraCLI", "TetraCore", "TetraTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TetraCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import TetraCLI
 import TetraCore
+import TetraTestSupport
 
 final class CLIBehaviourTests: XCTestCase {
     func testVersionAndRootHelp() {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import TetraCLI
 import TetraCore
+import TetraTestSupport
 
 /// Runs tetra in-process with captured stdout/stderr, a temporary state root and a fake
 /// process runner that fails on any call it was not told to expect.

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import TetraCLI
 import TetraCore
+import TetraTestSupport
 
 /// `tetra library ...` in-process with the fail-closed fake runner: arguments, errors and
 /// redaction (the real-git scenarios are in LibraryTests and LibraryE2ETests).

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import TetraCLI
 import TetraCore
+import TetraTestSupport
 
 /// `tetra volume` in-process with the fake runner: confirmation, exit codes, JSON, the org
 /// resolution for labels and filters, completion of volume names.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import TetraCore
+import TetraTestSupport
 
 /// The ACME client's protocol handling with a scripted transport and a fake openssl.
 final class ACMEClientTests: XCTestCase {

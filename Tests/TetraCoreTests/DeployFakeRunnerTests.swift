@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import TetraCore
+import TetraTestSupport
 
 /// The ssh transport's argv and call sequence, against the fail-closed FakeProcessRunner:
 /// any call not expected here fails the test.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import TetraCore
+import TetraTestSupport
 
 final class SSLUnitTests: XCTestCase {
     func testBase64URLRoundTripAndAlphabet() {

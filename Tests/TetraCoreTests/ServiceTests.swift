@@ -1,5 +1,6 @@
 import XCTest
 @testable import TetraCore
+import TetraTestSupport
 
 final class ServiceDefinitionTests: XCTestCase {
     func parse(_ text: String, name: String = "api") throws -> (ServiceDefinition, [ConfigProblem]) {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import TetraCore
+import TetraTestSupport
 
 final class SupportDurationTests: XCTestCase {
     func testParsesUnits() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import TetraCore
+import TetraTestSupport
 
 /// The volume core and the Docker wrapper with the fail-closed fake runner: exact argv,
 /// error classification, refusals before any mutation. (The real engine: VolumeE2ETests.)

@@ -1,4 +1,5 @@
 import Foundation
+import TetraCore
 
 /// The error a `FakeProcessRunner` throws for a call no expectation matched.
 public struct UnexpectedProcessCall: Error, Sendable, CustomStringConvertible, Equatable {

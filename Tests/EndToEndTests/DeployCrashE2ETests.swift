@@ -78,15 +78,6 @@ final class DeployCrashE2ETests: XCTestCase {
 
     /// Polls `condition` every millisecond for up to `timeout` seconds.
     @discardableResult
-    func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(1000)
-        }
-        return false
-    }
-
     /// Processes started by the child (rsync, ssh): after a SIGKILL they are orphans that run
     /// on; we wait for them to end (they are never killed here) before the next deploy.
     func descendants(of pid: Int32) -> [Int32] {

@@ -102,6 +102,18 @@ final class DataBox: @unchecked Sendable {
 
 /// A component a test needs. Absent: the test skips loudly; under CI (CI=true) absence is a
 /// failure, because CI installs everything.
+/// Polls `condition` (every 200 µs: crash tests kill at chosen moments) until it holds or
+/// `timeout` seconds pass; true when it held.
+@discardableResult
+func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(200)
+    }
+    return false
+}
+
 func requireTool(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
     if let path = Tetra.which(name) { return path }
     let message = "SKIPPED: \(name) is not installed; this test needs it (scripts/test.sh installs it as root)"

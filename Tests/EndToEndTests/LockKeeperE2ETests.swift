@@ -12,15 +12,6 @@ final class LockKeeperE2ETests: XCTestCase {
         super.tearDown()
     }
 
-    func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(2_000)
-        }
-        return false
-    }
-
     /// Makes the lock look as if its holder ran on another machine (same token and keeper).
     func moveHolderElsewhere(_ lock: String) throws {
         let data = try XCTUnwrap(FileManager.default.contents(atPath: lock))

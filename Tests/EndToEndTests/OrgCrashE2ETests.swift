@@ -26,16 +26,6 @@ final class OrgCrashE2ETests: XCTestCase {
         try f.start(["org", "push", "acme", env])
     }
 
-    @discardableResult
-    func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(500)
-        }
-        return false
-    }
-
     enum Point: CustomStringConvertible {
         case snapshotting, lockTaken, midUpload, afterRename, at(TimeInterval)
         var description: String {

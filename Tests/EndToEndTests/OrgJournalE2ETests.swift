@@ -62,15 +62,6 @@ final class OrgJournalE2ETests: XCTestCase {
         XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: f.tetra.stateRoot + "/state/journal")) ?? [], [])
     }
 
-    func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(200)
-        }
-        return false
-    }
-
     func lines(_ f: OrgFixture, _ path: String) -> [[String: Any]] {
         f.read(path).split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }

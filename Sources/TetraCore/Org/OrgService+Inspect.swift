@@ -1,0 +1,295 @@
+import Foundation
+
+// What an org's environments hold and how they differ: status and drift, diff, pull,
+// history. The changes (push, promote, rollback) are in OrgService.swift.
+extension OrgService {
+    // MARK: - status / drift
+
+    public struct EnvStatus: Encodable, Sendable {
+        public var env: String
+        public var target: String
+        public var protected: Bool
+        public var release: String?
+        public var created: String?
+        public var by: String?
+        public var source: String?
+        public var snapshot: String?
+        public var drift: DriftSummary?
+        public var error: String?
+        /// The release a rollback would go back to, when it has drifted too (see `rollbackDrift`).
+        public var rollback_target: RollbackTargetDrift? = nil
+    }
+
+    public struct DriftSummary: Encodable, Sendable {
+        public var changed: [String]
+        public var missing: [String]
+        public var added: [String]
+        public var clean: Bool
+        init(_ r: DriftReport) {
+            changed = r.changed
+            missing = r.missing
+            added = r.added
+            clean = r.isClean
+        }
+    }
+
+    public func status(org name: String, env only: String?) throws -> [EnvStatus] {
+        let org = try store.load(name)
+        // What a killed push left unrecorded is recorded first, so this shows it too.
+        reconcilePending(name)
+        let names = try only.map { [try Names.validated($0, what: "env")] } ?? org.environmentNames
+        var out: [EnvStatus] = []
+        for envName in names {
+            let env = try org.environment(envName)
+            var s = EnvStatus(env: envName, target: env.target, protected: env.isProtected)
+            do {
+                let manager = try manager(env)
+                s.target = manager.target.description
+                context.progress.step("reading \(manager.target)")
+                if let current = try manager.current() {
+                    s.release = current.rawValue
+                    let meta = try checkedMetadata(current, manager: manager)
+                    if let meta = meta.metadata {
+                        s.created = Timestamps.iso8601(meta.created)
+                        s.by = meta.by
+                        s.source = meta.source
+                        s.snapshot = meta.snapshot.isEmpty ? nil : meta.snapshot
+                    }
+                    s.error = meta.problem
+                    s.drift = DriftSummary(try manager.drift(current))
+                    if s.drift?.clean == false { s.rollback_target = try rollbackDrift(manager: manager) }
+                }
+            } catch let e as any TetraError {
+                if only != nil { throw e }
+                s.error = e.message
+            }
+            out.append(s)
+        }
+        return out
+    }
+
+    // MARK: - diff
+
+    public struct FileDiff: Encodable, Sendable {
+        public var path: String
+        /// "added", "removed", "changed"
+        public var status: String
+        /// The unified diff (nil for secret-bearing or binary files).
+        public var diff: String?
+        public var note: String?
+    }
+
+    public struct TreeComparison: Encodable, Sendable {
+        public var from: String
+        public var to: String
+        public var changes: FileChanges
+        public var files: [FileDiff]
+        public var identical: Bool
+    }
+
+    /// Compares two local trees (rendered or fetched); contents of files with mode 0600 (or
+    /// named in `secretPaths`) and non-UTF-8 files are never shown.
+    public static func compareTrees(old: String, new: String, oldLabel: String, newLabel: String,
+                                    secretPaths: Set<String> = []) throws -> TreeComparison {
+        let a = try ReleaseManifest.build(from: old)
+        let b = try ReleaseManifest.build(from: new)
+        let changes = FileChanges.between(old: a.files, new: b.files)
+        var files: [FileDiff] = []
+        func secret(_ path: String) -> Bool {
+            if secretPaths.contains(path) { return true }
+            for p in [old + "/" + path, new + "/" + path] {
+                var st = stat()
+                if lstat(p, &st) == 0, st.st_mode & 0o077 == 0 { return true }
+            }
+            return false
+        }
+        func text(_ p: String) -> String? {
+            guard let d = try? AtomicFile.readIfExists(p) else { return "" }
+            return String(data: d, encoding: .utf8)
+        }
+        for (path, status) in changes.added.map({ ($0, "added") }) + changes.removed.map({ ($0, "removed") }) + changes.changed.map({ ($0, "changed") }) {
+            if secret(path) {
+                files.append(FileDiff(path: path, status: status, diff: nil, note: "holds secrets (mode 0600): content not shown"))
+                continue
+            }
+            let o = status == "added" ? "" : text(old + "/" + path)
+            let n = status == "removed" ? "" : text(new + "/" + path)
+            guard let o, let n else {
+                files.append(FileDiff(path: path, status: status, diff: nil, note: "binary file"))
+                continue
+            }
+            files.append(FileDiff(path: path, status: status,
+                                  diff: TextDiff.unified(old: o, new: n, oldName: status == "added" ? "/dev/null" : oldLabel + "/" + path,
+                                                         newName: status == "removed" ? "/dev/null" : newLabel + "/" + path),
+                                  note: nil))
+        }
+        files.sort { ReleaseManifest.pathOrder($0.path, $1.path) }
+        return TreeComparison(from: oldLabel, to: newLabel, changes: changes, files: files, identical: changes.isEmpty)
+    }
+
+    /// `org diff ORG ENV`: the env's current release (old) against the local render (new).
+    public func diff(org name: String, env envName: String) throws -> TreeComparison {
+        let (org, inputs) = try loadValid(name)
+        let env = try org.environment(envName)
+        let manager = try manager(env)
+        let dir = try scratch("diff")
+        defer { removeScratch(dir) }
+        let local = dir + "/local", remote = dir + "/remote"
+        for d in [local, remote] { try AtomicFile.ensureDirectory(d, mode: 0o700) }
+        let rendered = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
+            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: local)
+        context.progress.step("fetching the current release of \(envName)")
+        let current = try manager.current()
+        if let current { try manager.fetch(current, into: remote) }
+        return try Self.compareTrees(old: remote, new: local, oldLabel: "\(envName)@\(current?.rawValue ?? "none")",
+                                     newLabel: "local", secretPaths: Set(rendered.secretFiles))
+    }
+
+    /// `env diff FROM TO`: what is deployed at FROM (old) against TO (new).
+    public func envDiff(org name: String, from: String, to: String) throws -> TreeComparison {
+        let org = try store.load(name)
+        let fromEnv = try org.environment(from)
+        let toEnv = try org.environment(to)
+        let dir = try scratch("envdiff")
+        defer { removeScratch(dir) }
+        var labels: [String] = []
+        for (envName, env, sub) in [(from, fromEnv, "a"), (to, toEnv, "b")] {
+            let m = try manager(env)
+            try AtomicFile.ensureDirectory(dir + "/" + sub, mode: 0o700)
+            context.progress.step("fetching the current release of \(envName)")
+            guard let current = try m.current() else {
+                throw CoreError.notFound(what: "release", name: "current of \(envName)", hint: "nothing is deployed to \(envName) yet")
+            }
+            try m.fetch(current, into: dir + "/" + sub)
+            labels.append("\(envName)@\(current)")
+        }
+        return try Self.compareTrees(old: dir + "/a", new: dir + "/b", oldLabel: labels[0], newLabel: labels[1])
+    }
+
+    // MARK: - pull
+
+    public struct PullOutcome: Encodable, Sendable {
+        public var org: String
+        public var env: String
+        public var target: String
+        public var release: String?
+        public var drift: DriftSummary?
+        /// The current release against the local render.
+        public var local_differences: FileChanges
+        public var written: [String]
+        public var skipped: [String]
+        public var snapshot: String?
+        /// Local files changed since the release was made that --write --force overwrote.
+        public var overwritten: [String] = []
+    }
+
+    public func pull(org name: String, env envName: String, write: Bool, force: Bool = false) throws -> PullOutcome {
+        try Names.validate(name, what: "org")
+        let (org, inputs) = try loadValid(name)
+        let env = try org.environment(envName)
+        let manager = try manager(env)
+        context.progress.step("reading \(manager.target)")
+        guard let current = try manager.current() else {
+            throw CoreError.notFound(what: "release", name: "current of \(envName)", hint: "nothing is deployed to \(envName) yet")
+        }
+        let drift = try manager.drift(current)
+        let dir = try scratch("pull")
+        defer { removeScratch(dir) }
+        let local = dir + "/local", remote = dir + "/remote"
+        for d in [local, remote] { try AtomicFile.ensureDirectory(d, mode: 0o700) }
+        _ = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
+            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: local)
+        context.progress.step("fetching \(envName)@\(current)")
+        try manager.fetch(current, into: remote)
+        let remoteManifest = try ReleaseManifest.build(from: remote)
+        let localManifest = try ReleaseManifest.build(from: local)
+        var outcome = PullOutcome(org: name, env: envName, target: manager.target.description, release: current.rawValue,
+                                  drift: DriftSummary(drift), local_differences: FileChanges.between(old: remoteManifest.files, new: localManifest.files),
+                                  written: [], skipped: [], snapshot: nil)
+        guard write, !(drift.changed.isEmpty && drift.added.isEmpty) else { return outcome }
+        let candidates = (drift.changed + drift.added).sorted(by: ReleaseManifest.pathOrder)
+        var toWrite: [String] = []
+        for path in candidates {
+            if LocalFiles.exists(org.filesDirectory + "/" + path + ".tmpl") {
+                outcome.skipped.append(path + " (rendered from files/\(path).tmpl; edit the template)")
+            } else if !SnapshotStore.isRelativeInside(path) {
+                outcome.skipped.append(path + " (unsafe path)")
+            } else {
+                toWrite.append(path)
+            }
+        }
+        if toWrite.isEmpty { return outcome }
+        // A local file changed since the release was made is never overwritten silently.
+        let conflicts = try pullConflicts(toWrite, org: org, release: current, manager: manager, fetched: remote)
+        toWrite.removeAll { conflicts.unchanged.contains($0) }
+        outcome.skipped += conflicts.unchanged.map { $0 + " (already the same locally)" }
+        if !conflicts.changed.isEmpty {
+            if !force { throw Self.pullConflictError(conflicts.changed, org: name, env: envName) }
+            outcome.overwritten = conflicts.changed
+        }
+        if toWrite.isEmpty { return outcome }
+        try withOrgLock(name) {
+            let snap = try snapshots.take(org: name, directory: org.directory, reason: "before pull --write \(envName)", by: by, now: context.now())
+            outcome.snapshot = snap.id
+            for path in toWrite {
+                let from = remote + "/" + path
+                var st = stat()
+                guard lstat(from, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, let data = try AtomicFile.readIfExists(from) else { continue }
+                let dest = org.filesDirectory + "/" + path
+                try AtomicFile.ensureDirectory((dest as NSString).deletingLastPathComponent, mode: 0o755)
+                try AtomicFile.write(data, to: dest, mode: st.st_mode & 0o777)
+                outcome.written.append(path)
+            }
+        }
+        return outcome
+    }
+
+    // MARK: - history
+
+    public struct HistoryRecord: Encodable, Sendable {
+        public var time: String
+        public var env: String
+        /// "local" (this machine's state/history) or "target" (the target's .tetra/history.jsonl).
+        public var origin: String
+        public var action: String
+        public var release: String
+        public var previous: String?
+        public var by: String
+        public var source: String?
+        public var message: String?
+        public var snapshot: String?
+    }
+
+    public func historyRecords(org name: String, env only: String?) throws -> (records: [HistoryRecord], problems: [String]) {
+        let org = try store.load(name)
+        // What a killed push left unrecorded is recorded first, so this shows it too.
+        reconcilePending(name)
+        let names = try only.map { [try Names.validated($0, what: "env")] } ?? org.environmentNames
+        var out: [HistoryRecord] = []
+        var problems: [String] = []
+        let local = try history.entriesChecked(name)
+        for line in local.corrupt { context.progress.warn(line) }
+        for e in local.entries where names.contains(e.env) {
+            out.append(HistoryRecord(time: e.time, env: e.env, origin: "local", action: e.action, release: e.release, previous: e.previous,
+                                     by: e.by, source: e.source, message: e.message, snapshot: e.snapshot))
+        }
+        for envName in names {
+            let env = try org.environment(envName)
+            do {
+                let m = try manager(env)
+                context.progress.step("reading the history of \(m.target)")
+                let remote = try m.historyChecked()
+                for line in remote.corrupt { context.progress.warn(line) }
+                for h in remote.entries where h.org == nil || h.org == name {
+                    out.append(HistoryRecord(time: h.time, env: envName, origin: "target", action: h.action, release: h.release,
+                                             previous: h.previous, by: h.by, source: h.source, message: h.message, snapshot: nil))
+                }
+            } catch let e as any TetraError {
+                if only != nil { throw e }
+                problems.append("\(envName): \(e.message)")
+            }
+        }
+        out.sort { ($0.time, $0.origin) < ($1.time, $1.origin) }
+        return (out, problems)
+    }
+}

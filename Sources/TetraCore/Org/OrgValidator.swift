@@ -83,8 +83,8 @@ public struct OrgValidator: Sendable {
             if let reason = DeployTarget.problem(with: env.target, sshKey: env.sshKey, sshPort: env.sshPort) {
                 at(base + ["target"], "invalid target '\(Names.printable(env.target))': \(reason)")
             }
-            for option in env.sshOptions ?? [] {
-                if let reason = EnvironmentConfig.sshOptionProblem(option) { at(base + ["ssh_options"], reason) }
+            for (i, option) in (env.sshOptions ?? []).enumerated() {
+                if let reason = EnvironmentConfig.sshOptionProblem(option) { at(base + ["ssh_options", String(i)], reason) }
             }
             if env.sshOptions != nil, env.target.hasPrefix("/") { at(base + ["ssh_options"], "only valid for an ssh:// target") }
             if let keep = env.keepReleases, keep < 1 { at(base + ["keep_releases"], "must be at least 1 (is \(keep))") }

@@ -46,7 +46,7 @@ function __tetra_subcommands
             printf '%s\t%s\n' 'use' 'Make ORG the default org (default_org in config/tetra.toml)'
             printf '%s\t%s\n' 'create' 'Create an org from a template (default: the built-in org/default)'
             printf '%s\t%s\n' 'template' 'Create an org from a library or built-in template NAME'
-            printf '%s\t%s\n' 'validate' 'Validate an org: schema, targets, ports, promote_from, every template for every env; exit 3 listing every problem'
+            printf '%s\t%s\n' 'validate' 'Validate an org: org.toml, environments, services, ports, every template for every env; exit 3 listing every problem'
             printf '%s\t%s\n' 'delete' 'Delete an org (its source is snapshotted first); needs --yes'
             printf '%s\t%s\n' 'set' 'Set KEY.PATH in the current org'\''s org.toml (format-preserving; snapshot first)'
             printf '%s\t%s\n' 'push' 'Validate, snapshot, render files/ for ENV and deploy it as a new release'

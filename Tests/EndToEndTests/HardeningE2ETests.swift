@@ -79,7 +79,7 @@ final class HardeningE2ETests: XCTestCase {
             for args in [["org", "status", "acme", "prod"], ["org", "validate", "acme"], ["org", "push", "acme", "prod", "--approve"]] {
                 let r = try t.run(args)
                 XCTAssertEqual(r.status, 3, "\(option) \(args): \(r.stderr)")
-                XCTAssertTrue(r.stderr.contains("orgs/acme/org.toml:7:3"), "\(option): \(r.stderr)")
+                XCTAssertTrue((r.stdout + r.stderr).contains("orgs/acme/org.toml:7:3"), "\(option): \(r.stdout)\(r.stderr)")
                 XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "\(option) ran a command on \(args)")
             }
         }

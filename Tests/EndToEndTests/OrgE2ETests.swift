@@ -393,7 +393,7 @@ final class OrgE2ETests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("org.toml:2:8"), r.stdout)
         r = try f.run(["org", "validate", "acme"])
         XCTAssertEqual(r.status, 3, r.stdout + r.stderr)
-        XCTAssertTrue(r.stderr.contains("orgs/acme/org.toml:2:8"), r.stderr)
+        XCTAssertTrue(r.stdout.contains("orgs/acme/org.toml:2:8"), r.stdout)
         XCTAssertEqual(try f.run(["org", "push", "acme", "dev"]).status, 3)
 
         r = try f.run(["__complete", "org", "push", ""])

@@ -226,21 +226,25 @@ enum OrgCommands {
     }
 
     static var validate: CommandSpec {
-        CommandSpec("validate", summary: "Validate an org: schema, targets, ports, promote_from, every template for every env; exit 3 listing every problem",
-                    arguments: [optionalOrgArg], examples: ["tetra org validate acme"], json: true, handler: { inv, env in
+        CommandSpec("validate", summary: "Validate an org: org.toml, environments, services, ports, every template for every env; exit 3 listing every problem",
+                    discussion: """
+                    Every problem of every file in one run, sorted by file and position, each as
+                    path:line:column: key: message: org.toml (syntax, types, every environment), the
+                    port registry and secrets.env it uses, every services/*.toml (types, values,
+                    depends_on naming services of the org, no cycles, named ports registered) and
+                    every template of files/ rendered for every environment. Unknown keys are
+                    warnings (stderr). Exit 3 when there is any problem.
+                    """,
+                    arguments: [optionalOrgArg], examples: ["tetra org validate acme", "tetra org validate acme --json"], json: true,
+                    handler: { inv, env in
             let name = try orgName(inv, env)
-            let org = try OrgStore(paths: env.paths).load(name)
-            let validator = OrgValidator(paths: env.paths)
-            let problems = validator.problems(org, inputs: validator.inputs(orgDirectory: org.directory))
-            struct Result: Encodable { let org: String; let ok: Bool; let environments: [String]; let problems: [String]; let warnings: [String] }
-            let result = Result(org: name, ok: problems.isEmpty, environments: org.environmentNames,
-                                problems: problems.map(\.description), warnings: org.warnings.map { $0.description + ": unknown key" })
+            let result = try OrgValidator(paths: env.paths).validate(org: name)
             var text = ""
-            for p in problems { text += p.description + "\n" }
-            text += problems.isEmpty ? "ok: \(name) is valid (\(plural(org.environmentNames.count, "environment")))\n"
-                : "\(plural(problems.count, "problem")) in \(name)\n"
-            return CommandOutput(exitCode: problems.isEmpty ? .success : .invalidConfig, json: result, text: text,
-                                 notes: result.warnings.map { "warning: " + $0 })
+            for p in result.problems { text += p.description + "\n" }
+            text += result.valid ? "ok: \(name) is valid (\(plural(result.environments.count, "environment")), \(plural(result.services.count, "service")))\n"
+                : "\(plural(result.problems.count, "problem")) in \(name)\n"
+            return CommandOutput(exitCode: result.valid ? .success : .invalidConfig, json: result, text: text,
+                                 notes: result.warnings.map { "warning: " + $0.description })
         })
     }
 

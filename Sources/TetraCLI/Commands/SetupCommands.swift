@@ -75,7 +75,9 @@ enum SetupCommands {
                     docker services, rsync only speeds up pushes, curl only talks to ACME servers), with
                     their versions; services that are failed, in a crash loop or unhealthy; that the
                     state root is a directory owned by you with mode 0700; that config/tetra.toml
-                    parses; the port registry's problems (as 'tetra ports check'); and certificates
+                    parses; every org validates (as 'tetra org validate': org.toml, environments,
+                    service definitions, templates); the port registry's problems (as 'tetra ports
+                    check'); and certificates
                     expiring within 21 days (warnings) or expired (problems).
                     """,
                     flags: [FlagSpec("check-targets", help: "also connect to every environment's target (ssh) and report unreachable ones")],
@@ -204,19 +206,20 @@ struct Doctor {
         }
     }
 
-    /// Every org validates (as `tetra org validate`); with `checkTargets`, every target answers.
+    /// Every org validates (the same pass as `tetra org validate`: org.toml, services,
+    /// templates); with `checkTargets`, every target of an org that loads answers.
     func orgChecks() -> [Check] {
         let store = OrgStore(paths: core.paths)
         var checks: [Check] = []
         for name in store.names() {
             do {
-                let org = try store.load(name)
-                let validator = OrgValidator(paths: core.paths)
-                let problems = validator.problems(org, inputs: validator.inputs(orgDirectory: org.directory))
-                checks += problems.isEmpty ? [Check(name: "org \(name)", status: .ok, detail: "valid (\(org.environmentNames.count) environments)")]
-                    : problems.map { Check(name: "org \(name)", status: .problem, detail: $0.description) }
-                checks += org.warnings.map { Check(name: "org \(name)", status: .warning, detail: $0.description + ": unknown key") }
-                guard checkTargets else { continue }
+                let result = try OrgValidator(paths: core.paths).validate(org: name)
+                checks += result.valid
+                    ? [Check(name: "org \(name)", status: .ok,
+                             detail: "valid (\(result.environments.count) environments, \(result.services.count) services)")]
+                    : result.problems.map { Check(name: "org \(name)", status: .problem, detail: $0.description) }
+                checks += result.warnings.map { Check(name: "org \(name)", status: .warning, detail: $0.description) }
+                guard checkTargets, let org = try? store.load(name) else { continue }
                 for envName in org.environmentNames {
                     guard let env = org.config.environments[envName] else { continue }
                     do {

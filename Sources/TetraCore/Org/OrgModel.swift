@@ -155,18 +155,29 @@ public struct LoadedOrg: Sendable {
             throw CoreError.notFound(what: "org", name: name, hint: "no \(display)")
         }
         let document = try TOMLDocument(bytes: Array(data), fileName: display)
-        let (config, warnings) = try TOMLDecoder().decode(OrgConfig.self, from: document, file: display)
+        let decoded = decode(document, file: display)
+        guard let config = decoded.value, decoded.problems.isEmpty else {
+            throw ConfigError(decoded.problems.isEmpty ? [ConfigProblem(file: display, message: "cannot be decoded")] : decoded.problems)
+        }
         // Refused before any command can hand them to ssh (they may run commands).
         let refused = EnvironmentConfig.sshOptionProblems(config, document: document, file: display)
         if !refused.isEmpty {
             throw ConfigError(refused, hint: "ssh_options accepts only options that run no command: "
                                 + EnvironmentConfig.allowedSSHOptions.joined(separator: ", "))
         }
-        let kept = warnings.filter { w in
+        return LoadedOrg(name: name, directory: directory, orgFile: display, document: document, config: config,
+                         warnings: decoded.warnings)
+    }
+
+    /// Decodes org.toml reporting every wrong key at once (`TOMLDecoder.decodeCollecting`).
+    /// Unknown keys outside `[org]` (free-form: templates read `{{ org.owner }}`) are warnings.
+    public static func decode(_ document: TOMLDocument, file: String) -> TOMLCollectedDecoding<OrgConfig> {
+        var decoded = TOMLDecoder().decodeCollecting(OrgConfig.self, from: document, file: file)
+        decoded.warnings = decoded.warnings.filter { w in
             let key = w.keyPath ?? ""
             return !(key.hasPrefix("org.") || key == "org")
         }
-        return LoadedOrg(name: name, directory: directory, orgFile: display, document: document, config: config, warnings: kept)
+        return decoded
     }
 }
 

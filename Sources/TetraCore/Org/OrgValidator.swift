@@ -19,6 +19,8 @@ public struct OrgValidator: Sendable {
         public var ranges: [String]
         public var secrets: [String: String]
         public var problems: [ConfigProblem]
+        /// Whether the port registry could be read (else `ports` is empty, not authoritative).
+        public var portsReadable = true
     }
 
     /// The port registry and secrets an org renders with, with their problems.
@@ -26,9 +28,11 @@ public struct OrgValidator: Sendable {
         var problems: [ConfigProblem] = []
         var ports: [String: Int] = [:]
         var ranges: [String] = []
+        var portsReadable = true
         do {
             let loaded = try PortStore(paths: paths).load()
             problems += loaded.problems
+            portsReadable = loaded.problems.isEmpty
             var byPort: [Int: [String]] = [:]
             for (name, port) in loaded.registry.ports {
                 ports[name] = port
@@ -41,8 +45,10 @@ public struct OrgValidator: Sendable {
             ranges = loaded.registry.ranges.map(\.name)
         } catch let e as ConfigError {
             problems += e.problems
+            portsReadable = false
         } catch {
             problems.append(ConfigProblem(file: paths.portsFile, message: "\(error)"))
+            portsReadable = false
         }
         var secrets: [String: String] = [:]
         do {
@@ -52,14 +58,17 @@ public struct OrgValidator: Sendable {
         } catch {
             problems.append(ConfigProblem(file: secretsFile ?? orgDirectory + "/secrets.env", message: "\(error)"))
         }
-        return Inputs(ports: ports, ranges: ranges, secrets: secrets, problems: problems)
+        return Inputs(ports: ports, ranges: ranges, secrets: secrets, problems: problems, portsReadable: portsReadable)
     }
 
     /// Every problem of `org` (empty: valid). `renderEnvironments` nil: all of them.
-    public func problems(_ org: LoadedOrg, inputs: Inputs, renderEnvironments: [String]? = nil) -> [ConfigProblem] {
+    /// `failed`: keys the decoder already reported (not checked again).
+    public func problems(_ org: LoadedOrg, inputs: Inputs, renderEnvironments: [String]? = nil,
+                         failed: ([String]) -> Bool = { _ in false }) -> [ConfigProblem] {
         var problems = inputs.problems
         let doc = org.document
         func at(_ path: [String], _ message: String) {
+            guard !failed(path) else { return }
             problems.append(ConfigProblem(file: org.orgFile, position: doc.position(of: path), keyPath: path.joined(separator: "."),
                                           message: message))
         }
@@ -74,8 +83,8 @@ public struct OrgValidator: Sendable {
             if let reason = DeployTarget.problem(with: env.target, sshKey: env.sshKey, sshPort: env.sshPort) {
                 at(base + ["target"], "invalid target '\(Names.printable(env.target))': \(reason)")
             }
-            for option in env.sshOptions ?? [] {
-                if let reason = EnvironmentConfig.sshOptionProblem(option) { at(base + ["ssh_options"], reason) }
+            for (i, option) in (env.sshOptions ?? []).enumerated() {
+                if let reason = EnvironmentConfig.sshOptionProblem(option) { at(base + ["ssh_options", String(i)], reason) }
             }
             if env.sshOptions != nil, env.target.hasPrefix("/") { at(base + ["ssh_options"], "only valid for an ssh:// target") }
             if let keep = env.keepReleases, keep < 1 { at(base + ["keep_releases"], "must be at least 1 (is \(keep))") }

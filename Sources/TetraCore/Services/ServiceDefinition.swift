@@ -178,9 +178,26 @@ extension ServiceDefinition {
     }
 
     public static func parse(_ document: TOMLDocument, file: String, expectedName: String) throws -> (ServiceDefinition, [ConfigProblem]) {
-        let (raw, warnings) = try TOMLDecoder().decode(RawService.self, from: document, file: file)
+        let checked = check(document, file: file, expectedName: expectedName)
+        guard let def = checked.definition, checked.problems.isEmpty else { throw ConfigError(checked.problems) }
+        return (def, checked.warnings)
+    }
+
+    /// A definition checked in full: every problem of the file (wrong types, bad values,
+    /// at once), unknown keys as warnings, and the definition as far as it could be read
+    /// (defaults where a key is wrong; nil only when nothing could be decoded).
+    public struct Checked: Sendable {
+        public var definition: ServiceDefinition?
+        public var problems: [ConfigProblem]
+        public var warnings: [ConfigProblem]
+    }
+
+    public static func check(_ document: TOMLDocument, file: String, expectedName: String) -> Checked {
+        let decoded = TOMLDecoder().decodeCollecting(RawService.self, from: document, file: file)
+        guard let raw = decoded.value else { return Checked(definition: nil, problems: decoded.problems, warnings: decoded.warnings) }
         var problems: [ConfigProblem] = []
         func problem(_ path: [String], _ message: String) {
+            guard !decoded.failed(path) else { return } // reported by the decoder
             problems.append(ConfigProblem(file: file, position: document.position(of: path),
                                           keyPath: path.joined(separator: "."), message: message))
         }
@@ -213,14 +230,14 @@ extension ServiceDefinition {
 
         let command = raw.command ?? []
         if runtime == .process {
-            if raw.command == nil { problem([], "missing required key 'command' (an argv array, e.g. [\"node\", \"server.js\"])") }
+            if raw.command == nil, !decoded.failed(["command"]) { problem([], "missing required key 'command' (an argv array, e.g. [\"node\", \"server.js\"])") }
             else if command.isEmpty || command[0].isEmpty { problem(["command"], "command must name a program") }
         }
         var docker: DockerSettings? = nil
         if runtime == .docker {
             if let image = raw.image, !image.isEmpty {
                 docker = DockerSettings(image: image, volumes: raw.volumes ?? [], ports: raw.ports ?? [], network: raw.network)
-            } else {
+            } else if !decoded.failed(["image"]) {
                 problem([], "missing required key 'image' (runtime = \"docker\")")
             }
         } else {
@@ -291,7 +308,7 @@ extension ServiceDefinition {
                     if r < 1 { problem(["health", "retries"], "must be at least 1") } else { hh.retries = r }
                 }
                 health = hh
-            } else if problems.isEmpty {
+            } else if problems.isEmpty && decoded.problems.isEmpty {
                 problem(["health"], "[health] needs a check: http = \"http://127.0.0.1:{port}/health\", tcp = \"{port}\" or command = [...]")
             }
         }
@@ -330,12 +347,15 @@ extension ServiceDefinition {
             problem(["cwd"], "cwd must be an absolute path")
         }
 
-        if !problems.isEmpty { throw ConfigError(problems) }
         let def = ServiceDefinition(name: name, command: command, cwd: raw.cwd, port: port, env: raw.env ?? [:],
                                     secrets: raw.secrets ?? [], dependsOn: raw.depends_on ?? [], runtime: runtime,
                                     enabled: raw.enabled ?? false, stopTimeout: stopTimeout, health: health,
                                     restart: restart, logs: logs, docker: docker, file: file)
-        return (def, warnings)
+        let all = (decoded.problems + problems).enumerated().sorted { a, b in
+            let pa = a.element.position ?? SourcePosition(line: 0, column: 0), pb = b.element.position ?? SourcePosition(line: 0, column: 0)
+            return (pa.line, pa.column, a.offset) < (pb.line, pb.column, b.offset)
+        }.map(\.element)
+        return Checked(definition: def, problems: all, warnings: decoded.warnings)
     }
 
     /// The TOML text `svc create` writes.

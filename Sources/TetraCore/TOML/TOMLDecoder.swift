@@ -45,6 +45,35 @@ public struct TOMLDecoder {
         return try run(type, root: value, path: [], state: state)
     }
 
+    /// Decodes what it can and keeps going (validation): a key of the wrong type or a
+    /// missing required key is a problem, and decoding goes on with the other keys (an
+    /// optional key that failed is nil, a required one a placeholder: "", 0, false, [], a
+    /// model of placeholders), so one wrong key never hides the problems of the others.
+    /// `failedPaths` names the keys that failed, for checks that would otherwise report
+    /// them a second time. `value` is nil only when nothing could be decoded at all.
+    public func decodeCollecting<T: Decodable>(_ type: T.Type, from document: TOMLDocument,
+                                               file: String? = nil) -> TOMLCollectedDecoding<T> {
+        let state = _TOMLDecodingState(file: file ?? document.fileName, document: document, userInfo: userInfo,
+                                       collecting: true)
+        let root = TOMLValue.table(document.table)
+        var value: T? = nil
+        do {
+            value = try _TOMLDecoderImpl(value: root, path: [], state: state).decodeValue(T.self)
+        } catch let e as ConfigError {
+            state.problems += e.problems
+        } catch let e as DecodingError {
+            state.problems += state.convert(e, base: []).problems
+        } catch {
+            if !(error is _TOMLReported) { state.problems.append(ConfigProblem(file: state.file, message: "\(error)")) }
+        }
+        let problems = state.problems.enumerated().sorted { a, b in
+            let x = a.element.position ?? SourcePosition(line: 0, column: 0), y = b.element.position ?? SourcePosition(line: 0, column: 0)
+            return (x.line, x.column, a.offset) < (y.line, y.column, b.offset)
+        }.map(\.element)
+        return TOMLCollectedDecoding(value: value, problems: problems,
+                                     warnings: state.unknownKeyWarnings(root: root, base: []), failedPaths: state.failedPaths)
+    }
+
     private func run<T: Decodable>(_ type: T.Type, root: TOMLValue, path: [TOMLPathComponent],
                                    state: _TOMLDecodingState) throws -> (T, [ConfigProblem]) {
         let decoder = _TOMLDecoderImpl(value: root, path: path, state: state)
@@ -58,6 +87,30 @@ public struct TOMLDecoder {
     }
 }
 
+/// What `TOMLDecoder.decodeCollecting` found: the value (with placeholders where keys
+/// failed), every problem, the unknown keys (warnings) and the paths of the keys that failed.
+public struct TOMLCollectedDecoding<T> {
+    public var value: T?
+    public var problems: [ConfigProblem]
+    public var warnings: [ConfigProblem]
+    /// Dotted paths (`environments.prod.keep_releases`) of keys whose value failed to decode.
+    public var failedPaths: Set<String>
+
+    /// Whether `path` or one of its parents failed to decode (a check of it would report
+    /// the same key twice).
+    public func failed(_ path: [String]) -> Bool {
+        var prefix = ""
+        for component in path {
+            prefix += prefix.isEmpty ? component : "." + component
+            if failedPaths.contains(prefix) { return true }
+        }
+        return false
+    }
+}
+
+/// Thrown past a recovery point whose problem is already recorded (collecting mode).
+struct _TOMLReported: Error {}
+
 // MARK: - State
 
 final class _TOMLDecodingState {
@@ -66,13 +119,57 @@ final class _TOMLDecodingState {
     let userInfo: [CodingUserInfoKey: Any]
     /// Tables a keyed container was made for, in order, and the keys asked for in each.
     var visited: [[TOMLPathComponent]: Set<String>] = [:]
+    /// Collecting mode: a failed key is recorded in `problems` and decoding goes on.
+    let collecting: Bool
+    var problems: [ConfigProblem] = []
+    var failedPaths: Set<String> = []
 
-    init(file: String?, document: TOMLDocument?, userInfo: [CodingUserInfoKey: any Sendable]) {
+    init(file: String?, document: TOMLDocument?, userInfo: [CodingUserInfoKey: any Sendable], collecting: Bool = false) {
         self.file = file
         self.document = document
         var u: [CodingUserInfoKey: Any] = [:]
         for (k, v) in userInfo { u[k] = v }
         self.userInfo = u
+        self.collecting = collecting
+    }
+
+    private init(placeholderFor other: _TOMLDecodingState) {
+        file = nil
+        document = nil
+        userInfo = other.userInfo
+        collecting = true
+    }
+
+    /// Collecting mode: runs `body` for the key at `path`; a failure is recorded (once) and
+    /// the key marked failed. Returns nil then (the caller decides: nil or a placeholder).
+    func recovering<T>(_ path: [TOMLPathComponent], _ body: () throws -> T) throws -> T? {
+        do {
+            return try body()
+        } catch let e as ConfigError {
+            problems += e.problems
+        } catch let e as DecodingError {
+            problems += convert(e, base: path).problems
+        } catch is _TOMLReported {
+        }
+        failedPaths.insert(path.map { c -> String in
+            switch c {
+            case .key(let k): return k
+            case .index(let i): return String(i)
+            }
+        }.joined(separator: "."))
+        return nil
+    }
+
+    /// A stand-in value of `T` for a required key that failed: decoded from an empty
+    /// string, zero, false, an empty array or an empty table (a model of placeholders),
+    /// whichever `T` accepts. Nil when none does.
+    func placeholder<T: Decodable>(_ type: T.Type) -> T? {
+        let seeds: [TOMLValue] = [.string(""), .integer(0), .boolean(false), .array([]), .table(TOMLTable())]
+        for seed in seeds {
+            let silent = _TOMLDecodingState(placeholderFor: self)
+            if let v = try? _TOMLDecoderImpl(value: seed, path: [], state: silent).decodeValue(T.self) { return v }
+        }
+        return nil
     }
 
     func visit(_ path: [TOMLPathComponent]) {
@@ -310,13 +407,17 @@ struct _TOMLKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try child(key).decodeValue(T.self)
+        guard state.collecting else { return try child(key).decodeValue(T.self) }
+        if let v = try state.recovering(path + [.key(key.stringValue)], { try child(key).decodeValue(T.self) }) { return v }
+        guard let stand = state.placeholder(T.self) else { throw _TOMLReported() }
+        return stand
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         state.use(key.stringValue, in: path)
         guard table[key.stringValue] != nil else { return nil }
-        return try child(key).decodeValue(T.self)
+        guard state.collecting else { return try child(key).decodeValue(T.self) }
+        return try state.recovering(path + [.key(key.stringValue)], { try child(key).decodeValue(T.self) })
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {

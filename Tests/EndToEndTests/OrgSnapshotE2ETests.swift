@@ -108,6 +108,19 @@ final class OrgSnapshotE2ETests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("undo with: tetra org snapshot restore "), r.stdout)
     }
 
+    func testListNamesWhatTookEachSnapshot() throws {
+        let f = try OrgFixture(sshd: nil)
+        _ = try pushTwice(f, env: "dev")
+        XCTAssertEqual(try f.run(["org", "rollback", "acme", "dev"]).status, 0)
+        XCTAssertEqual(try f.run(["org", "set", "vars.replicas", "2", "--org", "acme"]).status, 0)
+        let r = try f.run(["org", "snapshot", "list", "acme", "--json"])
+        let list = try XCTUnwrap(try json(r.stdout)["snapshots"] as? [[String: Any]])
+        XCTAssertEqual(list.map { $0["action"] as? String ?? "" }, ["set", "rollback", "push", "push"])
+        XCTAssertEqual(list.map { $0["env"] as? String ?? "-" }, ["-", "dev", "dev", "dev"])
+        let text = try f.run(["org", "snapshot", "list", "acme"]).stdout
+        XCTAssertTrue(text.hasPrefix("ID "), text)
+    }
+
     func testTamperedObjectIsRefusedAndUnknownIDsAreNamed() throws {
         let f = try OrgFixture(sshd: nil)
         let ids = try pushTwice(f, env: "dev")

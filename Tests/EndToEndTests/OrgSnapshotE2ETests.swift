@@ -121,6 +121,21 @@ final class OrgSnapshotE2ETests: XCTestCase {
         XCTAssertTrue(text.hasPrefix("ID "), text)
     }
 
+    func testRestoreBringsBackADeletedOrg() throws {
+        let f = try OrgFixture(sshd: nil)
+        var r = try f.run(["org", "delete", "acme", "--yes", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let id = try XCTUnwrap(try json(r.stdout)["snapshot"] as? String)
+        r = try f.run(["org", "snapshot", "list", "acme", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual((try json(r.stdout)["snapshots"] as? [[String: Any]])?.first?["action"] as? String, "delete")
+        r = try f.run(["org", "snapshot", "restore", id, "acme", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertNil(try json(r.stdout)["undo_snapshot"])
+        XCTAssertEqual(f.read(f.tetra.stateRoot + "/orgs/acme/files/conf/nginx.conf"), "worker_processes 2;\n")
+        XCTAssertEqual(try f.run(["org", "show", "acme"]).status, 0)
+    }
+
     func testTamperedObjectIsRefusedAndUnknownIDsAreNamed() throws {
         let f = try OrgFixture(sshd: nil)
         let ids = try pushTwice(f, env: "dev")

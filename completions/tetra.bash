@@ -9,8 +9,7 @@ __tetra_subcommands() {
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
-    'org') REPLY='list show use create template validate delete set push pull status rollback history diff snapshot' ;;
-    'org snapshot') REPLY='list show diff restore' ;;
+    'org') REPLY='list show use create template validate delete set push pull status rollback history diff' ;;
     'env') REPLY='list show diff promote rollback history' ;;
     'svc') REPLY='list status start stop restart logs health create remove boot' ;;
     'template') REPLY='list show render' ;;
@@ -63,11 +62,6 @@ __tetra_flags() {
     'org rollback') REPLY='--to --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org history') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org diff') REPLY='--stat --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'org snapshot') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'org snapshot list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'org snapshot show') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'org snapshot diff') REPLY='--stat --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'org snapshot restore') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env show') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -161,11 +155,6 @@ __tetra_value_flags() {
     'org rollback') REPLY=' --to --dir --org --color --lock-wait ' ;;
     'org history') REPLY=' --dir --org --color --lock-wait ' ;;
     'org diff') REPLY=' --dir --org --color --lock-wait ' ;;
-    'org snapshot') REPLY=' --dir --org --color --lock-wait ' ;;
-    'org snapshot list') REPLY=' --dir --org --color --lock-wait ' ;;
-    'org snapshot show') REPLY=' --dir --org --color --lock-wait ' ;;
-    'org snapshot diff') REPLY=' --dir --org --color --lock-wait ' ;;
-    'org snapshot restore') REPLY=' --dir --org --color --lock-wait ' ;;
     'env') REPLY=' --dir --org --color --lock-wait ' ;;
     'env list') REPLY=' --dir --org --color --lock-wait ' ;;
     'env show') REPLY=' --dir --org --color --lock-wait ' ;;
@@ -286,13 +275,6 @@ __tetra_arg_kind() {
     'org history|1') REPLY='dynamic' ;;
     'org diff|0') REPLY='dynamic' ;;
     'org diff|1') REPLY='dynamic' ;;
-    'org snapshot list|0') REPLY='dynamic' ;;
-    'org snapshot show|0') REPLY='dynamic' ;;
-    'org snapshot show|1') REPLY='dynamic' ;;
-    'org snapshot diff|0') REPLY='dynamic' ;;
-    'org snapshot diff|1') REPLY='dynamic' ;;
-    'org snapshot restore|0') REPLY='dynamic' ;;
-    'org snapshot restore|1') REPLY='dynamic' ;;
     'env show|0') REPLY='dynamic' ;;
     'env diff|0') REPLY='dynamic' ;;
     'env diff|1') REPLY='dynamic' ;;

@@ -163,6 +163,10 @@ public struct StateNameProvider: DynamicNameProviding {
             let env = envInWords(words, org: org)
             let entries = (try? LocalHistory(paths: paths).entries(org, env: env)) ?? []
             return Array(Set(entries.map(\.release)))
+        case .snapshots:
+            // Of the org --org, $TETRA_ORG or default_org names, from this machine's store.
+            guard let org = orgInWords(words) else { return [] }
+            return Array(Set(((try? SnapshotStore(paths: paths).log(org)) ?? []).map(\.id)))
         case .commands:
             return []
         }

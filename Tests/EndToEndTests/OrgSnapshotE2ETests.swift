@@ -201,3 +201,40 @@ extension OrgFixture {
     /// The org's working copy in the state root.
     var orgDirectory: String { tetra.stateRoot + "/orgs/acme" }
 }
+
+extension OrgSnapshotE2ETests {
+    func testADeletedOrgIsRestoredAndAFailedRestoreNamesTheUndoSnapshot() throws {
+        let f = try OrgFixture(sshd: nil)
+        let (first, second) = try twoPushes(f)
+        // a directory is not part of a snapshot: one holding only an empty directory is in
+        // the way of a file the restore must write (after it removed extra.txt): it fails part way
+        try FileManager.default.removeItem(atPath: f.orgDirectory + "/files/robots.txt")
+        try FileManager.default.createDirectory(atPath: f.orgDirectory + "/files/robots.txt/empty", withIntermediateDirectories: true)
+        var r = try f.run(["org", "snapshot", "restore", first, "acme"])
+        XCTAssertNotEqual(r.status, 0, r.stdout)
+        XCTAssertTrue(r.stderr.contains("the restore stopped part way"), r.stderr)
+        let undo = try XCTUnwrap(r.stderr.components(separatedBy: "'tetra org snapshot restore ").dropFirst().first?.prefix(16))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.orgDirectory + "/files/extra.txt"))
+        r = try f.run(["org", "snapshot", "diff", String(undo), "acme", "--json"])
+        XCTAssertEqual(try json(r.stdout)["changes"] as? [String: [String]], ["added": [], "removed": ["files/extra.txt"], "changed": []],
+                       "the undo snapshot holds what the failed restore removed")
+        try FileManager.default.removeItem(atPath: f.orgDirectory + "/files/robots.txt")
+
+        // org delete takes a snapshot; restoring one creates the org again (secrets.env aside)
+        r = try f.run(["org", "delete", "acme", "--yes"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.orgDirectory))
+        r = try f.run(["org", "snapshot", "list", "acme", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let newest = try XCTUnwrap((try json(r.stdout)["snapshots"] as? [[String: Any]])?.first)
+        XCTAssertEqual(newest["action"] as? String, "delete")
+        r = try f.run(["org", "snapshot", "restore", String(second.prefix(7)), "acme", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertNil(try json(r.stdout)["undo_snapshot"], "there was no working copy to save")
+        XCTAssertEqual(f.read(f.orgDirectory + "/files/extra.txt"), "extra\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.orgDirectory + "/secrets.env"))
+        r = try f.run(["org", "validate", "acme"])
+        XCTAssertNotEqual(r.status, 4, "the org exists again: " + r.stderr)
+        XCTAssertTrue(try f.run(["org", "snapshot", "show", String(undo), "acme"]).status == 0)
+    }
+}

@@ -254,7 +254,7 @@ extension OrgService {
                 try AtomicFile.ensureDirectory(dir, mode: 0o755)
             }
             let plan = Self.restorePlan(current: current, wanted: wanted)
-            try apply(plan, snapshot: id, to: dir)
+            try apply(plan, snapshot: id, to: dir, undo: undo.map { (id: $0, org: name) })
             return SnapshotRestore(org: name, snapshot: id, undo_snapshot: undo, changes: plan.changes, dry_run: false)
         }
     }
@@ -280,9 +280,8 @@ extension OrgService {
     }
 
     /// Copies every object of `plan` out of the store (checked against its hash) into scratch,
-    /// and only then changes the working copy `dir`: removals first (a file may give way to a
-    /// directory of the same name), then atomic writes.
-    private func apply(_ plan: RestorePlan, snapshot id: String, to dir: String) throws {
+    /// and only then changes the working copy `dir` (`replace`). A failure once files changed (a full disk) warns how to put the working copy back.
+    private func apply(_ plan: RestorePlan, snapshot id: String, to dir: String, undo: (id: String, org: String)?) throws {
         guard !plan.write.isEmpty || !plan.remove.isEmpty else { return }
         let staging = try scratch("restore")
         defer { removeScratch(staging) }
@@ -293,6 +292,20 @@ extension OrgService {
         }
         // From here on the working copy changes: no interrupt check until it is done.
         context.progress.step("restoring \(dir)")
+        do {
+            try replace(plan, staging: staging, in: dir)
+        } catch {
+            if let undo {
+                context.progress.warn("the restore stopped part way; the working copy before it is snapshot \(undo.id): "
+                                      + "'tetra org snapshot restore \(undo.id) \(undo.org)' puts it back")
+            }
+            throw error
+        }
+    }
+
+    /// Removals first (a file may give way to a directory of the same name), then the
+    /// staged objects written atomically.
+    private func replace(_ plan: RestorePlan, staging: String, in dir: String) throws {
         for path in plan.remove {
             let full = dir + "/" + path
             guard unlink(full) == 0 || errno == ENOENT else { throw IOError("remove", path: full, errno: errno) }

@@ -170,6 +170,26 @@ final class OrgSnapshotE2ETests: XCTestCase {
         XCTAssertFalse(r.stdout.contains("evil"))
     }
 
+    func testAnEditedManifestIsRefused() throws {
+        let f = try OrgFixture(sshd: nil)
+        let (first, second) = try twoPushes(f)
+        // the first snapshot's manifest is made to name the second's robots.txt object
+        let manifest = f.tetra.stateRoot + "/state/snapshots/manifests/" + first
+        let newer = f.read(f.tetra.stateRoot + "/state/snapshots/manifests/" + second)
+        let robots = try XCTUnwrap(newer.split(separator: "\n").first { $0.hasSuffix(" files/robots.txt") })
+        let edited = f.read(manifest).split(separator: "\n").map { $0.hasSuffix(" files/robots.txt") ? robots : $0 }
+        chmod(manifest, 0o600)
+        try (edited.joined(separator: "\n") + "\n").write(toFile: manifest, atomically: false, encoding: .utf8)
+        try "local\n".write(toFile: f.orgDirectory + "/files/robots.txt", atomically: true, encoding: .utf8)
+        for args in [["restore", first, "acme"], ["show", first, "acme"], ["diff", first, "acme"]] {
+            let r = try f.run(["org", "snapshot"] + args)
+            XCTAssertEqual(r.status, 1, "\(args): " + r.stdout)
+            XCTAssertTrue(r.stderr.contains("does not match its id"), r.stderr)
+        }
+        XCTAssertEqual(f.read(f.orgDirectory + "/files/robots.txt"), "local\n")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: f.orgDirectory + "/files/extra.txt"))
+    }
+
     func testUnknownMalformedAndForeignIdsAndAnOrgWithoutSnapshots() throws {
         let f = try OrgFixture(sshd: nil)
         let (first, _) = try twoPushes(f)

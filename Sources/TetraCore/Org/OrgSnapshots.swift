@@ -177,16 +177,20 @@ extension OrgService {
         return out
     }
 
+    static func byPath(_ files: [SnapshotStore.File]) -> [String: SnapshotStore.File] {
+        Dictionary(files.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// `org snapshot diff ID [ID]`: snapshot `old` against snapshot `new`, or against the
     /// working copy when `new` is nil; the same result as `org diff`.
     public func snapshotDiff(org name: String, old: String, new: String?) throws -> TreeComparison {
         try Names.validate(name, what: "org")
         let oldID = try snapshots.resolve(old, org: name)
         let newID = try new.map { try snapshots.resolve($0, org: name) }
-        let a = Dictionary(uniqueKeysWithValues: try snapshots.files(oldID).map { ($0.path, $0) })
+        let a = Self.byPath(try snapshots.files(oldID))
         let b: [String: SnapshotStore.File]
         if let newID {
-            b = Dictionary(uniqueKeysWithValues: try snapshots.files(newID).map { ($0.path, $0) })
+            b = Self.byPath(try snapshots.files(newID))
         } else {
             guard store.exists(name) else { throw CoreError.notFound(what: "org", name: name, hint: "see 'tetra org list'") }
             b = try workingCopyFiles(name)
@@ -248,7 +252,7 @@ extension OrgService {
                 context.progress.step("snapshotting \(name)")
                 let taken = try snapshots.take(org: name, directory: dir, reason: SnapshotStore.restoreReason(id), by: by, now: context.now())
                 undo = taken.id
-                current = Dictionary(uniqueKeysWithValues: try snapshots.files(taken.id).map { ($0.path, $0) })
+                current = Self.byPath(try snapshots.files(taken.id))
             } else {
                 try AtomicFile.ensureDirectory(paths.orgs, mode: 0o755)
                 try AtomicFile.ensureDirectory(dir, mode: 0o755)

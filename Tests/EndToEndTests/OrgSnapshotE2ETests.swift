@@ -214,6 +214,14 @@ final class OrgSnapshotE2ETests: XCTestCase {
         XCTAssertEqual((try json(r.stdout)["snapshots"] as? [Any])?.count, 0)
         r = try f.run(["org", "snapshot", "list", "nosuch"])
         XCTAssertEqual(r.status, 4, r.stderr)
+
+        // completion knows the org's snapshot ids (the org from --org or from the line)
+        r = try f.run(["__complete", "org", "snapshot", "show", "--org", "acme", ""])
+        XCTAssertTrue(r.stdout.split(separator: "\n").contains(Substring(first)), r.stdout)
+        r = try f.run(["__complete", "org", "snapshot", "diff", "acme", String(first.prefix(4))])
+        XCTAssertTrue(r.stdout.split(separator: "\n").contains(Substring(first)), r.stdout)
+        r = try f.run(["__complete", "org", "snapshot", "show", "--org", "other", ""])
+        XCTAssertFalse(r.stdout.contains(first), r.stdout)
     }
 }
 

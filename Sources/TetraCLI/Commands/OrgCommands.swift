@@ -5,7 +5,7 @@ import TetraCore
 enum OrgCommands {
     static var spec: CommandSpec {
         CommandSpec("org", summary: "Organizations: config files pushed to environments as atomic releases", subcommands: [
-            list, show, use, create, template, validate, delete, set, push, pull, status, rollback, history, diff,
+            list, show, use, create, template, validate, delete, set, push, pull, status, rollback, history, diff, OrgSnapshotCommands.spec,
         ])
     }
 

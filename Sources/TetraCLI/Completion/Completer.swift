@@ -163,6 +163,12 @@ public struct StateNameProvider: DynamicNameProviding {
             let env = envInWords(words, org: org)
             let entries = (try? LocalHistory(paths: paths).entries(org, env: env)) ?? []
             return Array(Set(entries.map(\.release)))
+        case .snapshots:
+            // Of the org named on the line (`org snapshot diff ID ID2 ORG`: any word naming an
+            // existing org), else --org, $TETRA_ORG or default_org; from this machine's store.
+            let named = words.dropLast().last { !$0.hasPrefix("-") && Names.isValid($0) && OrgStore(paths: paths).exists($0) }
+            guard let org = named ?? orgInWords(words) else { return [] }
+            return Array(Set(((try? SnapshotStore(paths: paths).log(org)) ?? []).map(\.id)))
         case .commands:
             return []
         }

@@ -311,6 +311,11 @@ public struct SnapshotStore: Sendable {
             }
             out.append((String(f[2]), mode, String(f[1])))
         }
+        // The id is the manifest's own hash: an edited (well-formed) manifest is not trusted.
+        guard SHA256.hex(of: data).hasPrefix(id) else {
+            throw CoreError.failed("snapshot \(id) is corrupt (\(manifests)/\(id) does not match its id)",
+                                   hint: "the store was changed outside tetra: this snapshot cannot be used; take another from an unchanged working copy")
+        }
         return out
     }
 

@@ -213,6 +213,7 @@ enum SSLCommands {
             open()
             put("    {\n      \"days_left\" : "); putInt(r.days_left)
             put(",\n      \"domain\" : "); quoted(r.domain)
+            put(",\n      \"expires_at\" : "); quoted(r.not_after)
             put(",\n      \"issuer\" : "); quoted(r.issuer)
             put(",\n      \"key_type\" : "); quoted(r.key_type)
             if r.names.isEmpty {
@@ -224,10 +225,9 @@ enum SSLCommands {
                 }
                 put("      ]")
             }
-            put(",\n      \"not_after\" : "); quoted(r.not_after)
-            put(",\n      \"not_before\" : "); quoted(r.not_before)
             put(",\n      \"serial\" : "); quoted(r.serial)
             put(",\n      \"source\" : "); quoted(r.source)
+            put(",\n      \"starts_at\" : "); quoted(r.not_before)
             put("\n    }")
         }
 
@@ -235,6 +235,7 @@ enum SSLCommands {
             open()
             put("    {\n      \"days_left\" : "); putInt(m.daysLeft)
             put(",\n      \"domain\" : "); raw(m, m.domain)
+            put(",\n      \"expires_at\" : "); raw(m, m.notAfter)
             put(",\n      \"issuer\" : "); raw(m, m.issuer)
             put(",\n      \"key_type\" : "); raw(m, m.keyType)
             if m.names.isEmpty {
@@ -247,10 +248,9 @@ enum SSLCommands {
                 }
                 put("      ]")
             }
-            put(",\n      \"not_after\" : "); raw(m, m.notAfter)
-            put(",\n      \"not_before\" : "); raw(m, m.notBefore)
             put(",\n      \"serial\" : "); raw(m, m.serial)
             put(",\n      \"source\" : "); raw(m, m.source)
+            put(",\n      \"starts_at\" : "); raw(m, m.notBefore)
             put("\n    }")
         }
 

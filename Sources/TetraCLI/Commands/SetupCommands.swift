@@ -116,6 +116,8 @@ struct Doctor {
         let checks: [Check]
         let problems: Int
         let warnings: Int
+        /// Counts are `*_count`: `problems` and `warnings` are lists everywhere else.
+        enum CodingKeys: String, CodingKey { case state_root, checks, problems = "problem_count", warnings = "warning_count" }
     }
 
     func run() -> Report {

@@ -14,7 +14,7 @@ final class JSONGoldenTests: XCTestCase {
     static let pending: Set<String> = [
         "doctor", "quickstart",
         "ports check", "ports scan", "ports reconcile",
-        "svc status", "svc logs", "svc health",
+        "svc health",
         "library init", "library update", "library status", "library log", "library rollback", "library list",
         "volume list", "volume get", "volume create", "volume delete", "volume backup", "volume restore", "volume prune",
         "ssl get", "ssl generate", "ssl ensure", "ssl renew", "ssl rollback", "ssl import", "ssl delete",
@@ -115,6 +115,8 @@ final class JSONGoldenTests: XCTestCase {
         pin("svc restart", ["svc", "restart", "cron", "--dry-run", "--org", "acme"])
         pin("svc boot", ["svc", "boot", "--dry-run", "--org", "acme"])
         pin("svc remove", ["svc", "remove", "cron", "--yes", "--dry-run", "--org", "acme"])
+        pin("svc status", ["svc", "status", "--org", "acme"])
+        pin("svc logs", ["svc", "logs", "worker", "--org", "acme"])
         pin("template render", ["template", "render", "service/web", "--set", "name=api"])
         pin("org delete", ["org", "delete", "acme", "--yes"])
         for command in pinned { XCTAssertFalse(Self.pending.contains(command), command) }

@@ -137,10 +137,19 @@ final class JSONGoldenTests: XCTestCase {
             IOError("write", path: "/srv/tetra/ports.toml", reason: "Permission denied", hint: "check the directory's owner"),
             ToolError.notInstalled(tool: "rsync", hint: "apt-get install rsync"),
             ToolError.timedOut(argv: ["ssh", "web1", "true"], seconds: 10),
+            ToolError.failed(argv: ["git", "fetch", "origin"], status: 128, stderrTail: "fatal: could not read from remote repository"),
+            SSLError.acme(context: "the new order", problem: ACMEProblem(type: "urn:ietf:params:acme:error:rateLimited", detail: "too many orders"), status: 429),
+            SSLError.validationFailed(name: "a.example.com", problem: ACMEProblem(type: "urn:ietf:params:acme:error:connection", detail: "connection refused")),
+            SSLError.unreachable(url: "https://acme.example/dir", reason: "connection refused", hint: "check --acme-server"),
+            SSLError.keyMismatch("the key does not match the certificate"),
+            SSLError.hookFailed(command: "systemctl reload nginx", status: 1, output: "Job failed"),
             DockerError.daemonUnreachable(host: "unix:///var/run/docker.sock", detail: ""),
+            DockerError.permissionDenied(host: "unix:///var/run/docker.sock", detail: "connect: permission denied"),
         ]
         var seen: Set<String> = []
+        let page = (try? String(contentsOfFile: Golden.packageRoot + "/docs/json.md", encoding: .utf8)) ?? ""
         for error in errors where seen.insert(error.kind).inserted {
+            XCTAssertTrue(page.contains("`\(error.kind)`"), "docs/json.md does not list the error kind '\(error.kind)'")
             let doc = JSONOutput.error(error) + "\n"
             Self.checkConvention(doc, command: "error \(error.kind)")
             Golden.check(doc, path: Golden.directory + "/json/errors/\(error.kind).json")

@@ -60,6 +60,7 @@ public struct ConfigProblem: Sendable, Equatable, Codable, CustomStringConvertib
     /// Dotted key path inside the document, when known (`ports.api`).
     public var keyPath: String?
     public var message: String
+    enum CodingKeys: String, CodingKey { case file, position, keyPath = "key_path", message }
 
     public init(file: String? = nil, position: SourcePosition? = nil, keyPath: String? = nil, message: String) {
         self.file = file

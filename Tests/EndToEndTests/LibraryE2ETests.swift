@@ -108,7 +108,7 @@ final class LibraryE2ETests: XCTestCase {
         XCTAssertEqual(status["ref"] as? String, "main")
         XCTAssertEqual(status["dirty"] as? Bool, false)
         XCTAssertEqual(status["behind"] as? Int, 0)
-        XCTAssertEqual(status["templates"] as? Int, 2)
+        XCTAssertEqual(status["template_count"] as? Int, 2)
 
         // rollback: back to the version before the last update.
         let rollback = try run(["library", "rollback"])

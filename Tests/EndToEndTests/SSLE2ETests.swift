@@ -74,7 +74,7 @@ final class SSLE2ETests: XCTestCase {
         for c in certs {
             XCTAssertEqual(c["source"] as? String, "acme")
             XCTAssertTrue((c["issuer"] as? String ?? "").contains("Pebble"), "\(c)")
-            let notAfter = try XCTUnwrap(ISO8601DateFormatter().date(from: c["not_after"] as? String ?? ""))
+            let notAfter = try XCTUnwrap(ISO8601DateFormatter().date(from: c["expires_at"] as? String ?? ""))
             XCTAssertGreaterThan(notAfter, Date().addingTimeInterval(30 * 86400))
             XCTAssertGreaterThan(c["days_left"] as? Int ?? 0, 30)
         }

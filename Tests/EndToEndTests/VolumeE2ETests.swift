@@ -132,7 +132,7 @@ final class VolumeE2ETests: XCTestCase {
         try ok(["volume", "create", e])
         XCTAssertEqual(try labels(e), [:])
         let eGet = try json(try ok(["volume", "get", e, "--json"]).stdout)
-        XCTAssertTrue(eGet["org"] is NSNull && eGet["env"] is NSNull, "absent values are null: \(eGet)")
+        XCTAssertTrue(eGet["org"] == nil && eGet["env"] == nil, "absent values are left out: \(eGet)")
 
         // An existing name: exit 5, nothing changed.
         let again = try run(["volume", "create", a, "--org", otherOrg])
@@ -145,7 +145,7 @@ final class VolumeE2ETests: XCTestCase {
         XCTAssertEqual(vols.map { $0["name"] as? String }, [a, b])
         XCTAssertEqual(vols[0]["env"] as? String, "dev")
         XCTAssertEqual(vols[0]["org"] as? String, org)
-        XCTAssertEqual(vols[0]["inUse"] as? Bool, false)
+        XCTAssertEqual(vols[0]["in_use"] as? Bool, false)
         XCTAssertEqual((vols[0]["labels"] as? [String: String])?["team"], "web")
         let human = try ok(["volume", "list", "--org", org]).stdout
         XCTAssertTrue(human.contains(a) && human.contains(b) && !human.contains(c), human)
@@ -164,7 +164,7 @@ final class VolumeE2ETests: XCTestCase {
         XCTAssertEqual(got["org"] as? String, org)
         XCTAssertEqual(got["env"] as? String, "dev")
         XCTAssertTrue((got["mountpoint"] as? String)?.contains(a) == true, "\(got)")
-        let size = try XCTUnwrap(got["sizeBytes"] as? Int, "\(got)")
+        let size = try XCTUnwrap(got["size_bytes"] as? Int, "\(got)")
         XCTAssertGreaterThanOrEqual(size, 50_000)
         XCTAssertLessThan(size, 60_000)
         let users = try XCTUnwrap(got["containers"] as? [[String: Any]])
@@ -173,7 +173,7 @@ final class VolumeE2ETests: XCTestCase {
         let text = try ok(["volume", "get", a]).stdout
         XCTAssertTrue(text.contains("containers:  1") && text.contains(user) && text.contains("tetra.org=\(org)"), text)
         let inUse = try json(try ok(["volume", "list", "--org", org, "--json"]).stdout)
-        XCTAssertEqual((inUse["volumes"] as? [[String: Any]])?.first?["inUse"] as? Bool, true)
+        XCTAssertEqual((inUse["volumes"] as? [[String: Any]])?.first?["in_use"] as? Bool, true)
         let dangling = try json(try ok(["volume", "list", "--org", org, "--dangling", "--json"]).stdout)
         XCTAssertEqual((dangling["volumes"] as? [[String: Any]])?.map { $0["name"] as? String }, [b])
 
@@ -421,7 +421,7 @@ final class VolumeE2ETests: XCTestCase {
         let dry = try ok(["volume", "prune", "--org", org, "--dry-run", "--json"])
         let dj = try json(dry.stdout)
         XCTAssertEqual(dj["removed"] as? [String], [unused1, unused2])
-        XCTAssertEqual(dj["dryRun"] as? Bool, true)
+        XCTAssertEqual(dj["dry_run"] as? Bool, true)
         let dryText = try ok(["volume", "prune", "--org", org, "--dry-run"]).stdout
         XCTAssertEqual(dryText, "would delete \(unused1)\nwould delete \(unused2)\nwould delete 2 volumes of org \(org)\n")
         for v in [unused1, unused2, used, foreign] { XCTAssertTrue(try volumeExists(v)) }

@@ -17,6 +17,6 @@ final class ValidationGoldenTests: XCTestCase {
         try write("orgs/acme/services/api.toml", "command = [\"api\"]\nport = \"web\"\ndepends_on = [\"db\"]\n")
         let r = cli.run(["org", "validate", "acme", "--json"])
         XCTAssertEqual(r.status, 3, r.stderr)
-        Golden.check(r.stdout, path: Golden.directory + "/json/org-validate.json")
+        Golden.check(r.stdout, path: Golden.directory + "/json/org-validate-problems.json")
     }
 }

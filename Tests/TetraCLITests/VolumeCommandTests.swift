@@ -58,7 +58,7 @@ final class VolumeCommandTests: XCTestCase {
         XCTAssertEqual(lj["org"] as? String, "acme")
         let vols = try XCTUnwrap(lj["volumes"] as? [[String: Any]])
         XCTAssertEqual(vols.first?["name"] as? String, "data")
-        XCTAssertEqual(vols.first?["inUse"] as? Bool, true)
+        XCTAssertEqual(vols.first?["in_use"] as? Bool, true)
         XCTAssertEqual(fake.assertAllExpectationsMet(), [])
     }
 

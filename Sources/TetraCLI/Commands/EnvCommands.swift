@@ -66,11 +66,11 @@ enum EnvCommands {
                 problem = err.message
             }
             struct Result: Encodable {
-                let org: String; let env: OrgCommands.EnvRecord; let vars: EncodableTOML; let secrets: [String]
-                let current_release: String?; let released: String?; let target_error: String?
+                let org: String; let environment: OrgCommands.EnvRecord; let vars: EncodableTOML; let secrets: [String]
+                let current_release: String?; let released_at: String?; let target_error: String?
             }
-            let result = Result(org: name, env: OrgCommands.envRecord(envName, e), vars: EncodableTOML(vars), secrets: secrets.names,
-                                current_release: current, released: created, target_error: problem)
+            let result = Result(org: name, environment: OrgCommands.envRecord(envName, e), vars: EncodableTOML(.table(vars)), secrets: secrets.names,
+                                current_release: current, released_at: created, target_error: problem)
             var text = "env:          \(envName) (org \(name))\n"
             text += "target:       \(e.target)\n"
             text += "protected:    \(e.isProtected ? "yes (push, promote and rollback need --approve)" : "no")\n"
@@ -135,40 +135,5 @@ enum EnvCommands {
             let org = try currentOrg(inv, env)
             return OrgCommands.historyOutput(try OrgService(context: env.core).historyRecords(org: org, env: inv.required("ENV")), org: org, env: env)
         })
-    }
-}
-
-/// A TOML value as plain JSON (dates and times as their TOML text).
-struct EncodableTOML: Encodable {
-    let value: TOMLValue
-    init(_ value: TOMLValue) { self.value = value }
-    init(_ table: TOMLTable) { value = .table(table) }
-
-    struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        switch value {
-        case .table(let t):
-            var c = encoder.container(keyedBy: Key.self)
-            for (k, v) in t { try c.encode(EncodableTOML(v), forKey: Key(stringValue: k)) }
-        case .array(let items):
-            var c = encoder.unkeyedContainer()
-            for v in items { try c.encode(EncodableTOML(v)) }
-        case .string(let s):
-            var c = encoder.singleValueContainer(); try c.encode(s)
-        case .integer(let i):
-            var c = encoder.singleValueContainer(); try c.encode(i)
-        case .float(let f):
-            var c = encoder.singleValueContainer(); try c.encode(f.isFinite ? f : 0)
-        case .boolean(let b):
-            var c = encoder.singleValueContainer(); try c.encode(b)
-        default:
-            var c = encoder.singleValueContainer(); try c.encode(TOMLSerializer.formatValue(value))
-        }
     }
 }

@@ -86,18 +86,18 @@ enum OrgCommands {
             let snaps = (try? SnapshotStore(paths: env.paths).log(name)) ?? []
             struct Result: Encodable {
                 let name: String; let description: String?; let directory: String; let environments: [EnvRecord]
-                let files: [String]; let templates: Int; let services: [String]; let secrets: [String]; let snapshots: Int
+                let files: [String]; let template_count: Int; let services: [String]; let secrets: [String]; let snapshot_count: Int
                 let last_snapshot: String?
             }
             let result = Result(name: name, description: org.config.org.description, directory: org.directory,
                                 environments: org.config.environments.map { envRecord($0.key, $0.value) }, files: files,
-                                templates: files.filter { $0.hasSuffix(".tmpl") }.count,
-                                services: services, secrets: secrets, snapshots: snaps.count,
+                                template_count: files.filter { $0.hasSuffix(".tmpl") }.count,
+                                services: services, secrets: secrets, snapshot_count: snaps.count,
                                 last_snapshot: snaps.last?.id)
             var text = "org:         \(name)\n"
             if let d = result.description { text += "description: \(d)\n" }
             text += "directory:   \(org.directory)\n"
-            text += "files:       \(plural(files.count, "file")) (\(result.templates) templates)\n"
+            text += "files:       \(plural(files.count, "file")) (\(result.template_count) templates)\n"
             text += "services:    \(result.services.isEmpty ? "none" : result.services.joined(separator: ", "))\n"
             text += "secrets:     \(secrets.isEmpty ? "none" : secrets.joined(separator: ", ")) (names only)\n"
             text += "snapshots:   \(snaps.count)\(snaps.last.map { " (last \($0.id), \($0.time))" } ?? "")\n\n"
@@ -259,7 +259,7 @@ enum OrgCommands {
             for c in r.checks { text += "  check passed: \(c)\n" }
             return text
         }
-        text += "\(verb) \(r.org) to \(r.env): release \(r.release ?? "?") (\(plural(r.files, "file")), \(r.changes.count) changed"
+        text += "\(verb) \(r.org) to \(r.env): release \(r.release ?? "?") (\(plural(r.file_count, "file")), \(r.changes.count) changed"
         if let sent = r.bytes_sent { text += ", \(sent) bytes sent by \(r.transport ?? "?")" }
         text += ")\n"
         for line in r.changes.lines.prefix(50) { text += "  \(line)\n" }
@@ -337,7 +337,7 @@ enum OrgCommands {
                                                           d.missing.isEmpty ? nil : "\(d.missing.count) missing",
                                                           d.added.isEmpty ? nil : "\(d.added.count) added"].compactMap { $0 }.joined(separator: ", "))
             } else { drift = "-" }
-            return [s.env, s.release ?? "(none)", s.created ?? "", s.by ?? "", drift]
+            return [s.env, s.release ?? "(none)", s.created_at ?? "", s.by ?? "", drift]
         })
         var text = table
         for s in rows {

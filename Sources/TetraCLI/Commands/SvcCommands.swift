@@ -180,7 +180,8 @@ enum SvcCommands {
                         let m = try manager(env, inv)
                         if env.options.dryRun {
                             _ = try m.catalog().definition(name)
-                            return CommandOutput(json: ["would_restart": name], text: "would restart \(name)\n")
+                            struct Dry: Encodable { let would_restart: String; let dry_run = true }
+                            return CommandOutput(json: Dry(would_restart: name), text: "would restart \(name)\n")
                         }
                         let r = try mutate(env, m) { try m.restart(name) }
                         return CommandOutput(json: r, text: "restarted \(r.name)" + (r.pid.map { " (pid \($0))" } ?? "") + "\n")
@@ -297,7 +298,8 @@ enum SvcCommands {
                         if env.options.dryRun {
                             let cat = try m.catalog()
                             let order = try cat.startOrder(cat.definitions.filter(\.enabled).map(\.name))
-                            return CommandOutput(json: ["would_start": order], text: order.map { "would start \($0)\n" }.joined())
+                            struct Dry: Encodable { let would_start: [String]; let dry_run = true }
+                            return CommandOutput(json: Dry(would_start: order), text: order.map { "would start \($0)\n" }.joined())
                         }
                         let r = try mutate(env, m) { try m.boot() }
                         var text = r.started.map { "\($0.action == "started" ? "started" : "already running:") \($0.name)\n" }.joined()

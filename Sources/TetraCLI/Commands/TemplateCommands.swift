@@ -117,7 +117,7 @@ enum TemplateCommands {
         let description: String?
         let overrides: Bool
         let variables: [String]
-        let defaults: TOMLEncodable
+        let defaults: EncodableTOML
         let output: String?
         let verbatim: [String]
         let files: [File]
@@ -133,7 +133,7 @@ enum TemplateCommands {
                         let result = ShowResult(
                             name: t.entry.name, kind: t.entry.kind.rawValue, source: t.entry.origin.rawValue,
                             location: t.entry.location, description: t.manifest.description, overrides: overrides,
-                            variables: t.variables, defaults: TOMLEncodable(.table(t.manifest.defaults)), output: t.manifest.output,
+                            variables: t.variables, defaults: EncodableTOML(.table(t.manifest.defaults)), output: t.manifest.output,
                             verbatim: t.manifest.verbatim,
                             files: t.files.map { .init(path: $0.path, verbatim: $0.verbatim, contents: $0.contents) })
                         var text = "template:    \(t.entry.name) (\(t.entry.kind.rawValue), \(t.entry.origin.rawValue)\(overrides ? ", overrides the built-in" : ""))\n"
@@ -338,42 +338,6 @@ enum TemplateCommands {
             guard rename(staging, target) == 0 else {
                 throw IOError("create", path: target, errno: errno)
             }
-        }
-    }
-}
-
-/// Encodes a TOML value as plain JSON (datetimes as their TOML text).
-struct TOMLEncodable: Encodable {
-    let value: TOMLValue
-    init(_ value: TOMLValue) { self.value = value }
-
-    struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(_ s: String) { stringValue = s }
-        init?(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { return nil }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        switch value {
-        case .table(let t):
-            var c = encoder.container(keyedBy: Key.self)
-            for (k, v) in t { try c.encode(TOMLEncodable(v), forKey: Key(k)) }
-        case .array(let items):
-            var c = encoder.unkeyedContainer()
-            for v in items { try c.encode(TOMLEncodable(v)) }
-        case .string(let s):
-            var c = encoder.singleValueContainer(); try c.encode(s)
-        case .integer(let i):
-            var c = encoder.singleValueContainer(); try c.encode(i)
-        case .float(let d):
-            var c = encoder.singleValueContainer()
-            if d.isFinite { try c.encode(d) } else { try c.encode(TOMLSerializer.formatFloat(d)) }
-        case .boolean(let b):
-            var c = encoder.singleValueContainer(); try c.encode(b)
-        case .datetime(let d):
-            var c = encoder.singleValueContainer(); try c.encode(TOMLSerializer.formatDateTime(d))
         }
     }
 }

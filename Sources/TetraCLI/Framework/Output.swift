@@ -232,3 +232,40 @@ struct AnyEncodable: Encodable {
     init(_ value: any Encodable) { self.value = value }
     func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
 }
+
+/// A TOML value as plain JSON inside a `--json` document (`env show` vars, `template show`
+/// defaults): tables as objects, arrays as arrays, dates and times and non-finite floats
+/// (`inf`, `nan`) as their TOML text, as `TOMLJSON` renders whole files.
+struct EncodableTOML: Encodable {
+    let value: TOMLValue
+    init(_ value: TOMLValue) { self.value = value }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        switch value {
+        case .table(let t):
+            var c = encoder.container(keyedBy: Key.self)
+            for (k, v) in t { try c.encode(EncodableTOML(v), forKey: Key(stringValue: k)) }
+        case .array(let items):
+            var c = encoder.unkeyedContainer()
+            for v in items { try c.encode(EncodableTOML(v)) }
+        case .string(let s):
+            var c = encoder.singleValueContainer(); try c.encode(s)
+        case .integer(let i):
+            var c = encoder.singleValueContainer(); try c.encode(i)
+        case .float(let d):
+            var c = encoder.singleValueContainer()
+            if d.isFinite { try c.encode(d) } else { try c.encode(TOMLSerializer.formatFloat(d)) }
+        case .boolean(let b):
+            var c = encoder.singleValueContainer(); try c.encode(b)
+        case .datetime(let d):
+            var c = encoder.singleValueContainer(); try c.encode(TOMLSerializer.formatDateTime(d))
+        }
+    }
+}

@@ -73,6 +73,7 @@ public struct LibraryCommit: Codable, Sendable, Equatable {
     public var subject: String
     public var author: String
     public var date: String
+    enum CodingKeys: String, CodingKey { case commit, short, subject, author, date = "committed_at" }
 }
 
 /// A changed file (`git diff --name-status`): status letter(s) and path (`old → new` for
@@ -105,8 +106,9 @@ public struct LibraryStatus: Codable, Sendable, Equatable {
     public var templates: Int
 
     enum CodingKeys: String, CodingKey {
-        case path, url, ref, commit, short, subject, date, upstream, ahead, behind, dirty, changes, templates
-        case lastFetch = "last_fetch"
+        case path, url, ref, commit, short, subject, date = "committed_at", upstream, ahead, behind, dirty, changes
+        case templates = "template_count"
+        case lastFetch = "last_fetch_at"
     }
 }
 
@@ -122,7 +124,8 @@ public struct LibraryInitResult: Codable, Sendable, Equatable {
     public var credentialsRemoved: Bool
 
     enum CodingKeys: String, CodingKey {
-        case path, url, ref, commit, templates
+        case path, url, ref, commit
+        case templates = "template_count"
         case dryRun = "dry_run"
         case credentialsRemoved = "credentials_removed"
     }

@@ -135,7 +135,7 @@ public struct TemplateLibrary: Sendable {
         let templates = (try? TemplateCatalog(libraryTemplates: directory + "/templates", builtinFiles: []).libraryEntries().count) ?? 0
         return LibraryStatus(path: directory, url: (try? remoteURL()) ?? "", ref: parsed.branch,
                              commit: head.count > 0 ? head[0] : parsed.oid, short: head.count > 1 ? head[1] : String(parsed.oid.prefix(7)),
-                             subject: head.count > 2 ? head[2] : "", date: head.count > 3 ? head[3] : "",
+                             subject: head.count > 2 ? head[2] : "", date: head.count > 3 ? Timestamps.utc(head[3]) : "",
                              upstream: parsed.upstream, ahead: parsed.ahead, behind: parsed.behind,
                              dirty: !parsed.changes.isEmpty, changes: parsed.changes, lastFetch: lastFetch, templates: templates)
     }
@@ -280,7 +280,7 @@ public struct TemplateLibrary: Sendable {
         var i = 0
         while i + 4 < fields.count {
             commits.append(LibraryCommit(commit: fields[i], short: fields[i + 1], subject: fields[i + 2],
-                                         author: fields[i + 3], date: fields[i + 4]))
+                                         author: fields[i + 3], date: Timestamps.utc(fields[i + 4])))
             i += 5
         }
         return commits

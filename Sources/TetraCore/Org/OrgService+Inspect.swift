@@ -10,7 +10,7 @@ extension OrgService {
         public var target: String
         public var protected: Bool
         public var release: String?
-        public var created: String?
+        public var created_at: String?
         public var by: String?
         public var source: String?
         public var snapshot: String?
@@ -25,6 +25,8 @@ extension OrgService {
         public var missing: [String]
         public var added: [String]
         public var clean: Bool
+        /// A file of the release gone at the target is `removed`, as everywhere else.
+        enum CodingKeys: String, CodingKey { case changed, missing = "removed", added, clean }
         init(_ r: DriftReport) {
             changed = r.changed
             missing = r.missing
@@ -50,7 +52,7 @@ extension OrgService {
                     s.release = current.rawValue
                     let meta = try checkedMetadata(current, manager: manager)
                     if let meta = meta.metadata {
-                        s.created = Timestamps.iso8601(meta.created)
+                        s.created_at = Timestamps.iso8601(meta.created)
                         s.by = meta.by
                         s.source = meta.source
                         s.snapshot = meta.snapshot.isEmpty ? nil : meta.snapshot

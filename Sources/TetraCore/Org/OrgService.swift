@@ -144,7 +144,7 @@ public struct OrgService: Sendable {
         public var previous: String?
         public var snapshot: String?
         public var source: String
-        public var files: Int
+        public var file_count: Int
         public var changes: FileChanges
         public var secret_files: [String]
         public var transport: String?

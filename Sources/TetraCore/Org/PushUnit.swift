@@ -83,7 +83,7 @@ struct PushUnit {
 
         var outcome = OrgService.DeployOutcome(
             org: org, env: envName, target: target.description, action: intent.action, dry_run: dryRun, release: nil,
-            previous: state.current?.rawValue, snapshot: source.snapshot, source: intent.source, files: manifest.count,
+            previous: state.current?.rawValue, snapshot: source.snapshot, source: intent.source, file_count: manifest.count,
             changes: FileChanges.between(old: old, new: manifest.files), secret_files: rendered.secretFiles, transport: nil,
             files_sent: nil, files_linked: nil, bytes_sent: nil, pruned: [], checks: checksRun, broke_lock: nil)
         if dryRun { return outcome }

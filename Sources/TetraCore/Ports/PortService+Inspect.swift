@@ -94,6 +94,7 @@ extension PortService {
     public struct ReconcileReport: Sendable, Encodable {
         public var rows: [ReconcileRow]
         public var mismatches: Int
+        enum CodingKeys: String, CodingKey { case rows, mismatches = "mismatch_count" }
     }
 
     /// Declared vs actual. "Undeclared" is reported for listeners inside a declared range

@@ -61,6 +61,10 @@ public struct SSLService: Sendable {
         public var source: String
         public var key_type: String
         public var serial: String
+        /// Times are `*_at` keys: the validity window is `starts_at`..`expires_at`.
+        enum CodingKeys: String, CodingKey {
+            case domain, names, issuer, not_before = "starts_at", not_after = "expires_at", days_left, source, key_type, serial
+        }
     }
 
     func record(_ meta: CertificateMeta, now: Date? = nil) -> Record {
@@ -192,6 +196,7 @@ public struct SSLService: Sendable {
             public var not_after: String
             public var serial: String
             public var source: String
+            enum CodingKeys: String, CodingKey { case not_after = "expires_at", serial, source }
         }
         public var certificate: Record
         public var subject: String
@@ -200,6 +205,9 @@ public struct SSLService: Sendable {
         public var acme_server: String?
         public var files: Files
         public var previous: Previous?
+        enum CodingKeys: String, CodingKey {
+            case certificate, subject, fingerprint_sha256, created = "created_at", acme_server, files, previous
+        }
     }
 
     public func get(_ domain: String) throws -> Details {
@@ -253,6 +261,9 @@ public struct SSLService: Sendable {
         public var deploy_hook: HookResult?
         /// For `failed` (renew --all): the error's kind; `reason` holds its message.
         public var error_kind: String? = nil
+        enum CodingKeys: String, CodingKey {
+            case domain, names, action, reason, source, not_after = "expires_at", days_left, dry_run, deploy_hook, error_kind
+        }
     }
 
     /// What one issuance will do, resolved from flags, the stored meta and the defaults.
@@ -567,6 +578,7 @@ public struct SSLService: Sendable {
         public var not_after: String
         public var days_left: Int
         public var dry_run: Bool
+        enum CodingKeys: String, CodingKey { case domain, names, action, source, not_after = "expires_at", days_left, dry_run }
     }
 
     public func importCertificate(_ domain: String, cert: String, key: String, chain: String?, dryRun: Bool) throws -> ImportResult {

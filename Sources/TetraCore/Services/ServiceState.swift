@@ -42,6 +42,19 @@ public struct HealthResult: Codable, Sendable, Equatable {
         self.message = message
         self.duration_ms = duration_ms
     }
+
+    /// An event's moment is `time` (state files written before 2026-12-05 said `at`).
+    enum CodingKeys: String, CodingKey { case ok, at = "time", message, duration_ms }
+    enum LegacyKeys: String, CodingKey { case at }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        ok = try c.decode(Bool.self, forKey: .ok)
+        at = try c.decodeIfPresent(Date.self, forKey: .at)
+            ?? decoder.container(keyedBy: LegacyKeys.self).decode(Date.self, forKey: .at)
+        message = try c.decode(String.self, forKey: .message)
+        duration_ms = try c.decode(Int.self, forKey: .duration_ms)
+    }
 }
 
 /// How the last process ended.
@@ -50,6 +63,23 @@ public struct ExitRecord: Codable, Sendable, Equatable {
     public var status: Int32
     public var at: Date
     public var reason: String
+
+    /// An event's moment is `time` (state files written before 2026-12-05 said `at`).
+    enum CodingKeys: String, CodingKey { case status, at = "time", reason }
+
+    public init(status: Int32, at: Date, reason: String) {
+        self.status = status
+        self.at = at
+        self.reason = reason
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        status = try c.decode(Int32.self, forKey: .status)
+        at = try c.decodeIfPresent(Date.self, forKey: .at)
+            ?? decoder.container(keyedBy: HealthResult.LegacyKeys.self).decode(Date.self, forKey: .at)
+        reason = try c.decode(String.self, forKey: .reason)
+    }
 }
 
 /// `state/services/<org>/<name>/state.json`, written atomically by the supervisor (and by

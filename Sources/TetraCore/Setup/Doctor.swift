@@ -23,6 +23,8 @@ public struct Doctor {
         public let checks: [Check]
         public let problems: Int
         public let warnings: Int
+        /// Counts are `*_count`: `problems` and `warnings` are lists everywhere else.
+        enum CodingKeys: String, CodingKey { case state_root, checks, problems = "problem_count", warnings = "warning_count" }
     }
 
     public func run() -> Report {

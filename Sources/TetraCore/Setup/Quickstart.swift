@@ -22,8 +22,8 @@ public struct Quickstart {
         public let ports: [String: Int]
         public let target: String
         public let release: String
-        public let files: Int
-        public let status: [OrgService.EnvStatus]
+        public let file_count: Int
+        public let environments: [OrgService.EnvStatus]
         /// The demo service (python3 -m http.server serving dev's current release); nil when
         /// python3 is not installed.
         public let service: ServiceManager.Status?
@@ -80,7 +80,7 @@ public struct Quickstart {
         // 3. push dev, 4. status.
         let service = OrgService(context: core)
         let pushed = try service.push(org: Self.orgName, env: "dev", message: "tetra quickstart", dryRun: false, approve: false)
-        step("push", "dev release \(pushed.release ?? "?") (\(pushed.files) files) at \(target)/current")
+        step("push", "dev release \(pushed.release ?? "?") (\(pushed.file_count) files) at \(target)/current")
         let status = try service.status(org: Self.orgName, env: "dev")
         step("status", "dev is at \(status.first?.release ?? "?"), drift: \(status.first?.drift?.clean == true ? "none" : "found")")
 
@@ -125,7 +125,7 @@ public struct Quickstart {
             + (temporary ? "rm -rf \(ShellQuote.quote(root))"
                          : "tetra --dir \(ShellQuote.quote(root)) org delete \(Self.orgName) --yes && rm -rf \(ShellQuote.quote(root + "/targets/" + Self.orgName))")
         return Result(state_root: root, temporary: temporary, org: Self.orgName, ports: ports, target: target,
-                            release: pushed.release ?? "", files: pushed.files, status: status, service: serviceStatus,
+                            release: pushed.release ?? "", file_count: pushed.file_count, environments: status, service: serviceStatus,
                             steps: steps, cleanup: cleanup)
     }
 

@@ -15,6 +15,12 @@ public enum Timestamps {
         return String(format: "%04d%02d%02dT%02d%02d%02dZ", f.year, f.month, f.day, f.hour, f.minute, f.second)
     }
 
+    /// An RFC 3339 time with any offset (git's `%cI`) as UTC (`...Z`); the text unchanged
+    /// when it does not parse.
+    public static func utc(_ text: String) -> String {
+        parseISO8601(text).map(iso8601) ?? text
+    }
+
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (also a space or lower-case `t`
     /// instead of `T`, and `z`). Returns nil for anything else.
     public static func parseISO8601(_ text: String) -> Date? {

@@ -91,87 +91,41 @@ public struct VolumeRestoreResult: Sendable, Equatable, Encodable {
     public var dryRun: Bool
 }
 
-// Stable JSON schemas: absent values are written as null, never left out.
+// JSON: snake_case keys; absent values are left out (never null).
 
 extension VolumeRecord {
-    enum CodingKeys: String, CodingKey { case name, driver, scope, org, env, labels, createdAt, inUse }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(driver, forKey: .driver)
-        try c.encode(scope, forKey: .scope)
-        try c.encode(org, forKey: .org)
-        try c.encode(env, forKey: .env)
-        try c.encode(labels, forKey: .labels)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encode(inUse, forKey: .inUse)
+    enum CodingKeys: String, CodingKey {
+        case name, driver, scope, org, env, labels, createdAt = "created_at", inUse = "in_use"
     }
 }
 
 extension VolumeList {
     enum CodingKeys: String, CodingKey { case org, env, dangling, volumes }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(org, forKey: .org)
-        try c.encode(env, forKey: .env)
-        try c.encode(dangling, forKey: .dangling)
-        try c.encode(volumes, forKey: .volumes)
-    }
 }
 
 extension VolumeDetail {
     enum CodingKeys: String, CodingKey {
-        case name, driver, scope, mountpoint, createdAt, org, env, labels, options, sizeBytes, size, containers
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(driver, forKey: .driver)
-        try c.encode(scope, forKey: .scope)
-        try c.encode(mountpoint, forKey: .mountpoint)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encode(org, forKey: .org)
-        try c.encode(env, forKey: .env)
-        try c.encode(labels, forKey: .labels)
-        try c.encode(options, forKey: .options)
-        try c.encode(sizeBytes, forKey: .sizeBytes)
-        try c.encode(size, forKey: .size)
-        try c.encode(containers, forKey: .containers)
+        case name, driver, scope, mountpoint, createdAt = "created_at", org, env, labels, options
+        case sizeBytes = "size_bytes", size, containers
     }
 }
 
 extension VolumeCreateResult {
-    enum CodingKeys: String, CodingKey { case name, driver, org, env, labels, options, dryRun }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(driver, forKey: .driver)
-        try c.encode(org, forKey: .org)
-        try c.encode(env, forKey: .env)
-        try c.encode(labels, forKey: .labels)
-        try c.encode(options, forKey: .options)
-        try c.encode(dryRun, forKey: .dryRun)
-    }
+    enum CodingKeys: String, CodingKey { case name, driver, org, env, labels, options, dryRun = "dry_run" }
+}
+
+extension VolumeBackupResult {
+    enum CodingKeys: String, CodingKey { case volume, file, image, bytes, dryRun = "dry_run", runningUsers = "running_users" }
 }
 
 extension VolumeDeleteResult {
-    enum CodingKeys: String, CodingKey { case name, dryRun, backup }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(dryRun, forKey: .dryRun)
-        try c.encode(backup, forKey: .backup)
-    }
+    enum CodingKeys: String, CodingKey { case name, dryRun = "dry_run", backup }
 }
 
 extension VolumePruneResult {
-    enum CodingKeys: String, CodingKey { case org, all, dryRun, removed, skipped }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(org, forKey: .org)
-        try c.encode(all, forKey: .all)
-        try c.encode(dryRun, forKey: .dryRun)
-        try c.encode(removed, forKey: .removed)
-        try c.encode(skipped, forKey: .skipped)
-    }
+    enum CodingKeys: String, CodingKey { case org, all, dryRun = "dry_run", removed, skipped }
+}
+
+extension VolumeRestoreResult {
+    enum CodingKeys: String, CodingKey { case volume, file, image, created, replaced, dryRun = "dry_run" }
 }

@@ -1,0 +1,196 @@
+import Foundation
+import XCTest
+@testable import TetraCLI
+import TetraCore
+
+/// The `--json` contract (docs/json.md): every command with `--json` has a golden file of its
+/// document under Golden/json/, every document follows the convention (one object, snake_case
+/// keys, no null), and the error document of every kind is pinned under Golden/json/errors/.
+final class JSONGoldenTests: XCTestCase {
+    /// Commands whose document needs a real component (sshd, dockerd, pebble, git remotes,
+    /// a running supervisor) or the host's sockets: no golden yet. This list only shrinks:
+    /// the test fails when one of them gains a golden, and when a command that is neither
+    /// here nor pinned appears.
+    static let pending: Set<String> = [
+        "doctor", "quickstart",
+        "ports check", "ports scan", "ports reconcile",
+        "svc health",
+        "library init", "library update", "library status", "library log", "library rollback", "library list",
+        "volume list", "volume get", "volume create", "volume delete", "volume backup", "volume restore", "volume prune",
+        "ssl get", "ssl generate", "ssl ensure", "ssl renew", "ssl rollback", "ssl import", "ssl delete",
+    ]
+
+    static var jsonCommands: [String] {
+        var out: [String] = []
+        func walk(_ spec: CommandSpec, _ path: [String]) {
+            if spec.handler != nil, spec.supportsJSON, !path.isEmpty { out.append(path.joined(separator: " ")) }
+            for child in spec.subcommands where !child.hidden { walk(child, path + [child.name]) }
+        }
+        walk(CommandTable.root, [])
+        return out
+    }
+
+    static func goldenPath(_ command: String) -> String {
+        Golden.directory + "/json/" + command.replacingOccurrences(of: " ", with: "-") + ".json"
+    }
+
+    func testEveryCommandWithJSONHasAGoldenDocument() {
+        let fm = FileManager.default
+        for command in Self.jsonCommands {
+            let exists = fm.fileExists(atPath: Self.goldenPath(command))
+            if Self.pending.contains(command) {
+                XCTAssertFalse(exists, "'\(command)' has a golden now: remove it from JSONGoldenTests.pending")
+            } else {
+                XCTAssertTrue(exists || Golden.updating, "'tetra \(command) --json' has no golden file \(Self.goldenPath(command))")
+            }
+        }
+        for command in Self.pending {
+            XCTAssertTrue(Self.jsonCommands.contains(command), "pending '\(command)' is not a command with --json")
+        }
+    }
+
+    /// One state root walked through the commands that run without external components, on
+    /// the fixed clock of `InProcess`; temporary paths read `$ROOT`.
+    func testJSONDocumentsMatchTheirGoldens() throws {
+        var cli = InProcess()
+        var pinned: Set<String> = []
+        func pin(_ command: String, _ argv: [String], status: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) {
+            let r = cli.run(argv + ["--json"])
+            XCTAssertEqual(r.status, status, "\(argv): \(r.stderr)", file: file, line: line)
+            let doc = Self.normalized(r.stdout, root: cli.stateRoot)
+            Self.checkConvention(doc, command: command, file: file, line: line)
+            if !pinned.contains(command) {
+                Golden.check(doc, path: Self.goldenPath(command), file: file, line: line)
+                pinned.insert(command)
+            }
+        }
+        pin("init", ["init"])
+        pin("ports set", ["ports", "set", "api", "4000"])
+        pin("ports get", ["ports", "get", "api"])
+        pin("ports list", ["ports", "list"])
+        pin("ports ranges", ["ports", "ranges"])
+        pin("ports ranges set", ["ports", "ranges", "set", "batch", "9000-9099"])
+        pin("ports export", ["ports", "export"])
+        pin("org create", ["org", "create", "acme"])
+        // Targets inside the temporary root (org/default's are /srv/acme/dev and ssh://...).
+        for env in ["dev", "staging"] {
+            pin("org set", ["org", "set", "environments.\(env).target", "\"\(cli.stateRoot)/targets/acme-\(env)\"", "--org", "acme"])
+        }
+        for env in ["dev", "staging", "prod"] { pin("ports allocate", ["ports", "allocate", "web", "--env", env, "--org", "acme"]) }
+        pin("ports remove", ["ports", "remove", "api"])
+        pin("org template", ["org", "template", "org/default", "shop", "--dry-run"])
+        pin("org list", ["org", "list"])
+        pin("org use", ["org", "use", "acme"])
+        pin("org show", ["org", "show", "acme"])
+        pin("org validate", ["org", "validate", "acme"])
+        pin("env list", ["env", "list", "--org", "acme"])
+        pin("env show", ["env", "show", "dev", "--org", "acme"])
+        pin("config get", ["config", "get", cli.stateRoot + "/orgs/acme/org.toml", "org.name"])
+        pin("config set", ["config", "set", cli.stateRoot + "/orgs/acme/org.toml", "org.description", "\"the demo\"", "--dry-run"])
+        pin("config check", ["config", "check", cli.stateRoot + "/orgs/acme/org.toml"])
+        pin("template list", ["template", "list"])
+        pin("template show", ["template", "show", "org/default"])
+        pin("org push", ["org", "push", "acme", "dev"])
+        pin("org push", ["org", "push", "acme", "staging"])
+        pin("org status", ["org", "status", "acme", "dev"])
+        pin("org history", ["org", "history", "acme", "dev"])
+        pin("org diff", ["org", "diff", "acme", "dev"])
+        pin("env history", ["env", "history", "dev", "--org", "acme"])
+        pin("env diff", ["env", "diff", "dev", "staging", "--org", "acme"], status: 1)
+        pin("svc list", ["svc", "list", "--org", "acme"])
+        pin("ssl list", ["ssl", "list"])
+        pin("audit", ["audit"])
+        cli.now = { Date(timeIntervalSince1970: 1_795_000_100) }
+        pin("env promote", ["env", "promote", "dev", "staging", "--org", "acme"])
+        pin("env rollback", ["env", "rollback", "staging", "--org", "acme"])
+        cli.now = { Date(timeIntervalSince1970: 1_795_000_200) }
+        pin("org rollback", ["org", "rollback", "acme", "staging"])
+        pin("org pull", ["org", "pull", "acme", "dev"])
+        let importFile = cli.stateRoot + "/import.env"
+        XCTAssertTrue(FileManager.default.createFile(atPath: importFile, contents: Data("CACHE_PORT=4100\n".utf8)))
+        pin("ports import", ["ports", "import", importFile, "--dry-run"])
+        pin("svc create", ["svc", "create", "cron", "--command", "sleep 100", "--org", "acme"])
+        pin("svc start", ["svc", "start", "cron", "--dry-run", "--org", "acme"])
+        pin("svc stop", ["svc", "stop", "--all", "--dry-run", "--org", "acme"])
+        pin("svc restart", ["svc", "restart", "cron", "--dry-run", "--org", "acme"])
+        pin("svc boot", ["svc", "boot", "--dry-run", "--org", "acme"])
+        pin("svc remove", ["svc", "remove", "cron", "--yes", "--dry-run", "--org", "acme"])
+        pin("svc status", ["svc", "status", "--org", "acme"])
+        pin("svc logs", ["svc", "logs", "worker", "--org", "acme"])
+        pin("template render", ["template", "render", "service/web", "--set", "name=api"])
+        pin("org delete", ["org", "delete", "acme", "--yes"])
+        for command in pinned { XCTAssertFalse(Self.pending.contains(command), command) }
+    }
+
+    /// The error document: `{"error": {code, kind, message, hint}}` (config errors add `problems`).
+    func testErrorDocumentOfEveryKindMatchesItsGolden() {
+        let errors: [any TetraError] = [
+            UsageError("unknown flag '--colour'", suggestion: "--color"),
+            ConfigError([ConfigProblem(file: "org.toml", position: SourcePosition(line: 3, column: 7), keyPath: "environments.prod.keep_releases",
+                                                 message: "expected an integer, found a string")]),
+            CoreError.notFound(what: "org", name: "acme", hint: "tetra org list shows the orgs"),
+            CoreError.conflict("port 4000 is taken by 'api'"),
+            CoreError.lockHeld(resource: "org acme", holder: "pid 42 on host1 (tetra org push)", hint: "wait, or --break-lock"),
+            CoreError.refused("prod is protected", hint: "add --approve"),
+            CoreError.failed("2 of 3 services failed"),
+            CoreError.interrupted,
+            IOError("write", path: "/srv/tetra/ports.toml", reason: "Permission denied", hint: "check the directory's owner"),
+            ToolError.notInstalled(tool: "rsync", hint: "apt-get install rsync"),
+            ToolError.timedOut(argv: ["ssh", "web1", "true"], seconds: 10),
+            ToolError.failed(argv: ["git", "fetch", "origin"], status: 128, stderrTail: "fatal: could not read from remote repository"),
+            SSLError.acme(context: "the new order", problem: ACMEProblem(type: "urn:ietf:params:acme:error:rateLimited", detail: "too many orders"), status: 429),
+            SSLError.validationFailed(name: "a.example.com", problem: ACMEProblem(type: "urn:ietf:params:acme:error:connection", detail: "connection refused")),
+            SSLError.unreachable(url: "https://acme.example/dir", reason: "connection refused", hint: "check --acme-server"),
+            SSLError.keyMismatch("the key does not match the certificate"),
+            SSLError.hookFailed(command: "systemctl reload nginx", status: 1, output: "Job failed"),
+            DockerError.daemonUnreachable(host: "unix:///var/run/docker.sock", detail: ""),
+            DockerError.permissionDenied(host: "unix:///var/run/docker.sock", detail: "connect: permission denied"),
+        ]
+        var seen: Set<String> = []
+        let page = (try? String(contentsOfFile: Golden.packageRoot + "/docs/json.md", encoding: .utf8)) ?? ""
+        for error in errors where seen.insert(error.kind).inserted {
+            XCTAssertTrue(page.contains("`\(error.kind)`"), "docs/json.md does not list the error kind '\(error.kind)'")
+            let doc = JSONOutput.error(error) + "\n"
+            Self.checkConvention(doc, command: "error \(error.kind)")
+            Golden.check(doc, path: Golden.directory + "/json/errors/\(error.kind).json")
+        }
+    }
+
+    /// Temporary paths as `$ROOT`, this machine's name as `$HOST`, snapshot ids (a hash of
+    /// files that hold `$ROOT`) as `$SNAPSHOT`, run times (`duration_ms`, `pid`) as 0.
+    static func normalized(_ text: String, root: String) -> String {
+        var s = text.replacingOccurrences(of: root, with: "$ROOT")
+        s = s.replacingOccurrences(of: (NSTemporaryDirectory() as NSString).standardizingPath, with: "$TMPDIR")
+        let host = ProcessIdentity.hostName
+        s = s.replacingOccurrences(of: "@\(host)\"", with: "@$HOST\"").replacingOccurrences(of: "\"\(host)\"", with: "\"$HOST\"")
+        s = s.replacingOccurrences(of: "\"[0-9a-f]{16}\"", with: "\"$SNAPSHOT\"", options: .regularExpression)
+        for key in ["duration_ms", "pid"] {
+            s = s.replacingOccurrences(of: "\"\(key)\" : -?[0-9]+", with: "\"\(key)\" : 0", options: .regularExpression)
+        }
+        return s
+    }
+
+    /// One object; snake_case keys (except inside maps of user names); no null.
+    static func checkConvention(_ doc: String, command: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(doc.utf8)) as? [String: Any] else {
+            return XCTFail("'\(command)': the document is not one JSON object: \(doc.prefix(200))", file: file, line: line)
+        }
+        let userMaps: Set<String> = ["vars", "defaults", "labels", "options", "ports", "values"]
+        func walk(_ value: Any, _ path: String) {
+            if value is NSNull { XCTFail("'\(command)': null at \(path)", file: file, line: line) }
+            if let dict = value as? [String: Any] {
+                for (k, v) in dict {
+                    if k.range(of: "^[a-z][a-z0-9_]*$", options: .regularExpression) == nil {
+                        XCTFail("'\(command)': key '\(k)' at \(path) is not snake_case", file: file, line: line)
+                    }
+                    if !userMaps.contains(k) { walk(v, path + "." + k) } else if let m = v as? [String: Any] {
+                        for (_, inner) in m { if inner is NSNull { XCTFail("'\(command)': null in \(path).\(k)", file: file, line: line) } }
+                    }
+                }
+            } else if let array = value as? [Any] {
+                for item in array { walk(item, path + "[]") }
+            }
+        }
+        walk(object, "")
+    }
+}

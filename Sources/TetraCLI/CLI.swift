@@ -59,8 +59,12 @@ public struct CLI: Sendable {
         }
 
         let outStyle = Style(enabled: Self.colorEnabled(flag: options.color, isTerminal: context.stdoutIsTerminal, env: context.environment))
-        let progress = ProgressRenderer(sink: context.stderr, live: context.stderrIsTerminal && !options.json,
-                                        quiet: options.quiet, style: errStyle)
+        let progress = ProgressRenderer(sink: context.stderr,
+                                        mode: ProgressRenderer.mode(stderrIsTerminal: context.stderrIsTerminal, quiet: options.quiet,
+                                                                    verbose: options.verbose, environment: context.environment),
+                                        style: errStyle, columns: context.stderrColumns)
+        progress.startTicker()
+        context.interrupt.beforeExit { progress.finish() }
         let stateRoot = CoreContext.resolveStateRoot(flag: options.dir, environment: context.environment,
                                                      workingDirectory: context.workingDirectory)
         let redactedArgv = invocation.argv.map { Redactor().redact($0) }
@@ -118,7 +122,7 @@ public struct CLI: Sendable {
     /// One line per mutating command in state/audit.jsonl (not for dry runs, and not when
     /// there is no state root to record into).
     private func recordAudit(_ inv: Invocation, core: CoreContext, options: GlobalOptions, exitCode: ExitCode,
-                             started: Date, progress: ProgressSink) {
+                             started: Date, progress: any ProgressReporter) {
         let paths = core.paths
         guard FileManager.default.fileExists(atPath: paths.state) else { return }
         var entry = AuditEntry(

@@ -1,21 +1,32 @@
 import Foundation
 
-/// Receives progress from long-running core operations. The CLI decides how to show it
-/// (a live bar on a terminal, plain step lines otherwise, nothing under --quiet).
-public protocol ProgressSink: Sendable {
-    /// A discrete step ("rendering 120 files").
-    func step(_ message: String)
-    /// Progress of a counted task. `total` may be nil when unknown.
-    func progress(_ label: String, done: Int, total: Int?)
-    /// A warning for stderr (never stdout).
+/// Receives progress from long-running core operations as events; it never prints. The CLI
+/// decides how to show them: one live line on a terminal, plain step lines otherwise,
+/// nothing under --quiet (see docs/progress.md). Core code reports phases, totals and
+/// increments through `CoreContext.progress`; it never threads a reporter through parameters.
+public protocol ProgressReporter: Sendable {
+    /// Starts a phase of the work ("sending to /srv/app"), ending the one before. Totals are
+    /// nil when not known (yet).
+    func phase(_ name: String, files: Int?, bytes: Int64?)
+    /// Sets the totals of the current phase once they are known (nil leaves one as it was).
+    func expect(files: Int?, bytes: Int64?)
+    /// Work done in the current phase since the last call (increments, not running totals).
+    func advance(files: Int, bytes: Int64)
+    /// A warning for stderr (never stdout); shown even under --quiet.
     func warn(_ message: String)
 }
 
-/// A reporter that drops everything (tests, --quiet).
-public struct SilentProgress: ProgressSink {
+extension ProgressReporter {
+    /// A phase without counts ("locking /srv/app", "ACME: finalizing").
+    public func step(_ message: String) { phase(message, files: nil, bytes: nil) }
+}
+
+/// A reporter that drops everything (tests, library use).
+public struct SilentProgress: ProgressReporter {
     public init() {}
-    public func step(_ message: String) {}
-    public func progress(_ label: String, done: Int, total: Int?) {}
+    public func phase(_ name: String, files: Int?, bytes: Int64?) {}
+    public func expect(files: Int?, bytes: Int64?) {}
+    public func advance(files: Int, bytes: Int64) {}
     public func warn(_ message: String) {}
 }
 
@@ -52,6 +63,21 @@ public final class InterruptFlag: @unchecked Sendable {
         if already { body() }
     }
     public func check() throws { if isRaised { throw CoreError.interrupted } }
+
+    private var exitHandlers: [@Sendable () -> Void] = []
+    /// Runs `body` when the process is about to end at once on a signal (a read-only command,
+    /// or a second Ctrl-C): the CLI erases its live progress line so the terminal is clean.
+    public func beforeExit(_ body: @escaping @Sendable () -> Void) {
+        lock.lock(); exitHandlers.append(body); lock.unlock()
+    }
+    /// Called by the entry point just before it exits on a signal.
+    public func runExitHandlers() {
+        lock.lock()
+        let handlers = exitHandlers
+        exitHandlers = []
+        lock.unlock()
+        for body in handlers { body() }
+    }
 }
 
 /// Everything the core needs from the outside world, injected: no globals.
@@ -67,7 +93,7 @@ public struct CoreContext: Sendable {
     /// Runs external programs.
     public var runner: any ProcessRunning
     /// Progress and warnings sink.
-    public var progress: any ProgressSink
+    public var progress: any ProgressReporter
     public var interrupt: InterruptFlag
     /// The command line being run (redacted), recorded in lock holders and the audit log.
     public var commandLine: [String]
@@ -84,7 +110,7 @@ public struct CoreContext: Sendable {
         stateRoot: String,
         now: @escaping @Sendable () -> Date = { Date() },
         runner: any ProcessRunning,
-        progress: any ProgressSink = SilentProgress(),
+        progress: any ProgressReporter = SilentProgress(),
         interrupt: InterruptFlag = InterruptFlag(),
         commandLine: [String] = [],
         executablePath: String = "tetra",

@@ -40,6 +40,7 @@ let watcher = Thread {
             // Children run in their own process groups (Foundation's Process does that), so
             // the terminal's Ctrl-C does not reach them: stop them before leaving.
             SystemProcessRunner.signalRunningChildren(SIGTERM)
+            interrupt.runExitHandlers() // erases the live progress line
             exit(ExitCode.interrupted.rawValue)
         }
         interrupt.raise()

@@ -34,7 +34,7 @@ enum DeployFixture {
 
     /// A context with the real runner, watching `interrupt`. Deploys never touch the state
     /// root, so it points nowhere.
-    static func context(interrupt: InterruptFlag = InterruptFlag(), progress: any ProgressSink = SilentProgress(),
+    static func context(interrupt: InterruptFlag = InterruptFlag(), progress: any ProgressReporter = SilentProgress(),
                         lockWait: TimeInterval = 0, stateRoot: String = "/nonexistent/tetra-deploy-tests",
                         environment extra: [String: String] = [:],
                         commandLine: [String] = ["tetra", "org", "push", "acme", "prod"]) -> CoreContext {
@@ -181,7 +181,7 @@ enum DeployFixture {
 }
 
 /// Collects progress and warnings; can run an action on a step (to interrupt mid-way).
-final class RecordingProgress: ProgressSink, @unchecked Sendable {
+final class RecordingProgress: ProgressReporter, @unchecked Sendable {
     private let lock = NSLock()
     private var _steps: [String] = []
     private var _warnings: [String] = []
@@ -189,11 +189,12 @@ final class RecordingProgress: ProgressSink, @unchecked Sendable {
     init(onStep: (@Sendable (String) -> Void)? = nil) { self.onStep = onStep }
     var steps: [String] { lock.lock(); defer { lock.unlock() }; return _steps }
     var warnings: [String] { lock.lock(); defer { lock.unlock() }; return _warnings }
-    func step(_ message: String) {
-        lock.lock(); _steps.append(message); lock.unlock()
-        onStep?(message)
+    func phase(_ name: String, files: Int?, bytes: Int64?) {
+        lock.lock(); _steps.append(name); lock.unlock()
+        onStep?(name)
     }
-    func progress(_ label: String, done: Int, total: Int?) {}
+    func expect(files: Int?, bytes: Int64?) {}
+    func advance(files: Int, bytes: Int64) {}
     func warn(_ message: String) { lock.lock(); _warnings.append(message); lock.unlock() }
 }
 

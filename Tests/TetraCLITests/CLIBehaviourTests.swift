@@ -170,27 +170,6 @@ final class CLIBehaviourTests: XCTestCase {
         XCTAssertFalse(CLI.colorEnabled(flag: "never", isTerminal: true, env: [:]))
     }
 
-    func testProgressIsStepLinesWhenNotATerminalAndSilentWhenQuiet() {
-        let sink = OutputSink()
-        let plain = ProgressRenderer(sink: sink, live: false, quiet: false, style: Style(enabled: false))
-        plain.step("rendering")
-        for i in 0...4 { plain.progress("copying", done: i, total: 4) }
-        XCTAssertFalse(sink.captured.contains("\r"))
-        XCTAssertTrue(sink.captured.hasPrefix("tetra: rendering\n"))
-        XCTAssertTrue(sink.captured.contains("tetra: copying: 4/4\n"))
-        let liveSink = OutputSink()
-        let live = ProgressRenderer(sink: liveSink, live: true, quiet: false, style: Style(enabled: false))
-        live.progress("copying", done: 1, total: 4)
-        XCTAssertTrue(liveSink.captured.contains("\r"))
-        let quietSink = OutputSink()
-        let quiet = ProgressRenderer(sink: quietSink, live: false, quiet: true, style: Style(enabled: false))
-        quiet.step("x")
-        quiet.progress("y", done: 1, total: 1)
-        XCTAssertEqual(quietSink.captured, "")
-        quiet.warn("still shown")
-        XCTAssertTrue(quietSink.captured.contains("warning: still shown"))
-    }
-
     func testConfirmRefusesWithoutTerminalAndAsksOnOne() throws {
         var cli = InProcess()
         let inv = try { () throws -> Invocation in

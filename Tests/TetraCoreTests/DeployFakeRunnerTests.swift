@@ -25,7 +25,7 @@ final class DeployFakeRunnerTests: XCTestCase {
     }
 
     func manager(_ fake: FakeProcessRunner, transfer: TransportOptions.Transfer = .auto, interrupt: InterruptFlag = InterruptFlag(),
-                 progress: any ProgressSink = SilentProgress(), now: Date = Date()) -> ReleaseManager {
+                 progress: any ProgressReporter = SilentProgress(), now: Date = Date()) -> ReleaseManager {
         let context = CoreContext(environment: ["HOME": "/home/t", "USER": "tester"], workingDirectory: "/", stateRoot: "/nonexistent",
                                   now: { now }, runner: fake, progress: progress, interrupt: interrupt,
                                   commandLine: ["tetra", "org", "push", "acme", "prod"])
@@ -237,12 +237,13 @@ final class DeployFakeRunnerTests: XCTestCase {
     }
 }
 
-final class Recorder: ProgressSink, @unchecked Sendable {
+final class Recorder: ProgressReporter, @unchecked Sendable {
     private let lock = NSLock()
     private var _warnings: [String] = []
     var warnings: [String] { lock.lock(); defer { lock.unlock() }; return _warnings }
-    func step(_ message: String) {}
-    func progress(_ label: String, done: Int, total: Int?) {}
+    func phase(_ name: String, files: Int?, bytes: Int64?) {}
+    func expect(files: Int?, bytes: Int64?) {}
+    func advance(files: Int, bytes: Int64) {}
     func warn(_ message: String) { lock.lock(); _warnings.append(message); lock.unlock() }
 }
 

@@ -18,6 +18,8 @@ public struct CLIContext: Sendable {
     public var stderrIsTerminal: Bool
     /// Columns of the terminal on stdout, when it is one.
     public var terminalWidth: Int?
+    /// Columns of the terminal on stderr now (the live progress line fits them; nil: unknown).
+    public var stderrColumns: @Sendable () -> Int? = { nil }
     public var now: @Sendable () -> Date
     public var runner: any ProcessRunning
     public var interrupt: InterruptFlag
@@ -56,7 +58,7 @@ public struct CLIContext: Sendable {
         }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments.first ?? "tetra"
-        return CLIContext(
+        var context = CLIContext(
             stdout: OutputSink(fileDescriptor: 1),
             stderr: OutputSink(fileDescriptor: 2),
             readStdin: { try InputFile.read(fd: 0, display: "<stdin>", limit: $0, interrupt: interrupt) },
@@ -70,6 +72,11 @@ public struct CLIContext: Sendable {
             runner: SystemProcessRunner(environment: env, interrupt: interrupt, parentDeathWrapper: exe),
             interrupt: interrupt,
             executablePath: exe)
+        context.stderrColumns = {
+            var ws = winsize()
+            return ioctl(2, UInt(TIOCGWINSZ), &ws) == 0 && ws.ws_col > 0 ? Int(ws.ws_col) : nil
+        }
+        return context
     }
 }
 

@@ -7,10 +7,12 @@ import Foundation
 public struct LocalTransport: ReleaseTransport {
     public let target: DeployTarget
     let interrupt: InterruptFlag?
+    let progress: any ProgressReporter
 
-    public init(target: DeployTarget, interrupt: InterruptFlag? = nil) {
+    public init(target: DeployTarget, interrupt: InterruptFlag? = nil, progress: any ProgressReporter = SilentProgress()) {
         self.target = target
         self.interrupt = interrupt
+        self.progress = progress
     }
 
     var root: String { target.path }
@@ -177,7 +179,7 @@ public struct LocalTransport: ReleaseTransport {
                                            hint: "the tree changed after the manifest was built; deploy again")
                 }
                 seen += 1
-                if seen % 64 == 0 { try interrupt?.check() }
+                if seen % 64 == 0 { try interrupt?.check(); progress.advance(files: 64, bytes: 0) }
                 if let sent = try Self.place(rel, from: request.tree + "/" + rel, to: to, want: want, size: st.st_size,
                                              mode: st.st_mode & 0o7777, previousDir: previousDir,
                                              previousManifest: previousManifest, sealed: sealed) {
@@ -188,6 +190,7 @@ public struct LocalTransport: ReleaseTransport {
                 }
             }
         }
+        progress.advance(files: seen % 64, bytes: bytes)
         guard seen == request.manifest.count else {
             throw CoreError.failed("the rendered tree has \(seen) files but its manifest lists \(request.manifest.count)",
                                    hint: "the tree changed after the manifest was built; deploy again")
@@ -292,7 +295,7 @@ public struct LocalTransport: ReleaseTransport {
 
             for (name, rel) in files {
                 seen += 1
-                if seen % 64 == 0 { try interrupt?.check() }
+                if seen % 64 == 0 { try interrupt?.check(); progress.advance(files: 64, bytes: 0) }
                 let want = request.manifest.files[rel]!
                 let source: SourceFile
                 if let known = request.sources[rel] {
@@ -349,6 +352,7 @@ public struct LocalTransport: ReleaseTransport {
                 try Self.removeEntry(dirFD, name, path: dirPath + "/" + name)
             }
         }
+        progress.advance(files: seen % 64, bytes: bytes)
         _ = chmod(dest, rootMode)
         return TransferStats(method: "copy", files: seen, filesSent: copied, filesLinked: linked, bytesSent: bytes,
                              recycled: recycled)

@@ -171,7 +171,7 @@ public struct ReleaseManager: Sendable {
                 }
                 try context.interrupt.check()
             }
-            context.progress.step("sending \(manifest.count) files to \(target)")
+            context.progress.phase("sending to \(target)", files: manifest.count, bytes: nil)
             uploading = true
             let stats = try transport.upload(request)
             try context.interrupt.check()

@@ -310,7 +310,7 @@ extension DeployTarget {
     public func transport(context: CoreContext, options: TransportOptions = TransportOptions()) -> any ReleaseTransport {
         switch location {
         case .local:
-            return LocalTransport(target: self, interrupt: context.interrupt)
+            return LocalTransport(target: self, interrupt: context.interrupt, progress: context.progress)
         case .ssh(let endpoint):
             let control = options.connectionSharing
                 ? SSHCommand.controlDirectory(temporaryDirectory: context.environment["TMPDIR"]).map { $0 + "/%C" } : nil

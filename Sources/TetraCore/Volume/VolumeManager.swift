@@ -324,7 +324,7 @@ public struct VolumeManager: Sendable {
             }
         }
         core.progress.step("backing up volume \(name) to \(target) (helper image \(image))")
-        let watcher = FileGrowthWatcher(path: temp, label: "backup \(name): bytes written", progress: core.progress)
+        let watcher = FileGrowthWatcher(path: temp, progress: core.progress)
         watcher.start()
         let args = helperArgs(helper, volume: name, readOnly: true, interactive: false, image: image,
                               entrypoint: "tar", ["-C", Self.mountPath, "-czf", "-", "."])
@@ -536,34 +536,32 @@ public struct VolumeManager: Sendable {
     """
 }
 
-/// Reports the size of a growing file to a progress sink while a helper writes it.
+/// Reports the growth of a file to the progress reporter while a helper writes it.
 final class FileGrowthWatcher: @unchecked Sendable {
     let path: String
-    let label: String
-    let progress: any ProgressSink
+    let progress: any ProgressReporter
     private let lock = NSLock()
     private var stopped = false
     private let finished = DispatchSemaphore(value: 0)
 
-    init(path: String, label: String, progress: any ProgressSink) {
+    init(path: String, progress: any ProgressReporter) {
         self.path = path
-        self.label = label
         self.progress = progress
     }
 
     func start() {
         let thread = Thread { [self] in
             defer { finished.signal() }
-            var last: Int64 = -1
+            var last: Int64 = 0
             while true {
-                for _ in 0..<10 {
+                for _ in 0..<4 {
                     if isStopped { return }
                     usleep(50_000)
                 }
                 var st = stat()
-                if stat(path, &st) == 0, Int64(st.st_size) != last {
+                if stat(path, &st) == 0, Int64(st.st_size) > last {
+                    progress.advance(files: 0, bytes: Int64(st.st_size) - last)
                     last = Int64(st.st_size)
-                    progress.progress(label, done: Int(last), total: nil)
                 }
             }
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TetraCore
 
 /// `tetra quickstart`: a demo in a fresh state root (a temporary one unless --dir is given):

@@ -39,7 +39,7 @@ public enum ReferenceGenerator {
 
     /// Replaces the generated section of a README text.
     public static func splice(into readme: String, root: CommandSpec = CommandTable.root) -> String? {
-        guard let begin = readme.range(of: beginMarker), let end = readme.range(of: endMarker),
+        guard let begin = readme.firstRange(ofLiteral: beginMarker), let end = readme.firstRange(ofLiteral: endMarker),
               begin.upperBound <= end.lowerBound else { return nil }
         return String(readme[..<begin.upperBound]) + "\n\n" + markdown(root: root) + "\n" + String(readme[end.lowerBound...])
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The org and env operations of SPEC §3 on top of releases (Deploy/), snapshots and the
 /// renderer: push, pull, status, rollback, history, diff, promote. Core only: returns
@@ -93,7 +94,7 @@ public struct OrgService: Sendable {
         if let newest = state.releases.last?.rawValue {
             var tries = 0
             while newest.prefix(16) >= id.rawValue.prefix(16), tries < 30 {
-                Thread.sleep(forTimeInterval: 0.1)
+                Threads.sleep(0.1)
                 id = ReleaseID(time: context.now(), contentHash: contentHash)
                 tries += 1
             }
@@ -202,7 +203,7 @@ public struct OrgService: Sendable {
         if runChecks {
             for check in env.checks ?? [] where !check.isEmpty {
                 try context.interrupt.check()
-                let argv = check.map { $0.replacingOccurrences(of: "{release}", with: tree) }
+                let argv = check.map { $0.replacingAll("{release}", with: tree) }
                 context.progress.step("check: " + argv.joined(separator: " "))
                 let request = ProcessRequest(argv[0], Array(argv.dropFirst()), workingDirectory: tree, timeout: 300,
                                              secrets: Array(inputs.secrets.values))
@@ -670,7 +671,7 @@ public struct OrgService: Sendable {
                 var st = stat()
                 guard lstat(from, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, let data = try AtomicFile.readIfExists(from) else { continue }
                 let dest = org.filesDirectory + "/" + path
-                try AtomicFile.ensureDirectory((dest as NSString).deletingLastPathComponent, mode: 0o755)
+                try AtomicFile.ensureDirectory(PathText.parent(dest), mode: 0o755)
                 try AtomicFile.write(data, to: dest, mode: st.st_mode & 0o777)
                 outcome.written.append(path)
             }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The error a `FakeProcessRunner` throws for a call no expectation matched.
 public struct UnexpectedProcessCall: Error, Sendable, CustomStringConvertible, Equatable {
@@ -36,7 +36,7 @@ public final class FakeProcessRunner: ProcessRunning, @unchecked Sendable {
         var remaining: Int
     }
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private let ordering: Ordering
     private var expectations: [Expectation] = []
     private var installed: [String: String]

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What `openssl x509 -noout -subject -issuer -startdate -enddate -serial -fingerprint -sha256
 /// -ext subjectAltName -nameopt RFC2253` says about a certificate.
@@ -17,19 +17,19 @@ public struct CertificateInfo: Sendable, Equatable {
         var names: [String] = []
         var inSAN = false
         for raw in text.split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimming(.whitespaces)
             if line.hasPrefix("X509v3 Subject Alternative Name") { inSAN = true; continue }
             if inSAN {
                 for part in line.split(separator: ",") {
-                    let p = part.trimmingCharacters(in: .whitespaces)
+                    let p = part.trimming(.whitespaces)
                     if p.hasPrefix("DNS:") { names.append(String(p.dropFirst(4)).lowercased()) }
                 }
                 inSAN = false
                 continue
             }
             if let eq = line.firstIndex(of: "=") {
-                let key = line[..<eq].trimmingCharacters(in: .whitespaces)
-                let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                let key = line[..<eq].trimming(.whitespaces)
+                let value = line[line.index(after: eq)...].trimming(.whitespaces)
                 if key.hasSuffix("Fingerprint") { values["fingerprint"] = value } else if values[key] == nil { values[key] = value }
             }
         }
@@ -227,7 +227,7 @@ public enum SSLError: TetraError, Equatable {
         case .keyMismatch(let m), .badCertificate(let m): return m
         case .unreachable(let url, let reason, _): return "cannot reach the ACME server at \(url): \(reason)"
         case .hookFailed(let command, let status, let output):
-            let t = output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let t = output.trimming(.whitespacesAndNewlines)
             return "deploy hook '\(command)' failed with exit status \(status)" + (t.isEmpty ? "" : ": \(t)")
         }
     }

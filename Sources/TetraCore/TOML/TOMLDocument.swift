@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -210,7 +210,7 @@ extension TOMLParser {
 // MARK: - Index
 
 final class _TOMLIndexBox: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var index: _TOMLIndex?
 
     func get(_ build: () -> _TOMLIndex) -> _TOMLIndex {
@@ -340,7 +340,7 @@ extension TOMLDocument {
     }
 
     private func lines(_ text: String) -> String {
-        newline == "\n" ? text : text.replacingOccurrences(of: "\n", with: "\r\n")
+        newline == "\n" ? text : text.replacingAll("\n", with: "\r\n")
     }
 
     /// Applies byte-range replacements (non-overlapping), re-parses and checks the result.
@@ -494,7 +494,7 @@ extension TOMLDocument {
                 cur = a[i]
             default:
                 let at = TOMLPathComponent.render(Array(pcs[..<j]))
-                return "'\(at)' is \(cur.article.replacingOccurrences(of: "an inline table", with: "a table"))"
+                return "'\(at)' is \(cur.article.replacingAll("an inline table", with: "a table"))"
             }
         }
         return "invalid path"
@@ -846,7 +846,7 @@ extension TOMLDocument {
             throw editError(pcs, "cannot append to '\(TOMLPathComponent.render(pcs))': no such array")
         }
         guard case .array(var items) = cur else {
-            throw editError(pcs, "cannot append to '\(TOMLPathComponent.render(pcs))': it is \(cur.article.replacingOccurrences(of: "an inline table", with: "a table")), not an array")
+            throw editError(pcs, "cannot append to '\(TOMLPathComponent.render(pcs))': it is \(cur.article.replacingAll("an inline table", with: "a table")), not an array")
         }
         items.append(value)
         var expected = TOMLValue.table(table)
@@ -862,7 +862,7 @@ extension TOMLDocument {
         }
         // An array of tables defined by [[headers]].
         guard case .table(let t) = value else {
-            throw editError(pcs, "cannot append \(value.article.replacingOccurrences(of: "an inline table", with: "a table")) to an array of tables")
+            throw editError(pcs, "cannot append \(value.article.replacingAll("an inline table", with: "a table")) to an array of tables")
         }
         guard let keys = addressableByHeader(pcs) else {
             throw editError(pcs, "cannot append to this array of tables")

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Receives progress from long-running core operations as events; it never prints. The CLI
 /// decides how to show them: one live line on a terminal, plain step lines otherwise,
@@ -33,7 +34,7 @@ public struct SilentProgress: ProgressReporter {
 /// Set by the signal handler in the CLI when SIGINT/SIGTERM arrives; long operations check
 /// it between steps and unwind (throwing `CoreError.interrupted`) so state stays consistent.
 public final class InterruptFlag: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var raised = false
     private var graceful = false
     public init() {}
@@ -143,22 +144,22 @@ public struct CoreContext: Sendable {
     public func absolutePath(_ path: String) -> String {
         if path.hasPrefix("/") { return Self.standardized(path) }
         if path == "~" || path.hasPrefix("~/") {
-            let home = environment["HOME"] ?? NSHomeDirectory()
-            return (home + path.dropFirst()).replacingOccurrences(of: "//", with: "/")
+            let home = environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
+            return (home + path.dropFirst()).replacingAll("//", with: "/")
         }
         return Self.standardized(workingDirectory + "/" + path)
     }
 
     /// An absolute path with symlinks, `.`, `..` and repeated slashes resolved: realpath(3)
     /// when the path exists (one system call, and none of Foundation's path and URL code,
-    /// about 1 MB of pages, in a command such as `config decode FILE`), else Foundation's
-    /// standardizingPath, which gives the same for what exists and keeps the rest.
+    /// about 1 MB of pages, in a command such as `config decode FILE`), else `PathText.standardized`,
+    /// which gives the same for what exists and keeps the rest.
     static func standardized(_ absolute: String) -> String {
         if let resolved = realpath(absolute, nil) {
             defer { free(resolved) }
             return String(cString: resolved)
         }
-        return (absolute as NSString).standardizingPath
+        return PathText.standardized(absolute)
     }
 
     /// Resolves the state root by SPEC precedence: flag > $TETRA_DIR > $XDG_DATA_HOME/tetra >
@@ -168,7 +169,7 @@ public struct CoreContext: Sendable {
         if let flag, !flag.isEmpty { return abs(flag) }
         if let dir = environment["TETRA_DIR"], !dir.isEmpty { return abs(dir) }
         if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty { return abs(xdg) + "/tetra" }
-        let home = environment["HOME"] ?? NSHomeDirectory()
+        let home = environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
         return abs(home) + "/.local/share/tetra"
     }
 }

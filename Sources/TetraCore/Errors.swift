@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The documented exit codes (SPEC §1). Only `main.swift` turns one into a process exit.
 public enum ExitCode: Int32, Sendable, Codable, CaseIterable {

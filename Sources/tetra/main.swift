@@ -1,12 +1,14 @@
 // The thin entry point: build the real context, run the CLI, exit. Only this file exits.
-import Foundation
+import FoundationEssentials
+import Glibc
 import TetraCLI
 import TetraCore
 
 // The wrapper every tool starts through, so that it dies with tetra (nothing else runs here).
 if CommandLine.arguments.count > 2, CommandLine.arguments[1] == ParentDeath.command {
     let message = ParentDeath.exec(Array(CommandLine.arguments.dropFirst(2)))
-    FileHandle.standardError.write(Data("tetra: \(message)\n".utf8))
+    let line = Array("tetra: \(message)\n".utf8)
+    _ = write(2, line, line.count)
     exit(127)
 }
 
@@ -33,11 +35,11 @@ for sig in [SIGINT, SIGTERM, SIGHUP] {
 }
 signal(SIGPIPE, SIG_IGN)
 
-let watcher = Thread {
+Threads.start(name: "tetra-signals") {
     var byte: UInt8 = 0
     while read(signalPipe[0], &byte, 1) == 1 {
         if interrupt.isRaised || !interrupt.unwindsGracefully {
-            // Children run in their own process groups (Foundation's Process does that), so
+            // Children run in their own process groups (the process runner does that), so
             // the terminal's Ctrl-C does not reach them: stop them before leaving.
             SystemProcessRunner.signalRunningChildren(SIGTERM)
             interrupt.runExitHandlers() // erases the live progress line
@@ -46,7 +48,6 @@ let watcher = Thread {
         interrupt.raise()
     }
 }
-watcher.start()
 
 let context = CLIContext.system(interrupt: interrupt)
 let status = CLI().run(Array(CommandLine.arguments.dropFirst()), context: context)

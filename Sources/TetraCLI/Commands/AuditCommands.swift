@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TetraCore
 
 /// `tetra audit [--since DUR] [--org O]`.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TetraCore
 
 /// The `config` group: TOML ↔ JSON, get/set of any TOML file, syntax checks.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TetraCore
 
 /// The `env` group: environments of the current org (--org, $TETRA_ORG, default_org).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TetraCore
 
 /// The `library` group: the git-backed template library in $TETRA_DIR/library (SPEC §3).
@@ -97,7 +97,7 @@ enum LibraryCommands {
         for c in r.commits.prefix(50) { text += "  \(c.short) \(c.subject) (\(c.author), \(c.date))\n" }
         if r.commits.count > 50 { text += "  ... and \(r.commits.count - 50) more\n" }
         text += "changed files (\(r.files.count)):\n"
-        for f in r.files.prefix(200) { text += "  \(f.status.padding(toLength: 2, withPad: " ", startingAt: 0)) \(f.path)\n" }
+        for f in r.files.prefix(200) { text += "  \(f.status.padded(to: 2)) \(f.path)\n" }
         if r.files.count > 200 { text += "  ... and \(r.files.count - 200) more\n" }
         if let backup = r.backup {
             text += "\(r.dryRun ? "would save" : "saved") \(r.localChanges.count) local change\(r.localChanges.count == 1 ? "" : "s") on branch \(backup)\n"

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TetraCore
 
 /// The `org` group: organizations (orgs/<org>/) and their environments' releases.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TetraCore
 
 /// `org snapshot list | show | diff | restore`: the snapshots tetra keeps of an org's working

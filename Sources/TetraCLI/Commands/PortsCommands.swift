@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TetraCore
 
 /// The `ports` group: the named port registry in config/ports.toml.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TetraCore
 
 /// `tetra quickstart` (the demo itself is `Quickstart` in the core): its spec and its text.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TetraCore
 
 /// The `ssl` group: certificates under ssl/<domain>/ (tetra's own ACME client, self-signed,
@@ -64,7 +64,7 @@ enum SSLCommands {
     }
 
     static func resultText(_ r: SSLService.IssueResult) -> String {
-        var line = "\(r.domain): \(r.action.replacingOccurrences(of: "-", with: " "))"
+        var line = "\(r.domain): \(r.action.replacingAll("-", with: " "))"
         if r.action != "unchanged" && r.action != "skipped" { line += " (\(r.source))" }
         if let reason = r.reason { line += " - \(reason)" }
         if let na = r.not_after, r.action != "unchanged" { line += "; valid until \(na)" }

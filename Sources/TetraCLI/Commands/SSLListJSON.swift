@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TetraCore
 
 /// `ssl list --json` written straight into bytes: the certificates' records in the layout

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TetraCore
 
 /// The `svc` group: services of the current org (`orgs/<org>/services/<name>.toml`), each
@@ -112,7 +113,7 @@ enum SvcCommands {
                         }
                         if let e = s.last_exit { lines.append(("last exit", "\(e.reason) at \(Timestamps.iso8601(e.at))")) }
                         if let msg = s.message { lines.append(("message", msg)) }
-                        let text = lines.map { "\($0.0.padding(toLength: 12, withPad: " ", startingAt: 0)) \($0.1)\n" }.joined()
+                        let text = lines.map { "\($0.0.padded(to: 12)) \($0.1)\n" }.joined()
                         return CommandOutput(json: s, text: text, notes: warnings(cat))
                     })
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TetraCore
 
 /// The `template` group: built-in and library templates (SPEC §3 "template").
@@ -255,18 +256,18 @@ enum TemplateCommands {
                       env: CommandEnvironment) throws -> CommandOutput {
         let target = env.core.absolutePath(dir)
         let fm = FileManager.default
-        var isDir: ObjCBool = false
+        var isDir = false
         let exists = fm.fileExists(atPath: target, isDirectory: &isDir)
-        if exists && !isDir.boolValue {
+        if exists && !isDir {
             throw CoreError.invalidArgument("-o \(dir): not a directory", hint: "-o names the directory to write the files into")
         }
         var replaced = Set<String>()
         if exists {
             for o in outputs {
                 _ = try AtomicFile.writeTarget(target + "/" + o.path) // a fifo, device or /proc file: exit 2
-                var sub: ObjCBool = false
+                var sub = false
                 if fm.fileExists(atPath: target + "/" + o.path, isDirectory: &sub) {
-                    if sub.boolValue {
+                    if sub {
                         throw CoreError.conflict("\(dir)/\(o.path) is a directory; cannot write a file there")
                     }
                     replaced.insert(o.path)
@@ -314,13 +315,13 @@ enum TemplateCommands {
         if exists || fm.fileExists(atPath: target) {
             for o in outputs {
                 let path = target + "/" + o.path
-                try AtomicFile.ensureDirectory((path as NSString).deletingLastPathComponent, mode: 0o755)
+                try AtomicFile.ensureDirectory(PathText.parent(path), mode: 0o755)
                 try AtomicFile.write(Data(o.contents.utf8), to: path, mode: mode_t(o.mode))
             }
         } else {
-            let parent = (target as NSString).deletingLastPathComponent
+            let parent = PathText.parent(target)
             try AtomicFile.ensureDirectory(parent, mode: 0o755)
-            let prefix = "." + (target as NSString).lastPathComponent + ".tetra-tmp-"
+            let prefix = "." + PathText.lastComponent(target) + ".tetra-tmp-"
             let staging = parent + "/" + prefix + "\(getpid())"
             // Staging directories of renders that were killed (their pid is gone) go first.
             for name in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(prefix) {
@@ -332,7 +333,7 @@ enum TemplateCommands {
             try AtomicFile.ensureDirectory(staging, mode: 0o755)
             for o in outputs {
                 let path = staging + "/" + o.path
-                try AtomicFile.ensureDirectory((path as NSString).deletingLastPathComponent, mode: 0o755)
+                try AtomicFile.ensureDirectory(PathText.parent(path), mode: 0o755)
                 try AtomicFile.write(Data(o.contents.utf8), to: path, mode: mode_t(o.mode))
             }
             guard rename(staging, target) == 0 else {

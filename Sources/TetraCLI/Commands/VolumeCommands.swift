@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TetraCore
 
 /// The `volume` group: Docker volumes through the docker CLI (SPEC §3 "volume").

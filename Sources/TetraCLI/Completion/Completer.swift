@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TetraCore
 
 /// Supplies names known only at run time (orgs, port names, ...). Groups that do not
@@ -206,8 +206,8 @@ public struct StateNameProvider: DynamicNameProviding {
     func subdirectories(_ path: String) -> [String] {
         guard let items = try? FileManager.default.contentsOfDirectory(atPath: path) else { return [] }
         return items.filter { !$0.hasPrefix(".") }.filter {
-            var isDir: ObjCBool = false
-            return FileManager.default.fileExists(atPath: path + "/" + $0, isDirectory: &isDir) && isDir.boolValue
+            var isDir = false
+            return FileManager.default.fileExists(atPath: path + "/" + $0, isDirectory: &isDir) && isDir
         }
     }
 }

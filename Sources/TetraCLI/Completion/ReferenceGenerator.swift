@@ -39,7 +39,7 @@ public enum ReferenceGenerator {
 
     /// Replaces the generated section of a page's text.
     public static func splice(into page: String, root: CommandSpec = CommandTable.root) -> String? {
-        guard let begin = page.range(of: beginMarker), let end = page.range(of: endMarker),
+        guard let begin = page.firstRange(ofLiteral: beginMarker), let end = page.firstRange(ofLiteral: endMarker),
               begin.upperBound <= end.lowerBound else { return nil }
         return String(page[..<begin.upperBound]) + "\n\n" + markdown(root: root) + "\n" + String(page[end.lowerBound...])
     }

@@ -94,7 +94,7 @@ public struct CompletionScripts: Sendable {
     }
 
     static func shellSingleQuote(_ s: String) -> String {
-        "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        "'" + s.replacingAll("'", with: "'\\''") + "'"
     }
 
     // MARK: - bash and zsh share POSIX-style `case` lookups
@@ -109,7 +109,7 @@ public struct CompletionScripts: Sendable {
         if zsh {
             s += "__tetra_describe() {\n    case \"$1\" in\n"
             for node in nodes where !node.spec.visibleSubcommands.isEmpty {
-                let items = node.spec.visibleSubcommands.map { Self.shellSingleQuote($0.name + ":" + $0.summary.replacingOccurrences(of: ":", with: "\\:")) }
+                let items = node.spec.visibleSubcommands.map { Self.shellSingleQuote($0.name + ":" + $0.summary.replacingAll(":", with: "\\:")) }
                 s += "    \(Self.shellSingleQuote(node.path))) reply=(\(items.joined(separator: " "))) ;;\n"
             }
             s += "    *) reply=() ;;\n    esac\n}\n\n"

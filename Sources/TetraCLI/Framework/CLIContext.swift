@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TetraCore
 
 /// Everything the CLI needs from the process, injected so any command can run in-process
@@ -132,7 +133,7 @@ public struct CommandEnvironment: Sendable {
             throw CoreError.refused("\(action) needs confirmation", hint: "re-run with --yes (-y) to confirm")
         }
         cli.stderr.write("\(action)? [y/N] ")
-        let answer = try cli.readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        let answer = try cli.readLine()?.trimming(.whitespaces).lowercased() ?? ""
         guard answer == "y" || answer == "yes" else {
             throw CoreError.refused("\(action): not confirmed", hint: "re-run with --yes (-y) to confirm")
         }

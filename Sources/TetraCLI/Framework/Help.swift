@@ -80,7 +80,7 @@ public enum HelpRenderer {
             if left.count > width {
                 out += "  \(left)\n" + String(repeating: " ", count: width + 4) + right + "\n"
             } else {
-                out += "  " + left.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + right + "\n"
+                out += "  " + left.padded(to: width) + "  " + right + "\n"
             }
         }
         return out

@@ -1,9 +1,10 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TetraCore
 
 /// Where output goes: a file descriptor, or a buffer (tests). Thread-safe.
 public final class OutputSink: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private let fd: Int32?
     private var buffer = Data()
 
@@ -25,7 +26,7 @@ public final class OutputSink: @unchecked Sendable {
         if let fd {
             var offset = 0
             while offset < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 { if errno == EINTR { continue }; return } // EPIPE: reader went away
                 offset += n
             }
@@ -102,7 +103,7 @@ public struct TableRenderer: Sendable {
             var parts: [String] = []
             for i in 0..<columnCount {
                 let cell = fit(i < cells.count ? cells[i] : "", widths[i])
-                let padded = i == columnCount - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                let padded = i == columnCount - 1 ? cell : cell.padded(to: widths[i])
                 if isHeader {
                     parts.append(style.bold(padded))
                 } else if let colorize {

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import TetraCore
 
 /// Shows the core's progress events on stderr (see docs/progress.md):
@@ -19,7 +21,7 @@ public final class ProgressRenderer: ProgressReporter, @unchecked Sendable {
     private let clock: @Sendable () -> Double
     private let columns: @Sendable () -> Int?
     private let interval: Double
-    private let lock = NSLock()
+    private let lock = Lock()
 
     private let started: Double
     private var name: String?

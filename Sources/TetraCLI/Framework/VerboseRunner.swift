@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TetraCore
 
 /// Under --verbose: reports every external command (argv redacted) with its exit status and

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The core of the `config` commands: TOML ↔ JSON, key paths, value parsing and
 /// format-preserving edits of any TOML file.

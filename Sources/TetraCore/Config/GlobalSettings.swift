@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `config/tetra.toml`: global settings, the lowest-precedence layer above built-in
 /// defaults (flag > environment variable > this file > default).

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `orgs/<org>/secrets.env` (SPEC §2): `KEY=VALUE` lines, mode 0600. The one parser of the
 /// format; deployments render `{{ secrets.KEY }}` from it and services inject the keys they
@@ -62,7 +63,7 @@ public struct SecretsFile: Sendable, Equatable {
                 problem(column, "expected KEY=VALUE")
                 continue
             }
-            let key = String(rest[..<eq]).trimmingCharacters(in: .whitespaces)
+            let key = String(rest[..<eq]).trimming(.whitespaces)
             guard isValidKey(key) else {
                 problem(column, key.isEmpty ? "missing key before '='" : "invalid key '\(Names.printable(key))' (letters, digits and '_', not starting with a digit)")
                 continue
@@ -91,21 +92,21 @@ public struct SecretsFile: Sendable, Equatable {
     }
 
     public static func isValidKey(_ key: String) -> Bool {
-        guard let first = key.unicodeScalars.first, first == "_" || (first.isASCII && CharacterSet.letters.contains(first)) else { return false }
-        return key.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && CharacterSet.alphanumerics.contains($0)) }
+        guard let first = key.unicodeScalars.first, first == "_" || (first.isASCII && Character(first).isLetter) else { return false }
+        return key.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && (Character($0).isLetter || Character($0).isNumber)) }
     }
 
     private enum Unquoted { case success(String), failure(String) }
 
     private static func unquote(_ raw: Substring) -> Unquoted {
-        let value = raw.trimmingCharacters(in: .whitespaces)
+        let value = raw.trimming(.whitespaces)
         guard let quote = value.first, quote == "\"" || quote == "'" else { return .success(value) }
         var out = ""
         var index = value.index(after: value.startIndex)
         while index < value.endIndex {
             let c = value[index]
             if c == quote {
-                let trailing = value[value.index(after: index)...].trimmingCharacters(in: .whitespaces)
+                let trailing = value[value.index(after: index)...].trimming(.whitespaces)
                 if !trailing.isEmpty && !trailing.hasPrefix("#") { return .failure("unexpected text after the closing quote") }
                 return .success(out)
             }
@@ -135,7 +136,7 @@ public struct SecretsFile: Sendable, Equatable {
         var out = ""
         for (key, value) in entries {
             let plain = !value.isEmpty && value.unicodeScalars.allSatisfy {
-                !CharacterSet.whitespacesAndNewlines.contains($0) && $0 != "\"" && $0 != "'" && $0 != "\\" && $0 != "#"
+                !TrimSet.whitespacesAndNewlines.contains($0) && $0 != "\"" && $0 != "'" && $0 != "\\" && $0 != "#"
             }
             if plain {
                 out += "\(key)=\(value)\n"

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Where an environment is deployed (SPEC §2 "A deployed environment"): a local absolute
 /// directory, or `ssh://[user@]host[:port]/path`.
@@ -322,7 +323,7 @@ public enum RsyncQuote {
         if !word.isEmpty, !word.utf8.contains(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x22 || $0 == 0x27 || $0 == 0x0A }) {
             return word
         }
-        return "\"" + word.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return "\"" + word.replacingAll("\"", with: "\"\"") + "\""
     }
 
     public static func join(_ words: [String]) -> String { words.map(quote).joined(separator: " ") }

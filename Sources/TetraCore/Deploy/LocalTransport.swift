@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A target on this machine, driven with system calls (no external program). Uploads copy
 /// the tree and hard-link every file whose content is unchanged from the previous release

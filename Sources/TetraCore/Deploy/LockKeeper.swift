@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Proof, at an ssh target, that the holder of its lock is alive.
 ///
@@ -18,7 +20,7 @@ public final class LockKeeper: @unchecked Sendable {
     private let writeEnd: Int32
     private let readEnd: Int32
     private let finished = DispatchSemaphore(value: 0)
-    private let state = NSLock()
+    private let state = Lock()
     private var stopped = false
 
     /// Starts `request(stdinPath)` on its own thread, its standard input the read end of the
@@ -30,12 +32,10 @@ public final class LockKeeper: @unchecked Sendable {
         writeEnd = fds.write
         let req = request("/dev/fd/\(fds.read)")
         let done = finished
-        let thread = Thread {
+        Threads.start(name: "tetra-lock-keeper") {
             _ = try? runner.run(req)
             done.signal()
         }
-        thread.name = "tetra-lock-keeper"
-        thread.start()
     }
 
     /// Ends the keeper session (closes the pipe) and waits up to `wait` seconds for it to

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What `deploy` did.
 public struct DeployResult: Sendable, Equatable {
@@ -356,7 +357,7 @@ public struct ReleaseManager: Sendable {
                 continue
             }
             if Monotonic.now() < deadline {
-                Thread.sleep(forTimeInterval: min(0.5, max(0.05, deadline - Monotonic.now())))
+                Threads.sleep(min(0.5, max(0.05, deadline - Monotonic.now())))
                 continue
             }
             let lockPath = target.description + "/.tetra/lock"

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A release id: `20261121T160301Z-3f2a9c1`, the UTC creation time (whole seconds) and the
 /// first 7 hex digits of the release's content hash. Ids sort by time as plain strings.
@@ -56,7 +57,7 @@ public struct ReleaseManifest: Sendable, Equatable {
     private var memo = Memo()
 
     private final class Memo: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = Lock()
         private var paths: [String]?
         private var bytes: [UInt8]?
         private var hash: String?
@@ -398,7 +399,7 @@ public struct TargetLockRecord: Codable, Sendable, Equatable {
     /// This machine's boot id, nil when unknown.
     public static let currentBootID: String? = {
         guard let data = FileManager.default.contents(atPath: "/proc/sys/kernel/random/boot_id") else { return nil }
-        let id = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let id = String(decoding: data, as: UTF8.self).trimming(.whitespacesAndNewlines)
         return id.isEmpty ? nil : id
     }()
 
@@ -430,13 +431,13 @@ public struct TargetLockRecord: Codable, Sendable, Equatable {
     }
 
     public static func parse(_ text: String) -> TargetLockRecord? {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimming(.whitespacesAndNewlines)
         return try? JSONDecoder().decode(TargetLockRecord.self, from: Data(trimmed.utf8))
     }
 
     /// 16 random hex digits.
     public static func newToken() -> String {
         var g = SystemRandomNumberGenerator()
-        return (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
+        return SHA256.hex((0..<8).map { _ in UInt8.random(in: 0...255, using: &g) })
     }
 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What a target looks like right now.
 public struct TargetState: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The remote side of an ssh target is driven by single ssh commands, each a short POSIX sh
 /// script. Every piece of data in a script (paths, ids, tokens, JSON lines) goes through
@@ -395,7 +395,7 @@ enum RemoteOutput {
 
     static func rsyncNumber(_ text: String, label: String) -> Int64? {
         for line in text.split(separator: "\n") {
-            let l = line.trimmingCharacters(in: .whitespaces)
+            let l = line.trimming(.whitespaces)
             guard l.hasPrefix(label) else { continue }
             let digits = l.dropFirst(label.count).prefix(while: { $0 != "(" }).filter { $0.isASCII && $0.isNumber }
             return Int64(digits)

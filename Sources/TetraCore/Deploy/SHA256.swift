@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// SHA-256 (FIPS 180-4), written here because the project has no package dependencies and
 /// Foundation on Linux has no CryptoKit. Used for release manifests (content hashes of the

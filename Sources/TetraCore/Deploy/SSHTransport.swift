@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A target reached over ssh. Every remote step is one `ssh ... -- DEST "sh -c '<script>'"`
 /// call (see `RemoteScripts`); a deploy takes three connections: lock (with clean-up and

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The target's journal `.tetra/journal`: what a commit is about to do, written before it
 /// finalizes a release or switches `current`, removed once its history line is appended.

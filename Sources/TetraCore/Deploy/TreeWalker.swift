@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Walks a release tree with `opendir`/`lstat` (no symlink is ever followed). A release holds
 /// directories and regular files only: a symlink, device, FIFO or socket, or a name with a

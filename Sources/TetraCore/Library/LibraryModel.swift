@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One line of `state/library-history.jsonl`: a change of the library's checked-out commit
 /// made by tetra (`init`, `update`, `rollback`). JSON keys: time (ISO 8601 UTC), action,
@@ -201,7 +201,7 @@ public struct LibraryRemoteError: TetraError, Equatable {
     public var message: String {
         // git's stderr tail on one line, without its generic advice.
         let boilerplate = ["Please make sure you have the correct access rights", "and the repository exists."]
-        let d = detail.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let d = detail.split(separator: "\n").map { $0.trimming(.whitespaces) }
             .filter { !$0.isEmpty && !boilerplate.contains($0) }.joined(separator: "; ")
         return "could not \(operation) the library at \(url)" + (d.isEmpty ? "" : ": \(d)")
     }
@@ -216,7 +216,7 @@ public enum LibraryURL {
     /// (`token@` → nothing) from the URL's authority. Returns the URL and what was removed
     /// (to keep it out of messages), or nil when there was nothing to remove.
     public static func stripCredentials(_ url: String) -> (url: String, secret: String)? {
-        guard let schemeEnd = url.range(of: "://") else { return nil }
+        guard let schemeEnd = url.firstRange(ofLiteral: "://") else { return nil }
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
         let rest = url[schemeEnd.upperBound...]
         let authorityEnd = rest.firstIndex(where: { "/?#".contains($0) }) ?? rest.endIndex

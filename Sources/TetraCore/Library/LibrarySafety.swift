@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What keeps the library safe under kills and keeps credentials out of files and argv:
 /// - credentials of a URL (`https://user:token@host/...`) reach git through its environment
@@ -89,7 +90,7 @@ extension LibraryURL {
     /// token (`https://token@host/...`) is the user name with an empty password. Nil for
     /// other schemes and when the URL carries no credentials.
     static func splitCredentials(_ url: String) -> (user: String, password: String, url: String)? {
-        guard let schemeEnd = url.range(of: "://") else { return nil }
+        guard let schemeEnd = url.firstRange(ofLiteral: "://") else { return nil }
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
         guard scheme == "http" || scheme == "https" else { return nil }
         let rest = url[schemeEnd.upperBound...]
@@ -104,5 +105,17 @@ extension LibraryURL {
         return (Self.percentDecoded(userinfo), "", bare)
     }
 
-    static func percentDecoded(_ s: Substring) -> String { String(s).removingPercentEncoding ?? String(s) }
+    /// `%XX` escapes decoded; the text as it is when an escape is malformed or the result is not UTF-8.
+    static func percentDecoded(_ s: Substring) -> String {
+        var out: [UInt8] = []
+        var bytes = s.utf8.makeIterator()
+        while let b = bytes.next() {
+            guard b == UInt8(ascii: "%") else { out.append(b); continue }
+            guard let h = bytes.next(), let l = bytes.next(), let v = UInt8(String(decoding: [h, l], as: UTF8.self), radix: 16) else {
+                return String(s)
+            }
+            out.append(v)
+        }
+        return String(validating: out, as: UTF8.self) ?? String(s)
+    }
 }

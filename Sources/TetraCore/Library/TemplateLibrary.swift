@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The git-backed template library (`$TETRA_DIR/library`, SPEC §3 "library"), through the
 /// `Git` wrapper. Every change of the checked-out commit is recorded in
@@ -64,14 +65,14 @@ public struct TemplateLibrary: Sendable {
         let (bareURL, credentials) = Self.credentialed(url)
         if !dryRun { try reconcile() } // a dry run may hold no lock: it changes nothing
 
-        var isDir: ObjCBool = false
+        var isDir = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
             if isInitialised {
                 let current = (try? remoteURL()) ?? "?"
                 throw CoreError.conflict("the library is already initialised at \(directory) (from \(current))",
                                          hint: "use 'tetra library update'; to start over from another URL, remove \(directory) first")
             }
-            let empty = isDir.boolValue && ((try? FileManager.default.contentsOfDirectory(atPath: directory))?.isEmpty ?? false)
+            let empty = isDir && ((try? FileManager.default.contentsOfDirectory(atPath: directory))?.isEmpty ?? false)
             guard empty else {
                 throw CoreError.conflict("\(directory) exists and is not a git clone",
                                          hint: "move it away, then run 'tetra library init' again")
@@ -85,7 +86,7 @@ public struct TemplateLibrary: Sendable {
                 try git.run(["ls-remote", "--heads", "--", bareURL] + (ref.map { ["refs/heads/\($0)"] } ?? []),
                             timeout: networkTimeout, environment: credentials, secrets: secrets)
             }
-            if let ref, heads.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            if let ref, heads.trimming(.whitespacesAndNewlines).isEmpty {
                 throw CoreError.notFound(what: "branch", name: ref, hint: "the library at \(shown) has no branch '\(ref)'")
             }
             return LibraryInitResult(path: directory, url: shown, ref: ref, commit: nil, templates: 0, dryRun: true,
@@ -103,11 +104,11 @@ public struct TemplateLibrary: Sendable {
                         timeout: networkTimeout, environment: credentials, secrets: secrets)
         }
         guard let head = try? git.run(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], in: staging)
-            .trimmingCharacters(in: .whitespacesAndNewlines), !head.isEmpty else {
+            .trimming(.whitespacesAndNewlines), !head.isEmpty else {
             throw CoreError.failed("the library repository at \(shown) is empty (no commit on \(ref ?? "its default branch"))",
                                    hint: "push at least one commit with a templates/ folder, then run 'tetra library init' again")
         }
-        let branch = try? git.run(["symbolic-ref", "--short", "-q", "HEAD"], in: staging).trimmingCharacters(in: .whitespacesAndNewlines)
+        let branch = try? git.run(["symbolic-ref", "--short", "-q", "HEAD"], in: staging).trimming(.whitespacesAndNewlines)
         try core.interrupt.check()
         if FileManager.default.fileExists(atPath: directory) { try FileManager.default.removeItem(atPath: directory) }
         guard rename(staging, directory) == 0 else {
@@ -126,7 +127,7 @@ public struct TemplateLibrary: Sendable {
         let porcelain = try git.run(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"], in: directory)
         let parsed = Self.parseStatus(porcelain)
         let head = try git.run(["log", "-1", "--format=%H%x00%h%x00%s%x00%cI"], in: directory)
-            .trimmingCharacters(in: .newlines).components(separatedBy: "\u{0}")
+            .trimming(.newlines).components(separatedBy: "\u{0}")
         var lastFetch: String? = nil
         if let attrs = try? FileManager.default.attributesOfItem(atPath: directory + "/.git/FETCH_HEAD"),
            let date = attrs[.modificationDate] as? Date {
@@ -143,7 +144,7 @@ public struct TemplateLibrary: Sendable {
     /// The `origin` URL, credentials redacted.
     public func remoteURL() throws -> String {
         Redactor.redactURLCredentials(try git.run(["remote", "get-url", "origin"], in: directory)
-            .trimmingCharacters(in: .whitespacesAndNewlines))
+            .trimming(.whitespacesAndNewlines))
     }
 
     struct ParsedStatus: Equatable {
@@ -215,7 +216,7 @@ public struct TemplateLibrary: Sendable {
             throw CoreError.failed("the library's branch \(branch) has no upstream branch",
                                    hint: "set one with: git -C \(directory) branch --set-upstream-to=origin/\(branch)")
         }
-        let url = (try? git.run(["remote", "get-url", "origin"], in: directory).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "origin"
+        let url = (try? git.run(["remote", "get-url", "origin"], in: directory).trimming(.whitespacesAndNewlines)) ?? "origin"
         let shown = Redactor.redactURLCredentials(url)
 
         core.progress.step("fetching \(shown)")
@@ -275,7 +276,7 @@ public struct TemplateLibrary: Sendable {
     }
 
     static func parseCommits(_ text: String) -> [LibraryCommit] {
-        let fields = text.components(separatedBy: "\u{0}").map { $0.trimmingCharacters(in: .newlines) }
+        let fields = text.components(separatedBy: "\u{0}").map { $0.trimming(.newlines) }
         var commits: [LibraryCommit] = []
         var i = 0
         while i + 4 < fields.count {
@@ -336,7 +337,7 @@ public struct TemplateLibrary: Sendable {
             }
             target = t
         }
-        let subject = (try? git.run(["log", "-1", "--format=%s", target], in: directory).trimmingCharacters(in: .newlines)) ?? ""
+        let subject = (try? git.run(["log", "-1", "--format=%s", target], in: directory).trimming(.newlines)) ?? ""
         if target == from {
             return LibraryRollbackResult(ref: branch, from: from, to: target, subject: subject, unchanged: true,
                                          localChanges: before.changes, backup: nil, dryRun: dryRun)
@@ -358,7 +359,7 @@ public struct TemplateLibrary: Sendable {
         if !before.changes.isEmpty { backup = try saveLocalChanges(reason: "before library rollback") }
         try core.interrupt.check()
         core.progress.step("rolling back \(branch): \(from.prefix(7)) → \(target.prefix(7))")
-        let url = (try? git.run(["remote", "get-url", "origin"], in: directory).trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
+        let url = (try? git.run(["remote", "get-url", "origin"], in: directory).trimming(.whitespacesAndNewlines)) ?? ""
         try journaled(Journal(action: "rollback", from: from, to: target, ref: branch, url: url, backup: backup)) {
             try git.run(["reset", "--hard", "--quiet", target], in: directory)
         }
@@ -375,7 +376,7 @@ public struct TemplateLibrary: Sendable {
     // MARK: - local changes
 
     func localChangesError(_ changes: [LibraryFileChange], action: String) -> CoreError {
-        let shown = changes.prefix(5).map { "\($0.status.trimmingCharacters(in: .whitespaces)) \($0.path)" }.joined(separator: ", ")
+        let shown = changes.prefix(5).map { "\($0.status.trimming(.whitespaces)) \($0.path)" }.joined(separator: ", ")
         let more = changes.count > 5 ? " and \(changes.count - 5) more" : ""
         return CoreError.conflict(
             "the library has local changes (\(changes.count) file\(changes.count == 1 ? "" : "s"): \(shown)\(more)); \(action) refused",
@@ -400,7 +401,7 @@ public struct TemplateLibrary: Sendable {
     func saveLocalChanges(reason: String) throws -> String {
         let branch = backupBranchName()
         core.progress.step("saving local changes on branch \(branch)")
-        let gitDir = try git.run(["rev-parse", "--absolute-git-dir"], in: directory).trimmingCharacters(in: .whitespacesAndNewlines)
+        let gitDir = try git.run(["rev-parse", "--absolute-git-dir"], in: directory).trimming(.whitespacesAndNewlines)
         let index = gitDir + "/tetra-backup-index-\(getpid())"
         defer { unlink(index) }
         let identity = [
@@ -410,10 +411,10 @@ public struct TemplateLibrary: Sendable {
         ]
         try git.run(["read-tree", "HEAD"], in: directory, environment: identity)
         try git.run(["add", "--all", "--", "."], in: directory, environment: identity)
-        let tree = try git.run(["write-tree"], in: directory, environment: identity).trimmingCharacters(in: .whitespacesAndNewlines)
+        let tree = try git.run(["write-tree"], in: directory, environment: identity).trimming(.whitespacesAndNewlines)
         let message = "tetra: local changes saved \(reason) (\(Timestamps.iso8601(core.now())), \(core.userName)@\(core.hostName))\n"
         let commit = try git.run(["commit-tree", tree, "-p", "HEAD"], in: directory, input: Data(message.utf8), environment: identity)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimming(.whitespacesAndNewlines)
         try git.run(["branch", branch, commit], in: directory)
         try core.interrupt.check()
         // Only now that the branch holds them: discard the changes.
@@ -445,11 +446,11 @@ public struct TemplateLibrary: Sendable {
 
     /// Integrity (`git fsck`) and state of the clone, for `tetra doctor`.
     public func checks() -> [LibraryCheck] {
-        var isDir: ObjCBool = false
+        var isDir = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
             return [LibraryCheck(name: "library", status: .ok, detail: "not initialised (optional: tetra library init URL)")]
         }
-        guard isDir.boolValue, isInitialised else {
+        guard isDir, isInitialised else {
             return [LibraryCheck(name: "library", status: .problem, detail: "\(directory) exists but is not a git clone (move it away, then tetra library init)")]
         }
         var checks: [LibraryCheck] = []
@@ -459,7 +460,7 @@ public struct TemplateLibrary: Sendable {
             if r.succeeded {
                 checks.append(LibraryCheck(name: "library integrity", status: .ok, detail: "git fsck: no problems"))
             } else {
-                let tail = ToolError.tail(of: r.stderrString + r.stdoutString).replacingOccurrences(of: "\n", with: "; ")
+                let tail = ToolError.tail(of: r.stderrString + r.stdoutString).replacingAll("\n", with: "; ")
                 checks.append(LibraryCheck(name: "library integrity", status: .problem,
                                            detail: "git fsck found problems: \(tail) (re-clone: remove \(directory), then tetra library init)"))
             }
@@ -519,7 +520,7 @@ public struct TemplateLibrary: Sendable {
     }
 
     func revParse(_ rev: String) throws -> String {
-        try git.run(["rev-parse", "--verify", "--quiet", rev], in: directory).trimmingCharacters(in: .whitespacesAndNewlines)
+        try git.run(["rev-parse", "--verify", "--quiet", rev], in: directory).trimming(.whitespacesAndNewlines)
     }
 
     /// Runs a network operation, turning git's failure into a `LibraryRemoteError` (exit 6).

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One change to a target in flight, written before the target is touched
 /// (`state/journal/<org>.<pid>.<token>.json`): the local history line and the audit line it
@@ -60,7 +61,7 @@ public struct ChangeJournal: Sendable {
     public func sweepTemporaries() {
         guard let names = try? LocalFiles.list(directory) else { return }
         for name in names where name.hasPrefix(".") {
-            guard let range = name.range(of: ".tmp-"),
+            guard let range = name.firstRange(ofLiteral: ".tmp-"),
                   let pid = Int32(name[range.upperBound...].prefix { $0 != "-" }), !ProcessIdentity.isAlive(pid: pid) else { continue }
             unlink(directory + "/" + name)
         }

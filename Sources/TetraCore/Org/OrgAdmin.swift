@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Creating, deleting and editing orgs in the state root.
 public struct OrgAdmin: Sendable {
@@ -47,7 +48,7 @@ public struct OrgAdmin: Sendable {
         defer { if !done { try? LocalFiles.removeTree(temp) } }
         for o in outputs {
             let path = temp + "/" + o.path
-            try AtomicFile.ensureDirectory((path as NSString).deletingLastPathComponent, mode: 0o755)
+            try AtomicFile.ensureDirectory(PathText.parent(path), mode: 0o755)
             try AtomicFile.write(Data(o.contents.utf8), to: path, mode: mode_t(o.mode))
         }
         let org = try LoadedOrg.load(name: name, directory: temp, displayName: "orgs/\(name)/org.toml")

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One line of the local history `state/history/<org>.jsonl`: every push, promote and
 /// rollback done from this machine (the target's own `.tetra/history.jsonl` records what

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `orgs/<org>/org.toml` (SPEC §2), decoded.
 public struct OrgConfig: Sendable, Decodable {

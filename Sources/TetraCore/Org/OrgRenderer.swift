@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Renders an org's `files/` for one environment (SPEC §2 "Rendering context"): every
 /// `*.tmpl` is rendered and written without the suffix, every other file is copied as it is
@@ -28,7 +29,7 @@ public struct OrgRenderer: Sendable {
 
     /// How files are named in messages: `orgs/acme/files/app.env.tmpl`.
     public static func displayPrefix(_ org: LoadedOrg) -> String {
-        (org.orgFile as NSString).deletingLastPathComponent
+        PathText.parent(org.orgFile)
     }
 
     /// The name in messages of `rel` (relative to `files/`), with `displayPrefix`. Built only
@@ -142,7 +143,7 @@ public struct OrgRenderer: Sendable {
                     if result.usesSecrets { outcome.secretFiles.append(out) }
                     if let output {
                         if !linkPlainFiles, out.utf8.contains(UInt8(ascii: "/")) {
-                            try AtomicFile.ensureDirectory(output + "/" + (out as NSString).deletingLastPathComponent, mode: 0o755)
+                            try AtomicFile.ensureDirectory(output + "/" + PathText.parent(out), mode: 0o755)
                         }
                         let bytes = Array(result.text.utf8)
                         try Self.writeScratch(bytes, to: output + "/" + out, mode: mode_t(mode))
@@ -229,7 +230,7 @@ public struct OrgRenderer: Sendable {
 
     static func annotate(_ problem: ConfigProblem, environment: String) -> ConfigProblem {
         var p = problem
-        if let r = p.message.range(of: "undefined variable 'ports.") {
+        if let r = p.message.firstRange(ofLiteral: "undefined variable 'ports.") {
             let port = p.message[r.upperBound...].prefix { $0 != "'" && $0 != "." }
             p.message += ": no port '\(port)' in config/ports.toml (tetra ports allocate \(port) --env \(environment))"
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // What an org's environments hold and how they differ: status and drift, diff, pull,
 // history. The changes (push, promote, rollback) are in OrgService.swift.
@@ -238,7 +239,7 @@ extension OrgService {
                 var st = stat()
                 guard lstat(from, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, let data = try AtomicFile.readIfExists(from) else { continue }
                 let dest = org.filesDirectory + "/" + path
-                try AtomicFile.ensureDirectory((dest as NSString).deletingLastPathComponent, mode: 0o755)
+                try AtomicFile.ensureDirectory(PathText.parent(dest), mode: 0o755)
                 try AtomicFile.write(data, to: dest, mode: st.st_mode & 0o777)
                 outcome.written.append(path)
             }

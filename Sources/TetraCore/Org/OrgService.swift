@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The org and env operations of SPEC §3 on top of releases (Deploy/), snapshots and the
 /// renderer: push, pull, status, rollback, history, diff, promote. Core only: returns
@@ -93,7 +94,7 @@ public struct OrgService: Sendable {
         if let newest = state.releases.last?.rawValue {
             var tries = 0
             while newest.prefix(16) >= id.rawValue.prefix(16), tries < 30 {
-                Thread.sleep(forTimeInterval: 0.1)
+                Threads.sleep(0.1)
                 id = ReleaseID(time: context.now(), contentHash: contentHash)
                 tries += 1
             }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What made a snapshot: the command that took it (a closed set; read from the reason its
 /// log line records).
@@ -205,7 +206,7 @@ extension OrgService {
             for path in changes.added + changes.removed + changes.changed {
                 guard let f = files[path] else { continue }
                 let dest = root + "/" + path
-                try AtomicFile.ensureDirectory((dest as NSString).deletingLastPathComponent, mode: 0o700)
+                try AtomicFile.ensureDirectory(PathText.parent(dest), mode: 0o700)
                 if let snapshot {
                     try snapshots.copyObject(f.hash, to: dest, mode: f.mode, snapshot: snapshot)
                 } else {
@@ -315,12 +316,12 @@ extension OrgService {
             guard unlink(full) == 0 || errno == ENOENT else { throw IOError("remove", path: full, errno: errno) }
             // Directories the removal leaves empty go too (below the top level: files/ and
             // services/ stay).
-            var parent = (path as NSString).deletingLastPathComponent
-            while parent.contains("/"), rmdir(dir + "/" + parent) == 0 { parent = (parent as NSString).deletingLastPathComponent }
+            var parent = PathText.parent(path)
+            while parent.contains("/"), rmdir(dir + "/" + parent) == 0 { parent = PathText.parent(parent) }
         }
         for (i, f) in plan.write.enumerated() {
             let dest = dir + "/" + f.path
-            try AtomicFile.ensureDirectory((dest as NSString).deletingLastPathComponent, mode: 0o755)
+            try AtomicFile.ensureDirectory(PathText.parent(dest), mode: 0o755)
             guard let data = try AtomicFile.readIfExists(staging + "/\(i)") else { throw IOError("read", path: staging + "/\(i)", errno: ENOENT) }
             try AtomicFile.write(data, to: dest, mode: f.mode & 0o777)
         }

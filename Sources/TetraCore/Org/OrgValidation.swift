@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One problem of a validation, as `org validate` and `doctor` report it:
 /// `path:line:column: key: message`. `path` is relative to the state root for files inside
@@ -46,7 +47,9 @@ public struct ValidationProblem: Sendable, Equatable, Encodable, CustomStringCon
         for p in problems {
             var base = p
             var envs: [String] = []
-            if let r = p.message.range(of: " (env ", options: .backwards), p.message.hasSuffix(")") {
+            var last: Range<String.Index>? = nil
+            while let found = p.message[(last?.upperBound ?? p.message.startIndex)...].firstRange(ofLiteral: " (env ") { last = found }
+            if let r = last, p.message.hasSuffix(")") {
                 base.message = String(p.message[..<r.lowerBound])
                 envs = [String(p.message[r.upperBound...].dropLast())]
             }

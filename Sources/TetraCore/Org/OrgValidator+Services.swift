@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The service definitions of an org, validated together (`org validate`, `doctor`).
 extension OrgValidator {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `org validate`: every problem of an org at once (SPEC §3): the schema, targets, ssh
 /// settings, `keep_releases`, `port_range` in ports.toml, `promote_from` chains (existing,

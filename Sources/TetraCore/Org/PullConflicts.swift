@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `org pull ENV --write` copies files changed at the target back into `files/`; a local
 /// file that changed since the release was made is a conflict (both sides changed it).

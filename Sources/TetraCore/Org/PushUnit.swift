@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One deployment of an org to one environment's target, owned in one value: the target
 /// (parsed once), its release manager and, once taken, the target's lock with what `current`
@@ -134,7 +135,7 @@ struct PushUnit {
         var run: [String] = []
         for check in env.checks ?? [] where !check.isEmpty {
             try context.interrupt.check()
-            let argv = check.map { $0.replacingOccurrences(of: "{release}", with: tree) }
+            let argv = check.map { $0.replacingAll("{release}", with: tree) }
             context.progress.step("check: " + argv.joined(separator: " "))
             let request = ProcessRequest(argv[0], Array(argv.dropFirst()), workingDirectory: tree, timeout: 300,
                                          secrets: Array(secrets.values))

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A release is checked against its manifest before it becomes current again. Releases
 /// share unchanged files through hard links, so an edit made in `current` changes the same

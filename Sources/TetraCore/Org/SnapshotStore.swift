@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Snapshots of org sources: a content-addressed store of our own under `state/snapshots/`
 /// (mode 0700, like all of `state/`).
@@ -226,7 +227,7 @@ public struct SnapshotStore: Sendable {
                 if LocalFiles.exists(final) {
                     unlink(temp)
                 } else {
-                    try AtomicFile.ensureDirectory((final as NSString).deletingLastPathComponent, mode: 0o700)
+                    try AtomicFile.ensureDirectory(PathText.parent(final), mode: 0o700)
                     guard rename(temp, final) == 0 else {
                         let e = errno
                         unlink(temp)
@@ -323,7 +324,7 @@ public struct SnapshotStore: Sendable {
     public func restore(_ id: String, into destination: String) throws {
         for file in try manifest(id) {
             let dest = destination + "/" + file.path
-            try AtomicFile.ensureDirectory((dest as NSString).deletingLastPathComponent, mode: 0o755)
+            try AtomicFile.ensureDirectory(PathText.parent(dest), mode: 0o755)
             try copyObject(file.hash, to: dest, mode: file.mode & 0o777, snapshot: id)
         }
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Objects of the snapshot store are never trusted: every read checks the content against
 /// the hash that names it, and `verifyObjects` checks the whole store (`tetra doctor`).

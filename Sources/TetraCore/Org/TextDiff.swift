@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// File-level and line-level differences between rendered trees.
 public struct FileChanges: Codable, Sendable, Equatable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A lookup cache of the registry's `[ports]` table, so that `tetra ports get NAME` on a
 /// large registry does not parse every line of `ports.toml` for every lookup (the way git
@@ -86,8 +86,8 @@ public struct PortLookupCache: Sendable {
     public func store(_ ports: [(name: String, port: Int)], identity: Identity) {
         let now = FileStamp.now()
         guard identity.settled(before: now, margin: marginNanoseconds) else { return }
-        let dir = (cachePath as NSString).deletingLastPathComponent
-        let stateDir = (dir as NSString).deletingLastPathComponent
+        let dir = PathText.parent(cachePath)
+        let stateDir = PathText.parent(dir)
         guard FileManager.default.fileExists(atPath: stateDir) else { return }
         // Built byte by byte: this runs on the first lookup of a large registry.
         var body: [UInt8] = []

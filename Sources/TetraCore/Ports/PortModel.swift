@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A port range `LOW-HIGH`, inclusive.
 public struct PortRange: Sendable, Equatable, Codable, CustomStringConvertible {
@@ -18,8 +18,8 @@ public struct PortRange: Sendable, Equatable, Codable, CustomStringConvertible {
     public static func parse(_ text: String) -> Result<PortRange, CoreError> {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2,
-              let low = Int(parts[0].trimmingCharacters(in: .whitespaces)),
-              let high = Int(parts[1].trimmingCharacters(in: .whitespaces)) else {
+              let low = Int(parts[0].trimming(.whitespaces)),
+              let high = Int(parts[1].trimming(.whitespaces)) else {
             return .failure(.invalidArgument("invalid port range '\(text)' (expected LOW-HIGH, e.g. 3000-3999)"))
         }
         for p in [low, high] where !PortNumber.isValid(p) {
@@ -98,7 +98,7 @@ public enum PortInterchange {
         if lower.hasSuffix(".toml") { return .toml }
         if lower.hasSuffix(".json") { return .json }
         if lower.hasSuffix(".env") { return .env }
-        let trimmed = content.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = content.trimming(.whitespacesAndNewlines)
         if trimmed.hasPrefix("{") { return .json }
         if trimmed.contains("[ports]") || trimmed.contains(" = ") { return .toml }
         return .env
@@ -110,17 +110,17 @@ public enum PortInterchange {
         var entries: [(String, Int)] = []
         var problems: [ConfigProblem] = []
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = raw.trimmingCharacters(in: .whitespaces)
+            var line = raw.trimming(.whitespaces)
             if line.hasSuffix("\r") { line.removeLast() }
             if line.isEmpty || line.hasPrefix("#") { continue }
-            if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+            if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimming(.whitespaces) }
             let pos = SourcePosition(line: i + 1, column: 1)
             guard let eq = line.firstIndex(of: "=") else {
                 problems.append(ConfigProblem(file: file, position: pos, message: "expected NAME_PORT=NUMBER"))
                 continue
             }
-            var key = String(line[..<eq]).trimmingCharacters(in: .whitespaces)
-            var value = String(line[line.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+            var key = String(line[..<eq]).trimming(.whitespaces)
+            var value = String(line[line.index(after: eq)...]).trimming(.whitespaces)
             if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f {
                 value = String(value.dropFirst().dropLast())
             }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `ports check`, `ports scan`, `ports reconcile`.
 extension PortService {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `ports import` and `ports export`.
 extension PortService {
@@ -41,21 +41,22 @@ extension PortService {
                 }
             }
         case .json:
-            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            let parsed: _JSONValue? = try? _JSONReader.parse(text)
+            guard let object: [String: _JSONValue] = Self.jsonMembers(parsed) else {
                 throw ConfigError(ConfigProblem(file: name, message: "not a JSON object"))
             }
-            let portsObject = (object["ports"] as? [String: Any]) ?? object.filter { !["port_ranges", "reserved"].contains($0.key) }
+            let portsObject: [String: _JSONValue] = Self.jsonMembers(object["ports"]) ?? object.filter { !["port_ranges", "reserved"].contains($0.key) }
             for (k, v) in portsObject.sorted(by: { $0.key < $1.key }) {
                 if let reason = Names.problem(with: k) {
                     problems.append(ConfigProblem(file: name, keyPath: "ports.\(k)", message: "invalid port name: \(reason)"))
-                } else if let n = v as? Int, PortNumber.isValid(n), !(v is Bool) {
+                } else if case .number(let digits) = v, let n = Int(digits), PortNumber.isValid(n) {
                     ports.append((k, n))
                 } else {
-                    problems.append(ConfigProblem(file: name, keyPath: "ports.\(k)", message: "expected a port number 1-65535, found \(v)"))
+                    problems.append(ConfigProblem(file: name, keyPath: "ports.\(k)", message: "expected a port number 1-65535, found \(Self.jsonText(v))"))
                 }
             }
-            for (k, v) in ((object["port_ranges"] as? [String: Any]) ?? [:]).sorted(by: { $0.key < $1.key }) {
-                if let s = v as? String, case .success(let r) = PortRange.parse(s), Names.isValid(k) {
+            for (k, v) in (Self.jsonMembers(object["port_ranges"]) ?? [:]).sorted(by: { $0.key < $1.key }) {
+                if case .string(let s) = v, case .success(let r) = PortRange.parse(s), Names.isValid(k) {
                     ranges.append((k, r))
                 } else {
                     problems.append(ConfigProblem(file: name, keyPath: "port_ranges.\(k)", message: "expected \"LOW-HIGH\""))
@@ -71,6 +72,24 @@ extension PortService {
         }
         if !problems.isEmpty { throw ConfigError(problems, hint: "nothing was imported") }
         return (fmt, ports, ranges)
+    }
+
+    /// A JSON value in a problem message: a scalar as written, a container by its kind.
+    /// A JSON object's members (the last of a repeated key wins); nil for anything else.
+    fileprivate static func jsonMembers(_ v: _JSONValue?) -> [String: _JSONValue]? {
+        guard let v, case .object(let pairs) = v else { return nil }
+        var out: [String: _JSONValue] = [:]
+        for (k, value) in pairs { out[k] = value }
+        return out
+    }
+
+    fileprivate static func jsonText(_ v: _JSONValue) -> String {
+        if case .number(let n) = v { return n }
+        if case .string(let t) = v { return t }
+        if case .bool(let b) = v { return b ? "true" : "false" }
+        if case .array = v { return "an array" }
+        if case .object = v { return "an object" }
+        return "null"
     }
 
     public func importEntries(_ text: String, name: String, format: PortInterchange.Format?, replace: Bool,

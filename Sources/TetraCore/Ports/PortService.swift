@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The operations of the `ports` group. The caller holds the "ports" lock for mutations.
 public struct PortService: Sendable {

@@ -1,11 +1,12 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `config/ports.toml`: loading with positions, validation, and format-preserving edits.
 /// Every mutation runs under the "ports" lock (taken by the caller) and is written atomically.
 public struct PortStore: Sendable {
     public let path: String
     /// The name shown in messages (`ports.toml`).
-    public var displayName: String { (path as NSString).lastPathComponent }
+    public var displayName: String { PathText.lastComponent(path) }
 
     public init(path: String) { self.path = path }
     public init(paths: StatePaths) { self.path = paths.portsFile }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A listening socket found in /proc/net.
 public struct ListeningSocket: Sendable, Equatable, Codable {
@@ -103,7 +104,7 @@ public struct SocketScanner: Sendable {
                       let inode = UInt64(target.dropFirst(8).dropLast()) else { continue }
                 if name == nil {
                     name = (try? String(contentsOfFile: "\(procRoot)/\(entry)/comm", encoding: .utf8))?
-                        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+                        .trimming(.whitespacesAndNewlines) ?? "?"
                 }
                 // Lowest pid wins when a socket is shared (a parent and its forked workers).
                 if let existing = owners[inode], existing.pid < pid { continue }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Containers through the `docker` CLI (services with `runtime = "docker"`). `DOCKER_HOST`
 /// is honoured (the runner passes the environment through).
@@ -72,7 +72,7 @@ extension Docker {
         for (k, v) in options.secretEnvironment { env[k] = v }
         let request = ProcessRequest("docker", options.arguments, environment: env, timeout: 120,
                                      secrets: options.secretEnvironment.map(\.1))
-        return try runner.runChecked(request).stdoutString.trimmingCharacters(in: .whitespacesAndNewlines)
+        return try runner.runChecked(request).stdoutString.trimming(.whitespacesAndNewlines)
     }
 
     /// The parts of `docker inspect` a service status needs.

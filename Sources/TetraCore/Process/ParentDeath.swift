@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Tools die with tetra, also when tetra is killed with -9 (no handler runs then): the
 /// runner starts every tool through `tetra __parent-death PPID TOOL ARG...`, which asks the
@@ -18,10 +19,7 @@ public enum ParentDeath {
     /// with the message to print (main exits 127).
     public static func exec(_ arguments: [String]) -> String {
         guard arguments.count >= 2, let parent = pid_t(arguments[0]) else { return "usage: \(command) PPID TOOL [ARG...]" }
-        typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
-        if let sym = dlsym(nil, "prctl") {
-            _ = unsafeBitCast(sym, to: Prctl.self)(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0)
-        }
+        _ = tetra_prctl(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0)
         // The parent may have died before the request took effect: then go now.
         if getppid() != parent { return "parent \(parent) is gone" }
         let tool = Array(arguments.dropFirst())
@@ -31,3 +29,8 @@ public enum ParentDeath {
         return "cannot run \(tool[0]): \(String(cString: strerror(errno)))"
     }
 }
+
+/// `prctl` (sys/prctl.h is not in the Glibc module, and a static binary cannot dlsym it):
+/// bound by name, like `renameat2`; its arguments are integers, passed alike by Swift and C.
+@_silgen_name("prctl")
+private func tetra_prctl(_ option: Int32, _ a2: UInt, _ a3: UInt, _ a4: UInt, _ a5: UInt) -> Int32

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One external program invocation: always an argv array, never a shell string.
 public struct ProcessRequest: Sendable, Equatable {
@@ -133,7 +133,7 @@ public enum ToolError: TetraError, Equatable {
             return "\(tool) is not installed (not found on PATH)"
         case .failed(let argv, let status, let tail):
             let cmd = argv.joined(separator: " ")
-            let t = tail.trimmingCharacters(in: .whitespacesAndNewlines)
+            let t = tail.trimming(.whitespacesAndNewlines)
             return t.isEmpty ? "\(cmd) failed with exit status \(status)"
                              : "\(cmd) failed with exit status \(status): \(t)"
         case .timedOut(let argv, let seconds):
@@ -168,7 +168,7 @@ public enum ToolError: TetraError, Equatable {
     }
 
     static func formatSeconds(_ s: TimeInterval) -> String {
-        s == s.rounded() ? "\(Int(s))s" : String(format: "%.1fs", s)
+        s == s.rounded() ? "\(Int(s))s" : NumberText.fixed(s, digits: 1) + "s"
     }
 }
 
@@ -183,7 +183,7 @@ public struct Redactor: Sendable {
     public func redact(_ text: String) -> String {
         var out = text
         for secret in secrets.sorted(by: { $0.count > $1.count }) {
-            out = out.replacingOccurrences(of: secret, with: Self.mask)
+            out = out.replacingAll(secret, with: Self.mask)
         }
         return Self.redactURLCredentials(out)
     }
@@ -194,7 +194,7 @@ public struct Redactor: Sendable {
         guard text.contains("://"), text.contains("@") else { return text }
         var result = ""
         var rest = Substring(text)
-        while let schemeRange = rest.range(of: "://") {
+        while let schemeRange = rest.firstRange(ofLiteral: "://") {
             let schemeStart = rest[..<schemeRange.lowerBound].lastIndex(where: { !($0.isLetter || $0.isNumber || "+.-".contains($0)) })
                 .map { rest.index(after: $0) } ?? rest.startIndex
             let scheme = rest[schemeStart..<schemeRange.lowerBound].lowercased()

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// POSIX shell quoting for the rare unavoidable remote shell command line (ssh passes its
 /// arguments to the remote user's shell as one string). Everything else uses argv arrays.
@@ -9,7 +9,7 @@ public enum ShellQuote {
     public static func quote(_ s: String) -> String {
         if s.isEmpty { return "''" }
         if isSafeBare(s) { return s }
-        return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return "'" + s.replacingAll("'", with: "'\\''") + "'"
     }
 
     /// Quotes each word and joins them with spaces.

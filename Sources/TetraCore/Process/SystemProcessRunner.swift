@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// A piece of a child's output, delivered while it runs (for progress displays).
 public struct OutputChunk: Sendable, Equatable {
@@ -11,7 +13,8 @@ public struct OutputChunk: Sendable, Equatable {
     }
 }
 
-/// Runs external programs with `Foundation.Process`: argv arrays only, never a shell.
+/// Runs external programs with `posix_spawn` (`Spawn`; Foundation's `Process` would link all
+/// of Foundation and ICU into the binary): argv arrays only, never a shell.
 ///
 /// - The program is looked up on PATH by us (`which`) before anything is launched; a missing
 ///   program throws `ToolError.notInstalled` (exit 6).
@@ -23,9 +26,8 @@ public struct OutputChunk: Sendable, Equatable {
 ///   deadlock us; EPIPE is handled without a process-killing SIGPIPE), or /dev/null.
 /// - On timeout: SIGTERM, then SIGKILL after `killGrace`; the result has `timedOut = true`.
 ///
-/// Process groups: swift-corelibs-foundation always spawns the child in a process group of
-/// its own (POSIX_SPAWN_SETPGROUP, pgid = child pid); we cannot change that. Consequences,
-/// and what we do about them:
+/// Process groups: the child runs in a process group of its own (POSIX_SPAWN_SETPGROUP,
+/// pgid = child pid). Consequences, and what we do about them:
 /// - Signals go to the whole group (`kill(-pgid)`), so a timeout also ends grandchildren
 ///   (ssh under git, sh pipelines) instead of leaving them holding our pipes.
 /// - Ctrl-C in the terminal reaches only the terminal's foreground group (tetra), not the
@@ -36,10 +38,9 @@ public struct OutputChunk: Sendable, Equatable {
 ///   therefore run non-interactively (stdin /dev/null or a pipe, `ssh -o BatchMode=yes`,
 ///   `GIT_TERMINAL_PROMPT=0`), which matches "never prompt" in the spec.
 ///
-/// Foundation only reports a child's exit once every process holding an internal socket it
-/// passes to the child has exited (a backgrounded grandchild delays it). We therefore also
-/// poll `waitid(WNOWAIT)`, which sees the exit without reaping (Foundation still reaps).
-/// After the child exits, the pipes are drained until EOF or for at most
+/// A waiter thread sees the child's exit with `waitid(WNOWAIT)`, without reaping it, so the
+/// pid cannot be reused while its group may still be signalled; the runner reaps it after.
+/// The child gets only its descriptors 0, 1 and 2. After the child exits, the pipes are drained until EOF or for at most
 /// `postExitDrainTimeout` (a daemonised grandchild, e.g. an ssh ControlPersist master, may
 /// keep them open forever).
 public struct SystemProcessRunner: ProcessRunning {
@@ -157,16 +158,9 @@ public struct SystemProcessRunner: ProcessRunning {
             throw error
         }
 
-        let process = Process()
         let (launched, argv) = parentDeathWrapper.map {
             ParentDeath.wrap(wrapper: $0, executable: executablePath, arguments: request.arguments)
         } ?? (executablePath, request.arguments)
-        process.executableURL = URL(fileURLWithPath: launched)
-        process.arguments = argv
-        process.environment = env
-        if let dir = request.workingDirectory {
-            process.currentDirectoryURL = URL(fileURLWithPath: dir, isDirectory: true)
-        }
         // Files for stdin/stdout (streamed by the kernel): opened close-on-exec; the child gets
         // them through dup2. Ours are closed once the child runs.
         var streamFDs: [Int32] = []
@@ -189,30 +183,30 @@ public struct SystemProcessRunner: ProcessRunning {
             }
             streamFDs.append(fd)
         }
-        if request.inputFile != nil {
-            process.standardInput = FileHandle(fileDescriptor: streamFDs[0], closeOnDealloc: false)
-        } else {
-            process.standardInput = inp.map { FileHandle(fileDescriptor: $0.read, closeOnDealloc: false) } ?? FileHandle.nullDevice
-        }
-        if request.outputFile != nil {
-            process.standardOutput = FileHandle(fileDescriptor: streamFDs[streamFDs.count - 1], closeOnDealloc: false)
-        } else {
-            process.standardOutput = FileHandle(fileDescriptor: out.write, closeOnDealloc: false)
-        }
-        process.standardError = FileHandle(fileDescriptor: err.write, closeOnDealloc: false)
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
+        // The child's standard streams (nil: /dev/null); it runs in a process group of its own.
+        let options = Spawn.Options(
+            executable: launched, argv: [launched] + argv, environment: env, workingDirectory: request.workingDirectory,
+            stdin: request.inputFile != nil ? streamFDs[0] : inp?.read,
+            stdout: request.outputFile != nil ? streamFDs[streamFDs.count - 1] : out.write,
+            stderr: err.write, newProcessGroup: true)
 
         let start = Monotonic.now()
+        let pid: pid_t
         do {
-            try process.run()
-        } catch {
+            pid = try Spawn.spawn(options)
+        } catch let failure as Spawn.Failure {
             closeAll()
-            throw ToolError.launchFailed(tool: toolName, reason: Self.describe(error))
+            throw ToolError.launchFailed(tool: toolName, reason: failure.reason)
         }
-        let pid = process.processIdentifier
         ChildRegistry.shared.add(pid)
         defer { ChildRegistry.shared.remove(pid) }
+        // Told when the child exits (without reaping it: the group is signalled until then).
+        let exited = DispatchSemaphore(value: 0)
+        Threads.start(name: "tetra-child-wait", stackSize: 1 << 16) {
+            var info = siginfo_t()
+            while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+            exited.signal()
+        }
 
         // The child has its copies; ours of the child's ends must go, or we never see EOF.
         close(out.write)
@@ -240,20 +234,7 @@ public struct SystemProcessRunner: ProcessRunning {
         var status: Int32? = nil
         while status == nil {
             if exited.wait(timeout: .now() + .milliseconds(20)) == .success {
-                status = Self.foundationStatus(process)
-                break
-            }
-            if let s = Self.peekExit(pid: pid) {
-                if s == Int32.min {
-                    // Already reaped by Foundation: its handler is about to run.
-                    if exited.wait(timeout: .now() + 5) == .success {
-                        status = Self.foundationStatus(process)
-                    } else {
-                        status = -1
-                    }
-                } else {
-                    status = s
-                }
+                status = Self.reapBlocking(pid)
                 break
             }
             let now = Monotonic.now()
@@ -311,25 +292,14 @@ public struct SystemProcessRunner: ProcessRunning {
                              timedOut: timedOut, duration: duration)
     }
 
-    /// Exit status as a shell reports it: the exit code, or 128 + signal number.
-    static func foundationStatus(_ process: Process) -> Int32 {
-        process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-    }
-
-    /// The child's status if it has exited (without reaping it); `Int32.min` when it was
-    /// already reaped (by Foundation); nil while it runs.
-    static func peekExit(pid: Int32) -> Int32? {
-        var info = siginfo_t()
-        let r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT | WNOHANG)
-        if r == 0 {
-            guard info._sifields._sigchld.si_pid == pid else { return nil }
-            let code = info.si_code
-            let value = info._sifields._sigchld.si_status
-            if code == Int32(CLD_EXITED) { return value }
-            return 128 + value
+    /// Reaps an exited child: its status as a shell reports it (the exit code, or 128 + signal
+    /// number); -1 when it is not our child (someone else reaped it).
+    static func reapBlocking(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while true {
+            if waitpid(pid, &status, 0) == pid { return Spawn.decode(status) }
+            if errno != EINTR { return -1 }
         }
-        if errno == ECHILD { return Int32.min }
-        return nil
     }
 
     /// A pipe whose both ends are close-on-exec from the start (pipe2(O_CLOEXEC)), so no
@@ -337,43 +307,24 @@ public struct SystemProcessRunner: ProcessRunning {
     /// ends through dup2, which clears the flag on the duplicate.
     static func makePipe() throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [-1, -1]
-        let r: Int32
-        if let pipe2 = Self.pipe2 {
-            r = fds.withUnsafeMutableBufferPointer { pipe2($0.baseAddress!, O_CLOEXEC) }
-        } else {
-            r = pipe(&fds)
-            if r == 0 {
-                _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-                _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-            }
-        }
+        let r = fds.withUnsafeMutableBufferPointer { tetra_pipe2($0.baseAddress!, O_CLOEXEC) }
         guard r == 0 else {
             throw ToolError.launchFailed(tool: "pipe", reason: String(cString: strerror(errno)))
         }
         return (fds[0], fds[1])
     }
 
-    private typealias Pipe2Function = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
-    /// glibc's pipe2 is not exported by the Glibc module (it needs _GNU_SOURCE): look it up.
-    private static let pipe2: Pipe2Function? = {
-        guard let symbol = dlsym(nil, "pipe2") else { return nil }
-        return unsafeBitCast(symbol, to: Pipe2Function.self)
-    }()
-
-    static func describe(_ error: Error) -> String {
-        let ns = error as NSError
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        return ns.localizedDescription
-    }
 }
+
+/// glibc's pipe2 is declared only under _GNU_SOURCE, which the Glibc module does not define;
+/// bound by name (like `renameat2`: integer and pointer arguments pass alike in Swift and C).
+@_silgen_name("pipe2")
+private func tetra_pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
 
 /// Pids of running children (their pgids), for `signalRunningChildren`.
 final class ChildRegistry: @unchecked Sendable {
     static let shared = ChildRegistry()
-    private let lock = NSLock()
+    private let lock = Lock()
     private var pids: Set<Int32> = []
     func add(_ pid: Int32) { lock.lock(); pids.insert(pid); lock.unlock() }
     func remove(_ pid: Int32) { lock.lock(); pids.remove(pid); lock.unlock() }
@@ -382,7 +333,7 @@ final class ChildRegistry: @unchecked Sendable {
 
 /// Collects one stream up to a limit: the head (stdout) or the tail (stderr).
 final class OutputCollector: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var data = Data()
     private var truncated = false
     let limit: Int
@@ -432,7 +383,7 @@ final class PipeReader: @unchecked Sendable {
     let collector: OutputCollector
     let onOutput: (@Sendable (OutputChunk) -> Void)?
     let done = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stopRequested = false
 
     init(fd: Int32, stream: OutputChunk.Stream, collector: OutputCollector, onOutput: (@Sendable (OutputChunk) -> Void)?) {
@@ -443,9 +394,7 @@ final class PipeReader: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "tetra-\(stream.rawValue)-reader"
-        thread.start()
+        Threads.start(name: "tetra-\(stream.rawValue)-reader") { [self] in self.loop() }
     }
 
     func stop() {
@@ -502,7 +451,7 @@ final class InputWriter: @unchecked Sendable {
     let fd: Int32
     let data: Data
     let done = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stopRequested = false
 
     init(fd: Int32, data: Data) {
@@ -511,9 +460,7 @@ final class InputWriter: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "tetra-stdin-writer"
-        thread.start()
+        Threads.start(name: "tetra-stdin-writer") { [self] in self.loop() }
     }
 
     func stop() {

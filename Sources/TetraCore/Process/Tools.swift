@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 
 /// Parsing of `--version` outputs of the external tools.
 public enum ToolVersion {
@@ -41,14 +42,14 @@ public enum ToolVersion {
     /// "OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15 3 Sep 2024" → "9.2p1".
     public static func ssh(_ text: String) -> String? {
         let line = firstLine(text)
-        guard let range = line.range(of: "OpenSSH_") else { return nil }
+        guard let range = line.firstRange(ofLiteral: "OpenSSH_") else { return nil }
         let rest = line[range.upperBound...]
         let version = rest.prefix(while: { !$0.isWhitespace && $0 != "," })
         return version.isEmpty ? nil : String(version)
     }
 
     public static func firstLine(_ text: String) -> String {
-        text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        text.split(whereSeparator: \.isNewline).first.map { $0.trimming(.whitespaces) } ?? ""
     }
 }
 
@@ -275,7 +276,7 @@ public struct ToolInventory: Sendable {
     }
 
     private final class ResultBox: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = Lock()
         private var storage: [Tool?]
         init(count: Int) { storage = Array(repeating: nil, count: count) }
         func set(_ i: Int, _ tool: Tool) { lock.lock(); storage[i] = tool; lock.unlock() }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Signs ACME requests as flattened JWS (RFC 7515 §7.2.2, RFC 8555 §6.2) with an account key
 /// file: ES256 for P-256 keys (openssl's DER signature converted to raw r||s), RS256 for RSA.
@@ -89,7 +90,7 @@ public final class ACMEClient: @unchecked Sendable {
     public private(set) var accountURL: String?
 
     public init(directoryURL: String, transport: any ACMETransport, signer: JWSSigner, interrupt: InterruptFlag? = nil,
-                sleep: @escaping @Sendable (TimeInterval) -> Void = { Thread.sleep(forTimeInterval: $0) }) {
+                sleep: @escaping @Sendable (TimeInterval) -> Void = { Threads.sleep($0) }) {
         self.directoryURL = directoryURL
         self.transport = transport
         self.signer = signer
@@ -247,11 +248,24 @@ public final class ACMEClient: @unchecked Sendable {
 
     /// Retry-After as seconds: an integer, or an HTTP date.
     static func retryAfterSeconds(_ value: String) -> TimeInterval? {
-        if let s = Double(value.trimmingCharacters(in: .whitespaces)) { return s }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return f.date(from: value).map { $0.timeIntervalSinceNow }
+        if let s = Double(value.trimming(.whitespaces)) { return s }
+        return httpDate(value).map { $0.timeIntervalSinceNow }
+    }
+
+    /// An HTTP date, `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 IMF-fixdate).
+    static func httpDate(_ value: String) -> Date? {
+        let f = value.trimming(.whitespaces).split(separator: " ")
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let hms = f.count == 6 ? f[4].split(separator: ":") : []
+        guard f.count == 6, f[0].hasSuffix(","), f[5] == "GMT", let day = Int32(f[1]), let month = months.firstIndex(of: String(f[2])),
+              let year = Int32(f[3]), hms.count == 3, let h = Int32(hms[0]), let m = Int32(hms[1]), let s = Int32(hms[2]) else { return nil }
+        var t = tm()
+        t.tm_year = year - 1900
+        t.tm_mon = Int32(month)
+        t.tm_mday = day
+        t.tm_hour = h
+        t.tm_min = m
+        t.tm_sec = s
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&t)))
     }
 }

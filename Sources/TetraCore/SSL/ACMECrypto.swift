@@ -1,19 +1,19 @@
-import Foundation
+import FoundationEssentials
 
 /// base64url without padding (RFC 7515 §2), as every JOSE field is written.
 public enum Base64URL {
     public static func encode(_ data: Data) -> String {
         data.base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+            .replacingAll("+", with: "-")
+            .replacingAll("/", with: "_")
+            .replacingAll("=", with: "")
     }
 
     public static func encode(_ string: String) -> String { encode(Data(string.utf8)) }
 
     public static func decode(_ text: String) -> Data? {
         guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
-        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        var s = text.replacingAll("-", with: "+").replacingAll("_", with: "/")
         while s.count % 4 != 0 { s += "=" }
         return Data(base64Encoded: s)
     }
@@ -166,7 +166,7 @@ public enum PEM {
         var current: [Substring] = []
         var inside = false
         for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
-            let l = line.trimmingCharacters(in: .whitespaces)
+            let l = line.trimming(.whitespaces)
             if l.hasPrefix("-----BEGIN ") { inside = true; current = [] }
             if inside { current.append(Substring(l)) }
             if l.hasPrefix("-----END ") && inside {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One HTTP response of the ACME server.
 public struct HTTPResponse: Sendable, Equatable {
@@ -60,7 +60,7 @@ public struct CurlTransport: ACMETransport {
             throw SSLError.unreachable(url: url, reason: "no answer within \(Int(timeout))s", hint: nil)
         }
         guard result.status == 0 else {
-            let reason = ToolError.tail(of: result.stderrString, lines: 2).trimmingCharacters(in: .whitespacesAndNewlines)
+            let reason = ToolError.tail(of: result.stderrString, lines: 2).trimming(.whitespacesAndNewlines)
             let hint: String?
             switch result.status {
             case 60, 77, 35:
@@ -96,7 +96,7 @@ public struct CurlTransport: ACMETransport {
             for line in lines {
                 guard let colon = line.firstIndex(of: ":") else { continue }
                 let name = line[..<colon].lowercased()
-                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                let value = line[line.index(after: colon)...].trimming(.whitespaces)
                 if let existing = headers[name], name == "link" { headers[name] = existing + ", " + value } else { headers[name] = value }
             }
             return HTTPResponse(status: status, headers: headers, body: Data(bytes))

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Serves HTTP-01 key authorizations at `/.well-known/acme-challenge/TOKEN`.
 public protocol HTTP01Responder: AnyObject, Sendable {
@@ -25,12 +27,12 @@ public enum HTTP01 {
 /// afterwards.
 public final class WebrootResponder: HTTP01Responder, @unchecked Sendable {
     public let webroot: String
-    private let lock = NSLock()
+    private let lock = Lock()
     private var created: [String] = []
 
     public init(webroot: String) throws {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: webroot, isDirectory: &isDir), isDir.boolValue else {
+        var isDir = false
+        guard FileManager.default.fileExists(atPath: webroot, isDirectory: &isDir), isDir else {
             throw CoreError.notFound(what: "webroot directory", name: webroot)
         }
         self.webroot = webroot
@@ -67,7 +69,7 @@ public final class WebrootResponder: HTTP01Responder, @unchecked Sendable {
 public final class HTTP01Listener: HTTP01Responder, @unchecked Sendable {
     public let port: Int
     private let fd: Int32
-    private let lock = NSLock()
+    private let lock = Lock()
     private var tokens: [String: String] = [:]
     private var stopped = false
     private let finished = DispatchSemaphore(value: 0)
@@ -89,9 +91,7 @@ public final class HTTP01Listener: HTTP01Responder, @unchecked Sendable {
             throw CoreError.conflict("cannot listen on port \(port) for the HTTP-01 challenge: \(reason)", hint: hint)
         }
         fd = socketFD.fd
-        let thread = Thread { [self] in self.acceptLoop() }
-        thread.name = "tetra-http01"
-        thread.start()
+        Threads.start(name: "tetra-http01") { [self] in self.acceptLoop() }
     }
 
     deinit { stop() }

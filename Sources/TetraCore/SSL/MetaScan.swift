@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One meta.toml as `SSLService.scanList` sees it: byte ranges into the file's bytes, valid
 /// only during the callback. String ranges are the contents between the quotes of a TOML basic

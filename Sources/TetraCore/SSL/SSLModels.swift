@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What `openssl x509 -noout -subject -issuer -startdate -enddate -serial -fingerprint -sha256
 /// -ext subjectAltName -nameopt RFC2253` says about a certificate.
@@ -17,19 +18,19 @@ public struct CertificateInfo: Sendable, Equatable {
         var names: [String] = []
         var inSAN = false
         for raw in text.split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimming(.whitespaces)
             if line.hasPrefix("X509v3 Subject Alternative Name") { inSAN = true; continue }
             if inSAN {
                 for part in line.split(separator: ",") {
-                    let p = part.trimmingCharacters(in: .whitespaces)
+                    let p = part.trimming(.whitespaces)
                     if p.hasPrefix("DNS:") { names.append(String(p.dropFirst(4)).lowercased()) }
                 }
                 inSAN = false
                 continue
             }
             if let eq = line.firstIndex(of: "=") {
-                let key = line[..<eq].trimmingCharacters(in: .whitespaces)
-                let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                let key = line[..<eq].trimming(.whitespaces)
+                let value = line[line.index(after: eq)...].trimming(.whitespaces)
                 if key.hasSuffix("Fingerprint") { values["fingerprint"] = value } else if values[key] == nil { values[key] = value }
             }
         }
@@ -52,12 +53,13 @@ public struct CertificateInfo: Sendable, Equatable {
         guard let month = months.firstIndex(of: String(parts[0])), let day = Int(parts[1]), let year = Int(parts[3]) else { return nil }
         let hms = parts[2].split(separator: ":").compactMap { Int($0) }
         guard hms.count == 3 else { return nil }
-        var c = DateComponents()
-        c.year = year; c.month = month + 1; c.day = day
-        c.hour = hms[0]; c.minute = hms[1]; c.second = hms[2]
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = TimeZone(identifier: "UTC")!
-        return cal.date(from: c)
+        // UTC by timegm(3): no time zone database is linked into tetra.
+        var t = tm()
+        t.tm_year = Int32(year - 1900); t.tm_mon = Int32(month); t.tm_mday = Int32(day)
+        t.tm_hour = Int32(hms[0]); t.tm_min = Int32(hms[1]); t.tm_sec = Int32(hms[2])
+        let epoch = timegm(&t)
+        guard t.tm_mday == Int32(day) else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(epoch))
     }
 }
 
@@ -227,7 +229,7 @@ public enum SSLError: TetraError, Equatable {
         case .keyMismatch(let m), .badCertificate(let m): return m
         case .unreachable(let url, let reason, _): return "cannot reach the ACME server at \(url): \(reason)"
         case .hookFailed(let command, let status, let output):
-            let t = output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let t = output.trimming(.whitespacesAndNewlines)
             return "deploy hook '\(command)' failed with exit status \(status)" + (t.isEmpty ? "" : ": \(t)")
         }
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Certificates under `ssl/<domain>/` (SPEC §3 "ssl"): issuance with tetra's ACME client or
 /// as self-signed, import, renewal with one previous version kept for rollback, deletion.
@@ -619,7 +620,7 @@ public struct SSLService: Sendable {
             } catch is ToolError {
                 throw SSLError.badCertificate("\(key) is not a readable private key (encrypted keys are not supported)")
             }
-            guard certKey.trimmingCharacters(in: .whitespacesAndNewlines) == privKey.trimmingCharacters(in: .whitespacesAndNewlines) else {
+            guard certKey.trimming(.whitespacesAndNewlines) == privKey.trimming(.whitespacesAndNewlines) else {
                 throw SSLError.keyMismatch("the key \(key) does not match the certificate \(cert)")
             }
             let keyType: String
@@ -634,7 +635,7 @@ public struct SSLService: Sendable {
             return CertificateMeta(domain: d, info: info, source: .imported, keyType: keyType, created: core.now())
         }
         if dryRun {
-            let tmp = NSTemporaryDirectory() + "/tetra-ssl-check-" + UUID().uuidString
+            let tmp = FileManager.default.temporaryDirectory.path + "/tetra-ssl-check-" + UUID().uuidString
             try AtomicFile.ensureDirectory(tmp, mode: 0o700)
             defer { try? FileManager.default.removeItem(atPath: tmp) }
             let m = try check(tmp)

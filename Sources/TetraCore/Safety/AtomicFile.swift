@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Crash-safe file writes (SPEC §1 Safety): every file is written to a temporary file in the
 /// same directory, fsynced, then renamed over the target, and the directory is fsynced. A
@@ -19,7 +20,7 @@ public enum AtomicFile {
     public static func write(_ data: Data, to named: String, mode: mode_t = 0o644, durable: Bool = true) throws {
         let path = try writeTarget(named)
         let dir = directory(of: path)
-        let base = (path as NSString).lastPathComponent
+        let base = PathText.lastComponent(path)
         guard !base.isEmpty, base != ".", base != ".." else {
             throw IOError("write", path: path, reason: "not a file path")
         }
@@ -225,7 +226,7 @@ public enum AtomicFile {
             guard var p = raw.baseAddress else { return }
             var remaining = raw.count
             while remaining > 0 {
-                let n = Foundation.write(fd, p, remaining)
+                let n = Glibc.write(fd, p, remaining)
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw IOError(operation, path: path, errno: errno)
@@ -241,7 +242,7 @@ public enum AtomicFile {
         var out = Data()
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw IOError("read", path: path, errno: errno)
@@ -270,6 +271,6 @@ public enum AtomicFile {
 
     static func randomHex(_ bytes: Int) -> String {
         var g = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
+        return SHA256.hex((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &g) })
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One line of `state/audit.jsonl`.
 /// JSON keys: time (ISO 8601 UTC), user, host, command, argv, org, env, result, exit_code,

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Who holds a lock: recorded as JSON inside the lock file while it is held.
 public struct LockHolder: Codable, Sendable, Equatable {
@@ -70,7 +71,7 @@ public struct LockHolder: Codable, Sendable, Equatable {
 public final class HeldLock: @unchecked Sendable {
     public let resource: String
     public let path: String
-    private let lock = NSLock()
+    private let lock = Lock()
     private let guardPath: String
     private var fd: Int32
 
@@ -166,7 +167,7 @@ public final class LockManager: Sendable {
             }
         }
         if out.hasPrefix(".") { out = "_" + out.dropFirst(); changed = true }
-        while out.contains("..") { out = out.replacingOccurrences(of: "..", with: "._"); changed = true }
+        while out.contains("..") { out = out.replacingAll("..", with: "._"); changed = true }
         if out.utf8.count > 120 { out = String(out.prefix(120)); changed = true }
         if changed { out += "-" + fnv1a(resource) }
         return out
@@ -304,7 +305,7 @@ public final class LockManager: Sendable {
             h ^= UInt32(b)
             h = h &* 16_777_619
         }
-        return String(format: "%08x", h)
+        return NumberText.hex(h, width: 8)
     }
 }
 

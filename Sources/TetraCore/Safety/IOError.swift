@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A file-system operation failed (exit 1): `cannot write /x/y: Permission denied`.
 public struct IOError: TetraError, Equatable {

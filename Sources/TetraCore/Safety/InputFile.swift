@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The one reader of FILE arguments: `-` is standard input, and `/dev/stdin`, `/dev/fd/N`
 /// and process substitution `<(...)` work, because the file is opened once and read once as
@@ -41,7 +42,7 @@ public enum InputFile {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             try waitReadable(fd: fd, display: display, interrupt: interrupt)
-            let n = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
                 throw IOError("read", path: display, errno: errno)
@@ -59,7 +60,7 @@ public enum InputFile {
         while true {
             try waitReadable(fd: fd, display: "standard input", interrupt: interrupt)
             var byte: UInt8 = 0
-            let n = Foundation.read(fd, &byte, 1)
+            let n = Glibc.read(fd, &byte, 1)
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
                 throw IOError("read", path: "standard input", errno: errno)

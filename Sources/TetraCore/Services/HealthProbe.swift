@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Runs one health check (SPEC §3 "svc" `[health]`):
 /// - `http`: an HTTP/1.1 GET over a plain socket; healthy on a 2xx or 3xx status within `timeout`;
@@ -72,7 +73,7 @@ public enum HealthProbe {
             guard fd >= 0 else { continue }
             var ok = false
             defer { if !ok { close(fd) } }
-            let r = Foundation.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen)
+            let r = Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen)
             if r != 0 && errno != EINPROGRESS { lastError = String(cString: strerror(errno)); continue }
             if r != 0 {
                 let remaining = deadline - Monotonic.now()

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Where a service's files live: its definition under the org, its state, logs and
 /// supervisor lock under `state/services/<org>/<name>/`.

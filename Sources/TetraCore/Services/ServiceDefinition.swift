@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `orgs/<org>/services/<name>.toml` (SPEC §3 "svc"): one service, decoded into typed values
 /// with `path:line:column` errors. Defaults (documented in docs/service-definitions.md):
@@ -114,7 +114,7 @@ public struct ServiceDefinition: Sendable, Equatable {
     /// Replaces `{port}` with the resolved port (left as is when there is none).
     public static func substitute(_ text: String, port: Int?) -> String {
         guard let port else { return text }
-        return text.replacingOccurrences(of: "{port}", with: String(port))
+        return text.replacingAll("{port}", with: String(port))
     }
 }
 

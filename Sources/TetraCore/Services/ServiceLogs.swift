@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// A log file written line by line with a timestamp per line, rotated by size:
 /// `stdout.log` → `stdout.log.1` → ... → `stdout.log.<keep>` (the oldest is dropped).
@@ -7,7 +9,7 @@ public final class RotatingLog: @unchecked Sendable {
     public let path: String
     public let maxSize: Int64
     public let keep: Int
-    private let lock = NSLock()
+    private let lock = Lock()
     private var fd: Int32 = -1
     private var size: Int64 = 0
 
@@ -50,7 +52,7 @@ public final class RotatingLog: @unchecked Sendable {
         var off = 0
         batch.withUnsafeBytes { buf in
             while off < buf.count {
-                let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
+                let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
                 if n < 0 { if errno == EINTR { continue }; break }
                 off += n
             }
@@ -134,7 +136,7 @@ final class PipeLogger: @unchecked Sendable {
     }
 
     func start() {
-        let t = Thread { [self] in
+        Threads.start(name: "tetra-log-pump", stackSize: 1 << 18) { [self] in
             var assembler = LineAssembler()
             var buffer = [UInt8](repeating: 0, count: 65536)
             while true {
@@ -150,8 +152,6 @@ final class PipeLogger: @unchecked Sendable {
             close(fd)
             done.signal()
         }
-        t.stackSize = 1 << 18
-        t.start()
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Services with `runtime = "docker"`: run, inspected, logged and stopped through the
 /// `docker` CLI (container `tetra-<org>-<service>`).

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The services of one org: status, start, stop, restart, logs, health, create, remove,
 /// boot. The core API behind `tetra svc` (and `tetra quickstart`'s demo service:

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A process named by pid and start time (clock ticks since boot, /proc/<pid>/stat field
 /// 22): a recycled pid never passes for it.
@@ -156,8 +157,8 @@ public struct ServiceRecord: Codable, Sendable, Equatable {
         var tmv = tm()
         gmtime_r(&secs, &tmv)
         let ms = min(999, Int((t - t.rounded(.down)) * 1000))
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
-                      tmv.tm_hour, tmv.tm_min, tmv.tm_sec, ms)
+        func pad(_ v: some BinaryInteger, _ width: Int = 2) -> String { NumberText.zeroPadded(v, width: width) }
+        return "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1))-\(pad(tmv.tm_mday))T\(pad(tmv.tm_hour)):\(pad(tmv.tm_min)):\(pad(tmv.tm_sec)).\(pad(ms, 3))Z"
     }
 
     public func encoded() throws -> Data { try Self.encoder.encode(self) }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Starting processes with `posix_spawn` directly (the supervisor and its children): argv,
 /// never a shell; a new session or process group; standard streams given as descriptors;
@@ -6,7 +7,7 @@ import Foundation
 /// inherit that).
 public enum Spawn {
     /// Orders spawns after descriptor creation (see `spawn`).
-    private static let lock = NSLock()
+    private static let lock = Lock()
 
     static func isCurrentDirectory(_ dir: String) -> Bool {
         var a = stat(), b = stat()
@@ -48,13 +49,21 @@ public enum Spawn {
     /// Why a spawn failed, in words an operator understands.
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public var message: String
+        /// The cause alone (the system's words), for callers that name the program themselves.
+        public var reason: String
         public var description: String { message }
+
+        public init(message: String, reason: String? = nil) {
+            self.message = message
+            self.reason = reason ?? message
+        }
     }
 
     /// Resolves `name` on PATH (or checks it when it contains a slash).
     public static func resolve(_ name: String, path: String?, cwd: String?) -> String? {
         if name.contains("/") {
-            let full = name.hasPrefix("/") ? name : ((cwd ?? FileManager.default.currentDirectoryPath) as NSString).appendingPathComponent(name)
+            let dir = cwd ?? FileManager.default.currentDirectoryPath
+            let full = name.hasPrefix("/") ? name : (dir.hasSuffix("/") ? dir : dir + "/") + name
             return access(full, X_OK) == 0 ? full : nil
         }
         return SystemProcessRunner.resolve(name, searchPath: path ?? "/usr/local/bin:/usr/bin:/bin")
@@ -84,20 +93,11 @@ public enum Spawn {
             posix_spawn_file_actions_adddup2(&actions, source ?? devNull, target)
         }
         // Nothing but 0, 1 and 2 reaches the child, not even a descriptor our own parent
-        // leaked to us without close-on-exec (Foundation's Process hands its children one end
-        // of a socketpair and learns of their exit when it closes: a supervisor holding it
-        // would keep `svc start`'s caller waiting forever).
-        // What is open now is closed (closing one a concurrent close beat us to is not an
-        // error for posix_spawn); closefrom, where the C library can be asked for it (not in
-        // static builds), also catches one opened meanwhile.
-        for fd in Self.openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
-        if let closefrom = Self.addClosefrom { _ = closefrom(&actions, 3) }
+        // leaked to us without close-on-exec (a supervisor holding its caller's pipe would keep
+        // `svc start`'s caller waiting forever): glibc's closefrom action (2.34 and later).
+        _ = tetra_posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         if let dir = o.workingDirectory, !Self.isCurrentDirectory(dir) {
-            // The supervisor runs in its service's cwd, so this is for other callers only.
-            guard let addchdir = Self.addChdir else {
-                throw Failure(message: "cannot start \(o.executable) in \(dir): this build cannot change directory at spawn")
-            }
-            _ = addchdir(&actions, dir)
+            _ = tetra_posix_spawn_file_actions_addchdir_np(&actions, dir)
         }
 
         var flags = Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
@@ -127,7 +127,7 @@ public enum Spawn {
         let rc = posix_spawn(&pid, exe, &actions, &attr, argv, envp)
         lock.unlock()
         guard rc == 0 else {
-            throw Failure(message: "cannot start \(o.executable): \(String(cString: strerror(rc)))")
+            throw Failure(message: "cannot start \(o.executable): \(String(cString: strerror(rc)))", reason: String(cString: strerror(rc)))
         }
         return pid
     }
@@ -157,15 +157,6 @@ public enum Spawn {
         }
     }
 
-    // GNU extensions the Glibc module does not export (they need _GNU_SOURCE): looked up.
-    private typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
-    private static let addClosefrom: AddClosefrom? = {
-        dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddClosefrom.self) }
-    }()
-    private static let addChdir: AddChdir? = {
-        dlsym(nil, "posix_spawn_file_actions_addchdir_np").map { unsafeBitCast($0, to: AddChdir.self) }
-    }()
 
     /// Non-blocking reap: the exit status as a shell reports it (code, or 128 + signal),
     /// nil while running. `-1` when the pid is not our child.
@@ -206,3 +197,13 @@ public enum Spawn {
         return out
     }
 }
+
+// GNU extensions that glibc declares only under _GNU_SOURCE, which the Glibc module does not
+// define (and a static binary cannot dlsym them): bound by name, like `renameat2` (integer
+// and pointer arguments pass alike in Swift and C). In glibc since 2.29 and 2.34.
+@_silgen_name("posix_spawn_file_actions_addchdir_np")
+private func tetra_posix_spawn_file_actions_addchdir_np(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>,
+                                                         _ path: UnsafePointer<CChar>) -> Int32
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func tetra_posix_spawn_file_actions_addclosefrom_np(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>,
+                                                            _ from: Int32) -> Int32

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// The supervisor of one service: `tetra svc __supervise NAME` re-executed by `svc start`
 /// in a new session (setsid, its own process group, stdin from /dev/null). It spawns the
@@ -337,12 +339,10 @@ public final class Supervisor: @unchecked Sendable {
         let cwd = def.cwd
         let now = self.now
         let box = probes
-        let t = Thread {
+        Threads.start(name: "tetra-health", stackSize: 1 << 19) {
             let result = HealthProbe.run(health.check, port: port, timeout: health.timeout, environment: env, cwd: cwd, now: now)
             box.put(pid, result)
         }
-        t.stackSize = 1 << 19
-        t.start()
     }
 
     /// False when the supervisor should end (a crash loop was recorded).
@@ -384,7 +384,7 @@ public final class Supervisor: @unchecked Sendable {
 
 /// Health results handed from probe threads to the supervisor loop.
 final class ProbeBox: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var result: (pid_t, HealthResult)? = nil
     private var running = false
     /// Woken when a result is put.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What a supervisor sleeps on between events, so that an idle service costs no CPU: it
 /// blocks in poll(2) on
@@ -52,13 +53,11 @@ final class SupervisorWaker: @unchecked Sendable {
     /// Wakes the supervisor when `pid` (its child) exits, without reaping it: the supervisor
     /// reaps it itself. The thread ends with the process.
     func watchExit(of pid: pid_t) {
-        let t = Thread { [self] in
+        Threads.start(name: "tetra-exit-watch", stackSize: 1 << 16) { [self] in
             var info = siginfo_t()
             while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
             wake()
         }
-        t.stackSize = 1 << 16
-        t.start()
     }
 
     /// Blocks until woken, the state directory changes, or `timeout` seconds pass (nil:

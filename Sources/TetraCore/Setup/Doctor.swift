@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The checks of `tetra doctor`: tools, the state root, config, ports, the library, every
 /// org (the same validation as `org validate`, and its targets with `checkTargets`), the

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `tetra quickstart`: a demo in a fresh state root (a temporary one unless a directory is
 /// given): an org from the built-in template, its ports allocated, dev pushed to a local

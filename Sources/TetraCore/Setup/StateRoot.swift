@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Creation and checks of the state root.
 public enum StateRoot {
@@ -11,9 +12,9 @@ public enum StateRoot {
     /// creates nothing when the nearest existing ancestor is not writable.
     public static func ensure(_ paths: StatePaths, flagGiven: Bool) throws {
         let fm = FileManager.default
-        var isDir: ObjCBool = false
+        var isDir = false
         if fm.fileExists(atPath: paths.root, isDirectory: &isDir) {
-            guard isDir.boolValue else {
+            guard isDir else {
                 throw CoreError.invalidArgument("state root \(paths.root) is not a directory",
                                                 hint: flagGiven ? "--dir must name a directory" : "set --dir or TETRA_DIR to a directory")
             }
@@ -22,13 +23,13 @@ public enum StateRoot {
             }
         } else {
             // Find the nearest existing ancestor and check it before creating anything.
-            var ancestor = (paths.root as NSString).deletingLastPathComponent
+            var ancestor = PathText.parent(paths.root)
             while !fm.fileExists(atPath: ancestor, isDirectory: &isDir) {
-                let parent = (ancestor as NSString).deletingLastPathComponent
+                let parent = PathText.parent(ancestor)
                 if parent == ancestor { break }
                 ancestor = parent
             }
-            guard isDir.boolValue else {
+            guard isDir else {
                 throw CoreError.invalidArgument("cannot create state root \(paths.root): \(ancestor) is not a directory")
             }
             guard access(ancestor, W_OK | X_OK) == 0 else {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A duration as written on the command line and in config files: `500ms`, `30s`, `5m`,
 /// `2h`, `7d`, and combinations in decreasing order such as `1h30m` or `2m30s`.
@@ -25,7 +25,7 @@ public struct DurationValue: Sendable, Equatable, Hashable, Comparable, CustomSt
 
     /// Parses a duration; throws `CoreError.invalidArgument` (exit 2) with the expected forms.
     public static func parse(_ text: String) throws -> DurationValue {
-        let b = Array(text.trimmingCharacters(in: .whitespaces).utf8)
+        let b = Array(text.trimming(.whitespaces).utf8)
         guard !b.isEmpty else { throw error(text) }
         if b == [0x30] { return DurationValue(seconds: 0) }
         var i = 0

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The identity of a file as `stat` reports it — device, inode, size, mtime and ctime in
 /// nanoseconds — for caches that must notice any change to the file they summarise (the

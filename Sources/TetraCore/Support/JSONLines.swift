@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Readers of JSON Lines files (audit log, histories) that never skip a line silently: a
 /// line that does not decode is reported as `path:LINE` (and left out of the records).

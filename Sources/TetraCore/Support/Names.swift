@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Validation of user-supplied names before they touch a path or a command line (SPEC §1).
 public enum Names {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Facts about local processes, used to describe lock holders and detect dead ones.
 public enum ProcessIdentity {
@@ -24,7 +25,7 @@ public enum ProcessIdentity {
         let rest = statLine[statLine.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
         // rest[0] is field 3 (state); field 22 is rest[19].
         guard rest.count > 19 else { return nil }
-        return UInt64(rest[19].trimmingCharacters(in: .whitespacesAndNewlines))
+        return UInt64(rest[19].trimming(.whitespacesAndNewlines))
     }
 
     /// This process.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A size in bytes as written by users: `100B`, `512KB`, `10MB`, `1GiB`, `1.5GB`.
 /// Decimal units are powers of 1000 (KB, MB, GB, TB), binary units powers of 1024
@@ -27,7 +27,7 @@ public struct SizeValue: Sendable, Equatable, Hashable, Comparable, CustomString
 
     /// Parses a size; throws `CoreError.invalidArgument` (exit 2).
     public static func parse(_ text: String) throws -> SizeValue {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimming(.whitespaces)
         let b = Array(trimmed.utf8)
         var i = 0
         var sawDot = false
@@ -38,7 +38,7 @@ public struct SizeValue: Sendable, Equatable, Hashable, Comparable, CustomString
         guard i > 0, let number = Double(String(decoding: b[0..<i], as: UTF8.self)), number.isFinite else {
             throw error(text)
         }
-        let unit = String(decoding: b[i...], as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased()
+        let unit = String(decoding: b[i...], as: UTF8.self).trimming(.whitespaces).lowercased()
         let factor: Double
         if unit.isEmpty { factor = 1 } else if let f = unitTable[unit] { factor = f } else { throw error(text) }
         let value = (number * factor).rounded()
@@ -63,6 +63,6 @@ public struct SizeValue: Sendable, Equatable, Hashable, Comparable, CustomString
         if index == 0 { return "\(bytes)B" }
         let rounded = (value * 10).rounded() / 10
         if rounded == rounded.rounded() { return "\(Int64(rounded))\(names[index])" }
-        return String(format: "%.1f", rounded) + names[index]
+        return NumberText.fixed(rounded, digits: 1) + names[index]
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// "Did you mean": the closest candidate by edit distance, if it is close enough.
 public enum Suggest {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// ISO 8601 timestamps as used across tetra: UTC, whole seconds, `2026-11-21T17:03:00Z`.
 /// Formatting uses `gmtime_r` (thread-safe, no formatter objects shared between threads).
@@ -6,13 +7,13 @@ public enum Timestamps {
     /// `2026-11-21T17:03:00Z` (UTC, seconds; fractions are truncated).
     public static func iso8601(_ date: Date) -> String {
         let f = fields(date)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", f.year, f.month, f.day, f.hour, f.minute, f.second)
+        return "\(pad(f.year, 4))-\(pad(f.month))-\(pad(f.day))T\(pad(f.hour)):\(pad(f.minute)):\(pad(f.second))Z"
     }
 
     /// `20261121T170300Z`: sortable and safe in file names (release ids, backups).
     public static func compact(_ date: Date) -> String {
         let f = fields(date)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", f.year, f.month, f.day, f.hour, f.minute, f.second)
+        return "\(pad(f.year, 4))\(pad(f.month))\(pad(f.day))T\(pad(f.hour))\(pad(f.minute))\(pad(f.second))Z"
     }
 
     /// An RFC 3339 time with any offset (git's `%cI`) as UTC (`...Z`); the text unchanged
@@ -83,6 +84,8 @@ public enum Timestamps {
         guard t.tm_mday == Int32(day), t.tm_mon == Int32(month - 1) else { return nil }
         return Date(timeIntervalSince1970: TimeInterval(epoch - offset) + fraction)
     }
+
+    private static func pad(_ v: Int32, _ width: Int = 2) -> String { NumberText.zeroPadded(v, width: width) }
 
     private static func fields(_ date: Date) -> (year: Int32, month: Int32, day: Int32, hour: Int32, minute: Int32, second: Int32) {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))

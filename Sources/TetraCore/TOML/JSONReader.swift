@@ -11,7 +11,7 @@ import Musl
 // MARK: - JSON value and reader
 
 /// A parsed JSON value. Objects keep their key order; numbers keep their source text.
-enum _JSONValue: Equatable {
+enum _JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(String)

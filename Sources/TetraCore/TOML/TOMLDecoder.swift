@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Decodes `Decodable` models from TOML documents.
 ///
@@ -539,7 +539,7 @@ extension TOMLDateTime: Codable {
     }
 
     /// The instant of an offset date-time (nil for local kinds).
-    public var foundationDate: Foundation.Date? {
+    public var foundationDate: FoundationEssentials.Date? {
         guard let date, let time, let offsetMinutes else { return nil }
         let y = date.month <= 2 ? date.year - 1 : date.year
         let era = (y >= 0 ? y : y - 399) / 400
@@ -550,7 +550,7 @@ extension TOMLDateTime: Codable {
         let secs = days * 86400 + time.hour * 3600 + time.minute * 60 + time.second - offsetMinutes * 60
         var frac = 0.0
         if !time.fraction.isEmpty, let f = Double("0." + time.fraction) { frac = f }
-        return Foundation.Date(timeIntervalSince1970: Double(secs) + frac)
+        return FoundationEssentials.Date(timeIntervalSince1970: Double(secs) + frac)
     }
 }
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -210,7 +211,7 @@ extension TOMLParser {
 // MARK: - Index
 
 final class _TOMLIndexBox: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var index: _TOMLIndex?
 
     func get(_ build: () -> _TOMLIndex) -> _TOMLIndex {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -167,7 +168,7 @@ extension TOMLDocument {
             throw editError(pcs, "cannot append to '\(TOMLPathComponent.render(pcs))': no such array")
         }
         guard case .array(var items) = cur else {
-            throw editError(pcs, "cannot append to '\(TOMLPathComponent.render(pcs))': it is \(cur.article.replacingOccurrences(of: "an inline table", with: "a table")), not an array")
+            throw editError(pcs, "cannot append to '\(TOMLPathComponent.render(pcs))': it is \(cur.article.replacingAll("an inline table", with: "a table")), not an array")
         }
         items.append(value)
         var expected = TOMLValue.table(table)
@@ -183,7 +184,7 @@ extension TOMLDocument {
         }
         // An array of tables defined by [[headers]].
         guard case .table(let t) = value else {
-            throw editError(pcs, "cannot append \(value.article.replacingOccurrences(of: "an inline table", with: "a table")) to an array of tables")
+            throw editError(pcs, "cannot append \(value.article.replacingAll("an inline table", with: "a table")) to an array of tables")
         }
         guard let keys = addressableByHeader(pcs) else {
             throw editError(pcs, "cannot append to this array of tables")

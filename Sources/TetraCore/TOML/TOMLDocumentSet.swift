@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -23,7 +24,7 @@ extension TOMLDocument {
     }
 
     func lines(_ text: String) -> String {
-        newline == "\n" ? text : text.replacingOccurrences(of: "\n", with: "\r\n")
+        newline == "\n" ? text : text.replacingAll("\n", with: "\r\n")
     }
 
     /// Applies byte-range replacements (non-overlapping), re-parses and checks the result.
@@ -177,7 +178,7 @@ extension TOMLDocument {
                 cur = a[i]
             default:
                 let at = TOMLPathComponent.render(Array(pcs[..<j]))
-                return "'\(at)' is \(cur.article.replacingOccurrences(of: "an inline table", with: "a table"))"
+                return "'\(at)' is \(cur.article.replacingAll("an inline table", with: "a table"))"
             }
         }
         return "invalid path"

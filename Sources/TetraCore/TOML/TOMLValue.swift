@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A TOML date-time in one of the four TOML kinds. Components are kept exactly as
 /// written (fractional seconds as their digit string) so that nothing is lost.

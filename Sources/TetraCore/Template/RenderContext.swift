@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The context an org's `files/**/*.tmpl` are rendered with for one environment (SPEC §2
 /// "Rendering context"):

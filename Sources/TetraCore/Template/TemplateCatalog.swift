@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Where a template comes from.
 public enum TemplateOrigin: String, Sendable, Codable, Equatable {
@@ -216,8 +217,8 @@ public struct TemplateCatalog: Sendable {
 
     public func libraryEntries() throws -> [TemplateEntry] {
         guard let root = libraryTemplates else { return [] }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else { return [] }
+        var isDir = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir else { return [] }
         let files = Self.regularFiles(under: root, maxDepth: nil)
         return Self.group(files, origin: .library) { root + "/" + $0 }
     }
@@ -309,12 +310,12 @@ public struct TemplateCatalog: Sendable {
     /// A template given by path: a file (a file template) or a directory (every file under
     /// it; its `template.toml` is the manifest).
     public static func load(path: String, displayName: String) throws -> LoadedTemplate {
-        var isDir: ObjCBool = false
+        var isDir = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw CoreError.notFound(what: "template", name: displayName, hint: "see 'tetra template list'")
         }
         // Messages name the files as the user wrote the path.
-        if isDir.boolValue {
+        if isDir {
             let files = regularFiles(under: path, maxDepth: nil)
             var entry = TemplateEntry(name: displayName, kind: .directory, origin: .path, location: displayName, files: files)
             var contents: [String: (String, Bool)] = [:]
@@ -324,7 +325,7 @@ public struct TemplateCatalog: Sendable {
             }
             return try assemble(entry, contents: contents)
         }
-        let file = (path as NSString).lastPathComponent
+        let file = PathText.lastComponent(path)
         var entry = TemplateEntry(name: displayName, kind: .file, origin: .path, location: displayName, files: [file])
         entry.storage[file] = path
         return try assemble(entry, contents: [file: try readText(path)])
@@ -429,7 +430,7 @@ public enum TemplateInput {
         guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
             throw CoreError.invalidArgument("invalid --set '\(Names.printable(text))': expected KEY=VALUE")
         }
-        let keyText = String(text[..<eq]).trimmingCharacters(in: .whitespaces)
+        let keyText = String(text[..<eq]).trimming(.whitespaces)
         let valueText = String(text[text.index(after: eq)...])
         let path = try ConfigFiles.keyPath(keyText)
         let value: TOMLValue

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What a template says about itself: a description, default values, and how its files are
 /// written. A directory template keeps it in `template.toml` at its root (not part of the
@@ -88,9 +88,9 @@ public struct TemplateManifest: Sendable, Equatable {
     public static func header(of source: String, file: String) throws -> TemplateManifest? {
         guard source.hasPrefix(headerStart) else { return nil }
         var lines = source.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.first.map({ $0.trimmingCharacters(in: .whitespaces) == headerStart }) == true else { return nil }
+        guard lines.first.map({ $0.trimming(.whitespaces) == headerStart }) == true else { return nil }
         lines.removeFirst()
-        guard let end = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == headerEnd }) else {
+        guard let end = lines.firstIndex(where: { $0.trimming(.whitespaces) == headerEnd }) else {
             throw ConfigError(ConfigProblem(file: file, position: SourcePosition(line: 1, column: 1),
                                             message: "the template header is never closed (a line '\(headerEnd)')"))
         }

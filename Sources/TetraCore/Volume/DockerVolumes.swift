@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The Docker daemon cannot be used (exit 6): it does not answer, or refuses us.
 public enum DockerError: TetraError, Equatable {
@@ -132,10 +132,10 @@ public struct DockerVolumeUsage: Sendable, Equatable, Decodable {
 /// Docker's human sizes: "0B", "12.3kB", "1.5MB", "2GB" (decimal, as go-units HumanSize prints).
 public enum DockerSize {
     public static func bytes(_ text: String) -> Int64? {
-        let t = text.trimmingCharacters(in: .whitespaces)
+        let t = text.trimming(.whitespaces)
         let number = t.prefix { $0.isNumber || $0 == "." }
         guard !number.isEmpty, let value = Double(number) else { return nil }
-        let unit = t.dropFirst(number.count).trimmingCharacters(in: .whitespaces).lowercased()
+        let unit = t.dropFirst(number.count).trimming(.whitespaces).lowercased()
         let scale: Double
         switch unit {
         case "b", "": scale = 1
@@ -204,7 +204,7 @@ extension Docker {
 
     /// A daemon error in docker's stderr, if that is what it is.
     func classify(_ stderr: String) -> DockerError? {
-        let detail = ToolError.tail(of: stderr, lines: 2, maxChars: 300).trimmingCharacters(in: .whitespacesAndNewlines)
+        let detail = ToolError.tail(of: stderr, lines: 2, maxChars: 300).trimming(.whitespacesAndNewlines)
         let lower = stderr.lowercased()
         if lower.contains("permission denied while trying to connect to the docker daemon") {
             return .permissionDenied(host: hostDescription, detail: Redactor().redact(detail))
@@ -219,7 +219,7 @@ extension Docker {
     static func jsonLines<T: Decodable>(_ type: T.Type, _ text: String) throws -> [T] {
         let decoder = JSONDecoder()
         return try text.split(whereSeparator: \.isNewline).compactMap { line in
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let trimmed = line.trimming(.whitespaces)
             guard !trimmed.isEmpty else { return nil }
             do {
                 return try decoder.decode(T.self, from: Data(trimmed.utf8))
@@ -300,7 +300,7 @@ extension Docker {
     public func volumeUsage() throws -> [DockerVolumeUsage] {
         // Computing sizes walks every volume: a generous limit.
         let r = try checked(["system", "df", "-v", "--format", "{{json .Volumes}}"], timeout: 600)
-        let text = r.stdoutString.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = r.stdoutString.trimming(.whitespacesAndNewlines)
         if text.isEmpty || text == "null" { return [] }
         do {
             return try JSONDecoder().decode([DockerVolumeUsage].self, from: Data(text.utf8))

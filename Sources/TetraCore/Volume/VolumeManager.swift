@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Docker volumes (SPEC §3 "volume") through the `docker` CLI. Volumes tetra creates carry
 /// the labels `tetra.org` and `tetra.env`; backups and restores run through a short-lived
@@ -263,17 +265,17 @@ public struct VolumeManager: Sendable {
     func checkBackupTarget(_ file: String, force: Bool) throws -> String {
         // A symlink is followed (its target is replaced); a special file is refused (exit 2).
         let path = try AtomicFile.writeTarget(core.absolutePath(file))
-        let base = (path as NSString).lastPathComponent
+        let base = PathText.lastComponent(path)
         guard base.hasSuffix(".tar.gz") || base.hasSuffix(".tgz"), base != ".tar.gz", base != ".tgz" else {
             throw CoreError.invalidArgument("the backup file '\(Names.printable(file))' must end in .tar.gz or .tgz")
         }
-        let dir = (path as NSString).deletingLastPathComponent
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+        let dir = PathText.parent(path)
+        var isDir = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir else {
             throw CoreError.notFound(what: "directory", name: dir, hint: "create it first")
         }
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-            if isDir.boolValue { throw CoreError.invalidArgument("\(file) is a directory") }
+            if isDir { throw CoreError.invalidArgument("\(file) is a directory") }
             if !force { throw CoreError.conflict("\(file) already exists", hint: "choose another file name, or --force to replace it") }
         }
         return path
@@ -282,7 +284,7 @@ public struct VolumeManager: Sendable {
     static func helperName(_ op: String) -> String {
         var bytes = [UInt8](repeating: 0, count: 6)
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
-        return "tetra-volume-\(op)-" + bytes.map { String(format: "%02x", $0) }.joined()
+        return "tetra-volume-\(op)-" + SHA256.hex(bytes)
     }
 
     /// `docker run --rm` of the helper with the volume mounted at /data.
@@ -307,8 +309,8 @@ public struct VolumeManager: Sendable {
     /// Writes the archive; without `replace`, a file that appeared at `target` meanwhile is not
     /// overwritten (link(2) refuses an existing name).
     func writeBackup(_ name: String, to target: String, image: String, replace: Bool, runningUsers: [String]) throws -> VolumeBackupResult {
-        let dir = (target as NSString).deletingLastPathComponent
-        let base = (target as NSString).lastPathComponent
+        let dir = PathText.parent(target)
+        let base = PathText.lastComponent(target)
         // The atomic writer's temporary name, so a killed backup's leftover is swept like its.
         AtomicFile.sweepStaleTemps(dir: dir, base: base)
         let temp = dir + "/." + base + ".tmp-\(getpid())-" + AtomicFile.randomHex(8)
@@ -382,7 +384,7 @@ public struct VolumeManager: Sendable {
     /// it, e.g. a missing image) are tool failures; the command's failure is reported with its
     /// stderr.
     func helperFailure(_ what: String, image: String, _ result: ProcessResult) -> any TetraError {
-        let tail = Redactor().redact(ToolError.tail(of: result.stderrString)).trimmingCharacters(in: .whitespacesAndNewlines)
+        let tail = Redactor().redact(ToolError.tail(of: result.stderrString)).trimming(.whitespacesAndNewlines)
         if result.status == 125 || result.status == 126 || result.status == 127 {
             let hint = "the helper image \(image) must be available to the engine (docker pull \(image), or set --image / volume_image in config/tetra.toml) and provide sh, tar and gzip"
             return DockerHelperError(message: "\(what): docker could not run the helper container (exit \(result.status))\(tail.isEmpty ? "" : ": \(tail)")", hint: hint)
@@ -460,19 +462,21 @@ public struct VolumeManager: Sendable {
     /// A named archive exists, is not a directory and, when a regular file, starts like gzip.
     /// (A stream, `-` or `<(...)`, is not peeked at: it is read once, by the helper.)
     func checkArchive(_ archive: String, file: String) throws {
-        var isDir: ObjCBool = false
+        var isDir = false
         guard FileManager.default.fileExists(atPath: archive, isDirectory: &isDir) else {
             throw CoreError.notFound(what: "archive", name: file)
         }
-        guard !isDir.boolValue else { throw CoreError.invalidArgument("\(file) is a directory, not a .tar.gz archive") }
+        guard !isDir else { throw CoreError.invalidArgument("\(file) is a directory, not a .tar.gz archive") }
         var st = stat()
         guard stat(archive, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return } // a stream: read once, by the helper
-        guard let handle = FileHandle(forReadingAtPath: archive) else {
+        let fd = open(archive, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
             throw CoreError.failed("cannot read \(file): \(String(cString: strerror(errno)))")
         }
-        let magic = handle.readData(ofLength: 2)
-        try? handle.close()
-        guard magic == Data([0x1F, 0x8B]) else {
+        var magic: [UInt8] = [0, 0]
+        let n = read(fd, &magic, 2)
+        close(fd)
+        guard n == 2, magic == [0x1F, 0x8B] else {
             throw CoreError.invalidArgument("\(file) is not a gzip-compressed tar archive")
         }
     }
@@ -540,7 +544,7 @@ public struct VolumeManager: Sendable {
 final class FileGrowthWatcher: @unchecked Sendable {
     let path: String
     let progress: any ProgressReporter
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stopped = false
     private let finished = DispatchSemaphore(value: 0)
 
@@ -550,7 +554,7 @@ final class FileGrowthWatcher: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in
+        Threads.start(name: "tetra-backup-progress") { [self] in
             defer { finished.signal() }
             var last: Int64 = 0
             while true {
@@ -565,8 +569,6 @@ final class FileGrowthWatcher: @unchecked Sendable {
                 }
             }
         }
-        thread.name = "tetra-backup-progress"
-        thread.start()
     }
 
     private var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A volume in `tetra volume list`.
 public struct VolumeRecord: Sendable, Equatable, Encodable {

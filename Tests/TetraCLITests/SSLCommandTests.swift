@@ -73,8 +73,8 @@ final class SSLCommandTests: XCTestCase {
                 let file = ssl + "/" + dir + "/meta.toml"
                 guard let data = FileManager.default.contents(atPath: file), let m = try? CertificateMeta.parse(data, file: file) else { continue }
                 if let within, m.not_after.timeIntervalSince(now) > within { continue }
-                records.append(SSLService.Record(domain: m.domain, names: m.names, issuer: m.issuer, not_before: SSLService.iso8601(m.not_before),
-                                                 not_after: SSLService.iso8601(m.not_after), days_left: SSLService.daysLeft(m.not_after, now: now),
+                records.append(SSLService.Record(domain: m.domain, names: m.names, issuer: m.issuer, not_before: Timestamps.iso8601(m.not_before),
+                                                 not_after: Timestamps.iso8601(m.not_after), days_left: SSLService.daysLeft(m.not_after, now: now),
                                                  source: m.source.rawValue, key_type: m.key_type, serial: m.serial))
             }
             return try JSONOutput.encode(SSLCommands.ListResult(certificates: records)) + "\n"
@@ -128,8 +128,8 @@ final class SSLCommandTests: XCTestCase {
             XCTAssertEqual(m.string(m.issuer), meta.issuer)
             XCTAssertEqual(m.string(m.source), meta.source.rawValue)
             XCTAssertEqual(m.string(m.keyType), meta.key_type)
-            XCTAssertEqual(m.string(m.notBefore), SSLService.iso8601(meta.not_before))
-            XCTAssertEqual(m.string(m.notAfter), SSLService.iso8601(meta.not_after))
+            XCTAssertEqual(m.string(m.notBefore), Timestamps.iso8601(meta.not_before))
+            XCTAssertEqual(m.string(m.notAfter), Timestamps.iso8601(meta.not_after))
             XCTAssertEqual(Double(m.notAfterEpoch), meta.not_after.timeIntervalSince1970)
             return true
         }

@@ -153,10 +153,12 @@ final class SSLUnitTests: XCTestCase {
         }
     }
 
-    func testFastISO8601MatchesTimestamps() {
-        for t in [0.0, 1_800_000_000, 1_807_776_059.9, 4_102_444_800, 951_782_400 /* 2000-02-29 */] {
-            let d = Date(timeIntervalSince1970: t)
-            XCTAssertEqual(SSLService.iso8601(d), Timestamps.iso8601(d))
+    func testISO8601IsUTCWholeSeconds() {
+        let cases: [(Double, String)] = [(0, "1970-01-01T00:00:00Z"), (1_807_776_059.9, "2027-04-15T08:00:59Z"),
+                                         (4_102_444_800, "2100-01-01T00:00:00Z"), (951_782_400, "2000-02-29T00:00:00Z")]
+        for (t, text) in cases {
+            XCTAssertEqual(Timestamps.iso8601(Date(timeIntervalSince1970: t)), text)
+            XCTAssertEqual(Timestamps.parseISO8601(text), Date(timeIntervalSince1970: t.rounded(.down)))
         }
     }
 

@@ -4,10 +4,22 @@ import Glibc
 /// ISO 8601 timestamps as used across tetra: UTC, whole seconds, `2026-11-21T17:03:00Z`.
 /// Formatting uses `gmtime_r` (thread-safe, no formatter objects shared between threads).
 public enum Timestamps {
-    /// `2026-11-21T17:03:00Z` (UTC, seconds; fractions are truncated).
+    /// `2026-11-21T17:03:00Z` (UTC, seconds; fractions are truncated). Written digit by digit
+    /// into one buffer: `ssl list` formats thousands of these.
     public static func iso8601(_ date: Date) -> String {
-        let f = fields(date)
-        return "\(pad(f.year, 4))-\(pad(f.month))-\(pad(f.day))T\(pad(f.hour)):\(pad(f.minute)):\(pad(f.second))Z"
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        return String(unsafeUninitializedCapacity: 20) { buf in
+            func put(_ v: Int32, _ at: Int, _ width: Int) {
+                var x = Int(v)
+                for k in stride(from: at + width - 1, through: at, by: -1) { buf[k] = UInt8(0x30 + x % 10); x /= 10 }
+            }
+            put(t.tm_year + 1900, 0, 4); buf[4] = 0x2D; put(t.tm_mon + 1, 5, 2); buf[7] = 0x2D; put(t.tm_mday, 8, 2)
+            buf[10] = 0x54; put(t.tm_hour, 11, 2); buf[13] = 0x3A; put(t.tm_min, 14, 2); buf[16] = 0x3A; put(t.tm_sec, 17, 2)
+            buf[19] = 0x5A
+            return 20
+        }
     }
 
     /// `20261121T170300Z`: sortable and safe in file names (release ids, backups).

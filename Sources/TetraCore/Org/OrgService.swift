@@ -120,10 +120,6 @@ public struct OrgService: Sendable {
 
         static let paths = ["current/" + ReleaseManifest.metadataFileName, "current/" + ReleaseManifest.fileName]
 
-        static func read(_ manager: ReleaseManager) throws -> KnownTarget {
-            from(try manager.transport.readFiles(paths))
-        }
-
         static func from(_ files: [String: Data]) -> KnownTarget {
             let meta = paths[0], list = paths[1]
             let current = files[meta].flatMap { try? ReleaseMetadata.parse(String(decoding: $0, as: UTF8.self)) }

@@ -57,7 +57,7 @@ __tetra_flags() {
     'org validate') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org delete') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org set') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'org push') REPLY='--message --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'org push') REPLY='--message --approve --hosts --batch --parallel --max-failures --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org pull') REPLY='--write --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org status') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org rollback') REPLY='--to --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -155,7 +155,7 @@ __tetra_value_flags() {
     'org validate') REPLY=' --dir --org --color --lock-wait ' ;;
     'org delete') REPLY=' --dir --org --color --lock-wait ' ;;
     'org set') REPLY=' --dir --org --color --lock-wait ' ;;
-    'org push') REPLY=' --message -m --dir --org --color --lock-wait ' ;;
+    'org push') REPLY=' --message -m --hosts --batch --parallel --max-failures --dir --org --color --lock-wait ' ;;
     'org pull') REPLY=' --dir --org --color --lock-wait ' ;;
     'org status') REPLY=' --dir --org --color --lock-wait ' ;;
     'org rollback') REPLY=' --to --dir --org --color --lock-wait ' ;;

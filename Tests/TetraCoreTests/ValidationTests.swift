@@ -2,9 +2,8 @@ import Foundation
 import XCTest
 @testable import TetraCore
 
-/// `org validate` / `doctor`'s one pass: every problem of every file at once, type errors
-/// included, each at its `path:line:column`, sorted by path then position.
-final class ValidationTests: XCTestCase {
+/// A fresh state root per test, and assertions on a validation's problem lines.
+class ValidationTestCase: XCTestCase {
     var root = ""
     var paths: StatePaths { StatePaths(root: root) }
 
@@ -31,7 +30,11 @@ final class ValidationTests: XCTestCase {
         XCTAssertTrue(all.contains { $0.hasPrefix(prefix) && (fragment.isEmpty || $0.contains(fragment)) },
                       "no problem '\(prefix) ... \(fragment)' in:\n" + all.joined(separator: "\n"), file: file, line: line)
     }
+}
 
+/// `org validate` / `doctor`'s one pass: every problem of every file at once, type errors
+/// included, each at its `path:line:column`, sorted by path then position.
+final class ValidationTests: ValidationTestCase {
     let ports = """
     [ports]
     api = 4000
@@ -83,9 +86,10 @@ final class ValidationTests: XCTestCase {
         let d = LoadedOrg.decode(doc, file: "org.toml")
         let text = d.problems.map(\.description).joined(separator: "\n")
         XCTAssertTrue(text.contains("missing required key 'org'"), text)
-        XCTAssertTrue(text.contains("missing required key 'target'"), text)
+        // target is optional to the decoder (an environment has target or hosts): the
+        // validator reports an environment with neither.
         XCTAssertTrue(text.contains("org.toml:2:14: environments.dev.port_range: expected a string"), text)
-        XCTAssertEqual(d.problems.count, 3, text)
+        XCTAssertEqual(d.problems.count, 2, text)
         XCTAssertEqual(d.value?.environments.keys, ["dev"])
     }
 

@@ -34,7 +34,7 @@ enum EnvCommands {
             return CommandOutput(exitCode: problems.isEmpty ? .success : .invalidConfig,
                                  json: Result(org: name, environments: records, problems: problems.isEmpty ? nil : problems),
                                  text: env.table(["env", "target", "protected", "promote_from", "port_range"], records.map {
-                                     [$0.name, $0.target, $0.protected ? "yes" : "", $0.promote_from ?? "", $0.port_range ?? ""]
+                                     [$0.name, OrgCommands.whereText($0), $0.protected ? "yes" : "", $0.promote_from ?? "", $0.port_range ?? ""]
                                  }), notes: problems.map { "problem: " + $0 })
         })
     }
@@ -72,7 +72,9 @@ enum EnvCommands {
             let result = Result(org: name, environment: OrgCommands.envRecord(envName, e), vars: EncodableTOML(.table(vars)), secrets: secrets.names,
                                 current_release: current, released_at: created, target_error: problem)
             var text = "env:          \(envName) (org \(name))\n"
-            text += "target:       \(e.target)\n"
+            if let target = e.target { text += "target:       \(target)\n" }
+            for h in e.fleetHosts { text += "host:         \(h.name) \(h.target)" + (h.tags.isEmpty ? "" : " (tags: \(h.tags.joined(separator: ", ")))") + "\n" }
+            if let services = e.services { text += "services:     \(services.joined(separator: ", "))\n" }
             text += "protected:    \(e.isProtected ? "yes (push, promote and rollback need --approve)" : "no")\n"
             if let p = e.promoteFrom { text += "promote_from: \(p)\n" }
             if let r = e.portRange { text += "port_range:   \(r)\n" }

@@ -60,8 +60,11 @@ enum OrgCommands {
     }
 
     struct EnvRecord: Encodable {
+        struct Host: Encodable { let name: String; let target: String; let tags: [String]?; let services: [String]? }
         let name: String
-        let target: String
+        let target: String?
+        let hosts: [Host]?
+        let services: [String]?
         let protected: Bool
         let promote_from: String?
         let port_range: String?
@@ -69,8 +72,15 @@ enum OrgCommands {
         let checks: [[String]]
     }
 
+    /// Where an environment deploys, for tables: its target, or its hosts' names.
+    static func whereText(_ r: EnvRecord) -> String {
+        r.target ?? (r.hosts ?? []).map(\.name).joined(separator: ",")
+    }
+
     static func envRecord(_ name: String, _ e: EnvironmentConfig) -> EnvRecord {
-        EnvRecord(name: name, target: e.target, protected: e.isProtected, promote_from: e.promoteFrom, port_range: e.portRange,
+        EnvRecord(name: name, target: e.target,
+                  hosts: e.isFleet ? e.fleetHosts.map { EnvRecord.Host(name: $0.name, target: $0.target, tags: $0.tags.isEmpty ? nil : $0.tags, services: $0.services) } : nil,
+                  services: e.services, protected: e.isProtected, promote_from: e.promoteFrom, port_range: e.portRange,
                   keep_releases: e.keep, checks: e.checks ?? [])
     }
 
@@ -102,7 +112,7 @@ enum OrgCommands {
             text += "secrets:     \(secrets.isEmpty ? "none" : secrets.joined(separator: ", ")) (names only)\n"
             text += "snapshots:   \(snaps.count)\(snaps.last.map { " (last \($0.id), \($0.time))" } ?? "")\n\n"
             text += env.table(["env", "target", "protected", "promote_from", "port_range", "keep"], result.environments.map {
-                [$0.name, $0.target, $0.protected ? "yes" : "", $0.promote_from ?? "", $0.port_range ?? "", String($0.keep_releases)]
+                [$0.name, whereText($0), $0.protected ? "yes" : "", $0.promote_from ?? "", $0.port_range ?? "", String($0.keep_releases)]
             })
             return CommandOutput(json: result, text: text, notes: org.warnings.map { "warning: \($0.description): unknown key" })
         })
@@ -275,17 +285,23 @@ enum OrgCommands {
         CommandSpec("push", summary: "Validate, snapshot, render files/ for ENV and deploy it as a new release",
                     discussion: """
                     The release is complete at the target before `current` is switched (a renamed
-                    symlink). Local targets hard-link unchanged files of the previous release; ssh
+                    symlink). An environment with hosts is pushed to every host: uploads in parallel,
+                    then activation in batches, each host verified and sent back on failure (see
+                    docs/fleets.md); exit 1 when a host failed, 6 when none could be reached. Local targets hard-link unchanged files of the previous release; ssh
                     targets use rsync when both ends have it, else tar over ssh. --dry-run prints the
                     file-level diff against the current release and changes nothing.
                     """,
-                    arguments: [orgArg, envArg], flags: [messageFlag, approveFlag],
+                    arguments: [orgArg, envArg], flags: [messageFlag, approveFlag] + FleetCommandSupport.pushFlags,
                     examples: ["tetra org push acme dev", "tetra org push acme prod --approve -m 'raise workers'",
-                               "tetra org push acme staging --dry-run"],
+                               "tetra org push acme staging --dry-run", "tetra org push acme prod --approve --hosts tag:eu --batch 25%"],
                     mutates: true, json: true, handler: { inv, env in
             let r = try service(env).push(org: inv.required("ORG"), env: inv.required("ENV"), message: inv.flag("message"),
-                                          dryRun: env.options.dryRun, approve: inv.has("approve"))
-            return CommandOutput(json: r, text: deployText(r, verb: "pushed"))
+                                          dryRun: env.options.dryRun, approve: inv.has("approve"),
+                                          fleet: try FleetCommandSupport.options(inv))
+            switch r {
+            case .target(let r): return CommandOutput(json: r, text: deployText(r, verb: "pushed"))
+            case .fleet(let f): return CommandOutput(exitCode: f.exitCode, json: f, text: FleetCommandSupport.text(f, env: env))
+            }
         })
     }
 

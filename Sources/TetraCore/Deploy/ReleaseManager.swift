@@ -104,10 +104,7 @@ public struct ReleaseManager: Sendable {
         for name in ReleaseManifest.reservedNames where manifest.files[name] != nil {
             throw CoreError.invalidArgument("the rendered tree contains '\(name)', a name tetra reserves")
         }
-        var meta = metadata
-        meta.id = releaseId.rawValue
-        meta.contentHash = manifest.contentHash
-        meta.fileCount = manifest.count
+        let meta = Self.completed(metadata, id: releaseId, manifest: manifest)
 
         let lock: AcquiredLock
         if let taken = held {
@@ -139,18 +136,9 @@ public struct ReleaseManager: Sendable {
                                         recycle: target.isLocal && previous != nil ? prune.first : nil,
                                         previousFiles: known.flatMap { $0.id == previous ? $0.files : nil })
             func plan(_ stats: TransferStats?) -> CommitPlan {
-                let entry = HistoryEntry(time: Timestamps.iso8601(context.now()), action: "deploy", release: releaseId.rawValue,
-                                         previous: previous?.rawValue, org: meta.org, env: meta.env, by: by, command: commandText,
-                                         source: meta.source, message: meta.message, files: manifest.count,
-                                         bytesSent: stats?.bytesSent, transport: stats?.method ?? "delta",
-                                         brokeLock: lock.broken?.holderDescription)
-                let files: [String: Data] = [
-                    ReleaseManifest.fileName: Data(manifest.bytes),
-                    ReleaseManifest.metadataFileName: Data(meta.toml.utf8),
-                ]
-                return CommitPlan(finalize: releaseId, releaseFiles: files, activate: releaseId,
-                                  historyLine: entry.jsonLine, prune: prune.filter { $0 != stats?.recycled }, unlockToken: lock.token,
-                                  verify: !target.isLocal && state.remoteHasSha256sum)
+                commitPlan(releaseId, manifest: manifest, metadata: meta, previous: previous, stats: stats, lock: lock,
+                           prune: prune.filter { $0 != stats?.recycled }, unlock: true,
+                           verify: !target.isLocal && state.remoteHasSha256sum)
             }
             func finished(stats: TransferStats, outcome: CommitOutcome) -> DeployResult {
                 for failure in outcome.pruneFailures { context.progress.warn("could not prune release \(failure)") }
@@ -188,6 +176,33 @@ public struct ReleaseManager: Sendable {
         }
     }
 
+    /// `metadata` with the release's id, content hash and file count.
+    static func completed(_ metadata: ReleaseMetadata, id: ReleaseID, manifest: ReleaseManifest) -> ReleaseMetadata {
+        var meta = metadata
+        meta.id = id.rawValue
+        meta.contentHash = manifest.contentHash
+        meta.fileCount = manifest.count
+        return meta
+    }
+
+    /// The commit of a deploy of `id` (uploaded as `<id>.partial`): tetra's files written into
+    /// it, finalized, `current` switched, the target's history line, the prune; the lock
+    /// released with it when `unlock` (a fleet push keeps it until every host is settled).
+    func commitPlan(_ id: ReleaseID, manifest: ReleaseManifest, metadata meta: ReleaseMetadata, previous: ReleaseID?,
+                    stats: TransferStats?, lock: AcquiredLock, prune: [ReleaseID], unlock: Bool, verify: Bool) -> CommitPlan {
+        let entry = HistoryEntry(time: Timestamps.iso8601(context.now()), action: "deploy", release: id.rawValue,
+                                 previous: previous?.rawValue, org: meta.org, env: meta.env, by: by, command: commandText,
+                                 source: meta.source, message: meta.message, files: manifest.count,
+                                 bytesSent: stats?.bytesSent, transport: stats?.method ?? "delta",
+                                 brokeLock: lock.broken?.holderDescription)
+        let files: [String: Data] = [
+            ReleaseManifest.fileName: Data(manifest.bytes),
+            ReleaseManifest.metadataFileName: Data(meta.toml.utf8),
+        ]
+        return CommitPlan(finalize: id, releaseFiles: files, activate: id, historyLine: entry.jsonLine, prune: prune,
+                          unlockToken: unlock ? lock.token : nil, verify: verify)
+    }
+
     /// Releases to remove so that at most `keep` remain, newest first, always keeping
     /// `current` and `previous`.
     public static func pruneList(releases: [ReleaseID], current: ReleaseID?, previous: ReleaseID?, keep: Int) -> [ReleaseID] {
@@ -223,13 +238,21 @@ public struct ReleaseManager: Sendable {
             orgName = orgName ?? meta.org
             envName = envName ?? meta.env
         }
-        let entry = HistoryEntry(time: Timestamps.iso8601(context.now()), action: "activate", release: id.rawValue,
-                                 previous: state.current?.rawValue, org: orgName, env: envName, by: by, command: commandText,
-                                 source: source, message: message, brokeLock: lock.broken?.holderDescription)
         context.progress.step("switching current to \(id)")
-        try transport.commit(CommitPlan(finalize: nil, activate: id, historyLine: entry.jsonLine, prune: [], unlockToken: lock.token))
+        try transport.commit(activatePlan(id, previous: state.current, source: source, message: message, org: orgName, env: envName,
+                                          lock: lock, unlock: true))
         locked = false
         return ActivateResult(release: id, previous: state.current, changed: true, brokeLock: lock.broken)
+    }
+
+    /// The commit that points `current` at the existing release `id`, with its history line;
+    /// the lock released with it when `unlock`.
+    func activatePlan(_ id: ReleaseID, previous: ReleaseID?, source: String, message: String?, org: String?, env: String?,
+                      lock: AcquiredLock, unlock: Bool) -> CommitPlan {
+        let entry = HistoryEntry(time: Timestamps.iso8601(context.now()), action: "activate", release: id.rawValue,
+                                 previous: previous?.rawValue, org: org, env: env, by: by, command: commandText,
+                                 source: source, message: message, brokeLock: lock.broken?.holderDescription)
+        return CommitPlan(finalize: nil, activate: id, historyLine: entry.jsonLine, prune: [], unlockToken: unlock ? lock.token : nil)
     }
 
     /// The release a plain rollback goes back to: the one `current` replaced (from the

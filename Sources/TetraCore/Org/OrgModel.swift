@@ -27,7 +27,14 @@ public struct OrgInfo: Sendable, Decodable {
 
 /// `[environments.NAME]`.
 public struct EnvironmentConfig: Sendable, Decodable {
-    public var target: String
+    /// One host or a local directory; an environment of many hosts has `hosts` instead.
+    public var target: String?
+    /// Many hosts (see `FleetSpec`): URL strings or tables, read by `FleetSpec.read`.
+    public var hosts: [TOMLValue]?
+    /// Services run on every host of this environment, from its current release.
+    public var services: [String]?
+    public var rollout: RolloutConfig?
+    public var hooks: HooksConfig?
     public var portRange: String?
     public var promoteFrom: String?
     public var protected: Bool?
@@ -41,15 +48,30 @@ public struct EnvironmentConfig: Sendable, Decodable {
     public var description: String?
 
     enum CodingKeys: String, CodingKey {
-        case target, portRange = "port_range", promoteFrom = "promote_from", protected, keepReleases = "keep_releases"
+        case target, hosts, services, rollout, hooks, portRange = "port_range", promoteFrom = "promote_from", protected, keepReleases = "keep_releases"
         case checks, vars, sshKey = "ssh_key", sshPort = "ssh_port", sshOptions = "ssh_options", description
     }
 
     public var isProtected: Bool { protected ?? false }
+    /// Whether this environment is a fleet (`hosts`) rather than one `target`.
+    public var isFleet: Bool { hosts != nil }
+    /// The well-formed entries of `hosts` (`org validate` reports the others).
+    public var fleetHosts: [FleetHost] { FleetSpec.readHosts(self, base: [], at: { _, _ in }) }
     public var keep: Int { keepReleases ?? ReleaseManager.defaultKeep }
 
     /// The parsed target (exit 2 for a malformed one; `org validate` reports it as exit 3).
+    /// An environment of many hosts has no one target: exit 2 saying so (commands that act on
+    /// fleets ask for `FleetSpec` instead).
     public func deployTarget() throws -> DeployTarget {
+        guard let target else {
+            throw CoreError.invalidArgument("this command acts on one target, and the environment has hosts",
+                                            hint: "see docs/fleets.md for the commands that act on every host")
+        }
+        return try deployTarget(target)
+    }
+
+    /// `target` (a host's) parsed with this environment's ssh settings.
+    public func deployTarget(_ target: String) throws -> DeployTarget {
         try DeployTarget.parse(target, sshKey: sshKey, sshPort: sshPort)
     }
 

@@ -63,9 +63,9 @@ public struct OrgRenderer: Sendable {
     /// to build the manifest.
     func render(_ org: LoadedOrg, environment: String, ports: [String: Int], secrets: [String: String],
                 into output: String?, linkPlainFiles: Bool = true, templatesOnly: Bool = false,
-                scanned: [TreeWalker.Entry]?) throws -> Outcome {
+                scanned: [TreeWalker.Entry]?, host: FleetHost? = nil) throws -> Outcome {
         let context = try OrgRenderContext.build(org: org.document.table, environment: environment, ports: ports,
-                                                 secrets: secrets, file: org.orgFile)
+                                                 secrets: secrets, file: org.orgFile, host: host?.templateTable)
         let partials = CatalogPartials(catalog: catalog, directories: [org.partialsDirectory])
         let prefix = Self.displayPrefix(org)
         var problems: [ConfigProblem] = []

@@ -44,7 +44,7 @@ extension OrgService {
         var out: [EnvStatus] = []
         for envName in names {
             let env = try org.environment(envName)
-            var s = EnvStatus(env: envName, target: env.target, protected: env.isProtected)
+            var s = EnvStatus(env: envName, target: env.target ?? "", protected: env.isProtected)
             do {
                 let manager = try manager(env)
                 s.target = manager.target.description

@@ -158,13 +158,25 @@ public struct OrgService: Sendable {
     }
 
     /// `org push ORG ENV`: validate, snapshot the org source, render, deploy, record.
-    public func push(org name: String, env envName: String, message: String?, dryRun: Bool, approve: Bool) throws -> DeployOutcome {
+    /// An environment of many hosts is pushed by `FleetPush` (`fleet` chooses its hosts
+    /// and overrides its rollout).
+    public func push(org name: String, env envName: String, message: String?, dryRun: Bool, approve: Bool,
+                     fleet: FleetOptions = FleetOptions()) throws -> PushResult {
         try Names.validate(name, what: "org")
         if !dryRun { reconcilePending(name) }
         try Names.validate(envName, what: "env")
         let (org, inputs) = try loadValid(name, renderEnvironments: [])
         let env = try org.environment(envName)
         if !dryRun { try requireApproval(env, name: envName, verb: "push", approve: approve) }
+        if let spec = try fleetSpec(org, envName: envName, env: env, options: fleet) {
+            return .fleet(try pushFleet(org, inputs: inputs, envName: envName, env: env, spec: spec, message: message, dryRun: dryRun))
+        }
+        return .target(try pushTarget(org, inputs: inputs, envName: envName, env: env, message: message, dryRun: dryRun))
+    }
+
+    private func pushTarget(_ org: LoadedOrg, inputs: OrgValidator.Inputs, envName: String, env: EnvironmentConfig,
+                            message: String?, dryRun: Bool) throws -> DeployOutcome {
+        let name = org.name
         // Every template must render for this environment before anything is touched.
         _ = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
             .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: nil, templatesOnly: true)

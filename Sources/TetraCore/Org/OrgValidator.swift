@@ -80,13 +80,15 @@ public struct OrgValidator: Sendable {
         for (name, env) in envs {
             let base = ["environments", name]
             if let reason = Names.problem(with: name) { at(base, "invalid environment name: \(reason)") }
-            if let reason = DeployTarget.problem(with: env.target, sshKey: env.sshKey, sshPort: env.sshPort) {
-                at(base + ["target"], "invalid target '\(Names.printable(env.target))': \(reason)")
+            if let target = env.target, let reason = DeployTarget.problem(with: target, sshKey: env.sshKey, sshPort: env.sshPort) {
+                at(base + ["target"], "invalid target '\(Names.printable(target))': \(reason)")
             }
+            if env.target == nil && env.hosts == nil { at(base, "needs target = \"...\" (one host or directory) or hosts = [...]") }
+            problems += FleetSpec.read(env, envName: name, org: org).1.filter { !failed(($0.keyPath ?? "").split(separator: ".").map(String.init)) }
             for (i, option) in (env.sshOptions ?? []).enumerated() {
                 if let reason = EnvironmentConfig.sshOptionProblem(option) { at(base + ["ssh_options", String(i)], reason) }
             }
-            if env.sshOptions != nil, env.target.hasPrefix("/") { at(base + ["ssh_options"], "only valid for an ssh:// target") }
+            if env.sshOptions != nil, env.target?.hasPrefix("/") ?? false { at(base + ["ssh_options"], "only valid for an ssh:// target") }
             if let keep = env.keepReleases, keep < 1 { at(base + ["keep_releases"], "must be at least 1 (is \(keep))") }
             if let range = env.portRange, !inputs.ranges.contains(range) {
                 at(base + ["port_range"], "no port range '\(range)' in config/ports.toml"
@@ -124,8 +126,12 @@ public struct OrgValidator: Sendable {
         // Every template renders for every environment.
         let renderer = OrgRenderer(catalog: catalog)
         for name in renderEnvironments ?? envs.keys where Names.isValid(name) && envs[name] != nil {
+            // An environment of many hosts renders once per host (templates see `host`).
+            let hosts: [FleetHost?] = envs[name]?.isFleet == true ? (FleetSpec.read(envs[name]!, envName: name, org: org).0?.hosts ?? []) : [nil]
             do {
-                _ = try renderer.render(org, environment: name, ports: inputs.ports, secrets: inputs.secrets, into: nil)
+                for host in hosts {
+                    _ = try renderer.render(org, environment: name, ports: inputs.ports, secrets: inputs.secrets, into: nil, scanned: nil, host: host)
+                }
             } catch let e as ConfigError {
                 problems += e.problems
             } catch let e as TemplateLimitError {

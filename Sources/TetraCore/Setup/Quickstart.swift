@@ -80,7 +80,10 @@ public struct Quickstart {
 
         // 3. push dev, 4. status.
         let service = OrgService(context: core)
-        let pushed = try service.push(org: Self.orgName, env: "dev", message: "tetra quickstart", dryRun: false, approve: false)
+        guard case .target(let pushed) = try service.push(org: Self.orgName, env: "dev", message: "tetra quickstart", dryRun: false,
+                                                          approve: false) else {
+            throw CoreError.failed("the quickstart org's dev environment has hosts; it must have one target")
+        }
         step("push", "dev release \(pushed.release ?? "?") (\(pushed.file_count) files) at \(target)/current")
         let status = try service.status(org: Self.orgName, env: "dev")
         step("status", "dev is at \(status.first?.release ?? "?"), drift: \(status.first?.drift?.clean == true ? "none" : "found")")

@@ -8,7 +8,10 @@ import FoundationEssentials
 /// - `env`: the environment's table with `name` added (`{{ env.name }}`, `{{ env.target }}`);
 /// - `ports`: the port registry, name → number (`{{ ports.api }}`);
 /// - `secrets`: `secrets.env`, KEY → value (`{{ secrets.DATABASE_URL }}`).
-/// `org`, `env`, `ports` and `secrets` are reserved: a variable of that name is an error.
+/// - `host` (environments of many hosts, rendered per host): `{{ host.name }}`,
+///   `{{ host.vars.node }}`, `{{ host.tags }}`, `{{ host.target }}`.
+/// `org`, `env`, `ports` and `secrets` are reserved: a variable of that name is an error; so
+/// is `host` in an environment of many hosts.
 public enum OrgRenderContext {
     public static let reserved = ["org", "env", "ports", "secrets"]
 
@@ -16,7 +19,7 @@ public enum OrgRenderContext {
     /// Throws `ConfigError` (exit 3) for an unknown environment, malformed tables or a
     /// reserved variable name (every problem at once).
     public static func build(org document: TOMLTable, environment: String, ports: [String: Int],
-                             secrets: [String: String], file: String? = nil) throws -> TOMLTable {
+                             secrets: [String: String], file: String? = nil, host: TOMLTable? = nil) throws -> TOMLTable {
         var problems: [ConfigProblem] = []
         func problem(_ key: String, _ message: String) { problems.append(ConfigProblem(file: file, keyPath: key, message: message)) }
 
@@ -49,9 +52,13 @@ public enum OrgRenderContext {
         for name in reserved where vars[name] != nil {
             problem("vars.\(name)", "'\(name)' is reserved in templates ({{ \(name).… }}); rename the variable")
         }
+        if host != nil, vars["host"] != nil {
+            problem("vars.host", "'host' is reserved in templates of an environment with hosts ({{ host.name }}); rename the variable")
+        }
         if !problems.isEmpty { throw ConfigError(problems) }
 
         var context = vars
+        if let host { context["host"] = .table(host) }
         context["org"] = .table(orgTable)
         var env = TOMLTable([("name", .string(environment))])
         for (key, value) in envTable where key != "name" { env[key] = value }

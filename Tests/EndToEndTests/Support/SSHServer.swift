@@ -41,6 +41,10 @@ final class SSHServer: @unchecked Sendable {
     /// outlives others can keep Foundation's child reaper waiting on it, so that a short
     /// `ssh` run by the same test is never reaped (the test hangs).
     let pid: pid_t
+    /// The address sshd listens on (127.0.0.1, or a network namespace's own address).
+    let address: String
+    /// The network namespace sshd runs in (a fleet test host), nil for this machine's.
+    let namespace: String?
     private let lock = NSLock()
     private var stopped = false
 
@@ -58,9 +62,9 @@ final class SSHServer: @unchecked Sendable {
     /// The temporary paths hold no spaces or quotes, so no quoting is needed.
     var sshCommand: String { (["ssh"] + sshArguments).joined(separator: " ") }
 
-    /// `ssh://USER@127.0.0.1:PORT/path` (an absolute path on this machine).
+    /// `ssh://USER@ADDRESS:PORT/path` (an absolute path on this machine).
     func url(path: String) -> String {
-        "ssh://\(user)@127.0.0.1:\(port)" + (path.hasPrefix("/") ? path : "/" + path)
+        "ssh://\(user)@\(address):\(port)" + (path.hasPrefix("/") ? path : "/" + path)
     }
 
     /// The environment that makes git use this server's keys: `["GIT_SSH_COMMAND": sshCommand]`.
@@ -69,7 +73,11 @@ final class SSHServer: @unchecked Sendable {
     /// What sshd logged so far (for failure messages).
     var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
-    init(file: StaticString = #filePath, line: UInt = #line) throws {
+    /// `namespace`: run sshd inside that network namespace (made by `NetnsHosts`),
+    /// listening on `address` there, on port 2222.
+    init(address: String = "127.0.0.1", namespace: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
+        self.address = address
+        self.namespace = namespace
         let sshd = try Self.sshdPath(file: file, line: line)
         let keygen = try requireTool("ssh-keygen", file: file, line: line)
         _ = try requireTool("ssh", file: file, line: line)
@@ -98,10 +106,10 @@ final class SSHServer: @unchecked Sendable {
         var lastError = ""
         var started: (pid_t, Int)? = nil
         for _ in 0..<5 {
-            let port = try Self.freePort()
+            let port = namespace == nil ? try Self.freePort() : 2222
             let config = """
             Port \(port)
-            ListenAddress 127.0.0.1
+            ListenAddress \(address)
             HostKey \(hostKey)
             AuthorizedKeysFile \(authorizedKeys)
             PidFile \(directory)/sshd.pid
@@ -123,8 +131,13 @@ final class SSHServer: @unchecked Sendable {
             let check = try Tetra.exec(sshd, ["-t", "-f", configFile])
             guard check.status == 0 else { throw SSHServerError("sshd -t rejected the config: \(check.stderr)") }
 
-            let child = try Self.spawn(sshd, ["-D", "-e", "-f", configFile], log: logFile)
-            if Self.waitForPort(port, pid: child, timeout: 10) {
+            let child: pid_t
+            if let namespace {
+                child = try Self.spawn(NetnsHosts.ip, ["netns", "exec", namespace, sshd, "-D", "-e", "-f", configFile], log: logFile)
+            } else {
+                child = try Self.spawn(sshd, ["-D", "-e", "-f", configFile], log: logFile)
+            }
+            if Self.waitForPort(port, address: address, pid: child, timeout: 10) {
                 started = (child, port)
                 break
             }
@@ -139,10 +152,10 @@ final class SSHServer: @unchecked Sendable {
 
         let hostPub = try String(contentsOfFile: hostKey + ".pub", encoding: .utf8)
             .split(separator: " ").prefix(2).joined(separator: " ")
-        try "[127.0.0.1]:\(port) \(hostPub)\n".write(toFile: knownHostsFile, atomically: true, encoding: .utf8)
+        try "[\(address)]:\(port) \(hostPub)\n".write(toFile: knownHostsFile, atomically: true, encoding: .utf8)
         let sshConfig = """
-        Host \(Self.hostAlias) 127.0.0.1
-            HostName 127.0.0.1
+        Host \(Self.hostAlias) \(address)
+            HostName \(address)
             Port \(port)
             User \(user)
             IdentityFile \(clientKey)
@@ -173,7 +186,7 @@ final class SSHServer: @unchecked Sendable {
 
     /// Runs `ssh` against this server: `ssh OPTIONS user@127.0.0.1 COMMAND...`.
     func ssh(_ command: [String]) throws -> Tetra.Result {
-        try Tetra.exec(Tetra.which("ssh") ?? "/usr/bin/ssh", sshArguments + ["\(user)@127.0.0.1", "--"] + command)
+        try Tetra.exec(Tetra.which("ssh") ?? "/usr/bin/ssh", sshArguments + ["\(user)@\(address)", "--"] + command)
     }
 
     // MARK: - Helpers
@@ -268,24 +281,24 @@ final class SSHServer: @unchecked Sendable {
     }
 
     /// True once something accepts TCP connections on 127.0.0.1:port (and sshd still runs).
-    static func waitForPort(_ port: Int, pid: pid_t, timeout: TimeInterval) -> Bool {
+    static func waitForPort(_ port: Int, address: String = "127.0.0.1", pid: pid_t, timeout: TimeInterval) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             guard isRunning(pid) else { return false }
-            if canConnect(port) { return true }
+            if canConnect(port, address: address) { return true }
             usleep(20_000)
         }
         return false
     }
 
-    static func canConnect(_ port: Int) -> Bool {
+    static func canConnect(_ port: Int, address: String = "127.0.0.1") -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_addr.s_addr = inet_addr(address)
         return withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         } == 0

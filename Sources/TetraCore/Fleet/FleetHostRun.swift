@@ -1,0 +1,123 @@
+import FoundationEssentials
+
+/// One host of a fleet push, from its render to its settled state: its parsed target and
+/// release manager (made once), its rendered tree, and once reached its lock, which it holds
+/// until `settle`. Each step records what happened in `report`; a step runs on one thread at
+/// a time (the push hands hosts to worker threads, never one host to two).
+final class FleetHostRun: @unchecked Sendable {
+    let host: FleetHost
+    let target: DeployTarget
+    let manager: ReleaseManager
+    let started = Monotonic.now()
+    var tree = ""
+    var manifest = ReleaseManifest()
+    var lock: ReleaseManager.AcquiredLock?
+    /// `current` when the lock was taken (and its manifest, for the delta and the changes).
+    var known = OrgService.KnownTarget(current: nil, manifest: [:])
+    var staged = false
+    var activated = false
+    var report: FleetHostReport
+
+    init(host: FleetHost, env: EnvironmentConfig, context: CoreContext) throws {
+        self.host = host
+        target = try env.deployTarget(host.target)
+        manager = ReleaseManager(target: target, context: context, options: env.transportOptions())
+        report = FleetHostReport(host: host.name, target: target.description, phase: .reach, result: .planned, duration_ms: 0)
+    }
+
+    var transport: any ReleaseTransport { manager.transport }
+    var failed: Bool { report.result == .failed || report.result == .unreachable }
+    /// The release directory of `id` at the host (`{release}` in verify commands).
+    func releaseDirectory(_ id: ReleaseID) -> String { target.path + "/releases/" + id.rawValue }
+
+    func fail(_ error: any Error, phase: FleetHostReport.Phase) {
+        report.phase = phase
+        let unreachable = phase == .reach && Self.isUnreachable(error)
+        report.result = unreachable ? .unreachable : .failed
+        report.error = Self.message(error)
+        stamp()
+    }
+
+    func stamp() { report.duration_ms = Int(((Monotonic.now() - started) * 1000).rounded()) }
+
+    static func isUnreachable(_ error: any Error) -> Bool {
+        switch error as? ToolError {
+        case .failed(_, let status, _)?: return status == 255
+        case .timedOut?: return true
+        default: return false
+        }
+    }
+
+    static func message(_ error: any Error) -> String {
+        (error as? any TetraError)?.message ?? "\(error)"
+    }
+
+    /// Reaches the host: takes its lock and reads what `current` holds in one round trip.
+    func reach() throws {
+        let taken = try manager.acquireLock(reading: OrgService.KnownTarget.paths)
+        lock = taken
+        known = OrgService.KnownTarget.from(taken.files)
+        report.previous = taken.state.current?.rawValue
+        report.changes = FileChanges.between(old: known.current == taken.state.current ? known.manifest : [:], new: manifest.files)
+    }
+
+    /// Sends the rendered tree as `releases/<id>.partial` (nothing switched).
+    func stage(_ id: ReleaseID) throws {
+        guard let lock else { throw CoreError.failed("\(target) is not locked") }
+        let state = lock.state
+        if state.releases.contains(id) {
+            throw CoreError.conflict("release \(id) already exists at \(target)", hint: "release ids include the time to the second; push again")
+        }
+        report.phase = .upload
+        let previous = state.current.flatMap { state.releases.contains($0) ? $0 : nil }
+        let request = UploadRequest(tree: tree, manifest: manifest, release: id, previous: previous, state: state,
+                                    previousFiles: known.current == previous ? known.manifest : nil)
+        do {
+            let stats = try transport.upload(request)
+            report.transport = stats.method
+            report.files_sent = stats.filesSent
+            report.bytes_sent = stats.bytesSent
+            staged = true
+        } catch {
+            try? transport.removePartial(id)
+            throw error
+        }
+    }
+
+    /// Finalizes the staged release and switches `current` to it (the lock stays held).
+    func activate(_ id: ReleaseID, metadata: ReleaseMetadata, keep: Int) throws {
+        guard let lock else { throw CoreError.failed("\(target) is not locked") }
+        report.phase = .activate
+        let state = lock.state
+        let previous = state.current.flatMap { state.releases.contains($0) ? $0 : nil }
+        let prune = ReleaseManager.pruneList(releases: state.releases + [id], current: id, previous: previous, keep: keep)
+        let meta = ReleaseManager.completed(metadata, id: id, manifest: manifest)
+        let plan = manager.commitPlan(id, manifest: manifest, metadata: meta, previous: previous, stats: nil, lock: lock,
+                                      prune: prune, unlock: false, verify: !target.isLocal && state.remoteHasSha256sum)
+        let outcome = try transport.commit(plan)
+        for failure in outcome.pruneFailures { manager.context.progress.warn("\(host.name): could not prune release \(failure)") }
+        staged = false
+        activated = true
+        report.release = id.rawValue
+    }
+
+    /// Points `current` back at the release it held before this push (when there was one).
+    /// Returns false when there is nothing to go back to (the host's first release).
+    @discardableResult
+    func goBack(from id: ReleaseID, reason: String, org: String, env: String) throws -> Bool {
+        guard let lock, let previous = lock.state.current else { return false }
+        let plan = manager.activatePlan(previous, previous: id, source: "rollback: \(reason)", message: nil, org: org, env: env,
+                                        lock: lock, unlock: false)
+        try transport.commit(plan)
+        activated = false
+        return true
+    }
+
+    /// Removes an upload that was never switched to and releases the lock (never interrupted).
+    func settle(_ id: ReleaseID?) {
+        if staged, let id { try? transport.removePartial(id) }
+        staged = false
+        if let lock { try? transport.unlock(token: lock.token) }
+        lock = nil
+    }
+}

@@ -1,0 +1,194 @@
+import FoundationEssentials
+import Glibc
+
+/// A push to an environment of many hosts, in four phases (see docs/fleets.md):
+/// 1. `pre_push` hooks here; a failure stops everything before any host is touched.
+/// 2. Every host reached, locked and sent the release, `parallel` at once; nothing switched.
+///    Past `max_failures`, every upload is removed and every lock released.
+/// 3. Activation in batches: switch `current`, then every `verify` hook on the host must
+///    pass within `health_timeout`; a failed host goes back to its previous release. Past
+///    `max_failures`, every host this push switched goes back and the rest is not switched.
+/// 4. `post_push` hooks here, with the outcome.
+/// One release id for every host (a host's files may differ: templates see `host`).
+struct FleetPush {
+    let service: OrgService
+    let org: String
+    let envName: String
+    let env: EnvironmentConfig
+    let spec: FleetSpec
+    let runs: [FleetHostRun]
+
+    var context: CoreContext { service.context }
+
+    init(service: OrgService, org: String, envName: String, env: EnvironmentConfig, spec: FleetSpec) throws {
+        self.service = service
+        self.org = org
+        self.envName = envName
+        self.env = env
+        self.spec = spec
+        runs = try spec.hosts.map { try FleetHostRun(host: $0, env: env, context: service.context) }
+    }
+
+    func run(_ source: PushUnit.Source, _ intent: PushUnit.Intent, dryRun: Bool) throws -> FleetPushOutcome {
+        let dir = try service.scratch("fleet")
+        defer { service.removeScratch(dir) }
+        try render(source, into: dir)
+        let id = ReleaseID(time: context.now(), contentHash: SHA256.hex(of: runs.map(\.manifest.contentHash).joined(separator: "\n")))
+        var outcome = FleetPushOutcome(org: org, env: envName, action: intent.action, dry_run: dryRun, release: dryRun ? nil : id.rawValue,
+                                       snapshot: source.snapshot, source: intent.source, outcome: .success, hosts: [],
+                                       host_count: runs.count, failed_count: 0, max_failures: spec.maxFailures,
+                                       batch_count: spec.batches(runs).count, hooks: [])
+        if dryRun { return try plan(outcome) }
+        let hooks = FleetHooks(context: context, directory: source.org.directory, environment: [
+            "TETRA_ORG": org, "TETRA_ENV": envName, "TETRA_HOSTS": runs.map(\.host.name).joined(separator: ","), "TETRA_RELEASE": id.rawValue,
+        ])
+        outcome.hooks = try hooks.prePush(spec.hooks.prePush ?? [])
+        defer { for run in runs { run.settle(id) } }
+        var interrupted = false
+        do {
+            try stage(id)
+            outcome.outcome = try activate(id, source: source, intent: intent)
+        } catch is StageFailed {
+            outcome.outcome = .failed
+        } catch CoreError.interrupted {
+            interrupted = true
+        }
+        for run in runs { run.settle(id); if run.report.result == .planned { run.report.result = .not_activated }; run.stamp() }
+        outcome.hosts = runs.map(\.report)
+        outcome.failed_count = runs.filter(\.failed).count
+        if outcome.outcome == .success && outcome.failed_count > 0 { outcome.outcome = .partial }
+        outcome.hooks += hooks.postPush(spec.hooks.postPush ?? [], outcome: outcome)
+        if interrupted {
+            for run in runs where run.report.result != .ok || run.activated {
+                context.progress.warn("\(run.host.name): \(run.report.result.rawValue) at \(run.report.phase.rawValue)")
+            }
+            throw CoreError.interrupted
+        }
+        return outcome
+    }
+
+    /// Renders the org for every host, one tree each (hosts may differ through `host.*`).
+    private func render(_ source: PushUnit.Source, into dir: String) throws {
+        let renderer = OrgRenderer(catalog: TemplateCatalog(paths: service.paths), interrupt: context.interrupt)
+        for (i, run) in runs.enumerated() {
+            context.progress.step("rendering \(org) for \(envName)/\(run.host.name)")
+            run.tree = dir + "/\(i)"
+            guard mkdir(run.tree, 0o700) == 0 else { throw IOError("create directory", path: run.tree, errno: errno) }
+            let rendered = try renderer.render(source.org, environment: envName, ports: source.inputs.ports, secrets: source.inputs.secrets,
+                                               into: run.tree, linkPlainFiles: true, scanned: source.scanned, host: run.host)
+            run.manifest = ReleaseManifest(files: rendered.hashes)
+        }
+    }
+
+    /// A dry run: every host's changes against what its `current` holds (read, not locked).
+    private func plan(_ outcome: FleetPushOutcome) throws -> FleetPushOutcome {
+        var outcome = outcome
+        Parallel.forEach(runs.count, width: spec.parallel) { i in
+            let run = runs[i]
+            do {
+                let known = OrgService.KnownTarget.from(try run.transport.readFiles(OrgService.KnownTarget.paths))
+                run.report.previous = known.current?.rawValue
+                run.report.changes = FileChanges.between(old: known.manifest, new: run.manifest.files)
+                run.stamp()
+            } catch {
+                run.fail(error, phase: .reach)
+            }
+        }
+        outcome.hosts = runs.map(\.report)
+        outcome.failed_count = runs.filter(\.failed).count
+        outcome.outcome = outcome.failed_count == 0 ? .success : outcome.failed_count > spec.maxFailures ? .failed : .partial
+        return outcome
+    }
+
+    /// Phase 2: every host reached, locked and sent the release, `parallel` at once.
+    private func stage(_ id: ReleaseID) throws {
+        context.progress.step("sending \(id) to \(runs.count) hosts of \(envName)")
+        Parallel.forEach(runs.count, width: spec.parallel) { i in
+            let run = runs[i]
+            do {
+                try run.reach()
+                try context.interrupt.check()
+                try run.stage(id)
+                run.report.phase = .activate
+                run.stamp()
+            } catch {
+                run.fail(error, phase: run.lock == nil ? .reach : .upload)
+            }
+        }
+        try context.interrupt.check()
+        let failures = runs.filter(\.failed).count
+        if failures > spec.maxFailures {
+            throw StageFailed()
+        }
+    }
+
+    struct StageFailed: Error {}
+
+    /// Phase 3: activation in batches. Returns the outcome once every batch is settled.
+    private func activate(_ id: ReleaseID, source: PushUnit.Source, intent: PushUnit.Intent) throws -> FleetPushOutcome.Outcome {
+        let meta = ReleaseMetadata(org: org, env: envName, snapshot: source.snapshot ?? "", created: context.now(), by: service.by,
+                                   source: intent.source, message: intent.message)
+        let verifier = FleetVerifier(context: context, commands: spec.hooks.verify ?? [], ports: source.inputs.ports)
+        let ready = runs.filter { $0.staged }
+        var failures = runs.filter(\.failed).count
+        for (n, batch) in spec.batches(ready).enumerated() {
+            context.progress.step("activating batch \(n + 1) of \(spec.batches(ready).count): " + batch.map(\.host.name).joined(separator: ", "))
+            let deadline = Monotonic.now() + spec.healthTimeout
+            Parallel.forEach(batch.count, width: batch.count) { i in
+                activate(batch[i], id, meta: meta, action: intent.action, verifier: verifier, deadline: deadline)
+            }
+            failures += batch.filter(\.failed).count
+            if failures > spec.maxFailures || context.interrupt.isRaised {
+                rollBack(id, reason: context.interrupt.isRaised ? "interrupted" : "\(failures) hosts failed (max_failures \(spec.maxFailures))")
+                try context.interrupt.check()
+                return .rolled_back
+            }
+        }
+        return .success
+    }
+
+    /// Switches one host, records it here, then verifies it; a failure sends it back.
+    private func activate(_ run: FleetHostRun, _ id: ReleaseID, meta: ReleaseMetadata, action: String, verifier: FleetVerifier,
+                          deadline: TimeInterval) {
+        do {
+            try run.activate(id, metadata: meta, keep: env.keep)
+            service.recordHistory(LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: org, env: envName, action: action,
+                                                    release: id.rawValue, previous: run.report.previous, snapshot: meta.snapshot.isEmpty ? nil : meta.snapshot,
+                                                    target: run.target.description, by: service.by, source: meta.source, message: meta.message))
+            run.report.phase = .verify
+            try verifier.verify(run, id: id, deadline: deadline)
+            run.report.phase = .done
+            run.report.result = .ok
+            run.stamp()
+        } catch {
+            run.fail(error, phase: run.report.phase)
+            guard run.activated else { return }
+            do {
+                if try !run.goBack(from: id, reason: "verify failed", org: org, env: envName) {
+                    run.report.error = (run.report.error ?? "") + " (its first release: nothing to go back to)"
+                }
+            } catch {
+                run.report.error = (run.report.error ?? "") + "; going back failed: " + FleetHostRun.message(error)
+            }
+        }
+    }
+
+    /// Every host this push switched goes back (past `max_failures`, or on Ctrl-C: exit 130
+    /// leaves things as they were); hosts staged but not switched stay as they were (their
+    /// uploads are removed when they settle).
+    private func rollBack(_ id: ReleaseID, reason: String) {
+        context.progress.step("rolling back \(envName): \(reason)")
+        let switched = runs.filter(\.activated)
+        Parallel.forEach(switched.count, width: spec.parallel) { i in
+            let run = switched[i]
+            do {
+                try run.goBack(from: id, reason: reason, org: org, env: envName)
+                if run.report.result == .ok { run.report.result = .rolled_back }
+            } catch {
+                run.report.result = .failed
+                run.report.error = "going back failed: " + FleetHostRun.message(error)
+            }
+            run.stamp()
+        }
+    }
+}

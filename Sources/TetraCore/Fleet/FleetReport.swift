@@ -1,0 +1,84 @@
+import FoundationEssentials
+
+/// What a push to an environment of many hosts did (`org push`, `env promote`,
+/// `org rollback` of such an environment): one row per host and the outcome.
+public struct FleetPushOutcome: Encodable, Sendable {
+    public enum Outcome: String, Encodable, Sendable {
+        /// Every selected host runs the new release.
+        case success
+        /// Some hosts failed (within `max_failures`); the others keep the new release.
+        case partial
+        /// Too many hosts failed: every host this push activated went back.
+        case rolled_back
+        /// Too many hosts could not be reached or sent the release: nothing was switched.
+        case failed
+    }
+
+    public var org: String
+    public var env: String
+    public var action: String
+    public var dry_run: Bool
+    public var release: String?
+    public var snapshot: String?
+    public var source: String
+    public var outcome: Outcome
+    public var hosts: [FleetHostReport]
+    public var host_count: Int
+    public var failed_count: Int
+    public var max_failures: Int
+    public var batch_count: Int
+    public var hooks: [HookRun]
+
+    /// Exit code: 0 for success; 6 when no host could be reached; else 1.
+    public var exitCode: ExitCode {
+        switch outcome {
+        case .success: return .success
+        case .failed where !hosts.isEmpty && hosts.allSatisfy({ $0.result == .unreachable }): return .toolFailed
+        default: return .failure
+        }
+    }
+}
+
+/// One host's row of a fleet push.
+public struct FleetHostReport: Encodable, Sendable {
+    /// The last phase the host reached.
+    public enum Phase: String, Encodable, Sendable {
+        case reach, upload, activate, verify, done
+    }
+    public enum Result: String, Encodable, Sendable {
+        /// Runs the new release (verified when the env has verify hooks).
+        case ok
+        /// Could not be reached (ssh failed, timed out).
+        case unreachable
+        /// Failed here (upload, activation or verification); back on its previous release
+        /// when it had been switched.
+        case failed
+        /// Was switched and verified, then went back because too many other hosts failed.
+        case rolled_back
+        /// Was sent the release but not switched (the push stopped before its batch).
+        case not_activated
+        /// Dry run: what would be sent.
+        case planned
+    }
+
+    public var host: String
+    public var target: String
+    public var release: String?
+    public var previous: String?
+    public var phase: Phase
+    public var result: Result
+    public var duration_ms: Int
+    public var error: String?
+    public var transport: String?
+    public var files_sent: Int?
+    public var bytes_sent: Int64?
+    public var changes: FileChanges?
+}
+
+/// A hook that ran here (`pre_push`, `post_push`).
+public struct HookRun: Encodable, Sendable {
+    public var hook: String
+    public var command: String
+    public var status: Int32
+    public var error: String?
+}

@@ -1,0 +1,68 @@
+import FoundationEssentials
+
+/// What a push did: to one target, or to every host of an environment of many hosts.
+public enum PushResult: Encodable, Sendable {
+    case target(OrgService.DeployOutcome)
+    case fleet(FleetPushOutcome)
+
+    public func encode(to encoder: Encoder) throws {
+        switch self {
+        case .target(let r): try r.encode(to: encoder)
+        case .fleet(let r): try r.encode(to: encoder)
+        }
+    }
+}
+
+/// Command-line overrides of a fleet push: `--hosts`, `--batch`, `--parallel`,
+/// `--max-failures` (nil: the environment's `[rollout]`).
+public struct FleetOptions: Sendable, Equatable {
+    public var hosts: HostSelector?
+    public var batch: FleetSpec.BatchSize?
+    public var parallel: Int?
+    public var maxFailures: Int?
+
+    public init(hosts: HostSelector? = nil, batch: FleetSpec.BatchSize? = nil, parallel: Int? = nil, maxFailures: Int? = nil) {
+        self.hosts = hosts
+        self.batch = batch
+        self.parallel = parallel
+        self.maxFailures = maxFailures
+    }
+
+    public var isEmpty: Bool { self == FleetOptions() }
+}
+
+extension OrgService {
+    /// The fleet settings of an environment of many hosts with `options` applied: its
+    /// selected hosts and the rollout overridden. Exit 2 for fleet options on a one-target
+    /// environment.
+    func fleetSpec(_ org: LoadedOrg, envName: String, env: EnvironmentConfig, options: FleetOptions) throws -> FleetSpec? {
+        let (spec, problems) = FleetSpec.read(env, envName: envName, org: org)
+        if !problems.isEmpty { throw ConfigError(problems) }
+        guard var spec else {
+            if !options.isEmpty {
+                throw CoreError.invalidArgument("--hosts, --batch, --parallel and --max-failures are for an environment with hosts; \(envName) has one target")
+            }
+            return nil
+        }
+        if let selector = options.hosts { spec.hosts = try selector.select(spec.hosts, env: envName) }
+        if let batch = options.batch { spec.batch = batch }
+        if let parallel = options.parallel { spec.parallel = parallel }
+        if let max = options.maxFailures { spec.maxFailures = max }
+        return spec
+    }
+
+    /// `org push` to an environment of many hosts (see `FleetPush`), under the org's lock
+    /// from the snapshot to the last host settled.
+    func pushFleet(_ org: LoadedOrg, inputs: OrgValidator.Inputs, envName: String, env: EnvironmentConfig, spec: FleetSpec,
+                   message: String?, dryRun: Bool) throws -> FleetPushOutcome {
+        let push = try FleetPush(service: self, org: org.name, envName: envName, env: env, spec: spec)
+        let intent = PushUnit.Intent(action: "push", source: "push", message: message)
+        if dryRun { return try push.run(PushUnit.Source(org: org, inputs: inputs), intent, dryRun: true) }
+        return try withOrgLock(org.name) {
+            context.progress.step("snapshotting \(org.name)")
+            let snap = try snapshots.take(org: org.name, directory: org.directory, reason: "push \(envName)", by: by, now: context.now(),
+                                          scanning: "files")
+            return try push.run(PushUnit.Source(org: org, inputs: inputs, snapshot: snap.id, scanned: snap.scanned), intent, dryRun: false)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Dispatch
+import FoundationEssentials
+
+/// Runs a command at a target: here for a local target, over the target's ssh settings for a
+/// remote one. The remote shell gets one string (ssh has no other way), built from the argv
+/// with every word quoted by `ShellQuote`, so no word is ever read as shell syntax.
+struct TargetShell: Sendable {
+    let transport: any ReleaseTransport
+    let context: CoreContext
+
+    /// Runs `argv` in directory `cwd` of the target with `environment` added; a command that
+    /// exits non-zero is a result, not an error (the caller decides); ssh's own failure
+    /// (exit 255) is `ToolError.failed`.
+    func run(_ argv: [String], cwd: String, environment: [String: String] = [:], timeout: TimeInterval) throws -> ProcessResult {
+        precondition(!argv.isEmpty)
+        if let ssh = (transport as? SSHTransport)?.ssh {
+            let assignments = environment.sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value }
+            let words = ["cd", cwd].map(ShellQuote.quote).joined(separator: " ") + " && exec "
+                + ShellQuote.join((assignments.isEmpty ? [] : ["env"] + assignments) + argv)
+            let result = try context.runner.run(ProcessRequest(ssh.program, ssh.arguments(remoteCommand: words), timeout: timeout,
+                                                               outputLimit: 1 << 20))
+            if result.status == 255 {
+                throw ToolError.failed(argv: [ssh.program, "--", ssh.endpoint.destination, "<\(argv[0])>"], status: 255,
+                                       stderrTail: ToolError.tail(of: result.stderrString))
+            }
+            return result
+        }
+        return try context.runner.run(ProcessRequest(argv[0], Array(argv.dropFirst()), environment: environment,
+                                                     workingDirectory: cwd, timeout: timeout, outputLimit: 1 << 20))
+    }
+}
+
+/// Runs work items on up to `width` threads at once and waits for all of them.
+enum Parallel {
+    static func forEach(_ count: Int, width: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        guard count > 0 else { return }
+        if count == 1 || width <= 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        let slots = DispatchSemaphore(value: min(width, count))
+        let done = DispatchSemaphore(value: 0)
+        for i in 0..<count {
+            slots.wait()
+            Threads.start(name: "tetra-fleet") {
+                body(i)
+                slots.signal()
+                done.signal()
+            }
+        }
+        for _ in 0..<count { done.wait() }
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import XCTest
+
+/// Fleet pushes of the built binary to real hosts: network namespaces with an sshd each
+/// (`NetnsHosts`). Every host has its own target directory (the file system is shared).
+final class FleetE2ETests: XCTestCase {
+    override func tearDown() { DeployFixture.removeTemporaryDirectories() }
+
+    /// A state root with org `shop` whose env `prod` has the namespaces' sshds as hosts.
+    struct Fleet {
+        let tetra: Tetra
+        let root: String
+        let hosts: NetnsHosts
+        var orgDir: String { tetra.stateRoot + "/orgs/shop" }
+        func target(_ i: Int) -> String { root + "/targets/web\(i + 1)" }
+        func current(_ i: Int) -> String? { DeployFixture.currentLink(target(i)) }
+
+        init(hosts: NetnsHosts, verify: String = #"[["test", "-f", "{release}/host.txt"]]"#, rollout: String = "batch = 1",
+             extraHosts: String = "") throws {
+            self.hosts = hosts
+            root = DeployFixture.tempDir("tetra-fleet-e2e")
+            tetra = Tetra(stateRoot: root + "/state-root")
+            XCTAssertEqual(try tetra.run(["init"]).status, 0)
+            XCTAssertEqual(try tetra.run(["ports", "set", "api", "3200"]).status, 0)
+            try FileManager.default.createDirectory(atPath: tetra.stateRoot + "/orgs/shop/files", withIntermediateDirectories: true)
+            let server = hosts.servers[0]
+            let list = hosts.servers.indices.map { i in
+                "  { name = \"web\(i + 1)\", target = \"\(hosts.servers[i].url(path: target(i)))\", vars = { node = \(i + 1) }"
+                    + (i == 0 ? ", tags = [\"eu\"]" : "") + " },"
+            }.joined(separator: "\n")
+            let knownHosts = root + "/known_hosts"
+            try hosts.servers.map { (try? String(contentsOfFile: $0.knownHostsFile, encoding: .utf8)) ?? "" }.joined()
+                .write(toFile: knownHosts, atomically: true, encoding: .utf8)
+            try """
+            [org]
+            name = "shop"
+
+            [vars]
+            greeting = "hello"
+
+            [environments.prod]
+            hosts = [
+            \(list)
+            \(extraHosts)
+            ]
+            ssh_key = "\(server.clientKey)"
+            ssh_options = ["UserKnownHostsFile=\(knownHosts)", "StrictHostKeyChecking=yes", "ConnectTimeout=3"]
+
+            [environments.prod.rollout]
+            health_timeout = "2s"
+            \(rollout)
+
+            [environments.prod.hooks]
+            pre_push = [["sh", "-c", "echo \\"pre $TETRA_ENV $TETRA_HOSTS $TETRA_RELEASE\\" >> \(root)/hooks.log"]]
+            verify = \(verify)
+            post_push = [["sh", "-c", "echo \\"post $TETRA_OUTCOME\\" >> \(root)/hooks.log; cp \\"$TETRA_RESULT_JSON\\" \(root)/result.json"]]
+
+            """.write(toFile: orgDir + "/org.toml", atomically: true, encoding: .utf8)
+            try setVersion("v1")
+        }
+
+        func setVersion(_ v: String) throws {
+            try "\(v) {{ greeting }} from {{ host.name }} node {{ host.vars.node }} api {{ ports.api }}\n"
+                .write(toFile: orgDir + "/files/host.txt.tmpl", atomically: true, encoding: .utf8)
+        }
+
+        func push(_ extra: [String] = []) throws -> (Tetra.Result, [String: Any]) {
+            let r = try tetra.run(["org", "push", "shop", "prod", "--json"] + extra)
+            let doc = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
+            return (r, doc)
+        }
+
+        static func rows(_ doc: [String: Any]) -> [String: [String: Any]] {
+            var out: [String: [String: Any]] = [:]
+            for h in doc["hosts"] as? [[String: Any]] ?? [] { out[h["host"] as? String ?? ""] = h }
+            return out
+        }
+
+        /// No lock and no partial upload left at any host.
+        func assertSettled(file: StaticString = #filePath, line: UInt = #line) {
+            for i in hosts.servers.indices {
+                XCTAssertFalse(FileManager.default.fileExists(atPath: target(i) + "/.tetra/lock"), "web\(i + 1) still locked", file: file, line: line)
+                let partials = DeployFixture.releases(target(i)).filter { $0.hasSuffix(".partial") }
+                XCTAssertEqual(partials, [], "web\(i + 1)", file: file, line: line)
+            }
+        }
+    }
+
+    func testPushActivatesEveryHostInBatchesAndVerifiesOnTheHost() throws {
+        let hosts = try NetnsHosts(count: 3)
+        defer { hosts.stop() }
+        // The verify hook records the address of the machine it ran on: each host's own.
+        let f = try Fleet(hosts: hosts, verify: #"[["test", "-f", "{release}/host.txt"], ["sh", "-c", "ip -4 -o addr show dev eth0 > {release}/../../verified-on"]]"#)
+        let (r, doc) = try f.push()
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(doc["outcome"] as? String, "success")
+        XCTAssertEqual(doc["batch_count"] as? Int, 3)
+        let release = try XCTUnwrap(doc["release"] as? String)
+        let rows = Fleet.rows(doc)
+        XCTAssertEqual(rows.keys.sorted(), ["web1", "web2", "web3"])
+        for i in 0..<3 {
+            XCTAssertEqual(rows["web\(i + 1)"]?["result"] as? String, "ok")
+            XCTAssertEqual(rows["web\(i + 1)"]?["phase"] as? String, "done")
+            XCTAssertEqual(f.current(i), "releases/" + release)
+            XCTAssertEqual(try String(contentsOfFile: f.target(i) + "/current/host.txt", encoding: .utf8),
+                           "v1 hello from web\(i + 1) node \(i + 1) api 3200\n")
+            XCTAssertTrue(try String(contentsOfFile: f.target(i) + "/verified-on", encoding: .utf8).contains(hosts.address(i) + "/24"))
+        }
+        let log = try String(contentsOfFile: f.root + "/hooks.log", encoding: .utf8)
+        XCTAssertEqual(log, "pre prod web1,web2,web3 \(release)\npost success\n")
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: f.root + "/result.json"))) as? [String: Any]
+        XCTAssertEqual((result?["hosts"] as? [Any])?.count, 3)
+        f.assertSettled()
+
+        // Text: one row per host.
+        try f.setVersion("v2")
+        let text = try f.tetra.run(["org", "push", "shop", "prod"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("push shop to prod: success"), text.stdout)
+        for name in ["web1", "web2", "web3"] { XCTAssertTrue(text.stdout.contains("\n" + name + " "), text.stdout) }
+        XCTAssertTrue(text.stderr.contains("activating batch 3 of 3: web3"), text.stderr)
+    }
+
+    func testAFailedHostRollsBackEveryActivatedHostPastMaxFailures() throws {
+        let hosts = try NetnsHosts(count: 3)
+        defer { hosts.stop() }
+        // web2's verify fails once v2 is there.
+        let f = try Fleet(hosts: hosts, verify: #"[["sh", "-c", "! grep -q 'v2 hello from web2' {release}/host.txt"]]"#)
+        let (first, _) = try f.push()
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let v1 = (0..<3).map { f.current($0) }
+
+        try f.setVersion("v2")
+        let (r, doc) = try f.push()
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(doc["outcome"] as? String, "rolled_back")
+        let rows = Fleet.rows(doc)
+        XCTAssertEqual(rows["web1"]?["result"] as? String, "rolled_back")
+        XCTAssertEqual(rows["web2"]?["result"] as? String, "failed")
+        XCTAssertEqual(rows["web2"]?["phase"] as? String, "verify")
+        XCTAssertTrue((rows["web2"]?["error"] as? String ?? "").contains("verify failed on web2"))
+        XCTAssertEqual(rows["web3"]?["result"] as? String, "not_activated")
+        XCTAssertEqual((0..<3).map { f.current($0) }, v1, "every host back on v1")
+        XCTAssertEqual(DeployFixture.releases(f.target(2)).count, 1, "web3's upload was removed")
+        XCTAssertTrue(try String(contentsOfFile: f.root + "/hooks.log", encoding: .utf8).hasSuffix("post rolled_back\n"))
+        f.assertSettled()
+
+        // Within max_failures: the others keep v2.
+        let (partial, pdoc) = try f.push(["--max-failures", "1"])
+        XCTAssertEqual(partial.status, 1, partial.stderr)
+        XCTAssertEqual(pdoc["outcome"] as? String, "partial")
+        let release = try XCTUnwrap(pdoc["release"] as? String)
+        XCTAssertEqual(f.current(0), "releases/" + release)
+        XCTAssertEqual(f.current(1), v1[1])
+        XCTAssertEqual(f.current(2), "releases/" + release)
+        f.assertSettled()
+    }
+
+    func testUnreachableHostsStopThePushBeforeAnythingIsSwitched() throws {
+        let hosts = try NetnsHosts(count: 2)
+        defer { hosts.stop() }
+        let f = try Fleet(hosts: hosts, rollout: "batch = \"50%\"")
+        XCTAssertEqual(try f.push().0.status, 0)
+        let v1 = (0..<2).map { f.current($0) }
+        try f.setVersion("v2")
+        hosts.down(1)
+        let (r, doc) = try f.push()
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(doc["outcome"] as? String, "failed")
+        XCTAssertEqual(Fleet.rows(doc)["web2"]?["result"] as? String, "unreachable")
+        XCTAssertEqual(Fleet.rows(doc)["web1"]?["result"] as? String, "not_activated")
+        XCTAssertEqual((0..<2).map { f.current($0) }, v1, "nothing switched")
+        XCTAssertEqual(DeployFixture.releases(f.target(0)).count, 1, "web1's upload was removed")
+        f.assertSettled()
+
+        // No host reachable: exit 6.
+        hosts.down(0)
+        let (none, ndoc) = try f.push()
+        XCTAssertEqual(none.status, 6, none.stderr)
+        XCTAssertEqual(ndoc["outcome"] as? String, "failed")
+    }
+
+    func testPrePushFailureAndHostSelection() throws {
+        let hosts = try NetnsHosts(count: 2)
+        defer { hosts.stop() }
+        let f = try Fleet(hosts: hosts)
+        // --hosts tag:eu: only web1.
+        let (r, doc) = try f.push(["--hosts", "tag:eu"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(Fleet.rows(doc).keys.sorted(), ["web1"])
+        XCTAssertNotNil(f.current(0))
+        XCTAssertNil(f.current(1))
+        let bad = try f.tetra.run(["org", "push", "shop", "prod", "--hosts", "web9"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("'web9' is not a host of prod"), bad.stderr)
+
+        // A failing pre_push hook: exit 1, no host touched.
+        let toml = try String(contentsOfFile: f.orgDir + "/org.toml", encoding: .utf8)
+        try toml.replacingOccurrences(of: "pre_push = [[\"sh\", \"-c\"", with: "pre_push = [[\"false\"], [\"sh\", \"-c\"")
+            .write(toFile: f.orgDir + "/org.toml", atomically: true, encoding: .utf8)
+        try f.setVersion("v2")
+        let before = (0..<2).map { f.current($0) }
+        let refused = try f.tetra.run(["org", "push", "shop", "prod"])
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("pre_push hook failed: false"), refused.stderr)
+        XCTAssertEqual((0..<2).map { f.current($0) }, before)
+        XCTAssertEqual(DeployFixture.releases(f.target(0)).count, 1)
+    }
+}

@@ -14,11 +14,11 @@ let package = Package(
         .target(name: "TetraCLI", dependencies: ["TetraCore"]),
         // Thin entry point: builds the real context, runs the CLI, exits.
         .executableTarget(name: "tetra", dependencies: ["TetraCLI", "TetraCore"]),
-        // For tests only (not linked into tetra): the fail-closed fake process runner.
+        // For tests only (not linked into tetra): the fail-closed fake process runner, golden files.
         .target(name: "TetraTestSupport", dependencies: ["TetraCore"]),
         .testTarget(name: "TetraCoreTests", dependencies: ["TetraCore", "TetraTestSupport"]),
         .testTarget(name: "TetraCLITests", dependencies: ["TetraCLI", "TetraCore", "TetraTestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TetraCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TetraCore", "TetraTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -99,7 +99,7 @@ function __tetra_subcommands
             printf '%s\t%s\n' 'backup' 'Write a volume'\''s content to FILE.tar.gz (through a helper container)'
             printf '%s\t%s\n' 'restore' 'Fill a volume from FILE.tar.gz (creating it if missing)'
         case 'ssl'
-            printf '%s\t%s\n' 'list' 'List certificates: names, issuer, expiry, days left, source'
+            printf '%s\t%s\n' 'list' 'List certificates: names, issuer, expiry, days left, origin'
             printf '%s\t%s\n' 'get' 'Show a certificate'\''s details and file paths'
             printf '%s\t%s\n' 'generate' 'Issue a certificate (ACME HTTP-01, or --self-signed)'
             printf '%s\t%s\n' 'ensure' 'Issue if missing, renew if due (or names changed), else do nothing'

@@ -72,7 +72,7 @@ final class SSLE2ETests: XCTestCase {
         XCTAssertEqual(certs[0]["names"] as? [String], ["a.test", "b.test"])
         XCTAssertEqual(certs[1]["names"] as? [String], ["c.test"])
         for c in certs {
-            XCTAssertEqual(c["source"] as? String, "acme")
+            XCTAssertEqual(c["origin"] as? String, "acme")
             XCTAssertTrue((c["issuer"] as? String ?? "").contains("Pebble"), "\(c)")
             let notAfter = try XCTUnwrap(ISO8601DateFormatter().date(from: c["expires_at"] as? String ?? ""))
             XCTAssertGreaterThan(notAfter, Date().addingTimeInterval(30 * 86400))
@@ -228,7 +228,7 @@ final class SSLE2ETests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let cert = try XCTUnwrap(try json(r.stdout)["certificate"] as? [String: Any])
         XCTAssertEqual(cert["names"] as? [String], ["*.dev.test", "dev.test"])
-        XCTAssertEqual(cert["source"] as? String, "self-signed")
+        XCTAssertEqual(cert["origin"] as? String, "self-signed")
         XCTAssertEqual(cert["days_left"] as? Int, 9)
 
         // Import: a certificate made elsewhere, with its key; then with another key.
@@ -251,7 +251,7 @@ final class SSLE2ETests: XCTestCase {
         r = try t.run(["ssl", "list", "--json"])
         let certs = try XCTUnwrap(try json(r.stdout)["certificates"] as? [[String: Any]])
         let imp = try XCTUnwrap(certs.first { $0["domain"] as? String == "imp.test" })
-        XCTAssertEqual(imp["source"] as? String, "imported")
+        XCTAssertEqual(imp["origin"] as? String, "imported")
         XCTAssertEqual(imp["names"] as? [String], ["imp.test", "www.imp.test"])
         XCTAssertEqual(imp["key_type"] as? String, "rsa2048")
         XCTAssertFalse(r.stdout.contains("PRIVATE"))

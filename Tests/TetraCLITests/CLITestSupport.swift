@@ -54,38 +54,3 @@ final class AnswerBox: @unchecked Sendable {
         return answers.isEmpty ? nil : answers.removeFirst()
     }
 }
-
-/// Golden files under Tests/TetraCLITests/Golden. `TETRA_UPDATE_GOLDEN=1` rewrites them.
-enum Golden {
-    static var directory: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden").path
-    }
-    static var packageRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().path
-    }
-    static var updating: Bool { ProcessInfo.processInfo.environment["TETRA_UPDATE_GOLDEN"] == "1" }
-
-    static func check(_ actual: String, path: String, file: StaticString = #filePath, line: UInt = #line) {
-        if updating {
-            try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                     withIntermediateDirectories: true)
-            try? actual.write(toFile: path, atomically: true, encoding: .utf8)
-            return
-        }
-        guard let expected = try? String(contentsOfFile: path, encoding: .utf8) else {
-            return XCTFail("missing golden file \(path); run with TETRA_UPDATE_GOLDEN=1", file: file, line: line)
-        }
-        if expected != actual {
-            let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
-            let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
-            let firstDiff = zip(e, a).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(e.count, a.count)
-            XCTFail("""
-                \(path) differs at line \(firstDiff + 1):
-                  expected: \(firstDiff < e.count ? String(e[firstDiff]) : "<end>")
-                  actual:   \(firstDiff < a.count ? String(a[firstDiff]) : "<end>")
-                (run with TETRA_UPDATE_GOLDEN=1 to accept)
-                """, file: file, line: line)
-        }
-    }
-}

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import TetraCLI
 import TetraCore
+import TetraTestSupport
 
 /// Help of every group, the completion scripts and docs/commands.md are generated from
 /// the command table; these tests pin them.

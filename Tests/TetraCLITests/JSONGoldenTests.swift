@@ -2,10 +2,13 @@ import Foundation
 import XCTest
 @testable import TetraCLI
 import TetraCore
+import TetraTestSupport
 
 /// The `--json` contract (docs/json.md): every command with `--json` has a golden file of its
 /// document under Golden/json/, every document follows the convention (one object, snake_case
 /// keys, no null), and the error document of every kind is pinned under Golden/json/errors/.
+/// Documents that need real components (the `volume` and `ssl` commands) are pinned by the
+/// end-to-end tests (Tests/EndToEndTests/JSONGoldenE2ETests.swift) against the same files.
 final class JSONGoldenTests: XCTestCase {
     /// Commands whose document needs a real component (sshd, dockerd, pebble, git remotes,
     /// a running supervisor) or the host's sockets: no golden yet. This list only shrinks:
@@ -16,8 +19,6 @@ final class JSONGoldenTests: XCTestCase {
         "ports check", "ports scan", "ports reconcile",
         "svc health",
         "library init", "library update", "library status", "library log", "library rollback", "library list",
-        "volume list", "volume get", "volume create", "volume delete", "volume backup", "volume restore", "volume prune",
-        "ssl get", "ssl generate", "ssl ensure", "ssl renew", "ssl rollback", "ssl import", "ssl delete",
     ]
 
     static var jsonCommands: [String] {
@@ -30,18 +31,14 @@ final class JSONGoldenTests: XCTestCase {
         return out
     }
 
-    static func goldenPath(_ command: String) -> String {
-        Golden.directory + "/json/" + command.replacingOccurrences(of: " ", with: "-") + ".json"
-    }
-
     func testEveryCommandWithJSONHasAGoldenDocument() {
         let fm = FileManager.default
         for command in Self.jsonCommands {
-            let exists = fm.fileExists(atPath: Self.goldenPath(command))
+            let exists = fm.fileExists(atPath: JSONContract.goldenPath(command))
             if Self.pending.contains(command) {
                 XCTAssertFalse(exists, "'\(command)' has a golden now: remove it from JSONGoldenTests.pending")
             } else {
-                XCTAssertTrue(exists || Golden.updating, "'tetra \(command) --json' has no golden file \(Self.goldenPath(command))")
+                XCTAssertTrue(exists || Golden.updating, "'tetra \(command) --json' has no golden file \(JSONContract.goldenPath(command))")
             }
         }
         for command in Self.pending {
@@ -57,10 +54,10 @@ final class JSONGoldenTests: XCTestCase {
         func pin(_ command: String, _ argv: [String], status: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) {
             let r = cli.run(argv + ["--json"])
             XCTAssertEqual(r.status, status, "\(argv): \(r.stderr)", file: file, line: line)
-            let doc = Self.normalized(r.stdout, root: cli.stateRoot)
-            Self.checkConvention(doc, command: command, file: file, line: line)
+            let doc = JSONContract.normalized(r.stdout, root: cli.stateRoot)
+            JSONContract.checkConvention(doc, command: command, file: file, line: line)
             if !pinned.contains(command) {
-                Golden.check(doc, path: Self.goldenPath(command), file: file, line: line)
+                Golden.check(doc, path: JSONContract.goldenPath(command), file: file, line: line)
                 pinned.insert(command)
             }
         }
@@ -151,46 +148,8 @@ final class JSONGoldenTests: XCTestCase {
         for error in errors where seen.insert(error.kind).inserted {
             XCTAssertTrue(page.contains("`\(error.kind)`"), "docs/json.md does not list the error kind '\(error.kind)'")
             let doc = JSONOutput.error(error) + "\n"
-            Self.checkConvention(doc, command: "error \(error.kind)")
+            JSONContract.checkConvention(doc, command: "error \(error.kind)")
             Golden.check(doc, path: Golden.directory + "/json/errors/\(error.kind).json")
         }
-    }
-
-    /// Temporary paths as `$ROOT`, this machine's name as `$HOST`, snapshot ids (a hash of
-    /// files that hold `$ROOT`) as `$SNAPSHOT`, run times (`duration_ms`, `pid`) as 0.
-    static func normalized(_ text: String, root: String) -> String {
-        var s = text.replacingOccurrences(of: root, with: "$ROOT")
-        s = s.replacingOccurrences(of: (NSTemporaryDirectory() as NSString).standardizingPath, with: "$TMPDIR")
-        let host = ProcessIdentity.hostName
-        s = s.replacingOccurrences(of: "@\(host)\"", with: "@$HOST\"").replacingOccurrences(of: "\"\(host)\"", with: "\"$HOST\"")
-        s = s.replacingOccurrences(of: "\"[0-9a-f]{16}\"", with: "\"$SNAPSHOT\"", options: .regularExpression)
-        for key in ["duration_ms", "pid"] {
-            s = s.replacingOccurrences(of: "\"\(key)\" : -?[0-9]+", with: "\"\(key)\" : 0", options: .regularExpression)
-        }
-        return s
-    }
-
-    /// One object; snake_case keys (except inside maps of user names); no null.
-    static func checkConvention(_ doc: String, command: String, file: StaticString = #filePath, line: UInt = #line) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(doc.utf8)) as? [String: Any] else {
-            return XCTFail("'\(command)': the document is not one JSON object: \(doc.prefix(200))", file: file, line: line)
-        }
-        let userMaps: Set<String> = ["vars", "defaults", "labels", "options", "ports", "values"]
-        func walk(_ value: Any, _ path: String) {
-            if value is NSNull { XCTFail("'\(command)': null at \(path)", file: file, line: line) }
-            if let dict = value as? [String: Any] {
-                for (k, v) in dict {
-                    if k.range(of: "^[a-z][a-z0-9_]*$", options: .regularExpression) == nil {
-                        XCTFail("'\(command)': key '\(k)' at \(path) is not snake_case", file: file, line: line)
-                    }
-                    if !userMaps.contains(k) { walk(v, path + "." + k) } else if let m = v as? [String: Any] {
-                        for (_, inner) in m { if inner is NSNull { XCTFail("'\(command)': null in \(path).\(k)", file: file, line: line) } }
-                    }
-                }
-            } else if let array = value as? [Any] {
-                for item in array { walk(item, path + "[]") }
-            }
-        }
-        walk(object, "")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import TetraCLI
 import TetraCore
+import TetraTestSupport
 
 /// `org snapshot list | show | diff | restore` in-process: every JSON document pinned by a
 /// golden file (Golden/json/org-snapshot-*.json; the host name is written HOST).

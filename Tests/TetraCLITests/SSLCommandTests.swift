@@ -6,7 +6,7 @@ import XCTest
 final class SSLCommandTests: XCTestCase {
     func record(_ domain: String, names: [String], issuer: String) -> SSLService.Record {
         SSLService.Record(domain: domain, names: names, issuer: issuer, not_before: "2026-11-21T20:00:00Z",
-                          not_after: "2027-02-19T20:00:00Z", days_left: 89, source: "acme", key_type: "ec256", serial: "0A")
+                          not_after: "2027-02-19T20:00:00Z", days_left: 89, origin: .acme, key_type: "ec256", serial: "0A")
     }
 
     /// The hand-written `ssl list --json` is byte-identical to the generic encoder's output.
@@ -75,7 +75,7 @@ final class SSLCommandTests: XCTestCase {
                 if let within, m.not_after.timeIntervalSince(now) > within { continue }
                 records.append(SSLService.Record(domain: m.domain, names: m.names, issuer: m.issuer, not_before: Timestamps.iso8601(m.not_before),
                                                  not_after: Timestamps.iso8601(m.not_after), days_left: SSLService.daysLeft(m.not_after, now: now),
-                                                 source: m.source.rawValue, key_type: m.key_type, serial: m.serial))
+                                                 origin: m.source, key_type: m.key_type, serial: m.serial))
             }
             return try JSONOutput.encode(SSLCommands.ListResult(certificates: records)) + "\n"
         }
@@ -228,6 +228,27 @@ final class SSLCommandTests: XCTestCase {
         r = cli.run(["ssl", "delete", "a.test", "--yes"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: cli.stateRoot + "/ssl/a.test"))
+        XCTAssertEqual(cli.runner.assertAllExpectationsMet(), [])
+    }
+
+    /// A dry run reports the action it would take with `dry_run`, and the text says "would"
+    /// (no process runs: the fake runner allows none).
+    func testDryRunsReportTheActionWithDryRun() throws {
+        let cli = InProcess()
+        var r = cli.run(["ssl", "generate", "new.test", "--self-signed", "--dry-run"])
+        XCTAssertEqual(r.stdout, "new.test: would issue (self-signed)\n", r.stderr)
+        r = cli.run(["ssl", "generate", "new.test", "--self-signed", "--dry-run", "--json"])
+        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stderr)
+        XCTAssertEqual(doc["action"] as? String, "issued")
+        XCTAssertEqual(doc["dry_run"] as? Bool, true)
+        XCTAssertEqual(doc["origin"] as? String, "self-signed")
+        // Expiring two days after InProcess's clock: due.
+        try writeMeta(cli.stateRoot, domain: "old.test", dir: "old.test", notAfter: "2026-11-20T00:00:00Z")
+        r = cli.run(["ssl", "ensure", "old.test", "--self-signed", "--dry-run"])
+        XCTAssertEqual(r.stdout, "old.test: would renew (self-signed) - due\n", r.stderr)
+        r = cli.run(["ssl", "ensure", "old.test", "--self-signed", "--dry-run", "--json"])
+        XCTAssertTrue(r.stdout.contains("\"action\" : \"renewed\"") && r.stdout.contains("\"dry_run\" : true"), r.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cli.stateRoot + "/ssl/new.test"))
         XCTAssertEqual(cli.runner.assertAllExpectationsMet(), [])
     }
 }

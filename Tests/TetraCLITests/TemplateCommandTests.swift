@@ -39,7 +39,7 @@ final class TemplateCommandTests: XCTestCase {
         let j = try json(cli.run(["template", "list", "--json"]).stdout)
         let records = try XCTUnwrap(j["templates"] as? [[String: Any]])
         let web = records.filter { $0["name"] as? String == "service/web" }
-        XCTAssertEqual(web.map { $0["source"] as? String }, ["library", "built-in"])
+        XCTAssertEqual(web.map { $0["origin"] as? String }, ["library", "built-in"])
         XCTAssertEqual(web.map { $0["active"] as? Bool }, [true, false])
     }
 

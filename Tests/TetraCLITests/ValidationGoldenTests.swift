@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import TetraCLI
 import TetraCore
+import TetraTestSupport
 
 /// The `--json` document of `org validate`, pinned by a golden file.
 final class ValidationGoldenTests: XCTestCase {

@@ -205,13 +205,13 @@ enum LibraryCommands {
                         let builtins = Set(catalog.builtinEntries().map(\.name))
                         let entries = try catalog.libraryEntries()
                         let records = TemplateCommands.records(entries, catalog: catalog).map { r in
-                            TemplateCommands.ListRecord(name: r.name, kind: r.kind, source: r.source, active: true,
+                            TemplateCommands.ListRecord(name: r.name, kind: r.kind, origin: r.origin, active: true,
                                                         note: builtins.contains(r.name) ? "overrides built-in" : "",
                                                         description: r.description, location: r.location, files: r.files)
                         }
                         struct Result: Encodable { let templates: [TemplateCommands.ListRecord] }
                         let text = records.isEmpty ? "the library has no templates (add files under templates/KIND/ in the library repository)\n"
-                            : env.table(["name", "kind", "note", "description"], records.map { [$0.name, $0.kind, $0.note, $0.description ?? ""] })
+                            : env.table(["name", "kind", "note", "description"], records.map { [$0.name, $0.kind.rawValue, $0.note, $0.description ?? ""] })
                         return CommandOutput(json: Result(templates: records), text: text)
                     })
     }

@@ -63,11 +63,20 @@ enum SSLCommands {
         return issuer
     }
 
+    /// "issued", or "would issue" on a dry run.
+    static func actionText(_ r: SSLService.IssueResult) -> String {
+        switch (r.dry_run, r.action) {
+        case (true, .issued): return "would issue"
+        case (true, .renewed): return "would renew"
+        default: return r.action.rawValue
+        }
+    }
+
     static func resultText(_ r: SSLService.IssueResult) -> String {
-        var line = "\(r.domain): \(r.action.replacingAll("-", with: " "))"
-        if r.action != "unchanged" && r.action != "skipped" { line += " (\(r.source))" }
+        var line = "\(r.domain): \(actionText(r))"
+        if r.action != .unchanged && r.action != .skipped { line += " (\(r.origin.rawValue))" }
         if let reason = r.reason { line += " - \(reason)" }
-        if let na = r.not_after, r.action != "unchanged" { line += "; valid until \(na)" }
+        if let na = r.not_after, r.action != .unchanged { line += "; valid until \(na)" }
         if r.names.count > 1 { line += "; names: \(r.names.joined(separator: ", "))" }
         line += "\n"
         if let hook = r.deploy_hook { line += "\(r.domain): deploy hook ran (exit \(hook.status))\n" }
@@ -75,7 +84,7 @@ enum SSLCommands {
     }
 
     static var list: CommandSpec {
-        CommandSpec("list", summary: "List certificates: names, issuer, expiry, days left, source",
+        CommandSpec("list", summary: "List certificates: names, issuer, expiry, days left, origin",
                     discussion: """
                     Reads ssl/<domain>/meta.toml only (written when a certificate is stored), so it is
                     fast with many certificates. With --expiring, only certificates expiring within
@@ -102,12 +111,12 @@ enum SSLCommands {
                             }
                         }
                         let failing = window != nil && !records.isEmpty
-                        let rows = records.map { [$0.domain, $0.names.joined(separator: ","), shortIssuer($0.issuer), $0.not_after, String($0.days_left), $0.source] }
+                        let rows = records.map { [$0.domain, $0.names.joined(separator: ","), shortIssuer($0.issuer), $0.not_after, String($0.days_left), $0.origin.rawValue] }
                         let text: String
                         if records.isEmpty {
                             text = window == nil ? "no certificates\n" : "no certificates expiring within \(inv.flag("expiring")!)\n"
                         } else {
-                            text = env.table(["domain", "names", "issuer", "not after", "days", "source"], rows)
+                            text = env.table(["domain", "names", "issuer", "not after", "days", "origin"], rows)
                         }
                         return CommandOutput(exitCode: failing ? .failure : .success, json: ListResult(certificates: records), text: text)
                     })
@@ -130,7 +139,7 @@ enum SSLCommands {
                         text += "not after:    \(c.not_after) (\(c.days_left) days left)\n"
                         text += "serial:       \(c.serial)\n"
                         text += "sha256:       \(d.fingerprint_sha256)\n"
-                        text += "source:       \(c.source)\(d.acme_server.map { " (\($0))" } ?? "")\n"
+                        text += "origin:       \(c.origin.rawValue)\(d.acme_server.map { " (\($0))" } ?? "")\n"
                         text += "key type:     \(c.key_type)\n"
                         text += "stored:       \(d.created)\n"
                         text += "cert:         \(d.files.cert)\n"
@@ -213,8 +222,8 @@ enum SSLCommands {
                         let within = try inv.duration("within") ?? SSLService.defaultWithin
                         let results = try service(env).renew(domain, options: options, within: within, force: inv.has("force"))
                         struct Result: Encodable { let results: [SSLService.IssueResult] }
-                        let failed = results.filter { $0.action == "failed" }
-                        let text = results.isEmpty ? "no certificates\n" : results.filter { $0.action != "failed" }.map(resultText).joined()
+                        let failed = results.filter { $0.action == .failed }
+                        let text = results.isEmpty ? "no certificates\n" : results.filter { $0.action != .failed }.map(resultText).joined()
                         // Errors go to stderr even under --quiet (notes would not).
                         for f in failed where !env.options.json {
                             env.cli.stderr.write("tetra: error: renewal of \(f.domain) failed: \(f.reason ?? "")\n")

@@ -117,8 +117,8 @@ extension SSLCommands {
                 }
                 put("      ]")
             }
+            put(",\n      \"origin\" : "); quoted(r.origin.rawValue)
             put(",\n      \"serial\" : "); quoted(r.serial)
-            put(",\n      \"source\" : "); quoted(r.source)
             put(",\n      \"starts_at\" : "); quoted(r.not_before)
             put("\n    }")
         }
@@ -140,8 +140,8 @@ extension SSLCommands {
                 }
                 put("      ]")
             }
+            put(",\n      \"origin\" : "); raw(m, m.source)
             put(",\n      \"serial\" : "); raw(m, m.serial)
-            put(",\n      \"source\" : "); raw(m, m.source)
             put(",\n      \"starts_at\" : "); raw(m, m.notBefore)
             put("\n    }")
         }

@@ -50,8 +50,8 @@ enum TemplateCommands {
 
     struct ListRecord: Encodable {
         let name: String
-        let kind: String
-        let source: String
+        let kind: TemplateEntry.Kind
+        let origin: TemplateOrigin
         let active: Bool
         /// "overrides built-in", "overridden by library" or "".
         let note: String
@@ -74,14 +74,14 @@ enum TemplateCommands {
             if e.origin == .library && builtinNames.contains(e.name) { note = "overrides built-in" }
             else if e.origin == .builtin && libraryNames.contains(e.name) { note = "overridden by library" }
             else { note = "" }
-            return ListRecord(name: e.name, kind: e.kind.rawValue, source: e.origin.rawValue, active: e.active, note: note,
+            return ListRecord(name: e.name, kind: e.kind, origin: e.origin, active: e.active, note: note,
                               description: description, location: e.location, files: e.files)
         }
     }
 
     static func listTable(_ env: CommandEnvironment, _ records: [ListRecord]) -> String {
-        env.table(["name", "kind", "source", "status", "description"], records.map {
-            [$0.name, $0.kind, $0.source, $0.active ? ($0.note.isEmpty ? "active" : "active, " + $0.note) : $0.note,
+        env.table(["name", "kind", "origin", "status", "description"], records.map {
+            [$0.name, $0.kind.rawValue, $0.origin.rawValue, $0.active ? ($0.note.isEmpty ? "active" : "active, " + $0.note) : $0.note,
              $0.description ?? ""]
         })
     }
@@ -112,8 +112,8 @@ enum TemplateCommands {
             let contents: String
         }
         let name: String
-        let kind: String
-        let source: String
+        let kind: TemplateEntry.Kind
+        let origin: TemplateOrigin
         let location: String
         let description: String?
         let overrides: Bool
@@ -132,7 +132,7 @@ enum TemplateCommands {
                         let t = try resolve(inv.required("NAME"), env)
                         let overrides = t.entry.origin == .library && catalog(env).builtinEntries().contains { $0.name == t.entry.name }
                         let result = ShowResult(
-                            name: t.entry.name, kind: t.entry.kind.rawValue, source: t.entry.origin.rawValue,
+                            name: t.entry.name, kind: t.entry.kind, origin: t.entry.origin,
                             location: t.entry.location, description: t.manifest.description, overrides: overrides,
                             variables: t.variables, defaults: EncodableTOML(.table(t.manifest.defaults)), output: t.manifest.output,
                             verbatim: t.manifest.verbatim,
@@ -219,7 +219,7 @@ enum TemplateCommands {
                         }
                         struct Result: Encodable {
                             let template: String
-                            let source: String
+                            let origin: TemplateOrigin
                             let files: [LoadedTemplate.Output]
                         }
                         var text = ""
@@ -232,7 +232,7 @@ enum TemplateCommands {
                                 if !o.contents.isEmpty, !o.contents.hasSuffix("\n") { text += "\n" }
                             }
                         }
-                        return CommandOutput(json: Result(template: template.entry.name, source: template.entry.origin.rawValue, files: outputs),
+                        return CommandOutput(json: Result(template: template.entry.name, origin: template.entry.origin, files: outputs),
                                              text: text, notes: notes)
                     })
     }

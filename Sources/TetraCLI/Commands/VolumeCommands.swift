@@ -88,7 +88,7 @@ enum VolumeCommands {
                         var text = """
                         name:        \(d.name)
                         driver:      \(d.driver)
-                        scope:       \(d.scope)
+                        scope:       \(d.scope?.rawValue ?? "-")
                         mountpoint:  \(d.mountpoint)
                         created:     \(d.createdAt ?? "-")
                         org:         \(d.org ?? "-")

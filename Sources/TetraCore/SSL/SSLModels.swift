@@ -63,11 +63,18 @@ public struct CertificateInfo: Sendable, Equatable {
     }
 }
 
-/// Where a stored certificate came from.
-public enum CertificateSource: String, Sendable, Codable {
+/// Where a stored certificate came from: `origin` in JSON, `source` in meta.toml (the file
+/// format keeps its key).
+public enum CertificateOrigin: String, Sendable, Codable {
     case acme
     case selfSigned = "self-signed"
     case imported
+}
+
+/// What `ssl generate`, `ensure`, `renew` and `import` did to a certificate (under `--dry-run`:
+/// what they would do, with `dry_run` true).
+public enum CertificateAction: String, Sendable, Encodable {
+    case issued, renewed, imported, unchanged, skipped, failed
 }
 
 /// `ssl/<domain>/meta.toml`: everything `ssl list` shows, read once when the certificate is
@@ -81,7 +88,7 @@ public struct CertificateMeta: Sendable, Equatable, Codable {
     public var not_after: Date
     public var serial: String
     public var fingerprint_sha256: String
-    public var source: CertificateSource
+    public var source: CertificateOrigin
     /// ec256, rsa2048 (issued here), or what an imported key is (rsa4096, ...).
     public var key_type: String
     public var created: Date
@@ -93,7 +100,7 @@ public struct CertificateMeta: Sendable, Equatable, Codable {
     public var webroot: String?
     public var days: Int?
 
-    public init(domain: String, info: CertificateInfo, source: CertificateSource, keyType: String, created: Date) {
+    public init(domain: String, info: CertificateInfo, source: CertificateOrigin, keyType: String, created: Date) {
         self.domain = domain
         names = info.names
         subject = info.subject
@@ -256,7 +263,7 @@ enum MetaFastReader {
         var i = 0
         let n = b.count
         var domain: String?, names: [String]?, subject: String?, issuer: String?, serial: String?, fingerprint: String?
-        var source: CertificateSource?, keyType: String?, notBefore: Date?, notAfter: Date?, created: Date?
+        var source: CertificateOrigin?, keyType: String?, notBefore: Date?, notAfter: Date?, created: Date?
         var acmeServer: String?, acmeCA: String?, email: String?, webroot: String?, httpPort: Int?, days: Int?
         func skipSpaces() { while i < n, b[i] == 0x20 || b[i] == 0x09 { i += 1 } }
         func basicString() -> String? {
@@ -354,7 +361,7 @@ enum MetaFastReader {
             case "issuer": ok = set(&issuer, basicString())
             case "serial": ok = set(&serial, basicString())
             case "fingerprint_sha256": ok = set(&fingerprint, basicString())
-            case "source": ok = set(&source, basicString().flatMap(CertificateSource.init))
+            case "source": ok = set(&source, basicString().flatMap(CertificateOrigin.init))
             case "key_type": ok = set(&keyType, basicString())
             case "not_before": ok = set(&notBefore, date())
             case "not_after": ok = set(&notAfter, date())

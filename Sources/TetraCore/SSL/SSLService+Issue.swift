@@ -30,10 +30,10 @@ extension SSLService {
     public struct IssueResult: Sendable, Encodable {
         public var domain: String
         public var names: [String]
-        /// issued, renewed, unchanged, skipped (and "would-…" under --dry-run)
-        public var action: String
+        /// issued, renewed, unchanged, skipped, failed; under --dry-run what would be done.
+        public var action: CertificateAction
         public var reason: String?
-        public var source: String
+        public var origin: CertificateOrigin
         public var not_after: String?
         public var days_left: Int?
         public var dry_run: Bool
@@ -41,7 +41,7 @@ extension SSLService {
         /// For `failed` (renew --all): the error's kind; `reason` holds its message.
         public var error_kind: String? = nil
         enum CodingKeys: String, CodingKey {
-            case domain, names, action, reason, source, not_after = "expires_at", days_left, dry_run, deploy_hook, error_kind
+            case domain, names, action, reason, origin, not_after = "expires_at", days_left, dry_run, deploy_hook, error_kind
         }
     }
 
@@ -49,7 +49,7 @@ extension SSLService {
     struct Plan {
         var domain: String
         var names: [String]
-        var source: CertificateSource
+        var origin: CertificateOrigin
         var keyType: SSLKeyType
         var server: String
         var caBundle: String?
@@ -105,7 +105,7 @@ extension SSLService {
         if o.httpPort != nil { webroot = nil }
         let days = o.days ?? stored?.days ?? Self.defaultDays
         guard (1...3650).contains(days) else { throw CoreError.invalidArgument("--days must be between 1 and 3650") }
-        return Plan(domain: d, names: names, source: selfSigned ? .selfSigned : .acme, keyType: keyType, server: server,
+        return Plan(domain: d, names: names, origin: selfSigned ? .selfSigned : .acme, keyType: keyType, server: server,
                     caBundle: selfSigned ? nil : ca, email: selfSigned ? nil : email, httpPort: selfSigned ? nil : port,
                     webroot: selfSigned ? nil : webroot, days: days)
     }
@@ -115,7 +115,7 @@ extension SSLService {
         let d = try Self.validateDomain(domain)
         let stored = try? meta(d)
         let p = try plan(domain: d, names: nil, options: options, stored: nil)
-        return try issue(p, action: stored == nil ? "issued" : "renewed", reason: nil, options: options)
+        return try issue(p, action: stored == nil ? .issued : .renewed, reason: nil, options: options)
     }
 
     /// `ssl ensure`: issues when missing or when the names changed, renews when due (or with
@@ -129,25 +129,25 @@ extension SSLService {
             if !wanted.contains(a) { wanted.append(a) }
         }
         guard let stored else {
-            return try issue(try plan(domain: d, names: nil, options: options, stored: nil), action: "issued", reason: "missing", options: options)
+            return try issue(try plan(domain: d, names: nil, options: options, stored: nil), action: .issued, reason: "missing", options: options)
         }
         if stored.source == .imported && !force && !options.selfSigned {
             return unchanged(stored, reason: "imported certificates are renewed by importing a new one (or --force to issue one here)",
-                             dryRun: options.dryRun, action: "skipped")
+                             dryRun: options.dryRun, action: .skipped)
         }
         let p = try plan(domain: d, names: wanted, options: options, stored: stored)
         if Set(stored.names) != Set(wanted) {
-            return try issue(p, action: "renewed", reason: "names changed", options: options)
+            return try issue(p, action: .renewed, reason: "names changed", options: options)
         }
-        if force { return try issue(p, action: "renewed", reason: "forced", options: options) }
+        if force { return try issue(p, action: .renewed, reason: "forced", options: options) }
         if stored.not_after.timeIntervalSince(core.now()) <= within {
-            return try issue(p, action: "renewed", reason: "due", options: options)
+            return try issue(p, action: .renewed, reason: "due", options: options)
         }
         return unchanged(stored, reason: "valid until \(Timestamps.iso8601(stored.not_after))", dryRun: options.dryRun)
     }
 
-    func unchanged(_ m: CertificateMeta, reason: String, dryRun: Bool, action: String = "unchanged") -> IssueResult {
-        IssueResult(domain: m.domain, names: m.names, action: action, reason: reason, source: m.source.rawValue,
+    func unchanged(_ m: CertificateMeta, reason: String, dryRun: Bool, action: CertificateAction = .unchanged) -> IssueResult {
+        IssueResult(domain: m.domain, names: m.names, action: action, reason: reason, origin: m.source,
                     not_after: Timestamps.iso8601(m.not_after), days_left: Self.daysLeft(m.not_after, now: core.now()),
                     dry_run: dryRun, deploy_hook: nil)
     }
@@ -160,7 +160,7 @@ extension SSLService {
         var out: [IssueResult] = []
         for m in targets {
             if m.source == .imported {
-                out.append(unchanged(m, reason: "imported certificates are renewed by importing a new one", dryRun: options.dryRun, action: "skipped"))
+                out.append(unchanged(m, reason: "imported certificates are renewed by importing a new one", dryRun: options.dryRun, action: .skipped))
                 continue
             }
             if !force && m.not_after.timeIntervalSince(core.now()) > within {
@@ -171,10 +171,10 @@ extension SSLService {
             o.selfSigned = m.source == .selfSigned
             do {
                 let p = try plan(domain: m.domain, names: m.names, options: o, stored: m)
-                out.append(try issue(p, action: "renewed", reason: force ? "forced" : "due", options: options))
+                out.append(try issue(p, action: .renewed, reason: force ? "forced" : "due", options: options))
             } catch let error as any TetraError where domain == nil && error.exitCode != .interrupted {
                 // --all: one failure does not stop the others; the caller reports it (exit 1).
-                var failed = unchanged(m, reason: error.message, dryRun: options.dryRun, action: "failed")
+                var failed = unchanged(m, reason: error.message, dryRun: options.dryRun, action: .failed)
                 failed.error_kind = error.kind
                 out.append(failed)
             }
@@ -182,10 +182,10 @@ extension SSLService {
         return out
     }
 
-    func issue(_ p: Plan, action: String, reason: String?, options: IssueOptions) throws -> IssueResult {
+    func issue(_ p: Plan, action: CertificateAction, reason: String?, options: IssueOptions) throws -> IssueResult {
         if options.dryRun {
-            return IssueResult(domain: p.domain, names: p.names, action: "would-" + (action == "issued" ? "issue" : "renew"),
-                               reason: reason, source: p.source.rawValue, not_after: nil, days_left: nil, dry_run: true, deploy_hook: nil)
+            return IssueResult(domain: p.domain, names: p.names, action: action, reason: reason, origin: p.origin,
+                               not_after: nil, days_left: nil, dry_run: true, deploy_hook: nil)
         }
         let dirName = Self.directoryName(for: p.domain)
         let meta: CertificateMeta = try withLock("ssl." + dirName) {
@@ -196,7 +196,7 @@ extension SSLService {
             core.progress.step("generating a \(p.keyType.rawValue) key for \(p.domain)")
             try AtomicFile.write(try openssl.generatePrivateKey(p.keyType), to: stage + "/key.pem", mode: 0o600)
             let fullchain: String
-            if p.source == .selfSigned {
+            if p.origin == .selfSigned {
                 core.progress.step("signing a self-signed certificate for \(p.names.joined(separator: ", ")) (\(p.days) days)")
                 fullchain = String(decoding: try openssl.selfSignedCertificate(privateKey: stage + "/key.pem", names: p.names, days: p.days), as: UTF8.self)
             } else {
@@ -204,9 +204,9 @@ extension SSLService {
             }
             let certs = PEM.certificates(fullchain)
             guard let leaf = certs.first else { throw SSLError.protocolError("the certificate download holds no PEM certificate") }
-            var m = CertificateMeta(domain: p.domain, info: try openssl.certificateInfo(pem: Data(leaf.utf8)), source: p.source,
+            var m = CertificateMeta(domain: p.domain, info: try openssl.certificateInfo(pem: Data(leaf.utf8)), source: p.origin,
                                     keyType: p.keyType.rawValue, created: core.now())
-            if p.source == .acme {
+            if p.origin == .acme {
                 m.acme_server = p.server
                 m.acme_ca = p.caBundle
                 m.email = p.email
@@ -220,7 +220,7 @@ extension SSLService {
             try install(stage: stage, dirName: dirName)
             return m
         }
-        var result = IssueResult(domain: meta.domain, names: meta.names, action: action, reason: reason, source: meta.source.rawValue,
+        var result = IssueResult(domain: meta.domain, names: meta.names, action: action, reason: reason, origin: meta.source,
                                  not_after: Timestamps.iso8601(meta.not_after), days_left: Self.daysLeft(meta.not_after, now: core.now()),
                                  dry_run: false, deploy_hook: nil)
         if let hook = options.deployHook { result.deploy_hook = try runDeployHook(hook, domain: meta.domain) }

@@ -9,12 +9,13 @@ extension SSLService {
     public struct ImportResult: Sendable, Encodable {
         public var domain: String
         public var names: [String]
-        public var action: String
-        public var source: String
+        /// `imported` (under --dry-run: would be, with `dry_run` true).
+        public var action: CertificateAction
+        public var origin: CertificateOrigin
         public var not_after: String
         public var days_left: Int
         public var dry_run: Bool
-        enum CodingKeys: String, CodingKey { case domain, names, action, source, not_after = "expires_at", days_left, dry_run }
+        enum CodingKeys: String, CodingKey { case domain, names, action, origin, not_after = "expires_at", days_left, dry_run }
     }
 
     public func importCertificate(_ domain: String, cert: String, key: String, chain: String?, dryRun: Bool) throws -> ImportResult {
@@ -74,7 +75,7 @@ extension SSLService {
             try AtomicFile.ensureDirectory(tmp, mode: 0o700)
             defer { try? FileManager.default.removeItem(atPath: tmp) }
             let m = try check(tmp)
-            return ImportResult(domain: d, names: m.names, action: "would-import", source: "imported",
+            return ImportResult(domain: d, names: m.names, action: .imported, origin: .imported,
                                 not_after: Timestamps.iso8601(m.not_after), days_left: Self.daysLeft(m.not_after, now: core.now()), dry_run: true)
         }
         let m: CertificateMeta = try withLock("ssl." + dirName) {
@@ -87,7 +88,7 @@ extension SSLService {
             try install(stage: stage, dirName: dirName)
             return m
         }
-        return ImportResult(domain: d, names: m.names, action: "imported", source: "imported",
+        return ImportResult(domain: d, names: m.names, action: .imported, origin: .imported,
                             not_after: Timestamps.iso8601(m.not_after), days_left: Self.daysLeft(m.not_after, now: core.now()), dry_run: false)
     }
 

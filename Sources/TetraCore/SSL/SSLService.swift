@@ -59,19 +59,19 @@ public struct SSLService: Sendable {
         public var not_before: String
         public var not_after: String
         public var days_left: Int
-        public var source: String
+        public var origin: CertificateOrigin
         public var key_type: String
         public var serial: String
         /// Times are `*_at` keys: the validity window is `starts_at`..`expires_at`.
         enum CodingKeys: String, CodingKey {
-            case domain, names, issuer, not_before = "starts_at", not_after = "expires_at", days_left, source, key_type, serial
+            case domain, names, issuer, not_before = "starts_at", not_after = "expires_at", days_left, origin, key_type, serial
         }
     }
 
     func record(_ meta: CertificateMeta, now: Date? = nil) -> Record {
         Record(domain: meta.domain, names: meta.names, issuer: meta.issuer, not_before: Timestamps.iso8601(meta.not_before),
                not_after: Timestamps.iso8601(meta.not_after), days_left: Self.daysLeft(meta.not_after, now: now ?? core.now()),
-               source: meta.source.rawValue, key_type: meta.key_type, serial: meta.serial)
+               origin: meta.source, key_type: meta.key_type, serial: meta.serial)
     }
 
     public static func daysLeft(_ notAfter: Date, now: Date) -> Int {
@@ -178,8 +178,8 @@ public struct SSLService: Sendable {
         public struct Previous: Sendable, Encodable {
             public var not_after: String
             public var serial: String
-            public var source: String
-            enum CodingKeys: String, CodingKey { case not_after = "expires_at", serial, source }
+            public var origin: CertificateOrigin
+            enum CodingKeys: String, CodingKey { case not_after = "expires_at", serial, origin }
         }
         public var certificate: Record
         public var subject: String
@@ -199,7 +199,7 @@ public struct SSLService: Sendable {
         var previous: Details.Previous? = nil
         if let data = try AtomicFile.readIfExists(dir + "/previous/meta.toml").map(Array.init),
            let p = try? CertificateMeta.parse(data, file: dir + "/previous/meta.toml") {
-            previous = .init(not_after: Timestamps.iso8601(p.not_after), serial: p.serial, source: p.source.rawValue)
+            previous = .init(not_after: Timestamps.iso8601(p.not_after), serial: p.serial, origin: p.source)
         }
         return Details(certificate: record(m), subject: m.subject, fingerprint_sha256: m.fingerprint_sha256,
                        created: Timestamps.iso8601(m.created), acme_server: m.acme_server,

@@ -85,13 +85,17 @@ public struct DockerVolume: Sendable, Equatable, Decodable {
     }
 }
 
+/// Docker's state of a container; `unknown` for a value this tetra does not know.
+public enum DockerContainerState: String, Sendable, Equatable, Codable {
+    case created, restarting, running, removing, paused, exited, dead, unknown
+}
+
 /// A container that references a volume (`docker ps -a --filter volume=NAME`).
 public struct DockerContainerRef: Sendable, Equatable, Codable {
     public var id: String
     public var name: String
     public var image: String
-    /// "running", "exited", "created", ...
-    public var state: String
+    public var state: DockerContainerState
     /// "Up 3 minutes", "Exited (0) 2 hours ago".
     public var status: String
 
@@ -103,11 +107,11 @@ public struct DockerContainerRef: Sendable, Equatable, Codable {
         id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
         name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
         image = try c.decodeIfPresent(String.self, forKey: .image) ?? ""
-        state = try c.decodeIfPresent(String.self, forKey: .state) ?? ""
+        state = try c.decodeIfPresent(String.self, forKey: .state).flatMap(DockerContainerState.init) ?? .unknown
         status = try c.decodeIfPresent(String.self, forKey: .status) ?? ""
     }
 
-    public init(id: String, name: String, image: String, state: String, status: String) {
+    public init(id: String, name: String, image: String, state: DockerContainerState, status: String) {
         self.id = id
         self.name = name
         self.image = image

@@ -94,7 +94,7 @@ public struct VolumeManager: Sendable {
     }
 
     static func inUseError(_ name: String, _ containers: [DockerContainerRef]) -> CoreError {
-        let list = containers.map { "\($0.name) (\($0.state))" }.joined(separator: ", ")
+        let list = containers.map { "\($0.name) (\($0.state.rawValue))" }.joined(separator: ", ")
         let names = containers.map(\.name).joined(separator: " ")
         return CoreError.conflict("volume '\(name)' is in use by \(containers.count == 1 ? "container" : "containers") \(list)",
                                   hint: "stop and remove \(containers.count == 1 ? "it" : "them") first (docker rm -f \(names))")
@@ -113,8 +113,8 @@ public struct VolumeManager: Sendable {
         guard !names.isEmpty else { return VolumeList(org: org, env: env, dangling: danglingOnly, volumes: []) }
         let unused: Set<String> = danglingOnly ? Set(names) : Set(try docker.volumeList(filters: ["dangling=true"]).map(\.name))
         let records = try docker.volumeInspect(names).map { v in
-            VolumeRecord(name: v.name, driver: v.driver, scope: v.scope, org: v.labels[Self.orgLabel], env: v.labels[Self.envLabel],
-                         labels: v.labels, createdAt: v.createdAt, inUse: !unused.contains(v.name))
+            VolumeRecord(name: v.name, driver: v.driver, scope: VolumeScope(rawValue: v.scope), org: v.labels[Self.orgLabel],
+                         env: v.labels[Self.envLabel], labels: v.labels, createdAt: v.createdAt.map(Timestamps.utc), inUse: !unused.contains(v.name))
         }
         return VolumeList(org: org, env: env, dangling: danglingOnly, volumes: records.sorted { $0.name < $1.name })
     }
@@ -126,7 +126,8 @@ public struct VolumeManager: Sendable {
         let v = try requireVolume(name)
         let containers = try docker.containers(usingVolume: name)
         let usage = try docker.volumeUsage().first { $0.name == name }
-        return VolumeDetail(name: v.name, driver: v.driver, scope: v.scope, mountpoint: v.mountpoint, createdAt: v.createdAt,
+        return VolumeDetail(name: v.name, driver: v.driver, scope: VolumeScope(rawValue: v.scope), mountpoint: v.mountpoint,
+                            createdAt: v.createdAt.map(Timestamps.utc),
                             org: v.labels[Self.orgLabel], env: v.labels[Self.envLabel], labels: v.labels, options: v.options,
                             sizeBytes: usage?.bytes, size: usage?.size ?? "N/A", containers: containers)
     }
@@ -247,7 +248,7 @@ public struct VolumeManager: Sendable {
         let target = file == "-" ? "-" : try checkBackupTarget(file, force: force)
         let body = { () throws -> VolumeBackupResult in
             _ = try self.requireVolume(name)
-            let running = try self.docker.containers(usingVolume: name).filter { $0.state == "running" }.map(\.name)
+            let running = try self.docker.containers(usingVolume: name).filter { $0.state == .running }.map(\.name)
             if dryRun {
                 return VolumeBackupResult(volume: name, file: target, image: image, bytes: 0, dryRun: true, runningUsers: running)
             }
@@ -410,7 +411,7 @@ public struct VolumeManager: Sendable {
         let body = { () throws -> VolumeRestoreResult in
             let existing = try self.docker.volumeInspect(name)
             if existing != nil {
-                let running = try self.docker.containers(usingVolume: name).filter { $0.state == "running" }.map(\.name)
+                let running = try self.docker.containers(usingVolume: name).filter { $0.state == .running }.map(\.name)
                 if !running.isEmpty {
                     self.core.progress.warn("volume '\(name)' is used by running container\(running.count == 1 ? "" : "s") \(running.joined(separator: ", "))")
                 }

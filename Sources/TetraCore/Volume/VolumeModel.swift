@@ -1,14 +1,21 @@
 import FoundationEssentials
 
+/// Docker's scope of a volume: this engine (`local`) or a swarm cluster (`global`).
+public enum VolumeScope: String, Sendable, Equatable, Encodable {
+    case local, global
+}
+
 /// A volume in `tetra volume list`.
 public struct VolumeRecord: Sendable, Equatable, Encodable {
     public var name: String
     public var driver: String
-    public var scope: String
+    /// Left out when the engine reports none (or a scope this tetra does not know).
+    public var scope: VolumeScope?
     /// The `tetra.org` / `tetra.env` labels.
     public var org: String?
     public var env: String?
     public var labels: [String: String]
+    /// RFC 3339, UTC.
     public var createdAt: String?
     /// Referenced by at least one container (running or stopped).
     public var inUse: Bool
@@ -26,8 +33,9 @@ public struct VolumeList: Sendable, Equatable, Encodable {
 public struct VolumeDetail: Sendable, Equatable, Encodable {
     public var name: String
     public var driver: String
-    public var scope: String
+    public var scope: VolumeScope?
     public var mountpoint: String
+    /// RFC 3339, UTC.
     public var createdAt: String?
     public var org: String?
     public var env: String?

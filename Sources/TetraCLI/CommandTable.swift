@@ -30,6 +30,7 @@ public enum CommandTable {
             SSLCommands.spec,
             CompletionCommands.completion,
             CompletionCommands.complete,
+            HostCommands.spec,
         ])
 
     /// Every runnable command path, visible ones only ("ports allocate", ...).

@@ -95,7 +95,8 @@ public struct FleetSpec: Sendable {
         return stride(from: 0, to: hosts.count, by: size).map { Array(hosts[$0..<min($0 + size, hosts.count)]) }
     }
 
-    /// The fleet settings of environment `envName` of `org` (nil when it has no `hosts`),
+    /// The fleet settings of environment `envName` of `org` (nil when it has one `target` and
+    /// neither services nor hooks; with them, a fleet of that one host),
     /// with every problem of its `hosts`, `services`, `rollout` and `hooks` at its position.
     public static func read(_ env: EnvironmentConfig, envName: String, org: LoadedOrg) -> (FleetSpec?, [ConfigProblem]) {
         var problems: [ConfigProblem] = []
@@ -105,7 +106,7 @@ public struct FleetSpec: Sendable {
             problems.append(ConfigProblem(file: org.orgFile, position: doc.position(of: path) ?? doc.position(of: base),
                                           keyPath: path.joined(separator: "."), message: message))
         }
-        let hosts = readHosts(env, base: base, at: at)
+        var hosts = readHosts(env, base: base, at: at)
         let known = Set(org.serviceNames)
         for (i, name) in (env.services ?? []).enumerated() where !known.contains(name) {
             at(base + ["services", String(i)], "no service '\(Names.printable(name))' in services/"
@@ -148,9 +149,14 @@ public struct FleetSpec: Sendable {
             }
         }
         if env.hosts != nil, env.target != nil { at(base + ["hosts"], "an environment has either target or hosts, not both") }
-        guard env.hosts != nil else {
-            if env.rollout != nil { at(base + ["rollout"], "only for an environment with hosts") }
-            return (nil, problems)
+
+        if env.hosts == nil {
+            // One target with services or hooks: pushed the same way, as a fleet of one host.
+            guard let target = env.target, !(env.services ?? []).isEmpty || !hooks.isEmpty,
+                  let parsed = try? DeployTarget.parse(target, sshKey: env.sshKey, sshPort: env.sshPort) else {
+                return (nil, problems)
+            }
+            hosts = [FleetHost(name: parsed.ssh?.host ?? "local", target: target, vars: TOMLTable(), tags: [], services: nil)]
         }
         if hosts.isEmpty && problems.isEmpty { at(base + ["hosts"], "no hosts: list at least one") }
         let spec = FleetSpec(hosts: hosts, services: env.services ?? [], parallel: rollout?.parallel ?? defaultParallel,

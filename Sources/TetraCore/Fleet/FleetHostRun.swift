@@ -16,6 +16,10 @@ final class FleetHostRun: @unchecked Sendable {
     var known = OrgService.KnownTarget(current: nil, manifest: [:])
     var staged = false
     var activated = false
+    /// The services this host runs from its release (the host's list, else the env's).
+    var services: [String] = []
+    /// The tetra that runs `__host activate` at the host (set when it has services).
+    var agent: String?
     var report: FleetHostReport
 
     init(host: FleetHost, env: EnvironmentConfig, context: CoreContext) throws {
@@ -99,6 +103,30 @@ final class FleetHostRun: @unchecked Sendable {
         staged = false
         activated = true
         report.release = id.rawValue
+    }
+
+    /// Puts the services of the host's `current` release in place and waits until they are
+    /// healthy (`tetra __host activate` at the host); a failure names the services.
+    func activateServices(org: String, context: CoreContext, timeout: TimeInterval, uninterruptible: Bool = false) throws {
+        guard !services.isEmpty, let agent else { return }
+        let seconds = max(1, Int(timeout.rounded(.up)))
+        let argv = [agent, "__host", "activate", target.path, "--org", org, "--timeout", "\(seconds)s", "--json",
+                    "--dir", target.path + "/.tetra/state"]
+        let result = try TargetShell(transport: transport, context: context, uninterruptible: uninterruptible).run(argv, cwd: "/", timeout: TimeInterval(seconds) + 60)
+        struct Activation: Decodable {
+            struct Service: Decodable { var name: String; var error: String? }
+            var services: [Service]
+            var healthy: Bool
+        }
+        guard let doc = try? JSONDecoder().decode(Activation.self, from: result.stdout) else {
+            throw CoreError.failed("\(host.name): starting the services failed (exit \(result.status)): "
+                                   + ToolError.tail(of: result.stderrString + result.stdoutString))
+        }
+        let failed = doc.services.compactMap(\.error)
+        if !doc.healthy || result.status != 0 {
+            throw CoreError.failed("\(host.name): " + (failed.isEmpty ? "the services did not become healthy" : failed.joined(separator: "; ")),
+                                   hint: "see `tetra svc logs` on the host (state under \(target.path)/.tetra/state)")
+        }
     }
 
     /// Points `current` back at the release it held before this push (when there was one).

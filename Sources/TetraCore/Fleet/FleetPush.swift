@@ -76,7 +76,10 @@ struct FleetPush {
             guard mkdir(run.tree, 0o700) == 0 else { throw IOError("create directory", path: run.tree, errno: errno) }
             let rendered = try renderer.render(source.org, environment: envName, ports: source.inputs.ports, secrets: source.inputs.secrets,
                                                into: run.tree, linkPlainFiles: true, scanned: source.scanned, host: run.host)
-            run.manifest = ReleaseManifest(files: rendered.hashes)
+            run.services = run.host.services ?? spec.services
+            let shipped = try ReleaseServices.render(run.services, org: source.org, environment: envName, host: run.host, inputs: source.inputs,
+                                                     paths: service.paths, into: run.tree, interrupt: context.interrupt)
+            run.manifest = ReleaseManifest(files: rendered.hashes.merging(shipped) { a, _ in a })
         }
     }
 
@@ -108,6 +111,9 @@ struct FleetPush {
             do {
                 try run.reach()
                 try context.interrupt.check()
+                if !run.services.isEmpty {
+                    run.agent = try (run.transport as? SSHTransport).map { try HostBinary(context: context).ensure($0) } ?? context.executablePath
+                }
                 try run.stage(id)
                 run.report.phase = .activate
                 run.stamp()
@@ -155,6 +161,8 @@ struct FleetPush {
             service.recordHistory(LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: org, env: envName, action: action,
                                                     release: id.rawValue, previous: run.report.previous, snapshot: meta.snapshot.isEmpty ? nil : meta.snapshot,
                                                     target: run.target.description, by: service.by, source: meta.source, message: meta.message))
+            run.report.phase = .services
+            try run.activateServices(org: org, context: context, timeout: max(1, deadline - Monotonic.now()))
             run.report.phase = .verify
             try verifier.verify(run, id: id, deadline: deadline)
             run.report.phase = .done
@@ -164,8 +172,10 @@ struct FleetPush {
             run.fail(error, phase: run.report.phase)
             guard run.activated else { return }
             do {
-                if try !run.goBack(from: id, reason: "verify failed", org: org, env: envName) {
+                if try !run.goBack(from: id, reason: "\(run.report.phase.rawValue) failed", org: org, env: envName) {
                     run.report.error = (run.report.error ?? "") + " (its first release: nothing to go back to)"
+                } else {
+                    try run.activateServices(org: org, context: context, timeout: spec.healthTimeout, uninterruptible: true)
                 }
             } catch {
                 run.report.error = (run.report.error ?? "") + "; going back failed: " + FleetHostRun.message(error)
@@ -182,7 +192,9 @@ struct FleetPush {
         Parallel.forEach(switched.count, width: spec.parallel) { i in
             let run = switched[i]
             do {
-                try run.goBack(from: id, reason: reason, org: org, env: envName)
+                if try run.goBack(from: id, reason: reason, org: org, env: envName) {
+                    try run.activateServices(org: org, context: context, timeout: spec.healthTimeout, uninterruptible: true)
+                }
                 if run.report.result == .ok { run.report.result = .rolled_back }
             } catch {
                 run.report.result = .failed

@@ -43,7 +43,7 @@ public struct FleetPushOutcome: Encodable, Sendable {
 public struct FleetHostReport: Encodable, Sendable {
     /// The last phase the host reached.
     public enum Phase: String, Encodable, Sendable {
-        case reach, upload, activate, verify, done
+        case reach, upload, activate, services, verify, done
     }
     public enum Result: String, Encodable, Sendable {
         /// Runs the new release (verified when the env has verify hooks).

@@ -7,6 +7,9 @@ import FoundationEssentials
 struct TargetShell: Sendable {
     let transport: any ReleaseTransport
     let context: CoreContext
+    /// Not stopped by Ctrl-C (going back after an interrupt).
+    var uninterruptible = false
+    var runner: any ProcessRunning { uninterruptible ? Uninterruptible.runner(context.runner) : context.runner }
 
     /// Runs `argv` in directory `cwd` of the target with `environment` added; a command that
     /// exits non-zero is a result, not an error (the caller decides); ssh's own failure
@@ -17,7 +20,7 @@ struct TargetShell: Sendable {
             let assignments = environment.sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value }
             let words = ["cd", cwd].map(ShellQuote.quote).joined(separator: " ") + " && exec "
                 + ShellQuote.join((assignments.isEmpty ? [] : ["env"] + assignments) + argv)
-            let result = try context.runner.run(ProcessRequest(ssh.program, ssh.arguments(remoteCommand: words), timeout: timeout,
+            let result = try runner.run(ProcessRequest(ssh.program, ssh.arguments(remoteCommand: words), timeout: timeout,
                                                                outputLimit: 1 << 20))
             if result.status == 255 {
                 throw ToolError.failed(argv: [ssh.program, "--", ssh.endpoint.destination, "<\(argv[0])>"], status: 255,
@@ -25,7 +28,7 @@ struct TargetShell: Sendable {
             }
             return result
         }
-        return try context.runner.run(ProcessRequest(argv[0], Array(argv.dropFirst()), environment: environment,
+        return try runner.run(ProcessRequest(argv[0], Array(argv.dropFirst()), environment: environment,
                                                      workingDirectory: cwd, timeout: timeout, outputLimit: 1 << 20))
     }
 }

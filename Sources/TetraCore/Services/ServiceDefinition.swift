@@ -66,6 +66,17 @@ public struct ServiceDefinition: Sendable, Equatable {
         public init() {}
     }
 
+    /// What a push that changes the release does to the running service (services of an
+    /// environment: see docs/fleets.md).
+    public enum OnDeploy: String, Sendable, Equatable, CaseIterable {
+        /// Stop and start it (the default).
+        case restart
+        /// SIGHUP to its process group, or its `reload` command.
+        case reload
+        /// Leave it running (started when it is not).
+        case none
+    }
+
     public struct DockerSettings: Sendable, Equatable {
         public var image: String
         public var volumes: [String] = []
@@ -87,6 +98,9 @@ public struct ServiceDefinition: Sendable, Equatable {
     public var restart: Restart
     public var logs: Logs
     public var docker: DockerSettings?
+    public var onDeploy: OnDeploy = .restart
+    /// `reload = [...]`: run (in the service's directory) instead of SIGHUP by `on_deploy = "reload"`.
+    public var reload: [String]?
     /// The file it was read from.
     public var file: String
 
@@ -140,6 +154,8 @@ private struct RawService: Decodable {
     var health: RawHealth?
     var restart: RawRestart?
     var logs: RawLogs?
+    var on_deploy: String?
+    var reload: [String]?
 
     struct RawHealth: Decodable {
         var http: String?
@@ -347,10 +363,19 @@ extension ServiceDefinition {
             problem(["cwd"], "cwd must be an absolute path")
         }
 
-        let def = ServiceDefinition(name: name, command: command, cwd: raw.cwd, port: port, env: raw.env ?? [:],
+        var onDeploy = OnDeploy.restart
+        if let text = raw.on_deploy {
+            if let value = OnDeploy(rawValue: text) { onDeploy = value }
+            else { problem(["on_deploy"], "unknown value '\(Names.printable(text))' (expected restart, reload or none)") }
+        }
+        if let r = raw.reload, r.first?.isEmpty ?? true { problem(["reload"], "reload must name a program") }
+
+        var def = ServiceDefinition(name: name, command: command, cwd: raw.cwd, port: port, env: raw.env ?? [:],
                                     secrets: raw.secrets ?? [], dependsOn: raw.depends_on ?? [], runtime: runtime,
                                     enabled: raw.enabled ?? false, stopTimeout: stopTimeout, health: health,
                                     restart: restart, logs: logs, docker: docker, file: file)
+        def.onDeploy = onDeploy
+        def.reload = raw.reload
         let all = (decoded.problems + problems).enumerated().sorted { a, b in
             let pa = a.element.position ?? SourcePosition(line: 0, column: 0), pb = b.element.position ?? SourcePosition(line: 0, column: 0)
             return (pa.line, pa.column, a.offset) < (pb.line, pb.column, b.offset)

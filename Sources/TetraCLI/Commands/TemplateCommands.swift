@@ -50,11 +50,11 @@ enum TemplateCommands {
 
     struct ListRecord: Encodable {
         let name: String
-        let kind: String
-        let source: String
+        let kind: TemplateEntry.Kind
+        let source: TemplateOrigin
         let active: Bool
-        /// "overrides built-in", "overridden by library" or "".
-        let note: String
+        /// For people: "overrides built-in", "overridden by library"; left out when neither.
+        let note: String?
         let description: String?
         let location: String
         let files: [String]
@@ -70,18 +70,17 @@ enum TemplateCommands {
             } catch {
                 description = "invalid: \((error as? any TetraError)?.message ?? "\(error)")"
             }
-            let note: String
+            var note: String? = nil
             if e.origin == .library && builtinNames.contains(e.name) { note = "overrides built-in" }
             else if e.origin == .builtin && libraryNames.contains(e.name) { note = "overridden by library" }
-            else { note = "" }
-            return ListRecord(name: e.name, kind: e.kind.rawValue, source: e.origin.rawValue, active: e.active, note: note,
+            return ListRecord(name: e.name, kind: e.kind, source: e.origin, active: e.active, note: note,
                               description: description, location: e.location, files: e.files)
         }
     }
 
     static func listTable(_ env: CommandEnvironment, _ records: [ListRecord]) -> String {
         env.table(["name", "kind", "source", "status", "description"], records.map {
-            [$0.name, $0.kind, $0.source, $0.active ? ($0.note.isEmpty ? "active" : "active, " + $0.note) : $0.note,
+            [$0.name, $0.kind.rawValue, $0.source.rawValue, $0.active ? ($0.note.map { "active, " + $0 } ?? "active") : $0.note ?? "",
              $0.description ?? ""]
         })
     }

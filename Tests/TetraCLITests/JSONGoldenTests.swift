@@ -7,8 +7,9 @@ import TetraCore
 /// document under Golden/json/, every document follows the convention (one object, snake_case
 /// keys, no null), and the error document of every kind is pinned under Golden/json/errors/.
 final class JSONGoldenTests: XCTestCase {
-    /// Commands whose document needs a real component (sshd, dockerd, pebble, git remotes,
-    /// a running supervisor) or the host's sockets: no golden yet. This list only shrinks:
+    /// Commands whose document needs a real component not run in-process yet (dockerd,
+    /// pebble): no golden yet (git, sockets, tools and a supervisor are, in
+    /// JSONGoldenComponentTests). This list only shrinks:
     /// the test fails when one of them gains a golden, and when a command that is neither
     /// here nor pinned appears.
     static let pending: Set<String> = [

@@ -46,14 +46,25 @@ public enum JSONContract {
     }
 
     /// Temporary paths as `$ROOT`, this machine's name as `$HOST`, snapshot ids (a hash of
-    /// files that hold `$ROOT`) as `$SNAPSHOT`, run times (`duration_ms`, `pid`) as 0.
-    public static func normalized(_ text: String, root: String) -> String {
+    /// files that hold `$ROOT`) as `$SNAPSHOT`, run times (`duration_ms`, `pid`,
+    /// `supervisor_pid`, `uptime_seconds`) as 0, moments read from the machine's clock rather
+    /// than the test's (`last_fetch_at`, `started_at`) as `$TIME`; then each of `values` (a
+    /// whole word or number) as its placeholder.
+    public static func normalized(_ text: String, root: String, values: [String: String] = [:]) -> String {
         var s = text.replacingOccurrences(of: root, with: "$ROOT")
         s = s.replacingOccurrences(of: (NSTemporaryDirectory() as NSString).standardizingPath, with: "$TMPDIR")
         let host = ProcessIdentity.hostName
         s = s.replacingOccurrences(of: "@\(host)\"", with: "@$HOST\"").replacingOccurrences(of: "\"\(host)\"", with: "\"$HOST\"")
         s = s.replacingOccurrences(of: "\"[0-9a-f]{16}\"", with: "\"$SNAPSHOT\"", options: .regularExpression)
-        return masked(s, numbers: ["duration_ms", "pid"])
+        s = masked(s, numbers: ["duration_ms", "pid", "supervisor_pid", "uptime_seconds"])
+        for key in ["last_fetch_at", "started_at"] {
+            s = s.replacingOccurrences(of: "\"\(key)\" : \"[^\"]*\"", with: "\"\(key)\" : \"$TIME\"", options: .regularExpression)
+        }
+        for (value, placeholder) in values.sorted(by: { $0.key.count > $1.key.count }) {
+            s = s.replacingOccurrences(of: "(?<![0-9A-Za-z])\(NSRegularExpression.escapedPattern(for: value))(?![0-9A-Za-z])",
+                                       with: NSRegularExpression.escapedTemplate(for: placeholder), options: .regularExpression)
+        }
+        return s
     }
 
     /// The values of the named keys, wherever they are: a string becomes `"$KEY"` (the key

@@ -5,7 +5,8 @@ import TetraCore
 import TetraTestSupport
 
 /// Runs tetra in-process with captured stdout/stderr, a temporary state root and a fake
-/// process runner that fails on any call it was not told to expect.
+/// process runner that fails on any call it was not told to expect (or, after
+/// `useRealProcesses`, the real runner: real git, real tools, a real supervisor).
 struct InProcess {
     struct Result {
         var status: Int32
@@ -16,6 +17,10 @@ struct InProcess {
     let stateRoot: String
     var environment: [String: String]
     var runner: FakeProcessRunner
+    /// The runner commands get when set (else `runner`).
+    var processes: (any ProcessRunning)? = nil
+    /// What `svc start` re-executes as the supervisor (the built binary, for a real one).
+    var executablePath = "tetra"
     var stdinIsTerminal = false
     var stdoutIsTerminal = false
     var stderrIsTerminal = false
@@ -39,9 +44,16 @@ struct InProcess {
             stdout: out, stderr: err, readStdin: { _ in input }, readLine: { answerBox.next() },
             environment: environment, workingDirectory: NSTemporaryDirectory(),
             stdinIsTerminal: stdinIsTerminal, stdoutIsTerminal: stdoutIsTerminal, stderrIsTerminal: stderrIsTerminal,
-            terminalWidth: terminalWidth, now: now, runner: runner)
+            terminalWidth: terminalWidth, now: now, runner: processes ?? runner, executablePath: executablePath)
         let status = CLI().run(argv, context: context)
         return Result(status: status, stdout: out.captured, stderr: err.captured)
+    }
+}
+
+extension InProcess {
+    /// Commands run real programs from now on (with this environment's PATH).
+    mutating func useRealProcesses() {
+        processes = SystemProcessRunner(environment: environment)
     }
 }
 

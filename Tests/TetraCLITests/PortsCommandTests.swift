@@ -147,13 +147,13 @@ final class PortsCommandTests: XCTestCase {
         let store = PortStore(path: InProcess().stateRoot + "/ports.toml")
         try FileManager.default.createDirectory(atPath: (store.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try "[ports]\nweb = 80\napi = 4000\n[reserved]\nports = [80]\n".write(toFile: store.path, atomically: true, encoding: .utf8)
-        let socket = ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 4000, inode: 9, pid: 777, process: "nc")
+        let socket = ListeningSocket(proto: .tcp, address: "0.0.0.0", port: 4000, inode: 9, pid: 777, process: "nc")
         let service = PortService(store: store, scan: { [socket] })
         let report = try service.check(owners: { $0 == "api" ? [123] : nil })
-        XCTAssertEqual(Set(report.problems.map(\.kind)), ["reserved", "privileged", "bound"])
+        XCTAssertEqual(Set(report.problems.map(\.kind)), [.reserved, .privileged, .bound])
         XCTAssertTrue(report.problems.contains { $0.message == "api: port 4000 is bound by pid 777 (nc), not by its service" })
         // The owning service holding its port is never a conflict.
-        XCTAssertFalse(try service.check(owners: { $0 == "api" ? [777] : nil }).problems.contains { $0.kind == "bound" })
+        XCTAssertFalse(try service.check(owners: { $0 == "api" ? [777] : nil }).problems.contains { $0.kind == .bound })
     }
 
     func testCompletesPortAndRangeNames() {

@@ -57,7 +57,6 @@ final class FleetConfigTests: ValidationTestCase {
         assertHas(v, "orgs/acme/org.toml:21:", "environments.prod.hooks.verify.0: hook 1 is empty")
         assertHas(v, "orgs/acme/org.toml:", "environments.both.hosts: an environment has either target or hosts, not both")
         assertHas(v, "orgs/acme/org.toml:", "environments.neither: needs target")
-        assertHas(v, "orgs/acme/org.toml:", "environments.one.rollout: only for an environment with hosts")
         XCTAssertFalse(all.contains("hosts.0"), all)
     }
 

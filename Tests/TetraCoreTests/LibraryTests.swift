@@ -28,11 +28,11 @@ final class LibraryTests: XCTestCase {
         XCTAssertEqual(s.ahead, 2)
         XCTAssertEqual(s.behind, 3)
         XCTAssertEqual(s.changes, [
-            LibraryFileChange(status: " M", path: "templates/service/web.toml"),
-            LibraryFileChange(status: "A ", path: "has space.txt"),
-            LibraryFileChange(status: "R ", path: "old name.toml → new name.toml"),
-            LibraryFileChange(status: "UU", path: "conflict.txt"),
-            LibraryFileChange(status: "??", path: "untracked/file.txt"),
+            LibraryFileChange(status: .modified, path: "templates/service/web.toml"),
+            LibraryFileChange(status: .added, path: "has space.txt"),
+            LibraryFileChange(status: .renamed, path: "old name.toml → new name.toml"),
+            LibraryFileChange(status: .unmerged, path: "conflict.txt"),
+            LibraryFileChange(status: .untracked, path: "untracked/file.txt"),
         ])
         XCTAssertNil(TemplateLibrary.parseStatus("# branch.oid abc\u{0}# branch.head (detached)\u{0}").branch)
     }
@@ -40,10 +40,10 @@ final class LibraryTests: XCTestCase {
     func testParsesNameStatusAndCommits() {
         let ns = "M\u{0}a.toml\u{0}R087\u{0}old.toml\u{0}new.toml\u{0}A\u{0}b c.toml\u{0}D\u{0}gone\u{0}"
         XCTAssertEqual(TemplateLibrary.parseNameStatus(ns), [
-            LibraryFileChange(status: "M", path: "a.toml"),
-            LibraryFileChange(status: "R", path: "old.toml → new.toml"),
-            LibraryFileChange(status: "A", path: "b c.toml"),
-            LibraryFileChange(status: "D", path: "gone"),
+            LibraryFileChange(status: .modified, path: "a.toml"),
+            LibraryFileChange(status: .renamed, path: "old.toml → new.toml"),
+            LibraryFileChange(status: .added, path: "b c.toml"),
+            LibraryFileChange(status: .deleted, path: "gone"),
         ])
         let log = "h1\u{0}s1\u{0}Subject one\u{0}Ann\u{0}2026-11-21T10:00:00+00:00\u{0}\nh2\u{0}s2\u{0}Two\u{0}Bob\u{0}2026-11-20T10:00:00+00:00\u{0}\n"
         XCTAssertEqual(TemplateLibrary.parseCommits(log).map(\.subject), ["Subject one", "Two"])
@@ -62,7 +62,7 @@ final class LibraryTests: XCTestCase {
     }
 
     func testHistoryEntriesNeverHoldCredentials() throws {
-        let e = LibraryHistoryEntry(time: Date(timeIntervalSince1970: 1_795_000_000), action: "init", from: nil, to: "abc",
+        let e = LibraryHistoryEntry(time: Date(timeIntervalSince1970: 1_795_000_000), action: .initialize, from: nil, to: "abc",
                                     ref: "main", url: "https://bob:s3cret@h/r.git", user: "u", host: "h")
         let data = try JSONEncoder().encode(e)
         let text = String(decoding: data, as: UTF8.self)
@@ -152,8 +152,8 @@ final class LibraryTests: XCTestCase {
         try f.push(["templates/service/web.toml": "v = 2\n", "templates/service/new.toml": "n\n"], message: "two")
         let dry = try lib.update(dryRun: true, force: false)
         XCTAssertEqual(dry.commits.map(\.subject), ["two"])
-        XCTAssertEqual(dry.files, [LibraryFileChange(status: "A", path: "templates/service/new.toml"),
-                                   LibraryFileChange(status: "M", path: "templates/service/web.toml")])
+        XCTAssertEqual(dry.files, [LibraryFileChange(status: .added, path: "templates/service/new.toml"),
+                                   LibraryFileChange(status: .modified, path: "templates/service/web.toml")])
         XCTAssertEqual(try String(contentsOfFile: lib.directory + "/templates/service/web.toml", encoding: .utf8), "v = 1\n", "dry run")
 
         let up = try lib.update(dryRun: false, force: false)
@@ -171,7 +171,7 @@ final class LibraryTests: XCTestCase {
         XCTAssertEqual(try lib.rollback(to: second, dryRun: false, force: false).to, second)
 
         let history = try lib.history()
-        XCTAssertEqual(history.map(\.action), ["init", "update", "rollback", "rollback"])
+        XCTAssertEqual(history.map(\.action), [.initialize, .update, .rollback, .rollback])
         XCTAssertEqual(history.map(\.from), [nil, first, second, first])
         XCTAssertEqual(history.map(\.to), [first, second, first, second])
         XCTAssertEqual(history[1].commits, 1)

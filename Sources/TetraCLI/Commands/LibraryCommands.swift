@@ -97,7 +97,7 @@ enum LibraryCommands {
         for c in r.commits.prefix(50) { text += "  \(c.short) \(c.subject) (\(c.author), \(c.date))\n" }
         if r.commits.count > 50 { text += "  ... and \(r.commits.count - 50) more\n" }
         text += "changed files (\(r.files.count)):\n"
-        for f in r.files.prefix(200) { text += "  \(f.status.padded(to: 2)) \(f.path)\n" }
+        for f in r.files.prefix(200) { text += "  \(f.status.letter.padded(to: 2)) \(f.path)\n" }
         if r.files.count > 200 { text += "  ... and \(r.files.count - 200) more\n" }
         if let backup = r.backup {
             text += "\(r.dryRun ? "would save" : "saved") \(r.localChanges.count) local change\(r.localChanges.count == 1 ? "" : "s") on branch \(backup)\n"
@@ -128,7 +128,7 @@ enum LibraryCommands {
                             text += "upstream:  none\n"
                         }
                         text += "dirty:     \(s.dirty ? "yes, \(s.changes.count) local change\(s.changes.count == 1 ? "" : "s")" : "no")\n"
-                        for c in s.changes.prefix(20) { text += "  \(c.status) \(c.path)\n" }
+                        for c in s.changes.prefix(20) { text += "  \(c.status.letter.padded(to: 2)) \(c.path)\n" }
                         if s.changes.count > 20 { text += "  ... and \(s.changes.count - 20) more\n" }
                         text += "templates: \(s.templates)\n"
                         return CommandOutput(json: s, text: text)
@@ -149,8 +149,8 @@ enum LibraryCommands {
                             var note: [String] = []
                             if let c = e.commits { note.append("\(c) commit\(c == 1 ? "" : "s")") }
                             if let b = e.backup { note.append("backup \(b)") }
-                            if e.action == "init" { note.append(e.url) }
-                            return [Timestamps.iso8601(e.time), e.action, "\(short(e.from)) → \(short(e.to))", e.ref ?? "-",
+                            if e.action == .initialize { note.append(e.url) }
+                            return [Timestamps.iso8601(e.time), e.action.rawValue, "\(short(e.from)) → \(short(e.to))", e.ref ?? "-",
                                     "\(e.user)@\(e.host)", note.joined(separator: ", ")]
                         }
                         let text = entries.isEmpty ? "no library history yet (tetra library init URL)\n"
@@ -206,12 +206,12 @@ enum LibraryCommands {
                         let entries = try catalog.libraryEntries()
                         let records = TemplateCommands.records(entries, catalog: catalog).map { r in
                             TemplateCommands.ListRecord(name: r.name, kind: r.kind, origin: r.origin, active: true,
-                                                        note: builtins.contains(r.name) ? "overrides built-in" : "",
+                                                        note: builtins.contains(r.name) ? "overrides built-in" : nil,
                                                         description: r.description, location: r.location, files: r.files)
                         }
                         struct Result: Encodable { let templates: [TemplateCommands.ListRecord] }
                         let text = records.isEmpty ? "the library has no templates (add files under templates/KIND/ in the library repository)\n"
-                            : env.table(["name", "kind", "note", "description"], records.map { [$0.name, $0.kind.rawValue, $0.note, $0.description ?? ""] })
+                            : env.table(["name", "kind", "note", "description"], records.map { [$0.name, $0.kind.rawValue, $0.note ?? "", $0.description ?? ""] })
                         return CommandOutput(json: Result(templates: records), text: text)
                     })
     }

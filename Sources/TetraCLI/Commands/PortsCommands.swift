@@ -163,7 +163,7 @@ enum PortsCommands {
                         if report.problems.isEmpty {
                             text += "ok: no port problems\n"
                         } else {
-                            text += env.table(["kind", "port", "problem"], report.problems.map { [$0.kind, $0.port.map(String.init) ?? "-", $0.message] })
+                            text += env.table(["kind", "port", "problem"], report.problems.map { [$0.kind.rawValue, $0.port.map(String.init) ?? "-", $0.message] })
                             text += "\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")\n"
                         }
                         return CommandOutput(exitCode: report.ok ? .success : .failure, json: report, text: text)
@@ -176,7 +176,7 @@ enum PortsCommands {
                     handler: { _, env in
                         let entries = try service(env).scanListening()
                         struct Result: Encodable { let sockets: [PortService.ScanEntry] }
-                        let rows = entries.map { [String($0.port), $0.proto, $0.address, $0.pid.map(String.init) ?? "-", $0.process ?? "-", $0.name ?? ""] }
+                        let rows = entries.map { [String($0.port), $0.proto.rawValue, $0.address, $0.pid.map(String.init) ?? "-", $0.process ?? "-", $0.name ?? ""] }
                         return CommandOutput(json: Result(sockets: entries),
                                              text: env.table(["port", "proto", "address", "pid", "process", "name"], rows))
                     })
@@ -194,7 +194,7 @@ enum PortsCommands {
                         let report = try service(env).reconcile(owners: ServiceManager.portOwners(paths: env.paths))
                         let rows = report.rows.map { r in
                             [r.name ?? "-", r.declared.map(String.init) ?? "-", r.actual.map(String.init).joined(separator: ","),
-                             r.status, r.pid.map { "\($0) (\(r.process ?? "?"))" } ?? "-"]
+                             r.status.rawValue, r.pid.map { "\($0) (\(r.process ?? "?"))" } ?? "-"]
                         }
                         var text = report.rows.isEmpty ? "nothing declared, nothing listening in declared ranges\n"
                             : env.table(["name", "declared", "actual", "status", "pid"], rows, statusColumn: 3)

@@ -23,7 +23,7 @@ enum QuickstartCommand {
         let orgName = result.org, ports = result.ports
         let q = ShellQuote.quote(root)
         var text = "tetra quickstart: done\n\n"
-        for s in result.steps { text += "  \(s.step): \(s.detail)\n" }
+        for s in result.steps { text += "  \(s.step.rawValue): \(s.detail)\n" }
         text += "\nLook around (this demo's state root):\n"
         text += "  export TETRA_DIR=\(q) TETRA_ORG=\(orgName)\n"
         text += "  tetra org show \(orgName)\n"

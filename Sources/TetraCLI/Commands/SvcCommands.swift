@@ -63,7 +63,7 @@ enum SvcCommands {
 
     static func rows(_ list: [ServiceManager.Status]) -> [[String]] {
         list.map { s in
-            [s.name, s.runtime, s.state, s.health, s.pid.map(String.init) ?? "-", uptime(s.uptime_seconds), String(s.restarts),
+            [s.name, s.runtime.rawValue, s.state.rawValue, s.health.rawValue, s.pid.map(String.init) ?? "-", uptime(s.uptime_seconds), String(s.restarts),
              s.port.map { p in s.port_name.map { "\(p) (\($0))" } ?? String(p) } ?? "-"]
         }
     }
@@ -99,8 +99,8 @@ enum SvcCommands {
                         let (cat, def) = try m.single(name)
                         let s = try m.status(def, cat)
                         var lines: [(String, String)] = [
-                            ("service", "\(s.name) (org \(s.org), runtime \(s.runtime)\(s.enabled ? ", enabled" : ""))"),
-                            ("state", s.state), ("health", s.health),
+                            ("service", "\(s.name) (org \(s.org), runtime \(s.runtime.rawValue)\(s.enabled ? ", enabled" : ""))"),
+                            ("state", s.state.rawValue), ("health", s.health.rawValue),
                             ("pid", s.pid.map(String.init) ?? "-"),
                         ]
                         if let sup = s.supervisor_pid { lines.append(("supervisor", "pid \(sup)")) }
@@ -140,7 +140,7 @@ enum SvcCommands {
                         let results = try mutate(env, m) { try m.start(names, all: all) }
                         struct Result: Encodable { let org: String; let services: [ServiceManager.StartResult] }
                         let text = results.map { r -> String in
-                            if r.action == "already-running" { return "\(r.name) is already running (pid \(r.pid.map(String.init) ?? "-"))\n" }
+                            if r.action == .alreadyRunning { return "\(r.name) is already running (pid \(r.pid.map(String.init) ?? "-"))\n" }
                             return "started \(r.name)" + (r.pid.map { " (pid \($0))" } ?? "") + (r.port.map { " on port \($0)" } ?? "") + "\n"
                         }.joined()
                         return CommandOutput(json: Result(org: m.org, services: results), text: text,
@@ -167,7 +167,7 @@ enum SvcCommands {
                         let results = try mutate(env, m) { try m.stop(names, all: all) }
                         struct Result: Encodable { let org: String; let services: [ServiceManager.StopResult] }
                         let text = results.map { r in
-                            r.action == "stopped" ? "stopped \(r.name)\(r.killed ? " (killed)" : "")\n" : "\(r.name) is not running\n"
+                            r.action == .stopped ? "stopped \(r.name)\(r.killed ? " (killed)" : "")\n" : "\(r.name) is not running\n"
                         }.joined()
                         return CommandOutput(json: Result(org: m.org, services: results), text: text)
                     })
@@ -303,7 +303,7 @@ enum SvcCommands {
                             return CommandOutput(json: Dry(would_start: order), text: order.map { "would start \($0)\n" }.joined())
                         }
                         let r = try mutate(env, m) { try m.boot() }
-                        var text = r.started.map { "\($0.action == "started" ? "started" : "already running:") \($0.name)\n" }.joined()
+                        var text = r.started.map { "\($0.action == .started ? "started" : "already running:") \($0.name)\n" }.joined()
                         text += r.failed.map { "failed \($0.name): \($0.error)\n" }.joined()
                         if r.started.isEmpty && r.failed.isEmpty { text = "no enabled services in org \(m.org)\n" }
                         return CommandOutput(exitCode: r.failed.isEmpty ? .success : .failure, json: r, text: text)

@@ -53,8 +53,8 @@ enum TemplateCommands {
         let kind: TemplateEntry.Kind
         let origin: TemplateOrigin
         let active: Bool
-        /// "overrides built-in", "overridden by library" or "".
-        let note: String
+        /// For people: "overrides built-in", "overridden by library"; left out when neither.
+        let note: String?
         let description: String?
         let location: String
         let files: [String]
@@ -70,10 +70,9 @@ enum TemplateCommands {
             } catch {
                 description = "invalid: \((error as? any TetraError)?.message ?? "\(error)")"
             }
-            let note: String
+            var note: String? = nil
             if e.origin == .library && builtinNames.contains(e.name) { note = "overrides built-in" }
             else if e.origin == .builtin && libraryNames.contains(e.name) { note = "overridden by library" }
-            else { note = "" }
             return ListRecord(name: e.name, kind: e.kind, origin: e.origin, active: e.active, note: note,
                               description: description, location: e.location, files: e.files)
         }
@@ -81,7 +80,7 @@ enum TemplateCommands {
 
     static func listTable(_ env: CommandEnvironment, _ records: [ListRecord]) -> String {
         env.table(["name", "kind", "origin", "status", "description"], records.map {
-            [$0.name, $0.kind.rawValue, $0.origin.rawValue, $0.active ? ($0.note.isEmpty ? "active" : "active, " + $0.note) : $0.note,
+            [$0.name, $0.kind.rawValue, $0.origin.rawValue, $0.active ? ($0.note.map { "active, " + $0 } ?? "active") : $0.note ?? "",
              $0.description ?? ""]
         })
     }

@@ -6,8 +6,12 @@ import FoundationEssentials
 /// commits the change brought in, for updates), backup (the branch local changes were saved
 /// on, when any).
 public struct LibraryHistoryEntry: Codable, Sendable, Equatable {
+    /// What moved the checked-out commit.
+    public enum Action: String, Codable, Sendable, Equatable {
+        case initialize = "init", update, rollback
+    }
     public var time: Date
-    public var action: String
+    public var action: Action
     public var from: String?
     public var to: String
     public var ref: String?
@@ -17,7 +21,7 @@ public struct LibraryHistoryEntry: Codable, Sendable, Equatable {
     public var commits: Int?
     public var backup: String?
 
-    public init(time: Date, action: String, from: String?, to: String, ref: String?, url: String,
+    public init(time: Date, action: Action, from: String?, to: String, ref: String?, url: String,
                 user: String, host: String, commits: Int? = nil, backup: String? = nil) {
         self.time = time
         self.action = action
@@ -40,7 +44,7 @@ public struct LibraryHistoryEntry: Codable, Sendable, Equatable {
             throw DecodingError.dataCorruptedError(forKey: .time, in: c, debugDescription: "not an ISO 8601 time")
         }
         time = t
-        action = try c.decode(String.self, forKey: .action)
+        action = try c.decode(Action.self, forKey: .action)
         from = try c.decodeIfPresent(String.self, forKey: .from)
         to = try c.decode(String.self, forKey: .to)
         ref = try c.decodeIfPresent(String.self, forKey: .ref)
@@ -76,11 +80,50 @@ public struct LibraryCommit: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey { case commit, short, subject, author, date = "committed_at" }
 }
 
-/// A changed file (`git diff --name-status`): status letter(s) and path (`old → new` for
-/// renames and copies).
+/// A changed file (`git diff --name-status`, `git status`): how it changed and its path
+/// (`old → new` for renames and copies).
 public struct LibraryFileChange: Codable, Sendable, Equatable {
-    public var status: String
+    /// git's status letters as words (docs/json.md lists the set).
+    public enum Status: String, Codable, Sendable, Equatable {
+        case added, modified, deleted, renamed, copied, unmerged, untracked
+        case typeChanged = "type-changed"
+
+        /// From git's letter (`A`, `M`, `D`, `R100`, `C75`, `T`, `U`, `?`); an unknown one
+        /// (`X`, `B`) counts as modified.
+        public init(gitLetter: Character) {
+            switch gitLetter {
+            case "A": self = .added
+            case "D": self = .deleted
+            case "R": self = .renamed
+            case "C": self = .copied
+            case "T": self = .typeChanged
+            case "U": self = .unmerged
+            case "?": self = .untracked
+            default: self = .modified
+            }
+        }
+
+        /// The letter `git status --short` shows (`?` is `??` there).
+        public var letter: String {
+            switch self {
+            case .added: "A"
+            case .modified: "M"
+            case .deleted: "D"
+            case .renamed: "R"
+            case .copied: "C"
+            case .typeChanged: "T"
+            case .unmerged: "U"
+            case .untracked: "??"
+            }
+        }
+    }
+    public var status: Status
     public var path: String
+
+    public init(status: Status, path: String) {
+        self.status = status
+        self.path = path
+    }
 }
 
 /// `library status`.

@@ -12,7 +12,7 @@ import Glibc
 extension TemplateLibrary {
     /// A move of the library's branch about to happen.
     struct Journal: Codable, Equatable {
-        var action: String
+        var action: LibraryHistoryEntry.Action
         var from: String
         var to: String
         var ref: String?
@@ -50,7 +50,7 @@ extension TemplateLibrary {
         if isInitialised, let head = try? revParse("HEAD"), head == journal.to, head != journal.from {
             let last = try history().last
             if last?.action != journal.action || last?.from != journal.from || last?.to != journal.to {
-                core.progress.warn("recording the library \(journal.action) \(journal.from.prefix(7)) → \(journal.to.prefix(7)) of an interrupted run")
+                core.progress.warn("recording the library \(journal.action.rawValue) \(journal.from.prefix(7)) → \(journal.to.prefix(7)) of an interrupted run")
                 try record(action: journal.action, from: journal.from, to: journal.to, ref: journal.ref, url: journal.url,
                            commits: journal.commits, backup: journal.backup)
             }

@@ -114,7 +114,7 @@ public struct TemplateLibrary: Sendable {
         guard rename(staging, directory) == 0 else {
             throw IOError("move the clone to", path: directory, errno: errno)
         }
-        try record(action: "init", from: nil, to: head, ref: branch, url: url)
+        try record(action: .initialize, from: nil, to: head, ref: branch, url: url)
         let count = (try? TemplateCatalog(libraryTemplates: directory + "/templates", builtinFiles: []).libraryEntries().count) ?? 0
         return LibraryInitResult(path: directory, url: shown, ref: branch, commit: head, templates: count, dryRun: false,
                                  credentialsRemoved: !secrets.isEmpty)
@@ -191,18 +191,19 @@ public struct TemplateLibrary: Sendable {
                 i += 1
                 s.changes.append(LibraryFileChange(status: code(r), path: "\(original) → \(field(r, after: 9))"))
             } else if r.hasPrefix("u ") {
-                s.changes.append(LibraryFileChange(status: "UU", path: field(r, after: 10)))
+                s.changes.append(LibraryFileChange(status: .unmerged, path: field(r, after: 10)))
             } else if r.hasPrefix("? ") {
-                s.changes.append(LibraryFileChange(status: "??", path: String(r.dropFirst(2))))
+                s.changes.append(LibraryFileChange(status: .untracked, path: String(r.dropFirst(2))))
             }
         }
         return s
     }
 
-    /// `XY` of a porcelain v2 record, `.` shown as a space (like `git status --short`).
-    static func code(_ record: String) -> String {
+    /// How a porcelain v2 record's file changed: its index change (X), else its work
+    /// tree's (Y).
+    static func code(_ record: String) -> LibraryFileChange.Status {
         let xy = record.dropFirst(2).prefix(2)
-        return String(xy.map { $0 == "." ? " " : $0 })
+        return LibraryFileChange.Status(gitLetter: xy.first(where: { $0 != "." }) ?? "M")
     }
 
     // MARK: - update
@@ -262,7 +263,7 @@ public struct TemplateLibrary: Sendable {
         try core.interrupt.check()
         core.progress.step("fast-forwarding \(branch): \(from.prefix(7)) → \(target.prefix(7))")
         let now = target // a fast-forward ends exactly at the target
-        try journaled(Journal(action: "update", from: from, to: now, ref: branch, url: url, commits: behind, backup: backup)) {
+        try journaled(Journal(action: .update, from: from, to: now, ref: branch, url: url, commits: behind, backup: backup)) {
             try git.run(["merge", "--ff-only", "--quiet", target], in: directory)
         }
         return LibraryUpdateResult(url: shown, ref: branch, from: from, to: now, upToDate: false, commits: commits, files: files,
@@ -301,11 +302,11 @@ public struct TemplateLibrary: Sendable {
             i += 1
             if status.hasPrefix("R") || status.hasPrefix("C") {
                 guard i + 1 < parts.count else { break }
-                out.append(LibraryFileChange(status: String(status.prefix(1)), path: "\(parts[i]) → \(parts[i + 1])"))
+                out.append(LibraryFileChange(status: .init(gitLetter: status.first ?? "R"), path: "\(parts[i]) → \(parts[i + 1])"))
                 i += 2
             } else {
                 guard i < parts.count else { break }
-                out.append(LibraryFileChange(status: status, path: parts[i]))
+                out.append(LibraryFileChange(status: .init(gitLetter: status.first ?? "M"), path: parts[i]))
                 i += 1
             }
         }
@@ -328,7 +329,7 @@ public struct TemplateLibrary: Sendable {
             }
             target = t
         } else {
-            guard let last = try history().last(where: { $0.action == "update" && $0.from != nil }), let previous = last.from else {
+            guard let last = try history().last(where: { $0.action == .update && $0.from != nil }), let previous = last.from else {
                 throw CoreError.notFound(what: "recorded update", name: "library",
                                          hint: "nothing to roll back to: no update is recorded ('tetra library log'); give a revision: tetra library rollback REV")
             }
@@ -360,7 +361,7 @@ public struct TemplateLibrary: Sendable {
         try core.interrupt.check()
         core.progress.step("rolling back \(branch): \(from.prefix(7)) → \(target.prefix(7))")
         let url = (try? git.run(["remote", "get-url", "origin"], in: directory).trimming(.whitespacesAndNewlines)) ?? ""
-        try journaled(Journal(action: "rollback", from: from, to: target, ref: branch, url: url, backup: backup)) {
+        try journaled(Journal(action: .rollback, from: from, to: target, ref: branch, url: url, backup: backup)) {
             try git.run(["reset", "--hard", "--quiet", target], in: directory)
         }
         return LibraryRollbackResult(ref: branch, from: from, to: target, subject: subject, unchanged: false,
@@ -376,7 +377,7 @@ public struct TemplateLibrary: Sendable {
     // MARK: - local changes
 
     func localChangesError(_ changes: [LibraryFileChange], action: String) -> CoreError {
-        let shown = changes.prefix(5).map { "\($0.status.trimming(.whitespaces)) \($0.path)" }.joined(separator: ", ")
+        let shown = changes.prefix(5).map { "\($0.status.letter) \($0.path)" }.joined(separator: ", ")
         let more = changes.count > 5 ? " and \(changes.count - 5) more" : ""
         return CoreError.conflict(
             "the library has local changes (\(changes.count) file\(changes.count == 1 ? "" : "s"): \(shown)\(more)); \(action) refused",
@@ -432,7 +433,7 @@ public struct TemplateLibrary: Sendable {
         return data.split(separator: 0x0A).compactMap { try? decoder.decode(LibraryHistoryEntry.self, from: Data($0)) }
     }
 
-    func record(action: String, from: String?, to: String, ref: String?, url: String, commits: Int? = nil, backup: String? = nil) throws {
+    func record(action: LibraryHistoryEntry.Action, from: String?, to: String, ref: String?, url: String, commits: Int? = nil, backup: String? = nil) throws {
         let entry = LibraryHistoryEntry(time: core.now(), action: action, from: from, to: to, ref: ref, url: url,
                                         user: core.userName, host: core.hostName, commits: commits, backup: backup)
         let encoder = JSONEncoder()

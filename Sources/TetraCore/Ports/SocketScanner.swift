@@ -3,14 +3,20 @@ import Glibc
 
 /// A listening socket found in /proc/net.
 public struct ListeningSocket: Sendable, Equatable, Codable {
-    public var proto: String          // "tcp", "tcp6", "udp", "udp6"
+    /// The /proc/net table it was found in.
+    public enum Proto: String, Sendable, Equatable, Codable, CaseIterable, Comparable {
+        case tcp, tcp6, udp, udp6
+        public var isTCP: Bool { self == .tcp || self == .tcp6 }
+        public static func < (a: Proto, b: Proto) -> Bool { a.rawValue < b.rawValue }
+    }
+    public var proto: Proto
     public var address: String        // "127.0.0.1", "::", ...
     public var port: Int
     public var inode: UInt64
     public var pid: Int32?
     public var process: String?
 
-    public init(proto: String, address: String, port: Int, inode: UInt64, pid: Int32? = nil, process: String? = nil) {
+    public init(proto: Proto, address: String, port: Int, inode: UInt64, pid: Int32? = nil, process: String? = nil) {
         self.proto = proto
         self.address = address
         self.port = port
@@ -31,7 +37,7 @@ public struct SocketScanner: Sendable {
     /// remote address zero) is what "listening" means for UDP.
     public func scan(resolveProcesses: Bool = true) -> [ListeningSocket] {
         var sockets: [ListeningSocket] = []
-        for proto in ["tcp", "tcp6", "udp", "udp6"] {
+        for proto in ListeningSocket.Proto.allCases {
             guard let text = try? String(contentsOfFile: "\(procRoot)/net/\(proto)", encoding: .utf8) else { continue }
             sockets += Self.parse(table: text, proto: proto)
         }
@@ -48,14 +54,13 @@ public struct SocketScanner: Sendable {
     }
 
     /// Parses one /proc/net/{tcp,tcp6,udp,udp6} table.
-    public static func parse(table: String, proto: String) -> [ListeningSocket] {
+    public static func parse(table: String, proto: ListeningSocket.Proto) -> [ListeningSocket] {
         var result: [ListeningSocket] = []
         for line in table.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count >= 10 else { continue }
             let local = fields[1], remote = fields[2], state = fields[3]
-            let isTCP = proto.hasPrefix("tcp")
-            if isTCP {
+            if proto.isTCP {
                 guard state == "0A" else { continue }
             } else {
                 guard state == "07", remote.split(separator: ":").last == "0000" else { continue }

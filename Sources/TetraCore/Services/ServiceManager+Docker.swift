@@ -10,23 +10,38 @@ extension ServiceManager {
         }
         s.restarts = info.RestartCount
         let health = info.State.Health?.Status
-        if let health { s.health = health == "starting" ? "unknown" : health }
+        if let health { s.health = ServiceHealthName(recorded: health) }
+        s.state = Self.serviceState(info.State)
         switch info.State.Status {
         case "running":
-            s.state = health == "unhealthy" ? "unhealthy" : (health == "starting" ? "starting" : "running")
             s.pid = info.State.Pid > 0 ? Int32(info.State.Pid) : nil
             // Never "running" without a process (docker reports pid 0 for a container in between).
-            if s.pid == nil && s.state == "running" { s.state = "starting" }
-        case "restarting", "created": s.state = "starting"
-        case "exited", "dead": s.state = info.State.ExitCode == 0 ? "stopped" : "failed"
-            s.message = "exited with status \(info.State.ExitCode)"
-        default: s.state = info.State.Status
+            if s.pid == nil && s.state == .running { s.state = .starting }
+        case "exited", "dead": s.message = "exited with status \(info.State.ExitCode)"
+        case "restarting", "created": break
+        default: s.message = "docker state \(info.State.Status)"
         }
-        if let started = info.State.StartedAt.flatMap(Timestamps.parseISO8601), s.state != "stopped", s.state != "failed" {
+        if let started = info.State.StartedAt.flatMap(Timestamps.parseISO8601), s.state != .stopped, s.state != .failed {
             s.started_at = started
             s.uptime_seconds = max(0, Int(core.now().timeIntervalSince(started)))
         }
         return s
+    }
+
+    /// A container's state (and health: `starting` is not healthy yet) as a service state;
+    /// states tetra does not map (`paused`, `removing`) are `unknown`.
+    static func serviceState(_ state: Docker.ContainerInfo.State) -> ServiceStateName {
+        switch state.Status {
+        case "running":
+            switch state.Health?.Status {
+            case "unhealthy": return .unhealthy
+            case "starting": return .starting
+            default: return .running
+            }
+        case "restarting", "created": return .starting
+        case "exited", "dead": return state.ExitCode == 0 ? .stopped : .failed
+        default: return .unknown
+        }
     }
 
     /// The `docker run` options for a service (labels, image, volumes, ports, env, restart
@@ -70,7 +85,7 @@ extension ServiceManager {
         let name = Self.containerName(org: org, service: def.name)
         if let info = try docker.inspectContainer(name) {
             if info.State.Running {
-                return StartResult(name: def.name, runtime: "docker", action: "already-running", state: "running",
+                return StartResult(name: def.name, runtime: .docker, action: .alreadyRunning, state: .running,
                                    pid: Int32(info.State.Pid), port: port, container: name)
             }
             try docker.removeContainer(name)
@@ -88,7 +103,7 @@ extension ServiceManager {
         }
         try docker.runContainer(dockerRunOptions(def, port: port, secrets: secrets))
         let info = try docker.inspectContainer(name)
-        return StartResult(name: def.name, runtime: "docker", action: "started", state: info?.State.Status ?? "starting",
+        return StartResult(name: def.name, runtime: .docker, action: .started, state: info.map { Self.serviceState($0.State) } ?? .starting,
                            pid: info.map { Int32($0.State.Pid) }, port: port, container: name)
     }
 
@@ -96,13 +111,13 @@ extension ServiceManager {
         let docker = Docker(runner: core.runner)
         let name = Self.containerName(org: org, service: def.name)
         guard let info = try docker.inspectContainer(name) else {
-            return StopResult(name: def.name, runtime: "docker", action: "already-stopped", pid: nil, killed: false)
+            return StopResult(name: def.name, runtime: .docker, action: .alreadyStopped, pid: nil, killed: false)
         }
         if info.State.Running || info.State.Status == "restarting" {
             try docker.stopContainer(name, timeout: Int(def.stopTimeout.rounded(.up)))
         }
         try docker.removeContainer(name)
-        return StopResult(name: def.name, runtime: "docker", action: info.State.Running ? "stopped" : "already-stopped",
+        return StopResult(name: def.name, runtime: .docker, action: info.State.Running ? .stopped : .alreadyStopped,
                           pid: Int32(info.State.Pid), killed: false)
     }
 

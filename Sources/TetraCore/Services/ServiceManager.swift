@@ -26,12 +26,10 @@ public struct ServiceManager: Sendable {
     public struct Status: Sendable, Encodable {
         public var org: String
         public var name: String
-        public var runtime: String
+        public var runtime: ServiceDefinition.Runtime
         public var enabled: Bool
-        /// stopped, starting, running, unhealthy, crashloop, failed (or unknown: docker unreachable)
-        public var state: String
-        /// healthy, unhealthy, unknown, none
-        public var health: String
+        public var state: ServiceStateName
+        public var health: ServiceHealthName
         public var pid: Int32?
         public var supervisor_pid: Int32?
         public var started_at: Date?
@@ -52,7 +50,7 @@ public struct ServiceManager: Sendable {
         cat.definitions.map { def in
             do { return try status(def, cat) } catch {
                 var s = baseStatus(def, cat)
-                s.state = "unknown"
+                s.state = .unknown
                 s.message = (error as? any TetraError)?.message ?? "\(error)"
                 return s
             }
@@ -76,8 +74,8 @@ public struct ServiceManager: Sendable {
     func baseStatus(_ def: ServiceDefinition, _ cat: ServiceCatalog) -> Status {
         var portName: String? = nil
         if case .named(let n)? = def.port { portName = n }
-        return Status(org: org, name: def.name, runtime: def.runtime.rawValue, enabled: def.enabled, state: "stopped",
-                      health: def.health == nil ? "none" : "unknown", restarts: 0,
+        return Status(org: org, name: def.name, runtime: def.runtime, enabled: def.enabled, state: .stopped,
+                      health: def.health == nil ? .none : .unknown, restarts: 0,
                       port: (try? cat.resolvePort(def)) ?? nil, port_name: portName,
                       container: def.runtime == .docker ? Self.containerName(org: org, service: def.name) : nil)
     }
@@ -89,7 +87,7 @@ public struct ServiceManager: Sendable {
         let loaded: ServiceRecord?
         do { loaded = try ServiceRecord.load(sp.stateFile) } catch {
             // A corrupt state file: say so (naming it), and whether a supervisor still runs.
-            s.state = "unknown"
+            s.state = .unknown
             s.message = (error as? any TetraError)?.message ?? "\(error)"
             if let sup = Self.lockedSupervisor(sp) {
                 s.supervisor_pid = sup.pid
@@ -98,8 +96,8 @@ public struct ServiceManager: Sendable {
             return s
         }
         guard let rec = loaded else { return s }
-        s.state = rec.state
-        s.health = rec.health
+        s.state = ServiceStateName(recorded: rec.state)
+        s.health = ServiceHealthName(recorded: rec.health)
         s.restarts = rec.restarts
         s.last_health = rec.last_health
         s.last_exit = rec.last_exit
@@ -115,11 +113,11 @@ public struct ServiceManager: Sendable {
                 } else if rec.state == "running" {
                     // Never "running" without a process: it ended and its supervisor has not
                     // recorded that yet.
-                    s.state = "starting"
+                    s.state = .starting
                     s.message = "pid \(rec.process.map { String($0.pid) } ?? "?") ended; its supervisor has not recorded it yet"
                 }
             } else {
-                s.state = "failed"
+                s.state = .failed
                 s.message = "the supervisor (pid \(rec.supervisor.map { String($0.pid) } ?? "?")) is gone"
             }
         }
@@ -139,10 +137,10 @@ public struct ServiceManager: Sendable {
 
     public struct StartResult: Sendable, Encodable {
         public var name: String
-        public var runtime: String
-        /// "started" or "already-running"
-        public var action: String
-        public var state: String
+        public enum Action: String, Sendable, Encodable { case started, alreadyRunning = "already-running" }
+        public var runtime: ServiceDefinition.Runtime
+        public var action: Action
+        public var state: ServiceStateName
         public var pid: Int32?
         public var supervisor_pid: Int32?
         public var port: Int?
@@ -174,9 +172,9 @@ public struct ServiceManager: Sendable {
         while Monotonic.now() < deadline {
             try core.interrupt.check()
             let s = try status(def, cat)
-            if s.health == "healthy" { return }
-            if s.state == "failed" || s.state == "crashloop" || s.state == "stopped" {
-                throw CoreError.failed("\(def.name) is \(s.state)" + (s.message.map { ": \($0)" } ?? "") + "; the services that depend on it were not started",
+            if s.health == .healthy { return }
+            if s.state == .failed || s.state == .crashloop || s.state == .stopped {
+                throw CoreError.failed("\(def.name) is \(s.state.rawValue)" + (s.message.map { ": \($0)" } ?? "") + "; the services that depend on it were not started",
                                        hint: "see `tetra svc logs \(def.name) --stderr`")
             }
             usleep(100_000)
@@ -193,7 +191,7 @@ public struct ServiceManager: Sendable {
                                      hint: "`tetra svc stop \(def.name)` stops it; start it again then")
         }
         if let rec = ServiceRecord.read(sp.stateFile), ServiceRecord.activeStates.contains(rec.state), rec.supervisorAlive {
-            return StartResult(name: def.name, runtime: "process", action: "already-running", state: rec.state,
+            return StartResult(name: def.name, runtime: .process, action: .alreadyRunning, state: ServiceStateName(recorded: rec.state),
                                pid: rec.process?.pid, supervisor_pid: rec.supervisor?.pid, port: rec.port)
         }
         // Leftovers of a previous run whose supervisor is gone (killed -9): stop its group
@@ -230,7 +228,7 @@ public struct ServiceManager: Sendable {
                 }
                 // Spawned (possibly already exited once, for a command that fails at once).
                 if rec.process != nil || rec.last_exit != nil || rec.state == "stopped" {
-                    return StartResult(name: def.name, runtime: "process", action: "started", state: rec.state,
+                    return StartResult(name: def.name, runtime: .process, action: .started, state: ServiceStateName(recorded: rec.state),
                                        pid: rec.process?.pid, supervisor_pid: rec.supervisor?.pid ?? supervisorPID, port: port)
                 }
             }
@@ -246,7 +244,7 @@ public struct ServiceManager: Sendable {
 
     /// Exit 5 when the port is bound by a process (naming its pid).
     func checkPortFree(_ port: Int, service def: ServiceDefinition) throws {
-        let holders = SocketScanner().scan().filter { $0.port == port && $0.proto.hasPrefix("tcp") }
+        let holders = SocketScanner().scan().filter { $0.port == port && $0.proto.isTCP }
         guard let h = holders.first else { return }
         let who = h.pid.map { "pid \($0) (\(h.process ?? "?"))" } ?? "another process (pid not visible)"
         throw CoreError.conflict("\(def.name): port \(port) is already bound by \(who)",
@@ -257,9 +255,9 @@ public struct ServiceManager: Sendable {
 
     public struct StopResult: Sendable, Encodable {
         public var name: String
-        public var runtime: String
-        /// "stopped" or "already-stopped"
-        public var action: String
+        public enum Action: String, Sendable, Encodable { case stopped, alreadyStopped = "already-stopped" }
+        public var runtime: ServiceDefinition.Runtime
+        public var action: Action
         public var pid: Int32?
         public var killed: Bool
     }
@@ -280,7 +278,7 @@ public struct ServiceManager: Sendable {
         let supervisor = [loaded?.supervisor, Self.lockedSupervisor(sp)].compactMap { $0 }.first { $0.isAlive }
         let corrupt = loaded == nil && FileManager.default.fileExists(atPath: sp.stateFile)
         guard loaded != nil || supervisor != nil || corrupt else {
-            return StopResult(name: def.name, runtime: "process", action: "already-stopped", pid: nil, killed: false)
+            return StopResult(name: def.name, runtime: .process, action: .alreadyStopped, pid: nil, killed: false)
         }
         if corrupt && supervisor == nil {
             core.progress.warn("\(def.name): the state file \(sp.stateFile) was corrupt and no supervisor runs; it is rewritten as stopped")
@@ -313,7 +311,7 @@ public struct ServiceManager: Sendable {
         rec.message = "stopped"
         rec.updated_at = core.now()
         if FileManager.default.fileExists(atPath: sp.stateDirectory) { try rec.write(to: sp.stateFile) }
-        return StopResult(name: def.name, runtime: "process", action: (acted || wasActive) ? "stopped" : "already-stopped",
+        return StopResult(name: def.name, runtime: .process, action: (acted || wasActive) ? .stopped : .alreadyStopped,
                           pid: pid, killed: killed)
     }
 
@@ -503,7 +501,7 @@ public struct ServiceManager: Sendable {
                                      hint: "remove it from their depends_on first")
         }
         if dryRun { return RemoveResult(name: name, file: def.file, stopped: false, dry_run: true) }
-        let stopped = try stop(def, cat).action == "stopped"
+        let stopped = try stop(def, cat).action == .stopped
         if def.runtime == .docker {
             try Docker(runner: core.runner).removeContainer(Self.containerName(org: org, service: name))
         }

@@ -83,6 +83,24 @@ public struct ExitRecord: Codable, Sendable, Equatable {
     }
 }
 
+/// A service's state as tetra reports it (`svc list`, `svc status`, start results;
+/// docs/json.md lists the set): the record's state, or `unknown` when it cannot be told
+/// (the Docker daemon does not answer, a corrupt state file, a Docker state tetra does not
+/// map).
+public enum ServiceStateName: String, Sendable, Equatable, Encodable {
+    case stopped, starting, running, unhealthy, crashloop, failed, unknown
+
+    /// From a state file's (or Docker's) word; anything else is `unknown`.
+    public init(recorded: String) { self = Self(rawValue: recorded) ?? .unknown }
+}
+
+/// A service's health as tetra reports it: `unknown` until probed, `none` without a check.
+public enum ServiceHealthName: String, Sendable, Equatable, Encodable {
+    case healthy, unhealthy, unknown, none
+
+    public init(recorded: String) { self = Self(rawValue: recorded) ?? .unknown }
+}
+
 /// `state/services/<org>/<name>/state.json`, written atomically by the supervisor (and by
 /// `svc stop`). Holds no secret: names of the environment are not recorded, values never.
 public struct ServiceRecord: Codable, Sendable, Equatable {

@@ -79,7 +79,7 @@ public struct Doctor {
         guard FileManager.default.fileExists(atPath: core.paths.portsFile) else { return [] }
         do {
             let report = try PortService(store: PortStore(paths: core.paths)).check(owners: ServiceManager.portOwners(paths: core.paths))
-            var checks = report.problems.map { Check(name: "ports \($0.kind)", status: .problem, detail: $0.message) }
+            var checks = report.problems.map { Check(name: "ports \($0.kind.rawValue)", status: .problem, detail: $0.message) }
             checks += report.warnings.map { Check(name: "ports", status: .warning, detail: $0.message) }
             return checks.isEmpty ? [Check(name: "ports", status: .ok, detail: "no port problems")] : checks
         } catch let error as any TetraError {

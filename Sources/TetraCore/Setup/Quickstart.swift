@@ -12,7 +12,11 @@ public struct Quickstart {
     public init(context: CoreContext) { self.context = context }
 
     public struct Step: Encodable, Sendable {
-        public let step: String
+        /// The demo's steps, in order (docs/json.md lists the set).
+        public enum Name: String, Encodable, Sendable {
+            case stateRoot = "state-root", org, target, port, push, status, service, health
+        }
+        public let step: Name
         public let detail: String
     }
 
@@ -54,18 +58,18 @@ public struct Quickstart {
             throw CoreError.conflict("\(root) already has an org '\(Self.orgName)'", hint: "quickstart wants a fresh state root: omit --dir, or give an empty directory")
         }
         var steps: [Step] = []
-        func step(_ s: String, _ d: String) {
+        func step(_ s: Step.Name, _ d: String) {
             steps.append(Step(step: s, detail: d))
         }
-        step("state root", root + (temporary ? " (temporary)" : ""))
+        step(.stateRoot, root + (temporary ? " (temporary)" : ""))
 
         // 1. the org, from the built-in template; dev deploys inside the state root.
         let admin = OrgAdmin(context: core)
         let created = try admin.create(Self.orgName, template: "org/default", values: TOMLTable([("domain", .string("demo.example"))]), dryRun: false)
-        step("org", "created '\(Self.orgName)' from org/default (\(created.files.count) files, environments \(created.environments.joined(separator: ", ")))")
+        step(.org, "created '\(Self.orgName)' from org/default (\(created.files.count) files, environments \(created.environments.joined(separator: ", ")))")
         let target = root + "/targets/\(Self.orgName)/dev"
         _ = try admin.set(Self.orgName, keyPath: ["environments", "dev", "target"], value: .string(target), dryRun: false)
-        step("target", "dev deploys to \(target)")
+        step(.target, "dev deploys to \(target)")
 
         // 2. ports: every port the templates use, from dev's range.
         let org = try OrgStore(paths: paths).load(Self.orgName)
@@ -75,7 +79,7 @@ public struct Quickstart {
         for name in ["web"] {
             let change = try core.withLock("ports") { try portService.allocate(name, rangeName: range, dryRun: false) }
             ports[name] = change.port
-            step("port", "\(name) = \(change.port ?? 0) (range \(range))")
+            step(.port, "\(name) = \(change.port ?? 0) (range \(range))")
         }
 
         // 3. push dev, 4. status.
@@ -84,9 +88,9 @@ public struct Quickstart {
                                                           approve: false) else {
             throw CoreError.failed("the quickstart org's dev environment has hosts; it must have one target")
         }
-        step("push", "dev release \(pushed.release ?? "?") (\(pushed.file_count) files) at \(target)/current")
+        step(.push, "dev release \(pushed.release ?? "?") (\(pushed.file_count) files) at \(target)/current")
         let status = try service.status(org: Self.orgName, env: "dev")
-        step("status", "dev is at \(status.first?.release ?? "?"), drift: \(status.first?.drift?.clean == true ? "none" : "found")")
+        step(.status, "dev is at \(status.first?.release ?? "?"), drift: \(status.first?.drift?.clean == true ? "none" : "found")")
 
         // 5. the demo service: python3 -m http.server on the web port, serving dev's current
         //    release, with an HTTP health check; started and shown healthy. The org's
@@ -94,7 +98,7 @@ public struct Quickstart {
         let services = ServiceManager(core: core, org: Self.orgName)
         var serviceStatus: ServiceManager.Status? = nil
         if core.runner.which("python3") == nil {
-            step("service", "skipped: python3 is not installed (the demo service is python3 -m http.server)")
+            step(.service, "skipped: python3 is not installed (the demo service is python3 -m http.server)")
         } else {
             // The template's `web` runs ./bin/server, which a demo does not have: its command,
             // cwd and health check are edited (format-preserving) to a python3 static server
@@ -113,13 +117,13 @@ public struct Quickstart {
                                         port: "web", healthHTTP: "http://127.0.0.1:{port}/")
             }
             let started = try services.start(["web"])
-            step("service", "web started (pid \(started.first?.pid.map(String.init) ?? "?"), port \(ports["web"] ?? 0)), supervised by tetra")
+            step(.service, "web started (pid \(started.first?.pid.map(String.init) ?? "?"), port \(ports["web"] ?? 0)), supervised by tetra")
             serviceStatus = try Self.waitHealthy(services, "web", timeout: 20, interrupt: core.interrupt)
-            let health = serviceStatus?.health ?? "unknown"
-            step("health", "web is \(serviceStatus?.state ?? "?"), \(health): http://127.0.0.1:\(ports["web"] ?? 0)/")
-            guard health == "healthy" else {
+            let health = serviceStatus?.health ?? .unknown
+            step(.health, "web is \(serviceStatus?.state.rawValue ?? "?"), \(health.rawValue): http://127.0.0.1:\(ports["web"] ?? 0)/")
+            guard health == .healthy else {
                 _ = try? services.stop(["web"])
-                throw CoreError.failed("the demo service did not become healthy within 20s (state \(serviceStatus?.state ?? "?"))",
+                throw CoreError.failed("the demo service did not become healthy within 20s (state \(serviceStatus?.state.rawValue ?? "?"))",
                                        hint: "it was stopped; see `tetra --dir \(ShellQuote.quote(root)) --org \(Self.orgName) svc logs web --stderr`")
             }
         }
@@ -140,7 +144,7 @@ public struct Quickstart {
         let deadline = Monotonic.now() + timeout
         while true {
             let status = try services.status(name)
-            if status.health == "healthy" || ["crashloop", "failed", "stopped"].contains(status.state) || Monotonic.now() > deadline {
+            if status.health == .healthy || [.crashloop, .failed, .stopped].contains(status.state) || Monotonic.now() > deadline {
                 return status
             }
             try interrupt.check()

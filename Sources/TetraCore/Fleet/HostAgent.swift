@@ -124,7 +124,9 @@ public struct HostAgent: Sendable {
         case .none:
             return .running
         case .reload:
-            if let argv = def.reload {
+            if let reload = def.reload {
+                // `{pid}`: the service's process (the group leader).
+                let argv = reload.map { $0.replacingAll("{pid}", with: record.process.map { String($0.pid) } ?? "") }
                 let r = try core.runner.run(ProcessRequest(argv[0], Array(argv.dropFirst()), workingDirectory: def.cwd, timeout: 60))
                 guard r.status == 0 else {
                     throw CoreError.failed("\(def.name): reload \(ShellQuote.join(argv)) exited with status \(r.status): "

@@ -89,6 +89,18 @@ final class ServiceDefinitionTests: XCTestCase {
         }
     }
 
+    func testOnDeployAndReload() throws {
+        XCTAssertEqual(try parse("command = [\"x\"]\n").0.onDeploy, .restart)
+        let (d, _) = try parse("command = [\"x\"]\non_deploy = \"reload\"\nreload = [\"kill\", \"-USR2\", \"{pid}\"]\n")
+        XCTAssertEqual(d.onDeploy, .reload)
+        XCTAssertEqual(d.reload, ["kill", "-USR2", "{pid}"])
+        XCTAssertThrowsError(try parse("command = [\"x\"]\non_deploy = \"bounce\"\nreload = []\n")) { e in
+            let problems = (e as? ConfigError)?.problems ?? []
+            XCTAssertEqual(problems.map(\.keyPath), ["on_deploy", "reload"])
+            XCTAssertEqual(problems.first?.position, SourcePosition(line: 2, column: 13))
+        }
+    }
+
     func testUnknownKeyIsAWarningWithPosition() throws {
         let (_, warnings) = try parse("command = [\"x\"]\n[health]\ntcp = \"{port}\"\nretry = 3\n")
         XCTAssertEqual(warnings.count, 1)

@@ -17,7 +17,7 @@ final class FleetE2ETests: XCTestCase {
         func current(_ i: Int) -> String? { DeployFixture.currentLink(target(i)) }
 
         init(hosts: NetnsHosts, verify: String = #"[["test", "-f", "{release}/host.txt"]]"#, rollout: String = "batch = 1",
-             extraHosts: String = "") throws {
+             extraHosts: String = "", prodExtra: String = "", extraEnvironments: String = "") throws {
             self.hosts = hosts
             root = DeployFixture.tempDir("tetra-fleet-e2e")
             tetra = Tetra(stateRoot: root + "/state-root")
@@ -45,10 +45,11 @@ final class FleetE2ETests: XCTestCase {
             \(extraHosts)
             ]
             ssh_key = "\(server.clientKey)"
-            ssh_options = ["UserKnownHostsFile=\(knownHosts)", "StrictHostKeyChecking=yes", "ConnectTimeout=3"]
+            ssh_options = ["UserKnownHostsFile=\(knownHosts)", "StrictHostKeyChecking=yes", "ConnectTimeout=10"]
+            \(prodExtra)
 
             [environments.prod.rollout]
-            health_timeout = "2s"
+            health_timeout = "4s"
             \(rollout)
 
             [environments.prod.hooks]
@@ -56,6 +57,7 @@ final class FleetE2ETests: XCTestCase {
             verify = \(verify)
             post_push = [["sh", "-c", "echo \\"post $TETRA_OUTCOME\\" >> \(root)/hooks.log; cp \\"$TETRA_RESULT_JSON\\" \(root)/result.json"]]
 
+            \(extraEnvironments)
             """.write(toFile: orgDir + "/org.toml", atomically: true, encoding: .utf8)
             try setVersion("v1")
         }
@@ -133,7 +135,7 @@ final class FleetE2ETests: XCTestCase {
 
         try f.setVersion("v2")
         // The fleet document of `org push`, pinned (docs/json.md).
-        let pinner = GoldenPinner(tetra: f.tetra, replacements: [(f.root, "$WORK")])
+        let pinner = GoldenPinner(tetra: f.tetra, replacements: [(f.root, "$WORK")] + (0..<3).map { (hosts.address($0) + ":", "$HOST\($0 + 1):") })
         let doc = try pinner.pin("org push fleet", ["org", "push", "shop", "prod"], status: 1,
                                  strings: ["release", "previous", "snapshot"], numbers: ["bytes_sent", "files_sent"])
         XCTAssertEqual(doc["outcome"] as? String, "rolled_back")
@@ -208,5 +210,47 @@ final class FleetE2ETests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("pre_push hook failed: false"), refused.stderr)
         XCTAssertEqual((0..<2).map { f.current($0) }, before)
         XCTAssertEqual(DeployFixture.releases(f.target(0)).count, 1)
+    }
+
+    func testRollbackStatusAndPromoteActOnEveryHost() throws {
+        let hosts = try NetnsHosts(count: 2)
+        defer { hosts.stop() }
+        let devTarget = DeployFixture.tempDir("tetra-fleet-dev")
+        let f = try Fleet(hosts: hosts, prodExtra: "promote_from = \"dev\"",
+                          extraEnvironments: "[environments.dev]\nhosts = [{ name = \"dev1\", target = \"\(devTarget)\", vars = { node = 0 } }]\n")
+        XCTAssertEqual(try f.push().0.status, 0)
+        let v1 = (0..<2).map { f.current($0) }
+        try f.setVersion("v2")
+        XCTAssertEqual(try f.push().0.status, 0)
+        XCTAssertNotEqual(f.current(0), v1[0])
+
+        // org status: one row per host.
+        let status = try f.tetra.run(["org", "status", "shop", "prod", "--json"])
+        XCTAssertEqual(status.status, 0, status.stderr)
+        let rows = (try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["environments"] as? [[String: Any]] ?? []
+        XCTAssertEqual(rows.map { $0["host"] as? String }, ["web1", "web2"])
+        XCTAssertEqual(rows.map { $0["release"] as? String }, [f.current(0), f.current(1)].map { $0.map { String($0.dropFirst(9)) } })
+
+        // org rollback: every host back on v1 (still there: switched, not sent).
+        let back = try f.tetra.run(["org", "rollback", "shop", "prod", "--json"])
+        XCTAssertEqual(back.status, 0, back.stderr)
+        let bdoc = try JSONSerialization.jsonObject(with: Data(back.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(bdoc?["action"] as? String, "rollback")
+        XCTAssertEqual(bdoc?["outcome"] as? String, "success")
+        XCTAssertEqual((0..<2).map { f.current($0) }, v1)
+        XCTAssertEqual(try String(contentsOfFile: f.target(1) + "/current/host.txt", encoding: .utf8), "v1 hello from web2 node 2 api 3200\n")
+        f.assertSettled()
+
+        // env promote dev prod: dev's snapshot (dev is a fleet of one local host) rendered for
+        // each host of prod.
+        try f.setVersion("v3")
+        XCTAssertEqual(try f.tetra.run(["org", "push", "shop", "dev"]).status, 0)
+        let promoted = try f.tetra.run(["env", "promote", "dev", "prod", "--org", "shop"])
+        XCTAssertEqual(promoted.status, 0, promoted.stderr + promoted.stdout)
+        XCTAssertTrue(promoted.stdout.contains("promote shop to prod: success"), promoted.stdout)
+        for i in 0..<2 {
+            XCTAssertEqual(try String(contentsOfFile: f.target(i) + "/current/host.txt", encoding: .utf8),
+                           "v3 hello from web\(i + 1) node \(i + 1) api 3200\n")
+        }
     }
 }

@@ -109,13 +109,17 @@ enum EnvCommands {
                     arguments: [ArgSpec("FROM", help: "environment", completion: .dynamic(.envs)),
                                 ArgSpec("TO", help: "environment", completion: .dynamic(.envs))],
                     flags: [FlagSpec("validate", help: "run TO's checks on the rendered release before pushing"),
-                            OrgCommands.approveFlag, OrgCommands.messageFlag],
+                            OrgCommands.approveFlag, OrgCommands.messageFlag] + FleetCommandSupport.pushFlags,
                     examples: ["tetra env promote dev staging", "tetra env promote staging prod --validate --approve"],
                     mutates: true, json: true, handler: { inv, env in
             let r = try OrgService(context: env.core).promote(org: try currentOrg(inv, env), from: inv.required("FROM"), to: inv.required("TO"),
                                                               validate: inv.has("validate"), approve: inv.has("approve"),
-                                                              dryRun: env.options.dryRun, message: inv.flag("message"))
-            return CommandOutput(json: r, text: OrgCommands.deployText(r, verb: "promoted"))
+                                                              dryRun: env.options.dryRun, message: inv.flag("message"),
+                                                              fleet: try FleetCommandSupport.options(inv))
+            switch r {
+            case .target(let r): return CommandOutput(json: r, text: OrgCommands.deployText(r, verb: "promoted"))
+            case .fleet(let f): return CommandOutput(exitCode: f.exitCode, json: f, text: FleetCommandSupport.text(f, env: env))
+            }
         })
     }
 
@@ -123,11 +127,12 @@ enum EnvCommands {
         CommandSpec("rollback", summary: "Switch ENV back to the previous (or given) release",
                     arguments: [envArg],
                     flags: [FlagSpec("to", value: .string, placeholder: "RELEASE", help: "the release to go back to", completion: .dynamic(.releases)),
-                            OrgCommands.approveFlag],
+                            OrgCommands.approveFlag] + FleetCommandSupport.pushFlags,
                     examples: ["tetra env rollback prod --approve"], mutates: true, json: true, handler: { inv, env in
             let r = try OrgService(context: env.core).rollback(org: try currentOrg(inv, env), env: inv.required("ENV"), to: inv.flag("to"),
-                                                               approve: inv.has("approve"), dryRun: env.options.dryRun)
-            return CommandOutput(json: r, text: OrgCommands.rollbackText(r))
+                                                               approve: inv.has("approve"), dryRun: env.options.dryRun,
+                                                               fleet: try FleetCommandSupport.options(inv))
+            return OrgCommands.rollbackOutput(r, env: env)
         })
     }
 

@@ -353,12 +353,12 @@ enum OrgCommands {
                                                           d.missing.isEmpty ? nil : "\(d.missing.count) missing",
                                                           d.added.isEmpty ? nil : "\(d.added.count) added"].compactMap { $0 }.joined(separator: ", "))
             } else { drift = "-" }
-            return [s.env, s.release ?? "(none)", s.created_at ?? "", s.by ?? "", drift]
+            return [s.host.map { s.env + "/" + $0 } ?? s.env, s.release ?? "(none)", s.created_at ?? "", s.by ?? "", drift]
         })
         var text = table
         for s in rows {
             guard let d = s.drift, !d.clean else { continue }
-            text += "\(s.env):\n" + d.changed.map { "  ~ \($0)\n" }.joined() + d.missing.map { "  - \($0)\n" }.joined() + d.added.map { "  + \($0)\n" }.joined()
+            text += "\(s.host.map { s.env + "/" + $0 } ?? s.env):\n" + d.changed.map { "  ~ \($0)\n" }.joined() + d.missing.map { "  - \($0)\n" }.joined() + d.added.map { "  + \($0)\n" }.joined()
             if let r = s.rollback_target {
                 text += "  the release a rollback goes back to, \(r.release), has drifted too (a rollback rebuilds it from its snapshot):\n"
                     + r.drift.changed.map { "    ~ \($0)\n" }.joined() + r.drift.missing.map { "    - \($0)\n" }.joined()
@@ -390,16 +390,24 @@ enum OrgCommands {
         }
     }
 
+    static func rollbackOutput(_ r: RollbackResult, env: CommandEnvironment) -> CommandOutput {
+        switch r {
+        case .target(let r): return CommandOutput(json: r, text: rollbackText(r))
+        case .fleet(let f): return CommandOutput(exitCode: f.exitCode, json: f, text: FleetCommandSupport.text(f, env: env))
+        }
+    }
+
     static var rollback: CommandSpec {
         CommandSpec("rollback", summary: "Switch ENV's current to the previous (or given) release; re-render from its snapshot if it was pruned",
                     arguments: [orgArg, envArg],
                     flags: [FlagSpec("to", value: .string, placeholder: "RELEASE", help: "the release to go back to", completion: .dynamic(.releases)),
-                            approveFlag],
+                            approveFlag] + FleetCommandSupport.pushFlags,
                     examples: ["tetra org rollback acme prod --approve", "tetra org rollback acme dev --to 20261121T160301Z-3f2a9c1"],
                     mutates: true, json: true, handler: { inv, env in
             let r = try service(env).rollback(org: inv.required("ORG"), env: inv.required("ENV"), to: inv.flag("to"),
-                                              approve: inv.has("approve"), dryRun: env.options.dryRun)
-            return CommandOutput(json: r, text: rollbackText(r))
+                                              approve: inv.has("approve"), dryRun: env.options.dryRun,
+                                              fleet: try FleetCommandSupport.options(inv))
+            return rollbackOutput(r, env: env)
         })
     }
 

@@ -17,7 +17,14 @@ struct FleetVerifier: Sendable {
             try context.interrupt.check()
             var failure: String? = nil
             for argv in argvs {
-                let result = try shell.run(argv, cwd: dir, timeout: max(1, min(30, deadline - Monotonic.now())))
+                let result: ProcessResult
+                do {
+                    result = try shell.run(argv, cwd: dir, timeout: max(1, min(30, deadline - Monotonic.now())))
+                } catch let e as ToolError {
+                    // ssh could not reach the host this time: a failed round, retried.
+                    failure = e.message
+                    break
+                }
                 if result.status != 0 || result.timedOut {
                     let tail = ToolError.tail(of: result.stderrString + result.stdoutString)
                     failure = ShellQuote.join(argv) + (result.timedOut ? " timed out" : " exited with status \(result.status)")

@@ -16,6 +16,8 @@ final class FleetHostRun: @unchecked Sendable {
     var known = OrgService.KnownTarget(current: nil, manifest: [:])
     var staged = false
     var activated = false
+    /// The release is already at the host (a rollback): switched to, not sent.
+    var existing = false
     /// The services this host runs from its release (the host's list, else the env's).
     var services: [String] = []
     /// The tetra that runs `__host activate` at the host (set when it has services).
@@ -69,6 +71,13 @@ final class FleetHostRun: @unchecked Sendable {
     func stage(_ id: ReleaseID) throws {
         guard let lock else { throw CoreError.failed("\(target) is not locked") }
         let state = lock.state
+        if existing {
+            guard state.releases.contains(id) else {
+                throw CoreError.notFound(what: "release", name: id.rawValue, hint: "it is not at \(target)")
+            }
+            staged = true
+            return
+        }
         if state.releases.contains(id) {
             throw CoreError.conflict("release \(id) already exists at \(target)", hint: "release ids include the time to the second; push again")
         }
@@ -94,6 +103,16 @@ final class FleetHostRun: @unchecked Sendable {
         report.phase = .activate
         let state = lock.state
         let previous = state.current.flatMap { state.releases.contains($0) ? $0 : nil }
+        if existing {
+            report.release = id.rawValue
+            if state.current == id { return } // already there: nothing to switch (or go back)
+            try transport.commit(manager.activatePlan(id, previous: state.current, source: metadata.source, message: metadata.message,
+                                                      org: metadata.org, env: metadata.env, lock: lock, unlock: false))
+            staged = false
+            activated = true
+            report.release = id.rawValue
+            return
+        }
         let prune = ReleaseManager.pruneList(releases: state.releases + [id], current: id, previous: previous, keep: keep)
         let meta = ReleaseManager.completed(metadata, id: id, manifest: manifest)
         let plan = manager.commitPlan(id, manifest: manifest, metadata: meta, previous: previous, stats: nil, lock: lock,
@@ -143,7 +162,7 @@ final class FleetHostRun: @unchecked Sendable {
 
     /// Removes an upload that was never switched to and releases the lock (never interrupted).
     func settle(_ id: ReleaseID?) {
-        if staged, let id { try? transport.removePartial(id) }
+        if staged, !existing, let id { try? transport.removePartial(id) }
         staged = false
         if let lock { try? transport.unlock(token: lock.token) }
         lock = nil

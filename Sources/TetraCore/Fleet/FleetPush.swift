@@ -29,16 +29,24 @@ struct FleetPush {
         runs = try spec.hosts.map { try FleetHostRun(host: $0, env: env, context: service.context) }
     }
 
-    func run(_ source: PushUnit.Source, _ intent: PushUnit.Intent, dryRun: Bool) throws -> FleetPushOutcome {
+    /// `existing`: switch every host to this release, already there (a rollback), instead of
+    /// rendering and sending a new one.
+    func run(_ source: PushUnit.Source, _ intent: PushUnit.Intent, dryRun: Bool, existing: ReleaseID? = nil) throws -> FleetPushOutcome {
         let dir = try service.scratch("fleet")
         defer { service.removeScratch(dir) }
-        try render(source, into: dir)
-        let id = ReleaseID(time: context.now(), contentHash: SHA256.hex(of: runs.map(\.manifest.contentHash).joined(separator: "\n")))
+        let id: ReleaseID
+        if let existing {
+            id = existing
+            for run in runs { run.existing = true; run.services = run.host.services ?? spec.services }
+        } else {
+            try render(source, into: dir, checks: intent.runChecks)
+            id = ReleaseID(time: context.now(), contentHash: SHA256.hex(of: runs.map(\.manifest.contentHash).joined(separator: "\n")))
+        }
         var outcome = FleetPushOutcome(org: org, env: envName, action: intent.action, dry_run: dryRun, release: dryRun ? nil : id.rawValue,
                                        snapshot: source.snapshot, source: intent.source, outcome: .success, hosts: [],
                                        host_count: runs.count, failed_count: 0, max_failures: spec.maxFailures,
                                        batch_count: spec.batches(runs).count, hooks: [])
-        if dryRun { return try plan(outcome) }
+        if dryRun { return try plan(outcome, id: existing) }
         let hooks = FleetHooks(context: context, directory: source.org.directory, environment: [
             "TETRA_ORG": org, "TETRA_ENV": envName, "TETRA_HOSTS": runs.map(\.host.name).joined(separator: ","), "TETRA_RELEASE": id.rawValue,
         ])
@@ -67,8 +75,27 @@ struct FleetPush {
         return outcome
     }
 
+    /// Every host's releases and `current`, read in parallel (not locked); the first error
+    /// (an unreachable host) is thrown.
+    func states() throws -> [TargetState] {
+        let box = StateBox(count: runs.count)
+        Parallel.forEach(runs.count, width: spec.parallel) { i in
+            box.set(i, Result { try runs[i].manager.state() })
+        }
+        return try box.values.map { try $0.get() }
+    }
+
+    final class StateBox: @unchecked Sendable {
+        private let lock = Lock()
+        private var items: [Result<TargetState, any Error>]
+        init(count: Int) { items = Array(repeating: .failure(CoreError.interrupted), count: count) }
+        func set(_ i: Int, _ r: Result<TargetState, any Error>) { lock.withLock { items[i] = r } }
+        var values: [Result<TargetState, any Error>] { lock.withLock { items } }
+    }
+
     /// Renders the org for every host, one tree each (hosts may differ through `host.*`).
-    private func render(_ source: PushUnit.Source, into dir: String) throws {
+    /// `checks`: the environment's checks run on each host's tree (`env promote --validate`).
+    private func render(_ source: PushUnit.Source, into dir: String, checks: Bool) throws {
         let renderer = OrgRenderer(catalog: TemplateCatalog(paths: service.paths), interrupt: context.interrupt)
         for (i, run) in runs.enumerated() {
             context.progress.step("rendering \(org) for \(envName)/\(run.host.name)")
@@ -80,18 +107,25 @@ struct FleetPush {
             let shipped = try ReleaseServices.render(run.services, org: source.org, environment: envName, host: run.host, inputs: source.inputs,
                                                      paths: service.paths, into: run.tree, interrupt: context.interrupt)
             run.manifest = ReleaseManifest(files: rendered.hashes.merging(shipped) { a, _ in a })
+            if checks {
+                _ = try EnvironmentChecks.run(env, envName: envName, tree: run.tree, secrets: source.inputs.secrets, context: context)
+            }
         }
     }
 
     /// A dry run: every host's changes against what its `current` holds (read, not locked).
-    private func plan(_ outcome: FleetPushOutcome) throws -> FleetPushOutcome {
+    private func plan(_ outcome: FleetPushOutcome, id existing: ReleaseID?) throws -> FleetPushOutcome {
         var outcome = outcome
         Parallel.forEach(runs.count, width: spec.parallel) { i in
             let run = runs[i]
             do {
                 let known = OrgService.KnownTarget.from(try run.transport.readFiles(OrgService.KnownTarget.paths))
                 run.report.previous = known.current?.rawValue
-                run.report.changes = FileChanges.between(old: known.manifest, new: run.manifest.files)
+                if let existing {
+                    run.report.release = existing.rawValue
+                } else {
+                    run.report.changes = FileChanges.between(old: known.manifest, new: run.manifest.files)
+                }
                 run.stamp()
             } catch {
                 run.fail(error, phase: .reach)

@@ -66,3 +66,66 @@ extension OrgService {
         }
     }
 }
+
+/// What a rollback did: at one target, or at every host of an environment with hosts.
+public enum RollbackResult: Encodable, Sendable {
+    case target(OrgService.RollbackOutcome)
+    case fleet(FleetPushOutcome)
+
+    public func encode(to encoder: Encoder) throws {
+        switch self {
+        case .target(let r): try r.encode(to: encoder)
+        case .fleet(let r): try r.encode(to: encoder)
+        }
+    }
+}
+
+extension OrgService {
+    /// `org rollback` of an environment with hosts: every host switched to `to`, else to the
+    /// newest release before its current one that every host has, in batches like a push
+    /// (services restarted, verify hooks, back on failure). A release some host no longer has
+    /// is re-rendered from its snapshot and pushed as a new release.
+    func rollbackFleet(_ org: LoadedOrg, envName: String, env: EnvironmentConfig, spec: FleetSpec, to wanted: ReleaseID?,
+                       dryRun: Bool) throws -> FleetPushOutcome {
+        let push = try FleetPush(service: self, org: org.name, envName: envName, env: env, spec: spec)
+        context.progress.step("reading \(spec.hosts.count) hosts of \(envName)")
+        let states = try push.states()
+        let id: ReleaseID
+        if let wanted {
+            id = wanted
+        } else {
+            var common: Set<ReleaseID>? = nil
+            for state in states {
+                let older = Set(state.releases.filter { r in state.current.map { r < $0 } ?? false })
+                common = common.map { $0.intersection(older) } ?? older
+            }
+            guard let newest = common?.max() else {
+                throw CoreError.notFound(what: "release", name: "before the current one on every host of \(envName)",
+                                         hint: "name one with --to (see tetra org status \(org.name) \(envName))")
+            }
+            id = newest
+        }
+        let intent = PushUnit.Intent(action: "rollback", source: "rollback to \(id)", message: nil)
+        if states.allSatisfy({ $0.releases.contains(id) }) {
+            if !dryRun { try snapshotWorkingCopy(org.name, reason: "rollback \(envName) to \(id)") }
+            return try push.run(PushUnit.Source(org: org, inputs: validator.inputs(orgDirectory: org.directory)), intent,
+                                dryRun: dryRun, existing: id)
+        }
+        // Not on every host: re-rendered from the snapshot it was made from.
+        guard let snap = try history.snapshot(of: id.rawValue, org: org.name, env: envName), snapshots.exists(snap) else {
+            throw CoreError.notFound(what: "release", name: id.rawValue,
+                                     hint: "it is not on every host of \(envName) and this machine has no snapshot of it")
+        }
+        if !dryRun { try snapshotWorkingCopy(org.name, reason: "rollback \(envName) to \(id)") }
+        let dir = try scratch("rollback")
+        defer { removeScratch(dir) }
+        try AtomicFile.ensureDirectory(dir + "/org", mode: 0o700)
+        try snapshots.restore(snap, into: dir + "/org")
+        let snapOrg = try LoadedOrg.load(name: org.name, directory: dir + "/org", displayName: "snapshot \(snap):org.toml")
+        let inputs = validator.inputs(orgDirectory: org.directory)
+        if !inputs.problems.isEmpty { throw ConfigError(inputs.problems) }
+        return try push.run(PushUnit.Source(org: snapOrg, inputs: inputs, snapshot: snap),
+                            PushUnit.Intent(action: "rollback", source: "rollback to \(id) (re-rendered from snapshot \(snap))", message: nil),
+                            dryRun: dryRun)
+    }
+}

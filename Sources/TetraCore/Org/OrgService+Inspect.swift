@@ -8,6 +8,8 @@ extension OrgService {
 
     public struct EnvStatus: Encodable, Sendable {
         public var env: String
+        /// The host of an environment with hosts (one row each).
+        public var host: String? = nil
         public var target: String
         public var protected: Bool
         public var release: String?
@@ -19,6 +21,12 @@ extension OrgService {
         public var error: String?
         /// The release a rollback would go back to, when it has drifted too (see `rollbackDrift`).
         public var rollback_target: RollbackTargetDrift? = nil
+
+        public init(env: String, target: String, protected: Bool) {
+            self.env = env
+            self.target = target
+            self.protected = protected
+        }
     }
 
     public struct DriftSummary: Encodable, Sendable {
@@ -36,6 +44,8 @@ extension OrgService {
         }
     }
 
+    /// One row per environment; an environment with hosts has one row per host (`host`
+    /// set), its hosts read in parallel.
     public func status(org name: String, env only: String?) throws -> [EnvStatus] {
         let org = try store.load(name)
         // What a killed push left unrecorded is recorded first, so this shows it too.
@@ -44,31 +54,63 @@ extension OrgService {
         var out: [EnvStatus] = []
         for envName in names {
             let env = try org.environment(envName)
-            var s = EnvStatus(env: envName, target: env.target ?? "", protected: env.isProtected)
-            do {
-                let manager = try manager(env)
-                s.target = manager.target.description
-                context.progress.step("reading \(manager.target)")
-                if let current = try manager.current() {
-                    s.release = current.rawValue
-                    let meta = try checkedMetadata(current, manager: manager)
-                    if let meta = meta.metadata {
-                        s.created_at = Timestamps.iso8601(meta.created)
-                        s.by = meta.by
-                        s.source = meta.source
-                        s.snapshot = meta.snapshot.isEmpty ? nil : meta.snapshot
-                    }
-                    s.error = meta.problem
-                    s.drift = DriftSummary(try manager.drift(current))
-                    if s.drift?.clean == false { s.rollback_target = try rollbackDrift(manager: manager) }
+            if env.isFleet {
+                let hosts = env.fleetHosts
+                let rows = RowBox(count: hosts.count)
+                Parallel.forEach(hosts.count, width: FleetSpec.defaultParallel) { i in
+                    var row = EnvStatus(env: envName, target: hosts[i].target, protected: env.isProtected)
+                    row.host = hosts[i].name
+                    rows.set(i, targetStatus(row, manager: { try ReleaseManager(target: env.deployTarget(hosts[i].target), context: context,
+                                                                                options: env.transportOptions()) }).0)
                 }
-            } catch let e as any TetraError {
-                if only != nil { throw e }
-                s.error = e.message
+                out += rows.values
+                continue
             }
-            out.append(s)
+            let (row, failure) = targetStatus(EnvStatus(env: envName, target: env.target ?? "", protected: env.isProtected),
+                                              manager: { try manager(env) })
+            if only != nil, let failure { throw failure }
+            out.append(row)
         }
         return out
+    }
+
+    final class RowBox: @unchecked Sendable {
+        private let lock = Lock()
+        private var rows: [EnvStatus?]
+        init(count: Int) { rows = Array(repeating: nil, count: count) }
+        func set(_ i: Int, _ row: EnvStatus) { lock.withLock { rows[i] = row } }
+        var values: [EnvStatus] { lock.withLock { rows.compactMap { $0 } } }
+    }
+
+    /// `row` completed from its target: current release, its metadata, drift; and the error
+    /// that stopped the reading (also in `row.error`).
+    func targetStatus(_ row: EnvStatus, manager make: () throws -> ReleaseManager) -> (EnvStatus, (any Error)?) {
+        var s = row
+        do {
+            let manager = try make()
+            s.target = manager.target.description
+            context.progress.step("reading \(manager.target)")
+            if let current = try manager.current() {
+                s.release = current.rawValue
+                let meta = try checkedMetadata(current, manager: manager)
+                if let meta = meta.metadata {
+                    s.created_at = Timestamps.iso8601(meta.created)
+                    s.by = meta.by
+                    s.source = meta.source
+                    s.snapshot = meta.snapshot.isEmpty ? nil : meta.snapshot
+                }
+                s.error = meta.problem
+                s.drift = DriftSummary(try manager.drift(current))
+                if s.drift?.clean == false { s.rollback_target = try rollbackDrift(manager: manager) }
+            }
+        } catch let e as any TetraError {
+            s.error = e.message
+            return (s, e)
+        } catch {
+            s.error = "\(error)"
+            return (s, error)
+        }
+        return (s, nil)
     }
 
     // MARK: - diff

@@ -208,7 +208,7 @@ public struct OrgService: Sendable {
     /// The snapshot supplies the content (files, vars); the working copy decides where and
     /// how (TO's target, protection, promote_from, checks, keep_releases, ssh settings).
     public func promote(org name: String, from: String, to: String, validate: Bool, approve: Bool, dryRun: Bool,
-                        message: String?) throws -> DeployOutcome {
+                        message: String?, fleet: FleetOptions = FleetOptions()) throws -> PushResult {
         try Names.validate(name, what: "org")
         try Names.validate(from, what: "env")
         try Names.validate(to, what: "env")
@@ -225,35 +225,57 @@ public struct OrgService: Sendable {
                               hint: "set environments.\(to).promote_from = \"\(from)\" to allow it")
         }
         if !dryRun { try requireApproval(toEnv, name: to, verb: "promote", approve: approve) }
-        let fromManager = try manager(fromEnv)
-        context.progress.step("reading \(fromManager.target)")
-        guard let release = try fromManager.current() else {
-            throw CoreError.notFound(what: "release", name: "current of \(from)", hint: "push \(from) first: tetra org push \(name) \(from)")
-        }
-        let meta = try fromManager.metadata(release)
-        guard !meta.snapshot.isEmpty else {
-            throw CoreError.notFound(what: "snapshot", name: "of \(from)@\(release)", hint: "that release records no snapshot; push \(from) again")
-        }
-        guard snapshots.exists(meta.snapshot) else {
-            throw CoreError.notFound(what: "snapshot", name: meta.snapshot,
+        let (release, snapshot) = try deployedSnapshot(of: from, env: fromEnv, org: working)
+        guard snapshots.exists(snapshot) else {
+            throw CoreError.notFound(what: "snapshot", name: snapshot,
                                      hint: "\(from)@\(release) was pushed from another machine; its snapshot is kept there")
         }
+        let spec = try fleetSpec(working, envName: to, env: toEnv, options: fleet)
         if !dryRun { try snapshotWorkingCopy(name, reason: "promote \(from) to \(to)") }
         let dir = try scratch("promote")
         defer { removeScratch(dir) }
         let source = dir + "/org"
         try AtomicFile.ensureDirectory(source, mode: 0o700)
-        try snapshots.restore(meta.snapshot, into: source)
-        let snapOrg = try LoadedOrg.load(name: name, directory: source, displayName: "snapshot \(meta.snapshot):org.toml")
+        try snapshots.restore(snapshot, into: source)
+        let snapOrg = try LoadedOrg.load(name: name, directory: source, displayName: "snapshot \(snapshot):org.toml")
         let inputs = validator.inputs(orgDirectory: working.directory)
         let problems = inputs.problems.isEmpty ? [] : inputs.problems
         if !problems.isEmpty { throw ConfigError(problems) }
         _ = try snapOrg.environment(to)
+        let intent = PushUnit.Intent(action: "promote", source: "promoted from \(from)@\(release)", message: message, runChecks: validate)
+        if let spec {
+            let push = try FleetPush(service: self, org: name, envName: to, env: toEnv, spec: spec)
+            return .fleet(try push.run(PushUnit.Source(org: snapOrg, inputs: inputs, snapshot: snapshot), intent, dryRun: dryRun))
+        }
         var unit = try PushUnit(service: self, org: name, envName: to, env: toEnv)
-        return try unit.deploy(PushUnit.Source(org: snapOrg, inputs: inputs, snapshot: meta.snapshot),
-                               PushUnit.Intent(action: "promote", source: "promoted from \(from)@\(release)", message: message,
-                                               runChecks: validate),
-                               dryRun: dryRun)
+        return .target(try unit.deploy(PushUnit.Source(org: snapOrg, inputs: inputs, snapshot: snapshot), intent, dryRun: dryRun))
+    }
+
+    /// The release `env` runs and the snapshot it was rendered from. An environment with
+    /// hosts must run one snapshot on every host (else exit 1 naming them).
+    func deployedSnapshot(of envName: String, env: EnvironmentConfig, org: LoadedOrg) throws -> (ReleaseID, String) {
+        let targets = env.isFleet ? env.fleetHosts.map { ($0.name, $0.target) } : [(envName, env.target ?? "")]
+        var found: [(host: String, release: ReleaseID, snapshot: String)] = []
+        for (host, target) in targets {
+            let manager = ReleaseManager(target: try env.deployTarget(target), context: context, options: env.transportOptions())
+            context.progress.step("reading \(manager.target)")
+            guard let release = try manager.current() else {
+                throw CoreError.notFound(what: "release", name: "current of \(envName)" + (env.isFleet ? " on \(host)" : ""),
+                                         hint: "push \(envName) first: tetra org push \(org.name) \(envName)")
+            }
+            let meta = try manager.metadata(release)
+            guard !meta.snapshot.isEmpty else {
+                throw CoreError.notFound(what: "snapshot", name: "of \(envName)@\(release)", hint: "that release records no snapshot; push \(envName) again")
+            }
+            found.append((host, release, meta.snapshot))
+        }
+        let distinct = Set(found.map(\.snapshot))
+        if distinct.count > 1 {
+            throw CoreError.failed("the hosts of \(envName) run different snapshots: "
+                                   + found.map { "\($0.host) \($0.snapshot) (\($0.release))" }.joined(separator: ", "),
+                                   hint: "push \(envName) to every host first: tetra org push \(org.name) \(envName)")
+        }
+        return (found[0].release, found[0].snapshot)
     }
 
     // MARK: - rollback
@@ -273,7 +295,9 @@ public struct OrgService: Sendable {
         public var drift: DriftSummary? = nil
     }
 
-    public func rollback(org name: String, env envName: String, to: String?, approve: Bool, dryRun: Bool) throws -> RollbackOutcome {
+    /// An environment with hosts is rolled back on every host (see `rollbackFleet`).
+    public func rollback(org name: String, env envName: String, to: String?, approve: Bool, dryRun: Bool,
+                         fleet: FleetOptions = FleetOptions()) throws -> RollbackResult {
         try Names.validate(name, what: "org")
         if !dryRun { reconcilePending(name) }
         try Names.validate(envName, what: "env")
@@ -281,6 +305,16 @@ public struct OrgService: Sendable {
         let env = try org.environment(envName)
         let wanted = try to.map { try ReleaseID($0) }
         if !dryRun { try requireApproval(env, name: envName, verb: "rollback", approve: approve) }
+        if env.isFleet, let spec = try fleetSpec(org, envName: envName, env: env, options: fleet) {
+            return .fleet(try rollbackFleet(org, envName: envName, env: env, spec: spec, to: wanted, dryRun: dryRun))
+        }
+        if !fleet.isEmpty { _ = try fleetSpec(org, envName: envName, env: env, options: fleet) }
+        return .target(try rollbackTarget(org, envName: envName, env: env, to: wanted, dryRun: dryRun))
+    }
+
+    private func rollbackTarget(_ org: LoadedOrg, envName: String, env: EnvironmentConfig, to wanted: ReleaseID?,
+                                dryRun: Bool) throws -> RollbackOutcome {
+        let name = org.name
         var unit = try PushUnit(service: self, org: name, envName: envName, env: env)
         let manager = unit.manager
         context.progress.step("reading \(manager.target)")

@@ -80,7 +80,8 @@ struct PushUnit {
         try context.interrupt.check()
         let manifest = ReleaseManifest(files: rendered.hashes)
         let (state, old) = try targetState()
-        let checksRun = intent.runChecks ? try runChecks(tree, secrets: source.inputs.secrets) : []
+        let checksRun = intent.runChecks
+            ? try EnvironmentChecks.run(env, envName: envName, tree: tree, secrets: source.inputs.secrets, context: context) : []
 
         var outcome = OrgService.DeployOutcome(
             org: org, env: envName, target: target.description, action: intent.action, dry_run: dryRun, release: nil,
@@ -128,10 +129,13 @@ struct PushUnit {
         let old = state.current.flatMap { try? manager.readManifest($0).files } ?? [:]
         return (state, old)
     }
+}
 
-    /// The environment's checks, run on the rendered tree (`{release}` is its path); the
-    /// first failure stops everything before the push.
-    private func runChecks(_ tree: String, secrets: [String: String]) throws -> [String] {
+/// An environment's `checks`, run on a rendered tree before it is sent (`env promote
+/// --validate`); `{release}` is the tree's path.
+enum EnvironmentChecks {
+    /// The first failure stops everything before the push (exit 1).
+    static func run(_ env: EnvironmentConfig, envName: String, tree: String, secrets: [String: String], context: CoreContext) throws -> [String] {
         var run: [String] = []
         for check in env.checks ?? [] where !check.isEmpty {
             try context.interrupt.check()

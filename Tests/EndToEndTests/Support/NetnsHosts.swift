@@ -2,8 +2,9 @@ import Foundation
 import XCTest
 
 /// Test hosts for fleet tests: network namespaces, each with a veth pair to this machine
-/// (10.231.N.1 here, 10.231.N.2 inside), its own loopback and an sshd of its own listening on
-/// its address (see `SSHServer`). The file system is shared, so each host gets its own target
+/// (10.231.S.1 here, 10.231.S.2 inside), its own loopback and an sshd of its own listening on
+/// its address (see `SSHServer`). Names, links and subnets include this process's id, so two
+/// test runs at once (two checkouts) do not take each other's hosts. The file system is shared, so each host gets its own target
 /// directory; the same service port works on every host.
 ///
 ///     let hosts = try NetnsHosts(count: 3)   // skips loudly (fails under CI) without root or ip
@@ -13,6 +14,8 @@ final class NetnsHosts: @unchecked Sendable {
     static var ip: String { ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "ip" }
 
     let names: [String]
+    /// The third byte of each host's subnet.
+    let subnets: [Int]
     private(set) var servers: [SSHServer] = []
 
     init(count: Int, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -23,12 +26,16 @@ final class NetnsHosts: @unchecked Sendable {
             print("\n*** \(message) ***\n")
             throw XCTSkip(message)
         }
-        names = (1...count).map { "tetra-h\($0)" }
+        Self.removeStale()
+        let pid = Int(getpid())
+        names = (1...count).map { "tetra-\(pid)-h\($0)" }
+        let base = (pid % 25) * 10
+        subnets = (1...count).map { base + $0 }
         do {
             for (i, name) in names.enumerated() {
-                let n = i + 1
-                Self.remove(name) // a crashed earlier run's
-                let veth = "tetra-v\(n)"
+                let n = subnets[i]
+                Self.remove(name)
+                let veth = "tv\(pid % 1_000_000)-\(i + 1)"
                 try Self.ip(["netns", "add", name])
                 try Self.ip(["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name])
                 try Self.ip(["addr", "add", "10.231.\(n).1/24", "dev", veth])
@@ -53,7 +60,7 @@ final class NetnsHosts: @unchecked Sendable {
     }
 
     /// The address of host `i` (0-based) as this machine reaches it.
-    func address(_ i: Int) -> String { "10.231.\(i + 1).2" }
+    func address(_ i: Int) -> String { "10.231.\(subnets[i]).2" }
 
     /// Host `i` goes down: its sshd and every process in its namespace (the sessions a shared
     /// ssh connection keeps) end, so a new connection is refused.
@@ -72,6 +79,17 @@ final class NetnsHosts: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    /// Namespaces of test runs whose process is gone (killed half-way).
+    static func removeStale() {
+        guard let r = try? Tetra.exec(ip, ["netns", "list"]), r.status == 0 else { return }
+        for line in r.stdout.split(whereSeparator: \.isNewline) {
+            let name = String(line.split(separator: " ").first ?? "")
+            let parts = name.split(separator: "-")
+            guard parts.count == 3, parts[0] == "tetra", parts[2].hasPrefix("h"), let pid = Int32(parts[1]) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { remove(name) }
+        }
+    }
 
     static func remove(_ name: String) {
         // Processes left in the namespace (a service a test started) are ended first.

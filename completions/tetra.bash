@@ -60,7 +60,7 @@ __tetra_flags() {
     'org push') REPLY='--message --approve --hosts --batch --parallel --max-failures --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org pull') REPLY='--write --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org status') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'org rollback') REPLY='--to --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'org rollback') REPLY='--to --approve --hosts --batch --parallel --max-failures --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org history') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org diff') REPLY='--stat --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org snapshot') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -72,8 +72,8 @@ __tetra_flags() {
     'env list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env show') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env diff') REPLY='--stat --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'env promote') REPLY='--validate --approve --message --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'env rollback') REPLY='--to --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'env promote') REPLY='--validate --approve --message --hosts --batch --parallel --max-failures --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'env rollback') REPLY='--to --approve --hosts --batch --parallel --max-failures --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env history') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -158,7 +158,7 @@ __tetra_value_flags() {
     'org push') REPLY=' --message -m --hosts --batch --parallel --max-failures --dir --org --color --lock-wait ' ;;
     'org pull') REPLY=' --dir --org --color --lock-wait ' ;;
     'org status') REPLY=' --dir --org --color --lock-wait ' ;;
-    'org rollback') REPLY=' --to --dir --org --color --lock-wait ' ;;
+    'org rollback') REPLY=' --to --hosts --batch --parallel --max-failures --dir --org --color --lock-wait ' ;;
     'org history') REPLY=' --dir --org --color --lock-wait ' ;;
     'org diff') REPLY=' --dir --org --color --lock-wait ' ;;
     'org snapshot') REPLY=' --dir --org --color --lock-wait ' ;;
@@ -170,8 +170,8 @@ __tetra_value_flags() {
     'env list') REPLY=' --dir --org --color --lock-wait ' ;;
     'env show') REPLY=' --dir --org --color --lock-wait ' ;;
     'env diff') REPLY=' --dir --org --color --lock-wait ' ;;
-    'env promote') REPLY=' --message -m --dir --org --color --lock-wait ' ;;
-    'env rollback') REPLY=' --to --dir --org --color --lock-wait ' ;;
+    'env promote') REPLY=' --message -m --hosts --batch --parallel --max-failures --dir --org --color --lock-wait ' ;;
+    'env rollback') REPLY=' --to --hosts --batch --parallel --max-failures --dir --org --color --lock-wait ' ;;
     'env history') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc list') REPLY=' --dir --org --color --lock-wait ' ;;

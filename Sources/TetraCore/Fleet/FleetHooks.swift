@@ -103,13 +103,15 @@ struct FleetHooks: Sendable {
         return runs
     }
 
+    /// `post_push` runs also after Ctrl-C (not stopped by the interrupt; a second Ctrl-C ends
+    /// tetra at once).
     private func run(_ hook: String, _ argv: [String], extra: [String: String]) throws -> HookRun {
         context.progress.step("\(hook): " + ShellQuote.join(argv))
         let request = ProcessRequest(argv[0], Array(argv.dropFirst()), environment: environment.merging(extra) { $1 },
                                      workingDirectory: directory, timeout: Self.timeout)
         let command = ShellQuote.join(argv)
         do {
-            let result = try context.runner.run(request)
+            let result = try (hook == "post_push" ? Uninterruptible.runner(context.runner) : context.runner).run(request)
             let tail = ToolError.tail(of: result.stderrString + result.stdoutString)
             let error = result.timedOut ? "timed out" : result.status == 0 ? nil : "exited with status \(result.status)" + (tail.isEmpty ? "" : ": " + tail)
             return HookRun(hook: hook, command: command, status: result.timedOut ? -1 : result.status, error: error)

@@ -59,7 +59,10 @@ struct FleetPush {
         } catch is StageFailed {
             outcome.outcome = .failed
         } catch CoreError.interrupted {
+            // Every host this push switched went back; the uploads are removed below.
             interrupted = true
+            outcome.outcome = runs.contains { $0.report.result == .rolled_back || $0.report.phase == .verify || $0.report.phase == .services }
+                ? .rolled_back : .failed
         }
         for run in runs { run.settle(id); if run.report.result == .planned { run.report.result = .not_activated }; run.stamp() }
         outcome.hosts = runs.map(\.report)

@@ -1,8 +1,9 @@
 import FoundationEssentials
 
-/// What a push did: to one target, or to every host of an environment of many hosts.
-public enum PushResult: Encodable, Sendable {
-    case target(OrgService.DeployOutcome)
+/// What a push, promote or rollback did: at one target (`T`: that command's document), or at
+/// every host of an environment with hosts (the fleet document).
+public enum TargetOrFleet<T: Encodable & Sendable>: Encodable, Sendable {
+    case target(T)
     case fleet(FleetPushOutcome)
 
     public func encode(to encoder: Encoder) throws {
@@ -12,6 +13,9 @@ public enum PushResult: Encodable, Sendable {
         }
     }
 }
+
+public typealias PushResult = TargetOrFleet<OrgService.DeployOutcome>
+public typealias RollbackResult = TargetOrFleet<OrgService.RollbackOutcome>
 
 /// Command-line overrides of a fleet push: `--hosts`, `--batch`, `--parallel`,
 /// `--max-failures` (nil: the environment's `[rollout]`).
@@ -67,19 +71,6 @@ extension OrgService {
     }
 }
 
-/// What a rollback did: at one target, or at every host of an environment with hosts.
-public enum RollbackResult: Encodable, Sendable {
-    case target(OrgService.RollbackOutcome)
-    case fleet(FleetPushOutcome)
-
-    public func encode(to encoder: Encoder) throws {
-        switch self {
-        case .target(let r): try r.encode(to: encoder)
-        case .fleet(let r): try r.encode(to: encoder)
-        }
-    }
-}
-
 extension OrgService {
     /// `org rollback` of an environment with hosts: every host switched to `to`, else to the
     /// newest release before its current one that every host has, in batches like a push
@@ -119,12 +110,7 @@ extension OrgService {
         if !dryRun { try snapshotWorkingCopy(org.name, reason: "rollback \(envName) to \(id)") }
         let dir = try scratch("rollback")
         defer { removeScratch(dir) }
-        try AtomicFile.ensureDirectory(dir + "/org", mode: 0o700)
-        try snapshots.restore(snap, into: dir + "/org")
-        let snapOrg = try LoadedOrg.load(name: org.name, directory: dir + "/org", displayName: "snapshot \(snap):org.toml")
-        let inputs = validator.inputs(orgDirectory: org.directory)
-        if !inputs.problems.isEmpty { throw ConfigError(inputs.problems) }
-        return try push.run(PushUnit.Source(org: snapOrg, inputs: inputs, snapshot: snap),
+        return try push.run(try restoredSource(snap, org: org.name, workingDirectory: org.directory, into: dir),
                             PushUnit.Intent(action: "rollback", source: "rollback to \(id) (re-rendered from snapshot \(snap))", message: nil),
                             dryRun: dryRun)
     }

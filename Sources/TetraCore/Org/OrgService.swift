@@ -102,6 +102,19 @@ public struct OrgService: Sendable {
         return id
     }
 
+    /// What a promote or a rollback deploys: snapshot `snap` of org `name` restored into
+    /// `dir` (a scratch directory the caller removes), with the working copy's inputs (ports,
+    /// secrets: exit 3 when they are broken).
+    func restoredSource(_ snap: String, org name: String, workingDirectory: String, into dir: String) throws -> PushUnit.Source {
+        let source = dir + "/org"
+        try AtomicFile.ensureDirectory(source, mode: 0o700)
+        try snapshots.restore(snap, into: source)
+        let snapOrg = try LoadedOrg.load(name: name, directory: source, displayName: "snapshot \(snap):org.toml")
+        let inputs = validator.inputs(orgDirectory: workingDirectory)
+        if !inputs.problems.isEmpty { throw ConfigError(inputs.problems) }
+        return PushUnit.Source(org: snapOrg, inputs: inputs, snapshot: snap)
+    }
+
     /// Snapshots the working copy of an org (the record kept before every push, promote and
     /// rollback; content-addressed, so an unchanged org adds only a log line).
     @discardableResult
@@ -234,21 +247,15 @@ public struct OrgService: Sendable {
         if !dryRun { try snapshotWorkingCopy(name, reason: "promote \(from) to \(to)") }
         let dir = try scratch("promote")
         defer { removeScratch(dir) }
-        let source = dir + "/org"
-        try AtomicFile.ensureDirectory(source, mode: 0o700)
-        try snapshots.restore(snapshot, into: source)
-        let snapOrg = try LoadedOrg.load(name: name, directory: source, displayName: "snapshot \(snapshot):org.toml")
-        let inputs = validator.inputs(orgDirectory: working.directory)
-        let problems = inputs.problems.isEmpty ? [] : inputs.problems
-        if !problems.isEmpty { throw ConfigError(problems) }
-        _ = try snapOrg.environment(to)
+        let source = try restoredSource(snapshot, org: name, workingDirectory: working.directory, into: dir)
+        _ = try source.org.environment(to)
         let intent = PushUnit.Intent(action: "promote", source: "promoted from \(from)@\(release)", message: message, runChecks: validate)
         if let spec {
             let push = try FleetPush(service: self, org: name, envName: to, env: toEnv, spec: spec)
-            return .fleet(try push.run(PushUnit.Source(org: snapOrg, inputs: inputs, snapshot: snapshot), intent, dryRun: dryRun))
+            return .fleet(try push.run(source, intent, dryRun: dryRun))
         }
         var unit = try PushUnit(service: self, org: name, envName: to, env: toEnv)
-        return .target(try unit.deploy(PushUnit.Source(org: snapOrg, inputs: inputs, snapshot: snapshot), intent, dryRun: dryRun))
+        return .target(try unit.deploy(source, intent, dryRun: dryRun))
     }
 
     /// The release `env` runs and the snapshot it was rendered from. An environment with
@@ -366,14 +373,8 @@ public struct OrgService: Sendable {
         }
         let dir = try scratch("rollback")
         defer { removeScratch(dir) }
-        let source = dir + "/org"
-        try AtomicFile.ensureDirectory(source, mode: 0o700)
-        try snapshots.restore(snap, into: source)
-        let snapOrg = try LoadedOrg.load(name: name, directory: source, displayName: "snapshot \(snap):org.toml")
-        let inputs = validator.inputs(orgDirectory: org.directory)
-        if !inputs.problems.isEmpty { throw ConfigError(inputs.problems) }
         let how = drift == nil ? "re-rendered" : "rebuilt, it had drifted,"
-        let deployed = try unit.deploy(PushUnit.Source(org: snapOrg, inputs: inputs, snapshot: snap),
+        let deployed = try unit.deploy(try restoredSource(snap, org: name, workingDirectory: org.directory, into: dir),
                                        PushUnit.Intent(action: "rollback", source: "rollback to \(targetID) (\(how) from snapshot \(snap))"),
                                        dryRun: dryRun)
         outcome.how = "re-rendered"

@@ -231,6 +231,14 @@ final class FleetE2ETests: XCTestCase {
         XCTAssertEqual(rows.map { $0["host"] as? String }, ["web1", "web2"])
         XCTAssertEqual(rows.map { $0["release"] as? String }, [f.current(0), f.current(1)].map { $0.map { String($0.dropFirst(9)) } })
 
+        // org history: this machine's entries and each host's own, tagged with the host.
+        let history = try f.tetra.run(["org", "history", "shop", "prod", "--json"])
+        XCTAssertEqual(history.status, 0, history.stderr)
+        let entries = (try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [String: Any])?["entries"] as? [[String: Any]] ?? []
+        for origin in ["local", "target"] {
+            XCTAssertEqual(Set(entries.filter { $0["origin"] as? String == origin }.compactMap { $0["host"] as? String }), ["web1", "web2"], origin)
+        }
+
         // org rollback: every host back on v1 (still there: switched, not sent).
         let back = try f.tetra.run(["org", "rollback", "shop", "prod", "--json"])
         XCTAssertEqual(back.status, 0, back.stderr)

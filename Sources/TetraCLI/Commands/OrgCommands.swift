@@ -414,7 +414,7 @@ enum OrgCommands {
     static func historyOutput(_ h: (records: [OrgService.HistoryRecord], problems: [String]), org: String, env: CommandEnvironment) -> CommandOutput {
         struct Result: Encodable { let org: String; let entries: [OrgService.HistoryRecord]; let unreachable: [String] }
         let text = h.records.isEmpty ? "no history\n" : env.table(["time", "env", "origin", "action", "release", "by", "source / message"], h.records.map {
-            [$0.time, $0.env, $0.origin, $0.action, $0.release, $0.by, [$0.source, $0.message].compactMap { $0 }.joined(separator: ": ")]
+            [$0.time, $0.host.map { [env = $0.env] in env + "/" + $0 } ?? $0.env, $0.origin, $0.action, $0.release, $0.by, [$0.source, $0.message].compactMap { $0 }.joined(separator: ": ")]
         })
         return CommandOutput(json: Result(org: org, entries: h.records, unreachable: h.problems), text: text,
                              notes: h.problems.map { "warning: could not read the target's history of \($0)" })

@@ -294,6 +294,8 @@ extension OrgService {
     public struct HistoryRecord: Encodable, Sendable {
         public var time: String
         public var env: String
+        /// The host, for an environment with hosts.
+        public var host: String? = nil
         /// "local" (this machine's state/history) or "target" (the target's .tetra/history.jsonl).
         public var origin: String
         public var action: String
@@ -314,24 +316,41 @@ extension OrgService {
         var problems: [String] = []
         let local = try history.entriesChecked(name)
         for line in local.corrupt { context.progress.warn(line) }
+        // An environment with hosts: every host's history, and this machine's entries tagged
+        // with the host whose target they name.
+        var hostsByTarget: [String: [String: String]] = [:]
+        for envName in names {
+            let env = try org.environment(envName)
+            guard env.isFleet else { continue }
+            for h in env.fleetHosts {
+                if let t = try? env.deployTarget(h.target) { hostsByTarget[envName, default: [:]][t.description] = h.name }
+            }
+        }
         for e in local.entries where names.contains(e.env) {
-            out.append(HistoryRecord(time: e.time, env: e.env, origin: "local", action: e.action, release: e.release, previous: e.previous,
-                                     by: e.by, source: e.source, message: e.message, snapshot: e.snapshot))
+            var record = HistoryRecord(time: e.time, env: e.env, origin: "local", action: e.action, release: e.release, previous: e.previous,
+                                       by: e.by, source: e.source, message: e.message, snapshot: e.snapshot)
+            record.host = hostsByTarget[e.env]?[e.target]
+            out.append(record)
         }
         for envName in names {
             let env = try org.environment(envName)
-            do {
-                let m = try manager(env)
-                context.progress.step("reading the history of \(m.target)")
-                let remote = try m.historyChecked()
-                for line in remote.corrupt { context.progress.warn(line) }
-                for h in remote.entries where h.org == nil || h.org == name {
-                    out.append(HistoryRecord(time: h.time, env: envName, origin: "target", action: h.action, release: h.release,
-                                             previous: h.previous, by: h.by, source: h.source, message: h.message, snapshot: nil))
+            let targets: [(host: String?, target: String)] = env.isFleet ? env.fleetHosts.map { ($0.name, $0.target) } : [(nil, env.target ?? "")]
+            for (host, target) in targets {
+                do {
+                    let m = ReleaseManager(target: try env.deployTarget(target), context: context, options: env.transportOptions())
+                    context.progress.step("reading the history of \(m.target)")
+                    let remote = try m.historyChecked()
+                    for line in remote.corrupt { context.progress.warn(line) }
+                    for h in remote.entries where h.org == nil || h.org == name {
+                        var record = HistoryRecord(time: h.time, env: envName, origin: "target", action: h.action, release: h.release,
+                                                   previous: h.previous, by: h.by, source: h.source, message: h.message, snapshot: nil)
+                        record.host = host
+                        out.append(record)
+                    }
+                } catch let e as any TetraError {
+                    if only != nil && host == nil { throw e }
+                    problems.append("\(envName)\(host.map { "/" + $0 } ?? ""): \(e.message)")
                 }
-            } catch let e as any TetraError {
-                if only != nil { throw e }
-                problems.append("\(envName): \(e.message)")
             }
         }
         out.sort { ($0.time, $0.origin) < ($1.time, $1.origin) }

@@ -31,6 +31,19 @@ final class FleetLocalE2ETests: XCTestCase {
         let v1 = (1...3).map { DeployFixture.currentLink(root + "/h\($0)") }
 
         try "v2 {{ host.name }}\n".write(toFile: org + "/files/host.txt.tmpl", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try String(contentsOfFile: root + "/outcome", encoding: .utf8), "success\n")
+        try FileManager.default.removeItem(atPath: root + "/outcome")
+        // A dry run: each host's changes, nothing switched, no hook run.
+        let dry = try tetra.run(["org", "push", "shop", "prod", "--dry-run", "--json"])
+        XCTAssertEqual(dry.status, 0, dry.stderr)
+        let doc = try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(doc?["dry_run"] as? Bool, true)
+        let rows = doc?["hosts"] as? [[String: Any]] ?? []
+        XCTAssertEqual(rows.map { $0["result"] as? String }, ["planned", "planned", "planned"])
+        XCTAssertEqual(rows.map { ($0["changes"] as? [String: Any])?["changed"] as? [String] }, [["host.txt"], ["host.txt"], ["host.txt"]])
+        XCTAssertEqual((1...3).map { DeployFixture.currentLink(root + "/h\($0)") }, v1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/outcome"), "no hook ran")
+
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Tetra.binary)
         p.arguments = ["org", "push", "shop", "prod"]

@@ -62,7 +62,7 @@ __tetra_flags() {
     'org status') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org rollback') REPLY='--to --approve --hosts --batch --parallel --max-failures --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org history') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'org diff') REPLY='--stat --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'org diff') REPLY='--stat --hosts --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org snapshot') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org snapshot list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org snapshot show') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -160,7 +160,7 @@ __tetra_value_flags() {
     'org status') REPLY=' --dir --org --color --lock-wait ' ;;
     'org rollback') REPLY=' --to --hosts --batch --parallel --max-failures --dir --org --color --lock-wait ' ;;
     'org history') REPLY=' --dir --org --color --lock-wait ' ;;
-    'org diff') REPLY=' --dir --org --color --lock-wait ' ;;
+    'org diff') REPLY=' --hosts --dir --org --color --lock-wait ' ;;
     'org snapshot') REPLY=' --dir --org --color --lock-wait ' ;;
     'org snapshot list') REPLY=' --dir --org --color --lock-wait ' ;;
     'org snapshot show') REPLY=' --dir --org --color --lock-wait ' ;;

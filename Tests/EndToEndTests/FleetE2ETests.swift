@@ -249,6 +249,14 @@ final class FleetE2ETests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: f.target(1) + "/current/host.txt", encoding: .utf8), "v1 hello from web2 node 2 api 3200\n")
         f.assertSettled()
 
+        // org diff: each host's release (v1) against the working copy (v2) rendered for it.
+        let pinner = GoldenPinner(tetra: f.tetra, replacements: [(f.root, "$WORK")] + (0..<2).map { (hosts.address($0) + ":", "$HOST\($0 + 1):") })
+        let diff = try pinner.pin("org diff fleet", ["org", "diff", "shop", "prod"], status: 1, strings: ["from", "diff"])
+        let diffs = diff["hosts"] as? [[String: Any]] ?? []
+        XCTAssertEqual(diffs.map { $0["host"] as? String }, ["web1", "web2"])
+        XCTAssertEqual(diffs.map { (($0["comparison"] as? [String: Any])?["changes"] as? [String: Any])?["changed"] as? [String] },
+                       [["host.txt"], ["host.txt"]])
+
         // env promote dev prod: dev's snapshot (dev is a fleet of one local host) rendered for
         // each host of prod.
         try f.setVersion("v3")

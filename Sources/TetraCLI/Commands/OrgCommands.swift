@@ -443,11 +443,28 @@ enum OrgCommands {
         return CommandOutput(exitCode: c.identical ? .success : .failure, json: c, text: text)
     }
 
+    /// Each host's diff under a `== host ==` header; exit 1 when any host differs or failed.
+    static func fleetDiffOutput(_ d: OrgService.FleetComparison, stat: Bool) -> CommandOutput {
+        var text = ""
+        for h in d.hosts {
+            text += "== \(h.host) (\(h.target)) ==\n"
+            if let c = h.comparison { text += diffOutput(c, stat: stat).text } else { text += "error: \(h.error ?? "?")\n" }
+        }
+        return CommandOutput(exitCode: d.identical ? .success : .failure, json: d, text: text)
+    }
+
     static var diff: CommandSpec {
         CommandSpec("diff", summary: "Diff ENV's current release against the local render (exit 0 clean, 1 differences)",
-                    arguments: [orgArg, envArg], flags: [FlagSpec("stat", help: "file names only")],
-                    examples: ["tetra org diff acme prod"], json: true, handler: { inv, env in
-            diffOutput(try service(env).diff(org: inv.required("ORG"), env: inv.required("ENV")), stat: inv.has("stat"))
+                    arguments: [orgArg, envArg], flags: [FlagSpec("stat", help: "file names only"), FleetCommandSupport.hostsFlag],
+                    examples: ["tetra org diff acme prod", "tetra org diff acme prod --hosts web1 --stat"], json: true, handler: { inv, env in
+            let svc = service(env)
+            let org = try inv.required("ORG"), envName = try inv.required("ENV")
+            if try OrgStore(paths: env.paths).load(org).environment(envName).isFleet {
+                let selector = try inv.flag("hosts").map { try HostSelector.parse($0) }
+                return fleetDiffOutput(try svc.diffFleet(org: org, env: envName, hosts: selector), stat: inv.has("stat"))
+            }
+            if inv.has("hosts") { throw CoreError.invalidArgument("--hosts is for an environment with hosts; \(envName) has one target") }
+            return diffOutput(try svc.diff(org: org, env: envName), stat: inv.has("stat"))
         })
     }
 }

@@ -173,6 +173,51 @@ extension OrgService {
     }
 
     /// `org diff ORG ENV`: the env's current release (old) against the local render (new).
+    /// One host's comparison in `org diff` of an environment with hosts.
+    public struct HostComparison: Encodable, Sendable {
+        public var host: String
+        public var target: String
+        public var comparison: TreeComparison?
+        public var error: String?
+    }
+
+    /// `org diff` of an environment with hosts: each host's current release against the
+    /// working copy rendered for that host.
+    public struct FleetComparison: Encodable, Sendable {
+        public var env: String
+        public var hosts: [HostComparison]
+        public var identical: Bool
+    }
+
+    public func diffFleet(org name: String, env envName: String, hosts selector: HostSelector?) throws -> FleetComparison {
+        let (org, inputs) = try loadValid(name)
+        let env = try org.environment(envName)
+        let hosts = try selector.map { try $0.select(env.fleetHosts, env: envName) } ?? env.fleetHosts
+        var out: [HostComparison] = []
+        for (i, host) in hosts.enumerated() {
+            let dir = try scratch("diff")
+            defer { removeScratch(dir) }
+            var row = HostComparison(host: host.name, target: host.target)
+            do {
+                let manager = ReleaseManager(target: try env.deployTarget(host.target), context: context, options: env.transportOptions())
+                row.target = manager.target.description
+                let local = dir + "/local", remote = dir + "/remote"
+                for d in [local, remote] { try AtomicFile.ensureDirectory(d, mode: 0o700) }
+                let rendered = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
+                    .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: local, scanned: nil, host: host)
+                context.progress.step("fetching the current release of \(envName)/\(host.name) (\(i + 1) of \(hosts.count))")
+                let current = try manager.current()
+                if let current { try manager.fetch(current, into: remote) }
+                row.comparison = try Self.compareTrees(old: remote, new: local, oldLabel: "\(envName)/\(host.name)@\(current?.rawValue ?? "none")",
+                                                       newLabel: "local", secretPaths: Set(rendered.secretFiles))
+            } catch let e as any TetraError {
+                row.error = e.message
+            }
+            out.append(row)
+        }
+        return FleetComparison(env: envName, hosts: out, identical: out.allSatisfy { $0.error == nil && $0.comparison?.identical == true })
+    }
+
     public func diff(org name: String, env envName: String) throws -> TreeComparison {
         let (org, inputs) = try loadValid(name)
         let env = try org.environment(envName)

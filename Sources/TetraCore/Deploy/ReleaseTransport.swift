@@ -317,7 +317,7 @@ extension DeployTarget {
                 ? SSHCommand.controlDirectory(temporaryDirectory: context.environment["TMPDIR"]).map { $0 + "/%C" } : nil
             let ssh = SSHCommand(endpoint: endpoint, extraOptions: options.sshExtraOptions,
                                  home: context.environment["HOME"], program: options.sshProgram, controlPath: control)
-            return SSHTransport(target: self, ssh: ssh, runner: context.runner, options: options)
+            return SSHTransport(target: self, ssh: ssh, runner: context.runner, options: options, progress: context.progress)
         }
     }
 }

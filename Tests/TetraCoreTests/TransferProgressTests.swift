@@ -41,6 +41,8 @@ final class TransferProgressTests: XCTestCase {
         XCTAssertEqual(p.advances, 2)
         rsync.feed(chunk("nothing new\n"))
         XCTAssertEqual(p.advances, 2, "no advance without growth")
+        XCTAssertEqual(rsync.report, "\nNumber of files: 23 (reg: 21, dir: 2)\nTotal bytes sent: 1,234\nnothing new\n",
+                       "what is not progress is kept for the stats")
     }
 
     func testRsyncUploadCountsNeverRunAheadWhileTheListGrows() {

@@ -270,7 +270,7 @@ public struct SSHTransport: ReleaseTransport {
         let info = progress.showsCounts ? RsyncProgress.argument(runner: runner, program: options.rsyncProgram) : nil
         let counter = info == nil ? nil : RsyncProgress(progress: progress, files: .checked(uncounted: dirs.count + 1))
         let result = try runCounted(ProcessRequest(options.rsyncProgram, rsyncUploadArguments(request, info: info)), counter)
-        let out = result.stdoutString
+        let out = counter?.report ?? result.stdoutString
         return TransferStats(method: "rsync", files: request.manifest.count,
                              filesSent: RemoteOutput.rsyncFilesTransferred(out),
                              filesLinked: nil, bytesSent: RemoteOutput.rsyncBytesSent(out) ?? 0)

@@ -21,6 +21,7 @@ final class RsyncProgress: @unchecked Sendable {
     private let files: Files
     private let lock = Lock()
     private var line: [UInt8] = []
+    private var kept: [UInt8] = []
     private var bytes: Int64 = 0
     private var done = 0
     private var reportedBytes: Int64 = 0
@@ -46,7 +47,7 @@ final class RsyncProgress: @unchecked Sendable {
         lock.lock()
         for byte in chunk.data {
             if byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") {
-                parse(line)
+                if !parse(line), byte == UInt8(ascii: "\n") { kept += line + [byte] }
                 line.removeAll(keepingCapacity: true)
             } else if line.count < 512 {
                 line.append(byte)
@@ -59,12 +60,16 @@ final class RsyncProgress: @unchecked Sendable {
         if f > 0 || b > 0 { progress.advance(files: max(f, 0), bytes: max(b, 0)) }
     }
 
-    /// One line; anything that is not a progress2 line (the --stats report) is ignored.
-    private func parse(_ raw: [UInt8]) {
+    /// The output without the progress lines (the --stats report): it stays small however
+    /// long the transfer, where the progress lines could outgrow the runner's output limit.
+    var report: String { lock.lock(); defer { lock.unlock() }; return String(decoding: kept + line, as: UTF8.self) }
+
+    /// One line: whether it is a progress2 line (counted) or not (kept for the report).
+    private func parse(_ raw: [UInt8]) -> Bool {
         let text = String(decoding: raw, as: UTF8.self)
         let words = text.split(separator: " ")
         guard let first = words.first, first.first?.isNumber == true,
-              let count = Int64(first.filter { $0 != "," }), words.count >= 4, words[1].hasSuffix("%") else { return }
+              let count = Int64(first.filter { $0 != "," }), words.count >= 4, words[1].hasSuffix("%") else { return false }
         bytes = max(bytes, count)
         for word in words.dropFirst(4) {
             let w = word.filter { $0 != "(" && $0 != ")" && $0 != "," }
@@ -79,5 +84,6 @@ final class RsyncProgress: @unchecked Sendable {
                 }
             }
         }
+        return true
     }
 }

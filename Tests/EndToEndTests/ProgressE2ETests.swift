@@ -200,6 +200,37 @@ final class ProgressE2ETests: XCTestCase {
         XCTAssertTrue(read.contains { !$0.contains("  0 B/30 MB") }, "bytes read of the archive's size: \(read)")
     }
 
+    /// A library update on a terminal fetches with git's progress: bytes while they come,
+    /// then the objects received (git counts them for fetches of 100 objects and more).
+    func testALibraryUpdateReportsWhatGitReceived() throws {
+        let upstream = try LibraryE2ETests.Upstream()
+        defer { upstream.remove() }
+        try upstream.commit(["templates/service/web.toml": "library web v1\n"], "first")
+        let tetra = Tetra()
+        defer { try? FileManager.default.removeItem(atPath: tetra.stateRoot) }
+        XCTAssertEqual(try tetra.run(["library", "init", "file://" + upstream.bare]).status, 0)
+        var files: [String: String] = [:]
+        for i in 0..<120 { files["templates/service/s\(i).toml"] = "service \(i) \(UInt64.random(in: 0...UInt64.max))\n" }
+        try upstream.commit(files, "many services")
+
+        let run = try Self.onTerminal(["library", "update"], env: Self.terminalEnvironment(tetra.environment))
+        XCTAssertEqual(run.status, 0, run.terminal)
+        assertLiveLine(run)
+        let lines = Self.lines(run.terminal)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("fetching file://") }, "\(lines)")
+        XCTAssertTrue(lines.contains { $0.range(of: #"^received 12\d of 12\d objects \([\d.]+ [KM]?B\)  "#, options: .regularExpression) != nil },
+                      "\(lines)")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("fast-forwarding main") }, "\(lines)")
+
+        // A failing fetch: the line is erased, then the error with git's message.
+        upstream.remove()
+        let failed = try Self.onTerminal(["library", "update"], env: Self.terminalEnvironment(tetra.environment))
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertTrue(failed.terminal.hasPrefix(Self.redraw + "fetching file://"), failed.terminal.debugDescription)
+        XCTAssertTrue(failed.terminal.contains(Self.redraw + "\u{1B}[31mtetra: error:"), "the line is erased first: \(failed.terminal.debugDescription)")
+        XCTAssertTrue(failed.terminal.contains("does not appear to be a git repository"), failed.terminal)
+    }
+
     func testOffATerminalPlainStepLinesAndQuietSilencesBoth() throws {
         let f = try OrgFixture(sshd: nil)
         var env = f.tetra.environment

@@ -3,7 +3,8 @@ import FoundationEssentials
 /// Reads `git fetch --progress` output (stderr, lines ended by `\r` while they redraw) for
 /// the progress display: the bytes received so far, and the objects received of the total.
 ///
-/// A line: `Receiving objects:  45% (450/1000), 1.20 MiB | 512.00 KiB/s`. git shows the size
+/// A line: `Receiving objects:  45% (450/1000), 1.20 MiB | 512.00 KiB/s` (`Unpacking objects:`
+/// for small fetches, which git unpacks instead of keeping the pack). git shows the size
 /// in its own units (`bytes`, `KiB`, `MiB`, `GiB`, two decimals), so the bytes are as exact
 /// as git's display; git leaves the size out while little has arrived, and the whole line
 /// out when the fetch is quick.
@@ -49,7 +50,7 @@ final class GitFetchProgress: @unchecked Sendable {
     }
 
     private func parse(_ text: String) {
-        guard text.hasPrefix("Receiving objects:") else { return }
+        guard text.hasPrefix("Receiving objects:") || text.hasPrefix("Unpacking objects:") else { return }
         let words = text.split(separator: " ").map { $0.filter { $0 != "(" && $0 != ")" && $0 != "," } }
         for (i, word) in words.enumerated() {
             let pair = word.split(separator: "/")

@@ -157,6 +157,25 @@ final class DeployFakeRunnerTests: XCTestCase {
         XCTAssertEqual(progress.bytes, 8)
     }
 
+    /// Many hosts upload into one phase (a fleet): their increments add up, and no host sets
+    /// the phase's totals with its own.
+    func testAnUploadThatIsNotThePhasesOnlyOneSetsNoTotals() throws {
+        let fake = FakeProcessRunner()
+        fake.expect("tar create", executable: "tar", matching: { _ in true }, response: .result(ProcessResult(status: 0, stdout: Data("T".utf8))))
+        fake.expect("ssh untar", executable: "ssh", matching: { Self.isSSH($0, containing: "tar -x") }, response: .result(ProcessResult(status: 0)))
+        let progress = CountingProgress()
+        let context = CoreContext(environment: ["HOME": "/home/t"], workingDirectory: "/", stateRoot: "/x", runner: fake, progress: progress)
+        let transport = target.transport(context: context, options: TransportOptions(sshExtraOptions: ["-o", "UserKnownHostsFile=/kh"],
+                                                                                    transfer: .tar, connectionSharing: false))
+        let request = UploadRequest(tree: tree, manifest: manifest, release: id, previous: nil, state: TargetState(exists: true))
+        XCTAssertFalse(request.setsTotals)
+        _ = try transport.upload(request)
+        XCTAssertEqual(fake.assertAllExpectationsMet(), [])
+        XCTAssertTrue(progress.expected.isEmpty)
+        XCTAssertEqual(progress.files, 2)
+        XCTAssertEqual(progress.bytes, 8)
+    }
+
     func testDeadHostIsToolErrorWithoutTheScriptInTheMessage() throws {
         let fake = FakeProcessRunner()
         fake.expect("ssh lock", executable: "ssh", matching: { Self.isSSH($0, containing: "ln ") },

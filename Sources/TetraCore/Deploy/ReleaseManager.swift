@@ -134,10 +134,11 @@ public struct ReleaseManager: Sendable {
             // A local upload may turn the oldest release this deploy prunes into the new one
             // (it then changes only what differs instead of linking every file and removing
             // the old release file by file).
-            let request = UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
+            var request = UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
                                         previous: previous, state: state, sources: sources,
                                         recycle: target.isLocal && previous != nil ? prune.first : nil,
                                         previousFiles: known.flatMap { $0.id == previous ? $0.files : nil })
+            request.setsTotals = true
             func plan(_ stats: TransferStats?) -> CommitPlan {
                 let entry = HistoryEntry(time: Timestamps.iso8601(context.now()), action: "deploy", release: releaseId.rawValue,
                                          previous: previous?.rawValue, org: meta.org, env: meta.env, by: by, command: commandText,

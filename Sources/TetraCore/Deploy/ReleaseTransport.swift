@@ -85,6 +85,10 @@ public struct UploadRequest: Sendable {
     public var recycle: ReleaseID?
     /// `previous`'s manifest as this deploy read it under its lock (nil: read it again).
     public var previousFiles: [String: String]?
+    /// Whether the transport sets the progress phase's totals (`expect`): only when this
+    /// upload is the phase's one upload, not when many hosts upload at once into one phase
+    /// (their increments add up; one host's total would be wrong for the sum).
+    public var setsTotals = false
 
     public init(tree: String, manifest: ReleaseManifest, release: ReleaseID, previous: ReleaseID?, state: TargetState,
                 sources: [String: SourceFile] = [:], recycle: ReleaseID? = nil, previousFiles: [String: String]? = nil) {

@@ -264,7 +264,7 @@ public struct SSHTransport: ReleaseTransport {
         let (dirs, files) = try Self.treeEntries(tree: request.tree, manifest: request.manifest)
         // Every byte is sent unless unchanged files are linked from the previous release
         // (then how much is sent is known only at the end).
-        if request.previous.map({ request.state.releases.contains($0) }) != true {
+        if request.setsTotals, request.previous.map({ request.state.releases.contains($0) }) != true {
             progress.expect(files: nil, bytes: files.reduce(0) { $0 + $1.1 })
         }
         let info = progress.showsCounts ? RsyncProgress.argument(runner: runner, program: options.rsyncProgram) : nil
@@ -329,7 +329,7 @@ public struct SSHTransport: ReleaseTransport {
     func uploadTar(_ request: UploadRequest) throws -> TransferStats {
         let batches = try Self.tarBatches(tree: request.tree, manifest: request.manifest, limit: options.tarBatchBytes)
         let dest = paths.partial(request.release)
-        progress.expect(files: nil, bytes: batches.reduce(0) { $0 + $1.bytes })
+        if request.setsTotals { progress.expect(files: nil, bytes: batches.reduce(0) { $0 + $1.bytes }) }
         var sent: Int64 = 0
         for batch in batches {
             // The names go to tar on stdin (NUL-separated), the archive comes back on stdout.
@@ -427,7 +427,7 @@ extension SSHTransport: DeltaDeploying {
                                    hint: "the tree changed after the manifest was built; deploy again")
         }
         guard bytes <= Self.deltaBytesLimit else { return nil }
-        progress.expect(files: sent.count, bytes: bytes)
+        if request.setsTotals { progress.expect(files: sent.count, bytes: bytes) }
         let shapeHash = SHA256.hex(of: ReleaseManifest.sortedPaths(shape).map { $0 + "\n" }.joined())
 
         // The tar stream: the sent files and their directories (parents first).

@@ -15,11 +15,15 @@ public protocol ProgressReporter: Sendable {
     func advance(files: Int, bytes: Int64)
     /// A warning for stderr (never stdout); shown even under --quiet.
     func warn(_ message: String)
+    /// Whether counts are shown at all (the live line): when not, work that costs something
+    /// only to count (asking rsync for its progress output) is skipped.
+    var showsCounts: Bool { get }
 }
 
 extension ProgressReporter {
     /// A phase without counts ("locking /srv/app", "ACME: finalizing").
     public func step(_ message: String) { phase(message, files: nil, bytes: nil) }
+    public var showsCounts: Bool { true }
 }
 
 /// A reporter that drops everything (tests, library use).
@@ -29,6 +33,7 @@ public struct SilentProgress: ProgressReporter {
     public func expect(files: Int?, bytes: Int64?) {}
     public func advance(files: Int, bytes: Int64) {}
     public func warn(_ message: String) {}
+    public var showsCounts: Bool { false }
 }
 
 /// Set by the signal handler in the CLI when SIGINT/SIGTERM arrives; long operations check

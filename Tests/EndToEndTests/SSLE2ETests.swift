@@ -35,6 +35,12 @@ final class SSLE2ETests: XCTestCase {
                            "--email", "ops@example.com"] + pebble.acmeFlags)
         XCTAssertEqual(r.status, 0, r.stderr + pebble.log)
         XCTAssertTrue(r.stdout.contains("a.test: issued (acme)"), r.stdout)
+        // Off a terminal, one plain line per step: the authorizations counted n of m.
+        for step in ["tetra: ACME: ordering a certificate for a.test, b.test", "tetra: ACME: reading 2 authorizations",
+                     "tetra: ACME: authorization 1 of 2: HTTP-01 challenge for ", "tetra: ACME: authorization 2 of 2: waiting for the server to validate ",
+                     "tetra: ACME: finalizing", "tetra: ACME: downloading the certificate"] {
+            XCTAssertTrue(r.stderr.contains(step), "\(step) in: \(r.stderr)")
+        }
         let dir = t.stateRoot + "/ssl/a.test"
         for f in ["cert.pem", "chain.pem", "fullchain.pem", "key.pem", "meta.toml"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + f), f)

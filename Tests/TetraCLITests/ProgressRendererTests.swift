@@ -42,6 +42,10 @@ final class ProgressRendererTests: XCTestCase {
         XCTAssertEqual(ProgressRenderer.mode(stderrIsTerminal: true, quiet: false, verbose: false, environment: ["NO_COLOR": "1"]), .lines)
         XCTAssertEqual(ProgressRenderer.mode(stderrIsTerminal: true, quiet: false, verbose: false, environment: ["TERM": "dumb"]), .lines)
         XCTAssertEqual(ProgressRenderer.mode(stderrIsTerminal: true, quiet: false, verbose: true, environment: [:]), .lines)
+        // Only the live line shows counts: the core asks rsync and git for theirs only then.
+        let shows = [ProgressRenderer.Mode.live, .lines, .quiet].map { ProgressRenderer(sink: OutputSink(), mode: $0).showsCounts }
+        XCTAssertEqual(shows, [true, false, false])
+        XCTAssertFalse(SilentProgress().showsCounts)
     }
 
     func testOffATerminalOnePlainLinePerPhaseNeverPerFile() {

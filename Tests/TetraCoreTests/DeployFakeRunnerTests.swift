@@ -120,6 +120,62 @@ final class DeployFakeRunnerTests: XCTestCase {
         XCTAssertEqual(result.transfer.bytesSent, 9)
     }
 
+    func testCountsOfAnRsyncUploadComeFromItsProgressOutput() throws {
+        let fake = FakeProcessRunner()
+        expectLock(fake)
+        fake.expect("rsync", ["--version"], stdout: "rsync  version 3.2.7  protocol version 31\n")
+        fake.expect("rsync upload", executable: "rsync", matching: { $0.arguments.prefix(4) == ["-rlp", "--checksum", "--stats", "--info=progress2"] },
+                    response: .result(ProcessResult(status: 0, stdout: Data(("\r  6 75%  0.00kB/s  0:00:00 (xfr#1, to-chk=2/4)"
+                        + "\r  6 100%  0.00kB/s  0:00:00 (xfr#1, to-chk=0/4)\nNumber of regular files transferred: 1\nTotal bytes sent: 1,234\n").utf8))))
+        expectCommit(fake, captured: Captured())
+        let progress = CountingProgress()
+        let result = try manager(fake, progress: progress).deploy(renderedTree: tree, manifest: manifest, releaseId: id,
+                                                                  metadata: ReleaseMetadata(org: "acme", env: "prod", snapshot: "s1", created: Date(),
+                                                                                            by: "t@h", source: "push"))
+        XCTAssertEqual(fake.assertAllExpectationsMet(), [])
+        XCTAssertEqual(result.transfer.bytesSent, 1234)
+        let sending = try XCTUnwrap(progress.phases.first { $0.name.hasPrefix("sending to") })
+        XCTAssertEqual(sending.files, 2, "the manifest's files")
+        XCTAssertTrue(progress.expected.isEmpty, "unchanged files are linked from the previous release: the bytes to send are not known")
+        XCTAssertEqual(progress.files, 2, "4 entries checked less '.' and etc/")
+        XCTAssertEqual(progress.bytes, 6)
+    }
+
+    func testCountsOfATarUploadGoByBatch() throws {
+        let fake = FakeProcessRunner()
+        expectLock(fake, rsync: false)
+        fake.expect("tar create", executable: "tar", matching: { _ in true }, response: .result(ProcessResult(status: 0, stdout: Data("TARSTREAM".utf8))))
+        fake.expect("ssh untar", executable: "ssh", matching: { Self.isSSH($0, containing: "tar -x") }, response: .result(ProcessResult(status: 0)))
+        expectCommit(fake, captured: Captured())
+        let progress = CountingProgress()
+        _ = try manager(fake, progress: progress).deploy(renderedTree: tree, manifest: manifest, releaseId: id,
+                                                         metadata: ReleaseMetadata(org: "acme", env: "prod", snapshot: "s1", created: Date(),
+                                                                                   by: "t@h", source: "push"))
+        XCTAssertEqual(fake.assertAllExpectationsMet(), [])
+        XCTAssertEqual(progress.expected.map(\.bytes), [8], "the files' sizes: 6 + 2 bytes")
+        XCTAssertEqual(progress.files, 2)
+        XCTAssertEqual(progress.bytes, 8)
+    }
+
+    /// Many hosts upload into one phase (a fleet): their increments add up, and no host sets
+    /// the phase's totals with its own.
+    func testAnUploadThatIsNotThePhasesOnlyOneSetsNoTotals() throws {
+        let fake = FakeProcessRunner()
+        fake.expect("tar create", executable: "tar", matching: { _ in true }, response: .result(ProcessResult(status: 0, stdout: Data("T".utf8))))
+        fake.expect("ssh untar", executable: "ssh", matching: { Self.isSSH($0, containing: "tar -x") }, response: .result(ProcessResult(status: 0)))
+        let progress = CountingProgress()
+        let context = CoreContext(environment: ["HOME": "/home/t"], workingDirectory: "/", stateRoot: "/x", runner: fake, progress: progress)
+        let transport = target.transport(context: context, options: TransportOptions(sshExtraOptions: ["-o", "UserKnownHostsFile=/kh"],
+                                                                                    transfer: .tar, connectionSharing: false))
+        let request = UploadRequest(tree: tree, manifest: manifest, release: id, previous: nil, state: TargetState(exists: true))
+        XCTAssertFalse(request.setsTotals)
+        _ = try transport.upload(request)
+        XCTAssertEqual(fake.assertAllExpectationsMet(), [])
+        XCTAssertTrue(progress.expected.isEmpty)
+        XCTAssertEqual(progress.files, 2)
+        XCTAssertEqual(progress.bytes, 8)
+    }
+
     func testDeadHostIsToolErrorWithoutTheScriptInTheMessage() throws {
         let fake = FakeProcessRunner()
         fake.expect("ssh lock", executable: "ssh", matching: { Self.isSSH($0, containing: "ln ") },

@@ -168,6 +168,7 @@ public struct LocalTransport: ReleaseTransport {
         var linked = 0
         var copied = 0
         var bytes: Int64 = 0
+        var reported: Int64 = 0 // bytes already reported (every 64 files)
         try TreeWalker.walk(request.tree) { rel, kind, st in
             let to = dest + "/" + rel
             switch kind {
@@ -180,7 +181,7 @@ public struct LocalTransport: ReleaseTransport {
                                            hint: "the tree changed after the manifest was built; deploy again")
                 }
                 seen += 1
-                if seen % 64 == 0 { try interrupt?.check(); progress.advance(files: 64, bytes: 0) }
+                if seen % 64 == 0 { try interrupt?.check(); progress.advance(files: 64, bytes: bytes - reported); reported = bytes }
                 if let sent = try Self.place(rel, from: request.tree + "/" + rel, to: to, want: want, size: st.st_size,
                                              mode: st.st_mode & 0o7777, previousDir: previousDir,
                                              previousManifest: previousManifest, sealed: sealed) {
@@ -191,7 +192,7 @@ public struct LocalTransport: ReleaseTransport {
                 }
             }
         }
-        progress.advance(files: seen % 64, bytes: bytes)
+        progress.advance(files: seen % 64, bytes: bytes - reported)
         guard seen == request.manifest.count else {
             throw CoreError.failed("the rendered tree has \(seen) files but its manifest lists \(request.manifest.count)",
                                    hint: "the tree changed after the manifest was built; deploy again")
@@ -263,6 +264,7 @@ public struct LocalTransport: ReleaseTransport {
 
         var linked = 0, copied = 0, seen = 0
         var bytes: Int64 = 0
+        var reported: Int64 = 0 // bytes already reported (every 64 files)
         for dir in directories {
             let dirPath = dir.isEmpty ? dest : dest + "/" + dir
             if !dir.isEmpty, mkdir(dirPath, 0o755) != 0 {
@@ -296,7 +298,7 @@ public struct LocalTransport: ReleaseTransport {
 
             for (name, rel) in files {
                 seen += 1
-                if seen % 64 == 0 { try interrupt?.check(); progress.advance(files: 64, bytes: 0) }
+                if seen % 64 == 0 { try interrupt?.check(); progress.advance(files: 64, bytes: bytes - reported); reported = bytes }
                 let want = request.manifest.files[rel]!
                 let source: SourceFile
                 if let known = request.sources[rel] {
@@ -353,7 +355,7 @@ public struct LocalTransport: ReleaseTransport {
                 try Self.removeEntry(dirFD, name, path: dirPath + "/" + name)
             }
         }
-        progress.advance(files: seen % 64, bytes: bytes)
+        progress.advance(files: seen % 64, bytes: bytes - reported)
         _ = chmod(dest, rootMode)
         return TransferStats(method: "copy", files: seen, filesSent: copied, filesLinked: linked, bytesSent: bytes,
                              recycled: recycled)
@@ -531,6 +533,7 @@ public struct LocalTransport: ReleaseTransport {
             throw IOError("fetch into", path: destination, reason: "must be an existing empty directory")
         }
         var dirs: [(String, mode_t)] = []
+        var (files, bytes) = (0, Int64(0)) // not reported yet (every 64 files)
         try TreeWalker.walk(dir) { rel, kind, st in
             if !rel.utf8.contains(UInt8(ascii: "/")), ReleaseManifest.reservedNames.contains(rel) { return }
             let to = destination + "/" + rel
@@ -540,8 +543,12 @@ public struct LocalTransport: ReleaseTransport {
                 dirs.append((to, st.st_mode & 0o7777))
             case .file:
                 try LocalFiles.copyFile(from: dir + "/" + rel, to: to, mode: st.st_mode & 0o7777)
+                files += 1
+                bytes += Int64(st.st_size)
+                if files == 64 { progress.advance(files: files, bytes: bytes); (files, bytes) = (0, 0) }
             }
         }
+        progress.advance(files: files, bytes: bytes)
         for (d, mode) in dirs.reversed() { _ = chmod(d, mode) }
     }
 }

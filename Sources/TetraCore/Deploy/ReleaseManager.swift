@@ -131,10 +131,11 @@ public struct ReleaseManager: Sendable {
             // A local upload may turn the oldest release this deploy prunes into the new one
             // (it then changes only what differs instead of linking every file and removing
             // the old release file by file).
-            let request = UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
+            var request = UploadRequest(tree: renderedTree, manifest: manifest, release: releaseId,
                                         previous: previous, state: state, sources: sources,
                                         recycle: target.isLocal && previous != nil ? prune.first : nil,
                                         previousFiles: known.flatMap { $0.id == previous ? $0.files : nil })
+            request.setsTotals = true
             func plan(_ stats: TransferStats?) -> CommitPlan {
                 commitPlan(releaseId, manifest: manifest, metadata: meta, previous: previous, stats: stats, lock: lock,
                            prune: prune.filter { $0 != stats?.recycled }, unlock: true,

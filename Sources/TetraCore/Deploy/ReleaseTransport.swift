@@ -85,6 +85,10 @@ public struct UploadRequest: Sendable {
     public var recycle: ReleaseID?
     /// `previous`'s manifest as this deploy read it under its lock (nil: read it again).
     public var previousFiles: [String: String]?
+    /// Whether the transport sets the progress phase's totals (`expect`): only when this
+    /// upload is the phase's one upload, not when many hosts upload at once into one phase
+    /// (their increments add up; one host's total would be wrong for the sum).
+    public var setsTotals = false
 
     public init(tree: String, manifest: ReleaseManifest, release: ReleaseID, previous: ReleaseID?, state: TargetState,
                 sources: [String: SourceFile] = [:], recycle: ReleaseID? = nil, previousFiles: [String: String]? = nil) {
@@ -317,7 +321,7 @@ extension DeployTarget {
                 ? SSHCommand.controlDirectory(temporaryDirectory: context.environment["TMPDIR"]).map { $0 + "/%C" } : nil
             let ssh = SSHCommand(endpoint: endpoint, extraOptions: options.sshExtraOptions,
                                  home: context.environment["HOME"], program: options.sshProgram, controlPath: control)
-            return SSHTransport(target: self, ssh: ssh, runner: context.runner, options: options)
+            return SSHTransport(target: self, ssh: ssh, runner: context.runner, options: options, progress: context.progress)
         }
     }
 }

@@ -17,12 +17,16 @@ public struct SSHTransport: ReleaseTransport {
     public let ssh: SSHCommand
     let runner: any ProcessRunning
     let options: TransportOptions
+    /// Counts of uploads and fetches (see docs/progress.md).
+    let progress: any ProgressReporter
 
-    public init(target: DeployTarget, ssh: SSHCommand, runner: any ProcessRunning, options: TransportOptions = TransportOptions()) {
+    public init(target: DeployTarget, ssh: SSHCommand, runner: any ProcessRunning, options: TransportOptions = TransportOptions(),
+                progress: any ProgressReporter = SilentProgress()) {
         self.target = target
         self.ssh = ssh
         self.runner = runner
         self.options = options
+        self.progress = progress
     }
 
     var paths: RemotePaths { RemotePaths(root: target.path) }
@@ -33,11 +37,12 @@ public struct SSHTransport: ReleaseTransport {
     /// `ToolError.failed` whose argv shows `<label>` instead of the script.
     @discardableResult
     func run(_ script: RemoteScript, label: String, input: Data? = nil, timeout: TimeInterval?? = nil,
-             uninterruptible: Bool = false, outputLimit: Int = 64 << 20) throws -> ProcessResult {
+             uninterruptible: Bool = false, outputLimit: Int = 64 << 20,
+             onOutput: (@Sendable (OutputChunk) -> Void)? = nil) throws -> ProcessResult {
         let r = uninterruptible ? Uninterruptible.runner(runner) : runner
         let request = ProcessRequest(ssh.program, ssh.arguments(remoteCommand: script.sshArgument), input: input,
                                      timeout: timeout ?? options.commandTimeout, outputLimit: outputLimit)
-        let result = try r.run(request)
+        let result = try onOutput.map { try r.run(request, onOutput: $0) } ?? r.run(request)
         let display = [ssh.program] + ssh.options + ["--", ssh.endpoint.destination, "<\(label)>"]
         if result.timedOut {
             throw ToolError.timedOut(argv: display, seconds: request.timeout ?? 0)
@@ -197,15 +202,20 @@ public struct SSHTransport: ReleaseTransport {
         let state = try inspect()
         guard state.releases.contains(id) else { throw CoreError.notFound(what: "release", name: id.rawValue) }
         if try useRsync(state) {
-            var args = ["-rlp", "-e", ssh.rsyncRemoteShell]
+            let info = progress.showsCounts ? RsyncProgress.argument(runner: runner, program: options.rsyncProgram) : nil
+            var args = ["-rlp"] + (info.map { [$0] } ?? []) + ["-e", ssh.rsyncRemoteShell]
             if !keepMetadata {
                 args += ReleaseManifest.reservedNames.sorted().map { "--exclude=/" + $0 }
             }
             args += ["--", ssh.endpoint.rsyncRemote(paths.release(id) + "/"), destination + "/"]
-            try runChecked(ProcessRequest(options.rsyncProgram, args))
+            try runCounted(ProcessRequest(options.rsyncProgram, args), info == nil ? nil : RsyncProgress(progress: progress, files: .transferred))
         } else {
+            // The bytes of the archive received so far (the number of files is not known).
+            let progress = self.progress
             let tarOut = try run(RemoteScripts.tarRelease(paths, id), label: "tar -c \(paths.release(id))",
-                                 timeout: .some(nil), outputLimit: Int.max / 2)
+                                 timeout: .some(nil), outputLimit: Int.max / 2, onOutput: { chunk in
+                                     if chunk.stream == .stdout { progress.advance(files: 0, bytes: Int64(chunk.data.count)) }
+                                 })
             try runChecked(ProcessRequest(options.tarProgram, ["-x", "-p", "-f", "-", "-C", destination], input: tarOut.stdout))
             if !keepMetadata {
                 for name in ReleaseManifest.reservedNames { unlink(destination + "/" + name) }
@@ -237,9 +247,9 @@ public struct SSHTransport: ReleaseTransport {
         return try uploadTar(request)
     }
 
-    /// The rsync argv for an upload (exposed for tests).
-    func rsyncUploadArguments(_ request: UploadRequest) -> [String] {
-        var args = ["-rlp", "--checksum", "--stats", "-e", ssh.rsyncRemoteShell]
+    /// The rsync argv for an upload (exposed for tests); `info` asks for progress output.
+    func rsyncUploadArguments(_ request: UploadRequest, info: String? = nil) -> [String] {
+        var args = ["-rlp", "--checksum", "--stats"] + (info.map { [$0] } ?? []) + ["-e", ssh.rsyncRemoteShell]
         if let prev = request.previous, request.state.releases.contains(prev) {
             args.append("--link-dest=../" + prev.rawValue)
         }
@@ -251,27 +261,43 @@ public struct SSHTransport: ReleaseTransport {
     func uploadRsync(_ request: UploadRequest) throws -> TransferStats {
         // The tree must hold what the manifest lists (content is checked against the
         // manifest at the target before the switch).
-        _ = try Self.treeEntries(tree: request.tree, manifest: request.manifest)
-        let result = try runChecked(ProcessRequest(options.rsyncProgram, rsyncUploadArguments(request)))
-        let out = result.stdoutString
+        let (dirs, files) = try Self.treeEntries(tree: request.tree, manifest: request.manifest)
+        // Every byte is sent unless unchanged files are linked from the previous release
+        // (then how much is sent is known only at the end).
+        if request.setsTotals, request.previous.map({ request.state.releases.contains($0) }) != true {
+            progress.expect(files: nil, bytes: files.reduce(0) { $0 + $1.1 })
+        }
+        let info = progress.showsCounts ? RsyncProgress.argument(runner: runner, program: options.rsyncProgram) : nil
+        let counter = info == nil ? nil : RsyncProgress(progress: progress, files: .checked(uncounted: dirs.count + 1))
+        let result = try runCounted(ProcessRequest(options.rsyncProgram, rsyncUploadArguments(request, info: info)), counter)
+        let out = counter?.report ?? result.stdoutString
         return TransferStats(method: "rsync", files: request.manifest.count,
                              filesSent: RemoteOutput.rsyncFilesTransferred(out),
                              filesLinked: nil, bytesSent: RemoteOutput.rsyncBytesSent(out) ?? 0)
     }
 
+    /// Names for one `tar -c`, with the number and size of the files among them.
+    struct TarBatch {
+        var names: [String]
+        var files = 0
+        var bytes: Int64 = 0
+    }
+
     /// Splits the tree into batches: batch 0 holds "." and every directory, then files are
     /// added until a batch reaches `limit` bytes.
-    static func tarBatches(tree: String, manifest: ReleaseManifest, limit: Int) throws -> [[String]] {
+    static func tarBatches(tree: String, manifest: ReleaseManifest, limit: Int) throws -> [TarBatch] {
         let (dirs, files) = try treeEntries(tree: tree, manifest: manifest)
-        var batches: [[String]] = [["."] + dirs]
+        var batches = [TarBatch(names: ["."] + dirs)]
         var size: Int64 = 0
         for (rel, bytes) in files {
             let cost = bytes + 1024 // header and padding
             if size > 0, size + cost > Int64(limit) {
-                batches.append([])
+                batches.append(TarBatch(names: []))
                 size = 0
             }
-            batches[batches.count - 1].append(rel)
+            batches[batches.count - 1].names.append(rel)
+            batches[batches.count - 1].files += 1
+            batches[batches.count - 1].bytes += bytes
             size += cost
         }
         return batches
@@ -303,11 +329,12 @@ public struct SSHTransport: ReleaseTransport {
     func uploadTar(_ request: UploadRequest) throws -> TransferStats {
         let batches = try Self.tarBatches(tree: request.tree, manifest: request.manifest, limit: options.tarBatchBytes)
         let dest = paths.partial(request.release)
+        if request.setsTotals { progress.expect(files: nil, bytes: batches.reduce(0) { $0 + $1.bytes }) }
         var sent: Int64 = 0
         for batch in batches {
             // The names go to tar on stdin (NUL-separated), the archive comes back on stdout.
             var list = Data()
-            for name in batch {
+            for name in batch.names {
                 list.append(contentsOf: Array(name.utf8))
                 list.append(0)
             }
@@ -315,6 +342,7 @@ public struct SSHTransport: ReleaseTransport {
                                                     input: list, outputLimit: Int.max / 2))
             try run(RemoteScripts.untar(into: dest), label: "tar -x into \(dest)", input: tar.stdout, timeout: .some(nil))
             sent += Int64(tar.stdout.count)
+            progress.advance(files: batch.files, bytes: batch.bytes)
         }
         return TransferStats(method: "tar", files: request.manifest.count, filesSent: request.manifest.count,
                              filesLinked: 0, bytesSent: sent)
@@ -325,6 +353,13 @@ public struct SSHTransport: ReleaseTransport {
     @discardableResult
     func runChecked(_ request: ProcessRequest) throws -> ProcessResult {
         try runner.runChecked(request)
+    }
+
+    /// Runs rsync, its progress output (when asked for) feeding `counter`.
+    @discardableResult
+    func runCounted(_ request: ProcessRequest, _ counter: RsyncProgress?) throws -> ProcessResult {
+        guard let counter else { return try runner.runChecked(request) }
+        return try runner.runChecked(request, onOutput: counter.feed)
     }
 
     func unexpectedOutput(_ what: String, _ result: ProcessResult) -> ToolError {
@@ -392,6 +427,7 @@ extension SSHTransport: DeltaDeploying {
                                    hint: "the tree changed after the manifest was built; deploy again")
         }
         guard bytes <= Self.deltaBytesLimit else { return nil }
+        if request.setsTotals { progress.expect(files: sent.count, bytes: bytes) }
         let shapeHash = SHA256.hex(of: ReleaseManifest.sortedPaths(shape).map { $0 + "\n" }.joined())
 
         // The tar stream: the sent files and their directories (parents first).
@@ -433,6 +469,7 @@ extension SSHTransport: DeltaDeploying {
         let lines = RemoteOutput.lines(result.stdout)
         if lines.contains(where: { $0.hasPrefix("@@tetra:delta-fallback") }) { return nil }
         guard lines.contains("@@tetra:delta-ready"), lines.contains("@@tetra:committed") else { throw unexpectedOutput("commit", result) }
+        progress.advance(files: sent.count, bytes: bytes)
         let stats = TransferStats(method: "delta", files: new.count, filesSent: sent.count, filesLinked: new.count - sent.count,
                                   bytesSent: Int64(argument.utf8.count + (tarData?.count ?? 0)))
         return (stats, Self.outcome(lines))

@@ -222,9 +222,7 @@ public struct TemplateLibrary: Sendable {
 
         core.progress.step("fetching \(shown)")
         try core.interrupt.check()
-        _ = try remote("fetch from", url: url, secrets: []) {
-            try git.run(["fetch", "--quiet", "--prune", "origin"], in: directory, timeout: networkTimeout)
-        }
+        try remote("fetch from", url: url, secrets: []) { try fetchOrigin() }
         try core.interrupt.check()
 
         let counts = try git.run(["rev-list", "--left-right", "--count", "HEAD...@{u}"], in: directory)
@@ -268,6 +266,22 @@ public struct TemplateLibrary: Sendable {
         }
         return LibraryUpdateResult(url: shown, ref: branch, from: from, to: now, upToDate: false, commits: commits, files: files,
                                    localChanges: local, backup: backup, ahead: 0, dryRun: false)
+    }
+
+    /// `git fetch --prune origin`; when the live line shows counts, with git's progress
+    /// output read for the bytes received (see `GitFetchProgress`).
+    func fetchOrigin() throws {
+        guard core.progress.showsCounts else {
+            try git.run(["fetch", "--quiet", "--prune", "origin"], in: directory, timeout: networkTimeout)
+            return
+        }
+        let counter = GitFetchProgress(progress: core.progress)
+        let request = ProcessRequest("git", ["fetch", "--progress", "--prune", "origin"], environment: Git.environment,
+                                     workingDirectory: directory, timeout: networkTimeout)
+        var result = try git.runner.run(request, onOutput: counter.feed)
+        result.stderr = counter.stderr
+        try result.checked(request)
+        if let summary = counter.summary { core.progress.step(summary) }
     }
 
     /// The commits `HEAD..@{u}`, newest first.

@@ -26,6 +26,10 @@ public struct ProcessRequest: Sendable, Equatable {
     /// `stdout` is then empty). It is created with mode 0600 or truncated. "-" is our own
     /// standard output.
     public var outputFile: String? = nil
+    /// An open descriptor the child reads as its stdin, sharing its file offset with the
+    /// caller, who keeps (and closes) it: the caller can watch how far the child has read.
+    /// Takes precedence over `inputFile` and `input`.
+    public var inputDescriptor: Int32? = nil
 
     public init(
         _ executable: String,
@@ -88,16 +92,41 @@ public protocol ProcessRunning: Sendable {
     /// Runs the request to completion. Throws `ToolError.notInstalled` when the executable
     /// is not found; a non-zero exit is returned, not thrown (see `runChecked`).
     func run(_ request: ProcessRequest) throws -> ProcessResult
+    /// Like `run`, and delivers the output while the program runs (for progress displays).
+    func run(_ request: ProcessRequest, onOutput: @escaping @Sendable (OutputChunk) -> Void) throws -> ProcessResult
     /// Resolves a program name on PATH (nil when absent).
     func which(_ executable: String) -> String?
 }
 
 extension ProcessRunning {
+    /// For runners that cannot stream (fakes): the output is delivered once the program ended.
+    public func run(_ request: ProcessRequest, onOutput: @escaping @Sendable (OutputChunk) -> Void) throws -> ProcessResult {
+        let result = try run(request)
+        if !result.stdout.isEmpty { onOutput(OutputChunk(stream: .stdout, data: result.stdout)) }
+        if !result.stderr.isEmpty { onOutput(OutputChunk(stream: .stderr, data: result.stderr)) }
+        return result
+    }
+
     /// Runs and throws `ToolError.failed` (argv redacted, stderr tail) on a non-zero exit
     /// and `ToolError.timedOut` on a timeout.
     @discardableResult
     public func runChecked(_ request: ProcessRequest) throws -> ProcessResult {
-        let result = try run(request)
+        try run(request).checked(request)
+    }
+
+    /// `runChecked` that delivers the output while the program runs.
+    @discardableResult
+    public func runChecked(_ request: ProcessRequest, onOutput: @escaping @Sendable (OutputChunk) -> Void) throws -> ProcessResult {
+        try run(request, onOutput: onOutput).checked(request)
+    }
+}
+
+extension ProcessResult {
+    /// Itself, or `ToolError.failed` (argv redacted, stderr tail) on a non-zero exit and
+    /// `ToolError.timedOut` on a timeout.
+    @discardableResult
+    public func checked(_ request: ProcessRequest) throws -> ProcessResult {
+        let result = self
         if result.timedOut {
             throw ToolError.timedOut(argv: request.displayArgv, seconds: request.timeout ?? 0)
         }

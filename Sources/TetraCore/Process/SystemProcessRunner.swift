@@ -149,7 +149,7 @@ public struct SystemProcessRunner: ProcessRunning {
         do {
             out = try Self.makePipe(); fds += [out.read, out.write]
             err = try Self.makePipe(); fds += [err.read, err.write]
-            if request.input != nil && request.inputFile == nil {
+            if request.input != nil && request.inputFile == nil && request.inputDescriptor == nil {
                 let p = try Self.makePipe(); fds += [p.read, p.write]
                 inp = p
             }
@@ -165,7 +165,15 @@ public struct SystemProcessRunner: ProcessRunning {
         // them through dup2. Ours are closed once the child runs.
         var streamFDs: [Int32] = []
         defer { for fd in streamFDs { close(fd) } }
-        if let path = request.inputFile {
+        if let given = request.inputDescriptor {
+            // A duplicate shares the file offset: the caller sees how far the child read.
+            let fd = fcntl(given, F_DUPFD_CLOEXEC, 3)
+            guard fd >= 0 else {
+                closeAll()
+                throw ToolError.launchFailed(tool: toolName, reason: "cannot pass descriptor \(given): \(String(cString: strerror(errno)))")
+            }
+            streamFDs.append(fd)
+        } else if let path = request.inputFile {
             // "-": the child reads our own standard input (a stream passed through, never re-opened).
             let fd = path == "-" ? fcntl(0, F_DUPFD_CLOEXEC, 3) : open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
@@ -186,7 +194,7 @@ public struct SystemProcessRunner: ProcessRunning {
         // The child's standard streams (nil: /dev/null); it runs in a process group of its own.
         let options = Spawn.Options(
             executable: launched, argv: [launched] + argv, environment: env, workingDirectory: request.workingDirectory,
-            stdin: request.inputFile != nil ? streamFDs[0] : inp?.read,
+            stdin: request.inputFile != nil || request.inputDescriptor != nil ? streamFDs[0] : inp?.read,
             stdout: request.outputFile != nil ? streamFDs[streamFDs.count - 1] : out.write,
             stderr: err.write, newProcessGroup: true)
 

@@ -303,6 +303,8 @@ extension SSLService {
 
         core.progress.step("ACME: ordering a certificate for \(p.names.joined(separator: ", "))")
         let (orderURL, order) = try client.newOrder(names: p.names)
+        let count = order.authorizations.count
+        core.progress.step("ACME: reading \(count) authorization\(count == 1 ? "" : "s")")
         var pending: [(url: String, name: String, challenge: String)] = []
         var tokens: [String] = []
         defer { for t in tokens { responder.remove(token: t) } }
@@ -319,11 +321,13 @@ extension SSLService {
             tokens.append(token)
             pending.append((url, authz.identifier.value, ch.url))
         }
-        for item in pending {
-            core.progress.step("ACME: HTTP-01 challenge for \(item.name)")
+        // "n of m" counts the authorizations still to validate (the server may hold valid ones).
+        for (i, item) in pending.enumerated() {
+            core.progress.step("ACME: authorization \(i + 1) of \(pending.count): HTTP-01 challenge for \(item.name)")
             try client.respond(toChallenge: item.challenge)
         }
-        for item in pending {
+        for (i, item) in pending.enumerated() {
+            core.progress.step("ACME: authorization \(i + 1) of \(pending.count): waiting for the server to validate \(item.name)")
             let final = try client.waitForAuthorization(item.url)
             guard final.status == "valid" else {
                 let problem = final.challenges.first(where: { $0.type == "http-01" })?.error ?? final.challenges.compactMap(\.error).first

@@ -177,9 +177,10 @@ extension Docker {
     /// Runs `docker args` and classifies "cannot reach the daemon" failures; other non-zero
     /// exits are returned for the caller to judge.
     public func call(_ args: [String], timeout: TimeInterval? = Docker.callTimeout, inputFile: String? = nil,
-                     outputFile: String? = nil) throws -> ProcessResult {
+                     inputDescriptor: Int32? = nil, outputFile: String? = nil) throws -> ProcessResult {
         var request = ProcessRequest("docker", args, timeout: timeout, outputLimit: 256 << 20)
         request.inputFile = inputFile
+        request.inputDescriptor = inputDescriptor
         request.outputFile = outputFile
         let result: ProcessResult
         do {

@@ -327,7 +327,10 @@ public struct VolumeManager: Sendable {
             }
         }
         core.progress.step("backing up volume \(name) to \(target) (helper image \(image))")
-        let watcher = FileGrowthWatcher(path: temp, progress: core.progress)
+        let watcher = ByteWatcher(progress: core.progress, name: "tetra-backup-progress") {
+            var st = stat()
+            return stat(temp, &st) == 0 ? Int64(st.st_size) : nil
+        }
         watcher.start()
         let args = helperArgs(helper, volume: name, readOnly: true, interactive: false, image: image,
                               entrypoint: "tar", ["-C", Self.mountPath, "-czf", "-", "."])
@@ -442,10 +445,24 @@ public struct VolumeManager: Sendable {
                     if created { _ = try? cleanup.volumeRemove(name) }
                 }
             }
-            self.core.progress.step("restoring volume \(name) from \(archive) (helper image \(image))")
+            // The helper reads a descriptor that shares its offset with ours: how far it read is
+            // the progress (a pipe on stdin has no offset: no count then).
+            let fd = archive == "-" ? fcntl(0, F_DUPFD_CLOEXEC, 3) : open(archive, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw IOError("read", path: archive, errno: errno) }
+            defer { close(fd) }
+            let start = lseek(fd, 0, SEEK_CUR)
+            var st = stat()
+            let size = start >= 0 && fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) - Int64(start) : nil
+            self.core.progress.phase("restoring volume \(name) from \(archive) (helper image \(image))", files: nil, bytes: size)
             let args = self.helperArgs(helper, volume: name, readOnly: false, interactive: true, image: image, entrypoint: "sh",
                                        ["-c", Self.restoreScript, "tetra-restore", force ? "1" : "0"])
-            let result = try self.docker.call(args, timeout: nil, inputFile: archive)
+            let watcher = ByteWatcher(progress: self.core.progress, name: "tetra-restore-progress") {
+                let at = lseek(fd, 0, SEEK_CUR)
+                return start >= 0 && at >= start ? Int64(at - start) : nil
+            }
+            watcher.start()
+            defer { watcher.stop() }
+            let result = try self.docker.call(args, timeout: nil, inputDescriptor: fd)
             if result.status == 75 { throw Self.notEmptyError(name) }
             guard result.status == 0 else {
                 throw self.helperFailure("restore of volume '\(name)'", image: image, result)
@@ -539,46 +556,4 @@ public struct VolumeManager: Sendable {
     if [ "$had" = 1 ]; then echo tetra:replaced; fi
     exit 0
     """
-}
-
-/// Reports the growth of a file to the progress reporter while a helper writes it.
-final class FileGrowthWatcher: @unchecked Sendable {
-    let path: String
-    let progress: any ProgressReporter
-    private let lock = Lock()
-    private var stopped = false
-    private let finished = DispatchSemaphore(value: 0)
-
-    init(path: String, progress: any ProgressReporter) {
-        self.path = path
-        self.progress = progress
-    }
-
-    func start() {
-        Threads.start(name: "tetra-backup-progress") { [self] in
-            defer { finished.signal() }
-            var last: Int64 = 0
-            while true {
-                for _ in 0..<4 {
-                    if isStopped { return }
-                    usleep(50_000)
-                }
-                var st = stat()
-                if stat(path, &st) == 0, Int64(st.st_size) > last {
-                    progress.advance(files: 0, bytes: Int64(st.st_size) - last)
-                    last = Int64(st.st_size)
-                }
-            }
-        }
-    }
-
-    private var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
-
-    func stop() {
-        lock.lock()
-        let already = stopped
-        stopped = true
-        lock.unlock()
-        if !already { finished.wait() }
-    }
 }

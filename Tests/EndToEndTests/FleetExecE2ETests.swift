@@ -143,7 +143,7 @@ final class FleetExecE2ETests: XCTestCase {
     port = "db"
     ports = ["{port}:5432"]
     volumes = ["db-data:/var/lib/postgresql/data", "/srv/backup:/backup:ro"]
-    env = { POSTGRES_DB = "app-{{ env.name }}", PRICE = "$5", ANSWER = "yes", NOTE = "line\\nbreak \\"quoted\\"" }
+    env = { POSTGRES_DB = "app-{{ env.name }}", PRICE = "$5", ANSWER = "yes", NOTE = "line\\nbreak \\"quoted\\"", DSN = "postgres://app:{{ secrets.POSTGRES_PASSWORD }}@db/app" }
     secrets = ["POSTGRES_PASSWORD"]
     command = ["postgres", "-c", "shared_buffers=128MB"]
     depends_on = ["web"]
@@ -169,6 +169,7 @@ final class FleetExecE2ETests: XCTestCase {
           - "shared_buffers=128MB"
         environment:
           "ANSWER": "yes"
+          "DSN": "postgres://app:${POSTGRES_PASSWORD}@db/app"
           "NOTE": "line\\nbreak \\"quoted\\""
           "POSTGRES_DB": "app-dev"
           "PRICE": "$$5"

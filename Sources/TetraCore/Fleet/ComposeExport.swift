@@ -89,8 +89,11 @@ struct ComposeSecrets {
     }
 
     /// A literal for Compose: `$` doubled (Compose interpolates `$`), sentinels as `${NAME}`.
-    func literal(_ text: String) -> String {
-        var s = text.replacingAll("$", with: "$$")
+    func literal(_ text: String) -> String { references(text.replacingAll("$", with: "$$")) }
+
+    /// Sentinels as `${NAME}`.
+    func references(_ text: String) -> String {
+        var s = text
         for (name, sentinel) in sentinels where s.contains(sentinel) { s = s.replacingAll(sentinel, with: "${\(name)}") }
         return s
     }
@@ -124,7 +127,7 @@ struct ComposeWriter {
     mutating func add(_ def: ServiceDefinition, port: Int?) {
         guard def.runtime == .docker else {
             skipped.append(def.name)
-            comments += "  # process service '\(def.name)' runs \(def.command.map(YAMLText.quoted).joined(separator: " ")): not containerised\n"
+            comments += "  # process service '\(def.name)' runs \(def.command.map { YAMLText.quoted(secrets.references($0)) }.joined(separator: " ")): not containerised\n"
             return
         }
         written.append(def.name)

@@ -5,7 +5,7 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init quickstart doctor audit config ports org env svc template library volume ssl completion' ;;
+    '') REPLY='help init quickstart doctor audit config ports org env svc exec export template library volume ssl completion' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
@@ -13,6 +13,7 @@ __tetra_subcommands() {
     'org snapshot') REPLY='list show diff restore' ;;
     'env') REPLY='list show diff promote rollback history' ;;
     'svc') REPLY='list status start stop restart logs health create remove boot' ;;
+    'export') REPLY='compose' ;;
     'template') REPLY='list show render' ;;
     'library') REPLY='init update status log rollback list' ;;
     'volume') REPLY='list get create delete prune backup restore' ;;
@@ -86,6 +87,9 @@ __tetra_flags() {
     'svc create') REPLY='--command --port --health-http --enabled --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc remove') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc boot') REPLY='--print-unit --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'exec') REPLY='--hosts --parallel --timeout --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'export') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'export compose') REPLY='--output --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'template') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'template list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'template show') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -184,6 +188,9 @@ __tetra_value_flags() {
     'svc create') REPLY=' --command --port --health-http --dir --org --color --lock-wait ' ;;
     'svc remove') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc boot') REPLY=' --dir --org --color --lock-wait ' ;;
+    'exec') REPLY=' --hosts --parallel --timeout --dir --org --color --lock-wait ' ;;
+    'export') REPLY=' --dir --org --color --lock-wait ' ;;
+    'export compose') REPLY=' --output -o --dir --org --color --lock-wait ' ;;
     'template') REPLY=' --dir --org --color --lock-wait ' ;;
     'template list') REPLY=' --dir --org --color --lock-wait ' ;;
     'template show') REPLY=' --dir --org --color --lock-wait ' ;;
@@ -227,6 +234,8 @@ __tetra_flag_kind() {
     'org rollback|--to') REPLY='dynamic' ;;
     'env rollback|--to') REPLY='dynamic' ;;
     'svc create|--port') REPLY='dynamic' ;;
+    'export compose|--output') REPLY='file' ;;
+    'export compose|-o') REPLY='file' ;;
     'template render|--vars') REPLY='file' ;;
     'template render|--output') REPLY='directory' ;;
     'template render|-o') REPLY='directory' ;;
@@ -310,6 +319,8 @@ __tetra_arg_kind() {
     'svc logs|0') REPLY='dynamic' ;;
     'svc health|0') REPLY='dynamic' ;;
     'svc remove|0') REPLY='dynamic' ;;
+    'exec|0') REPLY='dynamic' ;;
+    'export compose|0') REPLY='dynamic' ;;
     'template show|0') REPLY='dynamic' ;;
     'template render|0') REPLY='dynamic' ;;
     'volume get|0') REPLY='dynamic' ;;

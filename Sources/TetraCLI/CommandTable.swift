@@ -24,6 +24,8 @@ public enum CommandTable {
             OrgCommands.spec,
             EnvCommands.spec,
             SvcCommands.spec,
+            FleetExecCommands.exec,
+            FleetExecCommands.export,
             TemplateCommands.spec,
             LibraryCommands.spec,
             VolumeCommands.spec,

@@ -15,8 +15,11 @@ fi
 
 start=$(date +%s)
 if [[ -z "${TETRA_BIN:-}" ]]; then
-    nice swift build -c release -Xswiftc -static-executable --product tetra >/dev/null
-    TETRA_BIN="$(swift build -c release -Xswiftc -static-executable --show-bin-path)/tetra"
+    # Its own build folder: SwiftPM locks the one it uses, and scripts/test.sh runs this
+    # while the tests run from .build.
+    scratch=(--scratch-path .build-size)
+    nice swift build "${scratch[@]}" -c release -Xswiftc -static-executable --product tetra >/dev/null
+    TETRA_BIN="$(swift build "${scratch[@]}" -c release -Xswiftc -static-executable --show-bin-path)/tetra"
 fi
 built=$(date +%s)
 stripped=$(mktemp)

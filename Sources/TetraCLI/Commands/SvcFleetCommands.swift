@@ -31,7 +31,7 @@ enum SvcFleetCommands {
                                       note: { line in env.cli.stderr.write(line + "\n") })
             return CommandOutput(exitCode: env.core.interrupt.isRaised ? .success : report.exitCode)
         }
-        let report = fleet.run(arguments)
+        let report = try fleet.run(arguments)
         return CommandOutput(exitCode: report.exitCode, json: report, text: text(report, verb: verb, env: env))
     }
 

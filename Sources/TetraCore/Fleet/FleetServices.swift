@@ -63,10 +63,12 @@ public struct FleetServices: Sendable {
     }
 
     /// Runs `tetra svc ARGUMENTS` on every host and merges the answers. `logs` merges the
-    /// hosts' lines by time under `lines`; every other verb gives `services`.
-    public func run(_ arguments: [String], timeout: TimeInterval = 120) -> Report {
+    /// hosts' lines by time under `lines`; every other verb gives `services`. Ctrl-C stops
+    /// every host's command: `CoreError.interrupted`.
+    public func run(_ arguments: [String], timeout: TimeInterval = 120) throws -> Report {
         let answers = Slots<(HostReport, HostJSON?)>(hosts.count)
         Parallel.forEach(hosts.count, width: parallel) { i in answers.set(i, run(hosts[i], arguments, timeout: timeout)) }
+        try context.interrupt.check()
         let results = answers.values
         var report = Report(org: org, env: envName, hosts: results.map(\.0), host_count: hosts.count,
                             failed_count: results.filter { $0.0.result != .ok }.count)

@@ -86,7 +86,7 @@ final class SvcFleetE2ETests: XCTestCase {
         let push = try f.tetra.run(["org", "push", "shop", "prod"])
         XCTAssertEqual(push.status, 0, push.stdout + push.stderr)
 
-        let pinner = GoldenPinner(tetra: f.tetra, replacements: [(f.root, "$WORK")])
+        let pinner = GoldenPinner(tetra: f.tetra, replacements: [(f.root, "$WORK")] + (0..<2).map { (hosts.address($0) + ":", "$HOST\($0 + 1):") })
         let status = try pinner.pin("svc status env", ["svc", "status", "--env", "prod", "--org", "shop"], strings: ["time"])
         let rows = Fleet.rows(status)
         XCTAssertEqual(rows.mapValues { $0["state"] as? String }, ["web1": "running", "web2": "running"])

@@ -30,8 +30,7 @@ final class FleetE2ETests: XCTestCase {
                     + (i == 0 ? ", tags = [\"eu\"]" : "") + " },"
             }.joined(separator: "\n")
             let knownHosts = root + "/known_hosts"
-            try hosts.servers.map { (try? String(contentsOfFile: $0.knownHostsFile, encoding: .utf8)) ?? "" }.joined()
-                .write(toFile: knownHosts, atomically: true, encoding: .utf8)
+            try hosts.writeKnownHosts(to: knownHosts)
             try """
             [org]
             name = "shop"

@@ -47,6 +47,8 @@ enum SvcCommands {
                     supervisor (tetra itself, in a new session) that restarts it by policy, probes
                     its health, rotates its logs and records its state under
                     state/services/<org>/<name>/. `runtime = "docker"` services run through docker.
+                    With --env ENV, status, start, stop, restart, health and logs act on the hosts of
+                    ENV instead (the services a push started there), in parallel, one row per host.
                     """,
                     subcommands: [list, status, start, stop, restart, logs, health, create, remove, boot, supervise])
     }
@@ -86,8 +88,10 @@ enum SvcCommands {
         CommandSpec("status", summary: "Show the state of one service (or all): pid, uptime, restarts, port, last health result",
                     discussion: "States: stopped, starting, running, unhealthy, crashloop, failed.",
                     arguments: [ArgSpec("NAME", help: "service name (default: every service)", optional: true, completion: .dynamic(.services))],
-                    examples: ["tetra svc status", "tetra svc status api --json"], json: true,
+                    flags: SvcFleetCommands.flags,
+                    examples: ["tetra svc status", "tetra svc status api --json", "tetra svc status --env prod --hosts web1"], json: true,
                     handler: { inv, env in
+                        if let out = try SvcFleetCommands.handle(inv, env, verb: "status") { return out }
                         let m = try manager(env, inv)
                         guard let name = inv.argument("NAME") else {
                             let cat = try m.catalog()
@@ -125,9 +129,11 @@ enum SvcCommands {
                     already bound by another process is refused (exit 5, naming its pid).
                     """,
                     arguments: [ArgSpec("NAME", help: "service names", optional: true, variadic: true, completion: .dynamic(.services))],
-                    flags: [FlagSpec("all", help: "every service of the org")],
-                    examples: ["tetra svc start api", "tetra svc start --all"], mutates: true, json: true, usage: "NAME...|--all",
+                    flags: [FlagSpec("all", help: "every service of the org")] + SvcFleetCommands.flags,
+                    examples: ["tetra svc start api", "tetra svc start --all", "tetra svc start --all --env prod"], mutates: true, json: true,
+                    usage: "NAME...|--all",
                     handler: { inv, env in
+                        if let out = try SvcFleetCommands.handle(inv, env, verb: "start") { return out }
                         let (names, all) = try Self.names(inv, verb: "start")
                         let m = try manager(env, inv)
                         if env.options.dryRun {
@@ -152,9 +158,11 @@ enum SvcCommands {
         CommandSpec("stop", summary: "Stop services: SIGTERM to the process group, SIGKILL after stop_timeout",
                     discussion: "--all stops in reverse dependency order. No process of the service is left behind.",
                     arguments: [ArgSpec("NAME", help: "service names", optional: true, variadic: true, completion: .dynamic(.services))],
-                    flags: [FlagSpec("all", help: "every service of the org")],
-                    examples: ["tetra svc stop api", "tetra svc stop --all"], mutates: true, json: true, usage: "NAME...|--all",
+                    flags: [FlagSpec("all", help: "every service of the org")] + SvcFleetCommands.flags,
+                    examples: ["tetra svc stop api", "tetra svc stop --all", "tetra svc stop --all --env prod"], mutates: true, json: true,
+                    usage: "NAME...|--all",
                     handler: { inv, env in
+                        if let out = try SvcFleetCommands.handle(inv, env, verb: "stop") { return out }
                         let (names, all) = try Self.names(inv, verb: "stop")
                         let m = try manager(env, inv)
                         if env.options.dryRun {
@@ -175,8 +183,10 @@ enum SvcCommands {
 
     static var restart: CommandSpec {
         CommandSpec("restart", summary: "Stop then start a service",
-                    arguments: [nameArg], examples: ["tetra svc restart api"], mutates: true, json: true,
+                    arguments: [nameArg], flags: SvcFleetCommands.flags,
+                    examples: ["tetra svc restart api", "tetra svc restart api --env prod --hosts web1"], mutates: true, json: true,
                     handler: { inv, env in
+                        if let out = try SvcFleetCommands.handle(inv, env, verb: "restart") { return out }
                         let name = try Names.validated(inv.required("NAME"), what: "service")
                         let m = try manager(env, inv)
                         if env.options.dryRun {
@@ -195,10 +205,13 @@ enum SvcCommands {
                     flags: [FlagSpec("follow", short: "f", help: "keep printing new lines until interrupted"),
                             FlagSpec("lines", short: "n", value: .integer(min: 0, max: 10_000_000), placeholder: "N", help: "only the last N lines"),
                             FlagSpec("stderr", help: "the stderr log instead of stdout"),
-                            FlagSpec("since", value: .duration, placeholder: "DURATION", help: "only lines of the last DURATION (e.g. 10m)")],
-                    examples: ["tetra svc logs api -n 50", "tetra svc logs api --stderr --since 10m", "tetra svc logs api -f"],
+                            FlagSpec("since", value: .duration, placeholder: "DURATION", help: "only lines of the last DURATION (e.g. 10m)")]
+                        + SvcFleetCommands.flags,
+                    examples: ["tetra svc logs api -n 50", "tetra svc logs api --stderr --since 10m", "tetra svc logs api -f",
+                               "tetra svc logs api -f --env prod"],
                     json: true,
                     handler: { inv, env in
+                        if let out = try SvcFleetCommands.handle(inv, env, verb: "logs") { return out }
                         let name = try Names.validated(inv.required("NAME"), what: "service")
                         let m = try manager(env, inv)
                         let since = try inv.duration("since").map { env.core.now().addingTimeInterval(-$0) }
@@ -228,8 +241,10 @@ enum SvcCommands {
 
     static var health: CommandSpec {
         CommandSpec("health", summary: "Run the service's health check now; exit 1 when it fails",
-                    arguments: [nameArg], examples: ["tetra svc health api"], json: true,
+                    arguments: [nameArg], flags: SvcFleetCommands.flags,
+                    examples: ["tetra svc health api", "tetra svc health api --env prod"], json: true,
                     handler: { inv, env in
+                        if let out = try SvcFleetCommands.handle(inv, env, verb: "health") { return out }
                         let name = try Names.validated(inv.required("NAME"), what: "service")
                         let r = try manager(env, inv).health(name)
                         struct Result: Encodable { let name: String; let healthy: Bool; let result: HealthResult }

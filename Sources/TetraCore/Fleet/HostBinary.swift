@@ -38,11 +38,16 @@ struct HostBinary: Sendable {
         return text(u.sysname) + " " + text(u.machine)
     }
 
+    /// Where this tetra is (or would be) installed at a target directory, without looking.
+    func installedPath(targetPath: String) throws -> String {
+        targetPath + "/.tetra/bin/tetra-" + (try executableHash).prefix(12)
+    }
+
     /// The binary's path at an ssh target, copied there when missing.
     func ensure(_ transport: SSHTransport) throws -> String {
         let hash = try executableHash
         let dir = transport.target.path + "/.tetra/bin"
-        let path = dir + "/tetra-" + hash.prefix(12)
+        let path = try installedPath(targetPath: transport.target.path)
         var probe = RemoteScript()
         probe.raw("if [ -x \(RemoteScript.q(path)) ]; then echo @@tetra:present; exit 0; fi")
         probe.raw("echo \"@@tetra:uname $(uname -sm)\"")

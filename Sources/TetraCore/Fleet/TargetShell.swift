@@ -15,21 +15,31 @@ struct TargetShell: Sendable {
     /// exits non-zero is a result, not an error (the caller decides); ssh's own failure
     /// (exit 255) is `ToolError.failed`.
     func run(_ argv: [String], cwd: String, environment: [String: String] = [:], timeout: TimeInterval) throws -> ProcessResult {
+        let req = request(argv, cwd: cwd, environment: environment, timeout: timeout)
+        let result = try runner.run(req)
+        if let error = sshFailure(argv, result) { throw error }
+        return result
+    }
+
+    /// The process that runs `argv` at the target: ssh for a remote one, `argv` itself here.
+    func request(_ argv: [String], cwd: String, environment: [String: String] = [:], timeout: TimeInterval?) -> ProcessRequest {
         precondition(!argv.isEmpty)
         if let ssh = (transport as? SSHTransport)?.ssh {
             let assignments = environment.sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value }
             let words = ["cd", cwd].map(ShellQuote.quote).joined(separator: " ") + " && exec "
                 + ShellQuote.join((assignments.isEmpty ? [] : ["env"] + assignments) + argv)
-            let result = try runner.run(ProcessRequest(ssh.program, ssh.arguments(remoteCommand: words), timeout: timeout,
-                                                               outputLimit: 1 << 20))
-            if result.status == 255 {
-                throw ToolError.failed(argv: [ssh.program, "--", ssh.endpoint.destination, "<\(argv[0])>"], status: 255,
-                                       stderrTail: ToolError.tail(of: result.stderrString))
-            }
-            return result
+            return ProcessRequest(ssh.program, ssh.arguments(remoteCommand: words), timeout: timeout, outputLimit: 1 << 20)
         }
-        return try runner.run(ProcessRequest(argv[0], Array(argv.dropFirst()), environment: environment,
-                                                     workingDirectory: cwd, timeout: timeout, outputLimit: 1 << 20))
+        return ProcessRequest(argv[0], Array(argv.dropFirst()), environment: environment, workingDirectory: cwd, timeout: timeout,
+                              outputLimit: 1 << 20)
+    }
+
+    /// ssh's own failure (exit 255: the host could not be reached, or the session broke) as
+    /// `ToolError.failed`; nil for any other result.
+    func sshFailure(_ argv: [String], _ result: ProcessResult) -> ToolError? {
+        guard result.status == 255, let ssh = (transport as? SSHTransport)?.ssh else { return nil }
+        return ToolError.failed(argv: [ssh.program, "--", ssh.endpoint.destination, "<\(argv[0])>"], status: 255,
+                                stderrTail: ToolError.tail(of: result.stderrString))
     }
 }
 

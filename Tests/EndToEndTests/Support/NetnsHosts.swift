@@ -59,6 +59,12 @@ final class NetnsHosts: @unchecked Sendable {
         }
     }
 
+    /// Writes a known_hosts file with every host's key (for `UserKnownHostsFile=`).
+    func writeKnownHosts(to path: String) throws {
+        try servers.map { (try? String(contentsOfFile: $0.knownHostsFile, encoding: .utf8)) ?? "" }.joined()
+            .write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
     /// The address of host `i` (0-based) as this machine reaches it.
     func address(_ i: Int) -> String { "10.231.\(subnets[i]).2" }
 

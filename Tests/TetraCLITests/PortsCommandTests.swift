@@ -137,7 +137,7 @@ final class PortsCommandTests: XCTestCase {
         // 3000 registered, 3001 reserved, 3002 and 3003 bound (TCP or UDP) right now.
         let service = PortService(store: store, isFree: { $0 != 3002 && $0 != 3003 }, scan: { [] })
         XCTAssertEqual(try service.allocate("b", rangeName: "r", dryRun: false).port, 3004)
-        XCTAssertEqual(try service.allocate("b", rangeName: "r", dryRun: false).action, "existing")
+        XCTAssertEqual(try service.allocate("b", rangeName: "r", dryRun: false).action, .existing)
         XCTAssertThrowsError(try service.allocate("c", rangeName: "r", dryRun: false)) { e in
             XCTAssertEqual((e as? CoreError)?.exitCode, .conflict)
         }

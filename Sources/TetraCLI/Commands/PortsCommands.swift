@@ -19,10 +19,10 @@ enum PortsCommands {
     static func changeText(_ c: PortService.Change) -> String {
         let prefix = c.dry_run ? "would " : ""
         switch c.action {
-        case "added": return "\(prefix.isEmpty ? "added" : prefix + "add") \(c.name) = \(c.port!)\n"
-        case "updated": return "\(prefix.isEmpty ? "updated" : prefix + "update") \(c.name): \(c.previous!) → \(c.port!)\n"
-        case "removed": return "\(prefix.isEmpty ? "removed" : prefix + "remove") \(c.name) (was \(c.previous!))\n"
-        case "unchanged": return "\(c.name) is already \(c.port!)\n"
+        case .added: return "\(prefix.isEmpty ? "added" : prefix + "add") \(c.name) = \(c.port!)\n"
+        case .updated: return "\(prefix.isEmpty ? "updated" : prefix + "update") \(c.name): \(c.previous!) → \(c.port!)\n"
+        case .removed: return "\(prefix.isEmpty ? "removed" : prefix + "remove") \(c.name) (was \(c.previous!))\n"
+        case .unchanged: return "\(c.name) is already \(c.port!)\n"
         default: return "\(c.name) = \(c.port.map(String.init) ?? "-")\n"
         }
     }
@@ -123,7 +123,7 @@ enum PortsCommands {
                             try service(env).allocate(inv.required("NAME"), rangeName: range, dryRun: env.options.dryRun)
                         }
                         var notes: [String] = []
-                        if change.action == "existing" { notes.append("\(change.name) is already registered") }
+                        if change.action == .existing { notes.append("\(change.name) is already registered") }
                         if change.dry_run { notes.append("dry run: would allocate \(change.port!) for \(change.name)") }
                         return CommandOutput(json: change, text: "\(change.port!)\n", notes: notes)
                     })
@@ -222,7 +222,7 @@ enum PortsCommands {
                             try service(env).importEntries(String(decoding: input.data, as: UTF8.self), name: input.name,
                                                            format: format, replace: inv.has("replace"), dryRun: env.options.dryRun)
                         }
-                        let changed = result.changes.filter { $0.action != "unchanged" }
+                        let changed = result.changes.filter { $0.action != .unchanged }
                         var text = changed.map(changeText).joined()
                         text += "\(result.dry_run ? "would import" : "imported") \(result.changes.count) port\(result.changes.count == 1 ? "" : "s") (\(changed.count) changed, \(result.mode))\n"
                         return CommandOutput(json: result, text: text)

@@ -101,23 +101,23 @@ extension PortService {
         for (k, p) in parsed.ports {
             let previous = current.port(named: k)
             if previous == p {
-                changes.append(Change(name: k, port: p, previous: p, action: "unchanged", dry_run: dryRun))
+                changes.append(Change(name: k, port: p, previous: p, action: .unchanged, dry_run: dryRun))
                 continue
             }
             try loaded.document.set(["ports", k], to: .integer(Int64(p)))
-            changes.append(Change(name: k, port: p, previous: previous, action: previous == nil ? "added" : "updated", dry_run: dryRun))
+            changes.append(Change(name: k, port: p, previous: previous, action: previous == nil ? .added : .updated, dry_run: dryRun))
         }
         if replace {
             let keep = Set(parsed.ports.map(\.0))
             for (k, p) in current.ports where !keep.contains(k) {
                 _ = try loaded.document.remove(["ports", k])
-                changes.append(Change(name: k, port: nil, previous: p, action: "removed", dry_run: dryRun))
+                changes.append(Change(name: k, port: nil, previous: p, action: .removed, dry_run: dryRun))
             }
         }
         for (k, r) in parsed.ranges where current.range(named: k) != r {
             try loaded.document.set(["port_ranges", k], to: .string(r.description))
         }
-        let changed = changes.contains { $0.action != "unchanged" } || !parsed.ranges.isEmpty
+        let changed = changes.contains { $0.action != .unchanged } || !parsed.ranges.isEmpty
         if changed && !dryRun {
             try store.save(loaded.document)
         }

@@ -35,8 +35,10 @@ public struct PortService: Sendable {
         public var name: String
         public var port: Int?
         public var previous: Int?
-        /// "added", "updated", "unchanged", "removed", "allocated", "existing"
-        public var action: String
+        public enum Action: String, Sendable, Encodable, Equatable {
+            case added, updated, unchanged, removed, allocated, existing
+        }
+        public var action: Action
         public var dry_run: Bool
     }
 
@@ -101,7 +103,7 @@ public struct PortService: Sendable {
         let reg = loaded.registry
         let previous = reg.port(named: name)
         if previous == port {
-            return Change(name: name, port: port, previous: previous, action: "unchanged", dry_run: dryRun)
+            return Change(name: name, port: port, previous: previous, action: .unchanged, dry_run: dryRun)
         }
         if !force {
             let others = reg.names(using: port).filter { $0 != name }
@@ -115,7 +117,7 @@ public struct PortService: Sendable {
         }
         try loaded.document.set(["ports", name], to: .integer(Int64(port)))
         if !dryRun { try store.save(loaded.document) }
-        return Change(name: name, port: port, previous: previous, action: previous == nil ? "added" : "updated", dry_run: dryRun)
+        return Change(name: name, port: port, previous: previous, action: previous == nil ? .added : .updated, dry_run: dryRun)
     }
 
     /// Removes NAME. A port that a defined service uses (`port = "NAME"` in any org's
@@ -133,7 +135,7 @@ public struct PortService: Sendable {
         }
         _ = try loaded.document.remove(["ports", name])
         if !dryRun { try store.save(loaded.document) }
-        return Change(name: name, port: nil, previous: previous, action: "removed", dry_run: dryRun)
+        return Change(name: name, port: nil, previous: previous, action: .removed, dry_run: dryRun)
     }
 
     /// The services (`org/name`) whose definition names port `name`. Unreadable service
@@ -155,7 +157,7 @@ public struct PortService: Sendable {
         var loaded = try store.loadValid(editing: true)
         let reg = loaded.registry
         if let existing = reg.port(named: name) {
-            return Change(name: name, port: existing, previous: existing, action: "existing", dry_run: dryRun)
+            return Change(name: name, port: existing, previous: existing, action: .existing, dry_run: dryRun)
         }
         guard let range = reg.range(named: rangeName) else {
             throw CoreError.notFound(what: "port range", name: rangeName,
@@ -168,7 +170,7 @@ public struct PortService: Sendable {
         }
         try loaded.document.set(["ports", name], to: .integer(Int64(port)))
         if !dryRun { try store.save(loaded.document) }
-        return Change(name: name, port: port, previous: nil, action: "allocated", dry_run: dryRun)
+        return Change(name: name, port: port, previous: nil, action: .allocated, dry_run: dryRun)
     }
 
     public func setRange(_ name: String, _ text: String, dryRun: Bool) throws -> RangeEntry {

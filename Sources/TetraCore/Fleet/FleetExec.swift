@@ -12,8 +12,7 @@ public struct ExecOutcome: Encodable, Sendable {
 
     /// 0 when the command exited 0 on every host; 6 when no host could be reached; else 1.
     public var exitCode: ExitCode {
-        if failed_count == 0 { return .success }
-        return hosts.allSatisfy { $0.result == .unreachable } ? .toolFailed : .failure
+        FleetExit.code(failed: failed_count, unreachable: hosts.filter { $0.result == .unreachable }.count, hosts: hosts.count)
     }
 }
 

@@ -31,11 +31,17 @@ public struct FleetPushOutcome: Encodable, Sendable {
 
     /// Exit code: 0 for success; 6 when no host could be reached; else 1.
     public var exitCode: ExitCode {
-        switch outcome {
-        case .success: return .success
-        case .failed where !hosts.isEmpty && hosts.allSatisfy({ $0.result == .unreachable }): return .toolFailed
-        default: return .failure
-        }
+        FleetExit.code(failed: outcome == .success ? 0 : max(1, failed_count),
+                       unreachable: outcome == .failed ? hosts.filter { $0.result == .unreachable }.count : 0, hosts: hosts.count)
+    }
+}
+
+/// The exit code of a command run on many hosts (push, exec, svc --env): 0 when no host
+/// failed, 6 when no host could be reached, else 1.
+public enum FleetExit {
+    public static func code(failed: Int, unreachable: Int, hosts: Int) -> ExitCode {
+        if failed == 0 { return .success }
+        return hosts > 0 && unreachable == hosts ? .toolFailed : .failure
     }
 }
 

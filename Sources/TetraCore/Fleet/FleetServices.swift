@@ -40,8 +40,7 @@ public struct FleetServices: Sendable {
 
         /// 0 when every host answered ok, 6 when no host could be reached, else 1.
         public var exitCode: ExitCode {
-            if failed_count == 0 { return .success }
-            return hosts.allSatisfy { $0.result == .unreachable } ? .toolFailed : .failure
+            FleetExit.code(failed: failed_count, unreachable: hosts.filter { $0.result == .unreachable }.count, hosts: hosts.count)
         }
     }
 

@@ -96,6 +96,12 @@ final class FleetServicesE2ETests: XCTestCase {
         XCTAssertTrue((row?["error"] as? String ?? "").contains("web"), "\(row ?? [:])")
         XCTAssertEqual(DeployFixture.currentLink(dir), v2)
         XCTAssertTrue(waitFor(10) { Self.get("http://127.0.0.1:\(port)/index.txt") == "v2 dev\n" }, "v2 serves again")
+
+        // org rollback of a target with services: switched to v1, its service restarted there.
+        let back = try o.tetra.run(["org", "rollback", "shop", "dev"])
+        XCTAssertEqual(back.status, 0, back.stderr)
+        XCTAssertTrue(back.stderr.contains("restarting the services of"), back.stderr)
+        XCTAssertEqual(Self.get("http://127.0.0.1:\(port)/index.txt"), "v1 dev\n")
     }
 
     func testServicesRunOnEveryHostFromTheirOwnReleaseWithTetraCopiedThere() throws {

@@ -257,11 +257,15 @@ public struct ReleaseManager: Sendable {
     }
 
     /// The release a plain rollback goes back to: the one `current` replaced (from the
-    /// history), else the newest release older than `current`. nil when there is none.
+    /// history; a push's own going back after a failed check does not count), else the newest
+    /// release older than `current`. nil when there is none.
     public func rollbackCandidate() throws -> ReleaseID? {
         let state = try transport.inspect()
         guard let current = state.current else { return nil }
         for entry in try history().reversed() where entry.release == current.rawValue {
+            // A push that went back by itself ("rollback: verify failed") replaced the release
+            // that failed: the one before is the entry that first made `current` current.
+            if entry.action == "activate", entry.source?.hasPrefix("rollback: ") == true { continue }
             if let prev = entry.previous, let id = try? ReleaseID(prev), state.releases.contains(id), id != current { return id }
             break
         }

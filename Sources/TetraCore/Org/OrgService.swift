@@ -315,8 +315,31 @@ public struct OrgService: Sendable {
         if env.isFleet, let spec = try fleetSpec(org, envName: envName, env: env, options: fleet) {
             return .fleet(try rollbackFleet(org, envName: envName, env: env, spec: spec, to: wanted, dryRun: dryRun))
         }
-        if !fleet.isEmpty { _ = try fleetSpec(org, envName: envName, env: env, options: fleet) }
-        return .target(try rollbackTarget(org, envName: envName, env: env, to: wanted, dryRun: dryRun))
+        let spec = try fleetSpec(org, envName: envName, env: env, options: fleet)
+        let outcome = try rollbackTarget(org, envName: envName, env: env, to: wanted, dryRun: dryRun)
+        // A target that runs services: they restart in the release switched to.
+        if let spec, let host = spec.hosts.first, !dryRun, outcome.how != "unchanged" {
+            try restartServices(org: org.name, env: env, host: host, services: spec.services, timeout: spec.healthTimeout)
+        }
+        return .target(outcome)
+    }
+
+    /// Puts the services of the release a target now runs in place and waits for them
+    /// (`tetra __host activate` there, as a push does): exit 1 naming them when they do not
+    /// become healthy.
+    func restartServices(org: String, env: EnvironmentConfig, host: FleetHost, services: [String], timeout: TimeInterval) throws {
+        let names = host.services ?? services
+        guard !names.isEmpty else { return }
+        let run = try FleetHostRun(host: host, env: env, context: context)
+        run.services = names
+        run.agent = try (run.transport as? SSHTransport).map { try HostBinary(context: context).ensure($0) } ?? context.executablePath
+        context.progress.step("restarting the services of \(run.target)")
+        do {
+            try run.activateServices(org: org, context: context, timeout: timeout)
+        } catch let e as any TetraError {
+            throw CoreError.failed("\(run.target) switched, but its services are not healthy: \(e.message)",
+                                   hint: "see `tetra svc status --dir \(run.target.path)/.tetra/state --org \(org)` there")
+        }
     }
 
     private func rollbackTarget(_ org: LoadedOrg, envName: String, env: EnvironmentConfig, to wanted: ReleaseID?,

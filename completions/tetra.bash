@@ -59,7 +59,7 @@ __tetra_flags() {
     'org delete') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org set') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org push') REPLY='--message --approve --hosts --batch --parallel --max-failures --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'org pull') REPLY='--write --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'org pull') REPLY='--write --force --hosts --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org status') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org rollback') REPLY='--to --approve --hosts --batch --parallel --max-failures --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'org history') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -160,7 +160,7 @@ __tetra_value_flags() {
     'org delete') REPLY=' --dir --org --color --lock-wait ' ;;
     'org set') REPLY=' --dir --org --color --lock-wait ' ;;
     'org push') REPLY=' --message -m --hosts --batch --parallel --max-failures --dir --org --color --lock-wait ' ;;
-    'org pull') REPLY=' --dir --org --color --lock-wait ' ;;
+    'org pull') REPLY=' --hosts --dir --org --color --lock-wait ' ;;
     'org status') REPLY=' --dir --org --color --lock-wait ' ;;
     'org rollback') REPLY=' --to --hosts --batch --parallel --max-failures --dir --org --color --lock-wait ' ;;
     'org history') REPLY=' --dir --org --color --lock-wait ' ;;

@@ -267,5 +267,13 @@ final class FleetE2ETests: XCTestCase {
             XCTAssertEqual(try String(contentsOfFile: f.target(i) + "/current/host.txt", encoding: .utf8),
                            "v3 hello from web\(i + 1) node \(i + 1) api 3200\n")
         }
+
+        // org pull: from one host, chosen with --hosts.
+        let pull = try f.tetra.run(["org", "pull", "shop", "prod", "--hosts", "web2", "--json"])
+        XCTAssertEqual(pull.status, 0, pull.stderr)
+        let pdoc = try JSONSerialization.jsonObject(with: Data(pull.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(pdoc?["target"] as? String, hosts.servers[1].url(path: f.target(1)))
+        XCTAssertEqual((pdoc?["drift"] as? [String: Any])?["clean"] as? Bool, true)
+        XCTAssertEqual(try f.tetra.run(["org", "pull", "shop", "prod"]).status, 2, "which host?")
     }
 }

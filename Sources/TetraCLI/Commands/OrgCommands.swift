@@ -316,14 +316,16 @@ enum OrgCommands {
                     """,
                     arguments: [orgArg, envArg],
                     flags: [FlagSpec("write", help: "copy remote changes of non-template files into files/"),
-                            FlagSpec("force", help: "with --write: overwrite local files that changed since the release was made")],
-                    examples: ["tetra org pull acme prod", "tetra org pull acme dev --write", "tetra org pull acme dev --write --force"],
+                            FlagSpec("force", help: "with --write: overwrite local files that changed since the release was made"),
+                            FleetCommandSupport.hostsFlag],
+                    examples: ["tetra org pull acme prod", "tetra org pull acme dev --write", "tetra org pull acme dev --write --force",
+                               "tetra org pull acme prod --hosts web1"],
                     mutates: true, json: true, handler: { inv, env in
             if inv.has("force") && !inv.has("write") {
                 throw UsageError("--force only applies with --write", commandPath: inv.path)
             }
             let r = try service(env).pull(org: inv.required("ORG"), env: inv.required("ENV"), write: inv.has("write") && !env.options.dryRun,
-                                          force: inv.has("force"))
+                                          force: inv.has("force"), hosts: try inv.flag("hosts").map { try HostSelector.parse($0) })
             var text = "\(r.env)@\(r.release ?? "-") at \(r.target)\n"
             if let d = r.drift {
                 if d.clean { text += "drift: none\n" } else {

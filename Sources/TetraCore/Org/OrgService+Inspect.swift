@@ -273,11 +273,24 @@ extension OrgService {
         public var overwritten: [String] = []
     }
 
-    public func pull(org name: String, env envName: String, write: Bool, force: Bool = false) throws -> PullOutcome {
+    /// `hosts`: for an environment with hosts, the one host to pull from (required there).
+    public func pull(org name: String, env envName: String, write: Bool, force: Bool = false, hosts: HostSelector? = nil) throws -> PullOutcome {
         try Names.validate(name, what: "org")
         let (org, inputs) = try loadValid(name)
         let env = try org.environment(envName)
-        let manager = try manager(env)
+        var host: FleetHost? = nil
+        if env.isFleet {
+            let chosen = try hosts.map { try $0.select(env.fleetHosts, env: envName) } ?? env.fleetHosts
+            guard chosen.count == 1 else {
+                throw CoreError.invalidArgument("\(envName) has \(chosen.count) hosts: choose the one to pull from with --hosts NAME",
+                                                hint: "hosts of \(envName): " + env.fleetHosts.map(\.name).joined(separator: ", "))
+            }
+            host = chosen[0]
+        } else if hosts != nil {
+            throw CoreError.invalidArgument("--hosts is for an environment with hosts; \(envName) has one target")
+        }
+        let manager = try host.map { ReleaseManager(target: try env.deployTarget($0.target), context: context, options: env.transportOptions()) }
+            ?? manager(env)
         context.progress.step("reading \(manager.target)")
         guard let current = try manager.current() else {
             throw CoreError.notFound(what: "release", name: "current of \(envName)", hint: "nothing is deployed to \(envName) yet")
@@ -288,7 +301,7 @@ extension OrgService {
         let local = dir + "/local", remote = dir + "/remote"
         for d in [local, remote] { try AtomicFile.ensureDirectory(d, mode: 0o700) }
         _ = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
-            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: local)
+            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: local, scanned: nil, host: host)
         context.progress.step("fetching \(envName)@\(current)")
         try manager.fetch(current, into: remote)
         let remoteManifest = try ReleaseManifest.build(from: remote)

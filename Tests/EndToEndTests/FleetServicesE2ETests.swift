@@ -8,6 +8,8 @@ final class FleetServicesE2ETests: XCTestCase {
     override func tearDown() { DeployFixture.removeTemporaryDirectories() }
 
     struct Org {
+        static let token = "tok-8c1f2e-fleet"
+        static let other = "other-5d93aa-not-for-web"
         let tetra: Tetra
         let root: String
         var orgDir: String { tetra.stateRoot + "/orgs/shop" }
@@ -20,11 +22,14 @@ final class FleetServicesE2ETests: XCTestCase {
             try FileManager.default.createDirectory(atPath: orgDir + "/files", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: orgDir + "/services", withIntermediateDirectories: true)
             try "[org]\nname = \"shop\"\n\n\(environment)".write(toFile: orgDir + "/org.toml", atomically: true, encoding: .utf8)
+            try "TOKEN=\(Self.token)\nOTHER=\(Self.other)\n".write(toFile: orgDir + "/secrets.env", atomically: true, encoding: .utf8)
+            chmod(orgDir + "/secrets.env", 0o600)
             // The service serves its release's directory (its working directory: current).
             try """
             command = ["python3", "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
             port = "web"
             on_deploy = "\(onDeploy)"
+            secrets = ["TOKEN"]
             env = { RELEASE_DIR = "{release}" }
             [health]
             http = "http://127.0.0.1:{port}/index.txt"
@@ -78,6 +83,13 @@ final class FleetServicesE2ETests: XCTestCase {
         XCTAssertEqual(Self.get("http://127.0.0.1:\(port)/index.txt"), "v1 dev\n")
         let pid1 = try o.serviceStatus(dir)["pid"] as? Int
         XCTAssertNotNil(pid1)
+        // Its secrets: only what it lists, in its own 0600 file, in its environment.
+        let own = dir + "/.tetra/state/state/services/shop/web/secrets.env"
+        XCTAssertEqual(try String(contentsOfFile: own, encoding: .utf8), "TOKEN=\(Org.token)\n")
+        XCTAssertEqual(DeployFixture.mode(own) & 0o777, 0o600)
+        let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid1 ?? 0)/environ"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        XCTAssertTrue(environ.contains("TOKEN=\(Org.token)"), "the service got its secret")
+        XCTAssertFalse(environ.contains(Org.other), "and nothing else")
 
         try o.version("v2")
         XCTAssertEqual(try o.push("dev").0.status, 0)

@@ -100,9 +100,24 @@ public struct HostAgent: Sendable {
             let document = try TOMLDocument(bytes: Array(text.utf8), fileName: source + "/" + file)
             if document.table["cwd"] == nil { text = "cwd = \"\(current)\"\n" + text }
             try AtomicFile.write(string: text, to: servicesDirectory + "/" + file, mode: 0o600)
+            try placeSecrets(of: name)
             names.append(name)
         }
         return names
+    }
+
+    /// The release's secrets of service `name` (only what it lists) as its own 0600 file in
+    /// its state directory, read by its supervisor at each spawn; none: removed.
+    func placeSecrets(of name: String) throws {
+        let paths = ServicePaths(paths: core.paths, org: org, name: name)
+        let own = paths.stateDirectory + "/secrets.env"
+        guard let data = try AtomicFile.readIfExists(current + "/" + ReleaseServices.secretsDirectory + "/\(name).env",
+                                                      limit: InputFile.configLimit) else {
+            try? LocalFiles.removeTree(own)
+            return
+        }
+        try AtomicFile.ensureDirectory(paths.stateDirectory, mode: 0o700)
+        try AtomicFile.write(data, to: own, mode: 0o600)
     }
 
     func installedNames() throws -> [String] {

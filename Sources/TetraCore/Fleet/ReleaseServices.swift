@@ -7,6 +7,8 @@ import Glibc
 enum ReleaseServices {
     static let directory = ".tetra/services"
     static let portsFile = ".tetra/ports.toml"
+    /// `.tetra/secrets/<name>.env` (0600): only the secrets service `name` lists.
+    static let secretsDirectory = ".tetra/secrets"
 
     /// Renders `names` (each `services/<name>.toml` of the org, a template like any other)
     /// into `tree`; returns the new files' hashes for the manifest. Every problem at once
@@ -34,6 +36,20 @@ enum ReleaseServices {
                 let bytes = Array(result.text.utf8)
                 try OrgRenderer.writeScratch(bytes, to: tree + "/" + rel, mode: result.usesSecrets ? 0o600 : 0o644)
                 hashes[rel] = SHA256.hex(of: Data(bytes))
+                let document = try TOMLDocument(bytes: bytes, fileName: display)
+                let listed = try ServiceDefinition.parse(document, file: display, expectedName: name).0.secrets
+                if !listed.isEmpty {
+                    try AtomicFile.ensureDirectory(tree + "/" + secretsDirectory, mode: 0o700)
+                    let missing = listed.filter { inputs.secrets[$0] == nil }
+                    if !missing.isEmpty {
+                        problems.append(ConfigProblem(file: display, keyPath: "secrets", message: "not defined in secrets.env: " + missing.joined(separator: ", ")))
+                        continue
+                    }
+                    let text = Array(SecretsFile.render(listed.map { ($0, inputs.secrets[$0]!) }).utf8)
+                    let secretRel = secretsDirectory + "/\(name).env"
+                    try OrgRenderer.writeScratch(text, to: tree + "/" + secretRel, mode: 0o600)
+                    hashes[secretRel] = SHA256.hex(of: Data(text))
+                }
             } catch let e as ConfigError {
                 problems += e.problems.map { OrgRenderer.annotate($0, environment: environment) }
             }

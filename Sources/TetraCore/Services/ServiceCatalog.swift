@@ -22,7 +22,12 @@ public struct ServicePaths: Sendable, Equatable {
     public var eventsLog: String { stateDirectory + "/events.log" }
     /// The supervisor's stdout/stderr (a crash of the supervisor itself lands here).
     public var supervisorOutput: String { stateDirectory + "/supervisor.out" }
-    public var secretsFile: String { paths.org(org) + "/secrets.env" }
+    /// The service's own secrets (written by a push on a host: only what it lists) when
+    /// there are, else the org's `secrets.env`.
+    public var secretsFile: String {
+        let own = stateDirectory + "/secrets.env"
+        return LocalFiles.exists(own) ? own : paths.org(org) + "/secrets.env"
+    }
 }
 
 /// The service definitions of one org.

@@ -77,7 +77,7 @@ extension OrgService {
             return ExecOutcome(org: name, env: envName, dry_run: true, hosts: planned, host_count: planned.count, failed_count: 0)
         }
         context.progress.step("running \(program) on \(hosts.count == 1 ? "1 host" : "\(hosts.count) hosts") of \(envName)")
-        let results = ResultSlots<ExecHostReport>(count: hosts.count)
+        let results = Slots<ExecHostReport>(hosts.count)
         let report = Lock()
         let nameWidth = hosts.map(\.name.count).max() ?? 0
         Parallel.forEach(hosts.count, width: parallel ?? width) { i in
@@ -148,13 +148,4 @@ extension OrgService {
         while kept.utf8.count > tailBytes { kept.removeFirst() }
         return kept
     }
-}
-
-/// One slot per work item, filled from worker threads.
-final class ResultSlots<T: Sendable>: @unchecked Sendable {
-    private var slots: [T?]
-    private let lock = Lock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ value: T) { lock.withLock { slots[i] = value } }
-    func get(_ i: Int) -> T? { lock.withLock { slots[i] } }
 }

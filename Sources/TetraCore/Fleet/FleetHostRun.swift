@@ -18,6 +18,8 @@ final class FleetHostRun: @unchecked Sendable {
     var activated = false
     /// The release is already at the host (a rollback): switched to, not sent.
     var existing = false
+    /// `current` was switched by this push (even if it went back since).
+    var switched = false
     /// The services this host runs from its release (the host's list, else the env's).
     var services: [String] = []
     /// The tetra that runs `__host activate` at the host (set when it has services).
@@ -110,7 +112,7 @@ final class FleetHostRun: @unchecked Sendable {
                                                       org: metadata.org, env: metadata.env, lock: lock, unlock: false))
             staged = false
             activated = true
-            report.release = id.rawValue
+            switched = true
             return
         }
         let prune = ReleaseManager.pruneList(releases: state.releases + [id], current: id, previous: previous, keep: keep)
@@ -118,6 +120,7 @@ final class FleetHostRun: @unchecked Sendable {
         let plan = manager.commitPlan(id, manifest: manifest, metadata: meta, previous: previous, stats: nil, lock: lock,
                                       prune: prune, unlock: false, verify: !target.isLocal && state.remoteHasSha256sum)
         let outcome = try transport.commit(plan)
+        switched = true
         for failure in outcome.pruneFailures { manager.context.progress.warn("\(host.name): could not prune release \(failure)") }
         staged = false
         activated = true

@@ -61,8 +61,7 @@ struct FleetPush {
         } catch CoreError.interrupted {
             // Every host this push switched went back; the uploads are removed below.
             interrupted = true
-            outcome.outcome = runs.contains { $0.report.result == .rolled_back || $0.report.phase == .verify || $0.report.phase == .services }
-                ? .rolled_back : .failed
+            outcome.outcome = runs.contains(where: \.switched) ? .rolled_back : .failed
         }
         for run in runs { run.settle(id); if run.report.result == .planned { run.report.result = .not_activated }; run.stamp() }
         outcome.hosts = runs.map(\.report)
@@ -81,19 +80,7 @@ struct FleetPush {
     /// Every host's releases and `current`, read in parallel (not locked); the first error
     /// (an unreachable host) is thrown.
     func states() throws -> [TargetState] {
-        let box = StateBox(count: runs.count)
-        Parallel.forEach(runs.count, width: spec.parallel) { i in
-            box.set(i, Result { try runs[i].manager.state() })
-        }
-        return try box.values.map { try $0.get() }
-    }
-
-    final class StateBox: @unchecked Sendable {
-        private let lock = Lock()
-        private var items: [Result<TargetState, any Error>]
-        init(count: Int) { items = Array(repeating: .failure(CoreError.interrupted), count: count) }
-        func set(_ i: Int, _ r: Result<TargetState, any Error>) { lock.withLock { items[i] = r } }
-        var values: [Result<TargetState, any Error>] { lock.withLock { items } }
+        try Parallel.map(runs.count, width: spec.parallel) { i in Result { try runs[i].manager.state() } }.map { try $0.get() }
     }
 
     /// Renders the org for every host, one tree each (hosts may differ through `host.*`).

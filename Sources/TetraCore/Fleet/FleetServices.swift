@@ -167,15 +167,3 @@ public struct FleetServices: Sendable {
         """
     static let runScript = guardScript + "exec \"$b\" \"$@\"\n"
 }
-
-/// Results of parallel work, one slot per item.
-final class Slots<T>: @unchecked Sendable {
-    private let lock = Lock()
-    private var items: [T?]
-
-    init(_ count: Int) { items = Array(repeating: nil, count: count) }
-
-    func set(_ i: Int, _ value: T) { lock.withLock { items[i] = value } }
-
-    var values: [T] { lock.withLock { items.compactMap { $0 } } }
-}

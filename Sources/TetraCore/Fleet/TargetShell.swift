@@ -42,25 +42,3 @@ struct TargetShell: Sendable {
                                 stderrTail: ToolError.tail(of: result.stderrString))
     }
 }
-
-/// Runs work items on up to `width` threads at once and waits for all of them.
-enum Parallel {
-    static func forEach(_ count: Int, width: Int, _ body: @escaping @Sendable (Int) -> Void) {
-        guard count > 0 else { return }
-        if count == 1 || width <= 1 {
-            for i in 0..<count { body(i) }
-            return
-        }
-        let slots = DispatchSemaphore(value: min(width, count))
-        let done = DispatchSemaphore(value: 0)
-        for i in 0..<count {
-            slots.wait()
-            Threads.start(name: "tetra-fleet") {
-                body(i)
-                slots.signal()
-                done.signal()
-            }
-        }
-        for _ in 0..<count { done.wait() }
-    }
-}

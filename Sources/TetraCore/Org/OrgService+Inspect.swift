@@ -56,14 +56,12 @@ extension OrgService {
             let env = try org.environment(envName)
             if env.isFleet {
                 let hosts = env.fleetHosts
-                let rows = RowBox(count: hosts.count)
-                Parallel.forEach(hosts.count, width: FleetSpec.defaultParallel) { i in
+                out += Parallel.map(hosts.count, width: FleetSpec.defaultParallel) { i in
                     var row = EnvStatus(env: envName, target: hosts[i].target, protected: env.isProtected)
                     row.host = hosts[i].name
-                    rows.set(i, targetStatus(row, manager: { try ReleaseManager(target: env.deployTarget(hosts[i].target), context: context,
-                                                                                options: env.transportOptions()) }).0)
+                    return targetStatus(row, manager: { try ReleaseManager(target: env.deployTarget(hosts[i].target), context: context,
+                                                                           options: env.transportOptions()) }).0
                 }
-                out += rows.values
                 continue
             }
             let (row, failure) = targetStatus(EnvStatus(env: envName, target: env.target ?? "", protected: env.isProtected),
@@ -72,14 +70,6 @@ extension OrgService {
             out.append(row)
         }
         return out
-    }
-
-    final class RowBox: @unchecked Sendable {
-        private let lock = Lock()
-        private var rows: [EnvStatus?]
-        init(count: Int) { rows = Array(repeating: nil, count: count) }
-        func set(_ i: Int, _ row: EnvStatus) { lock.withLock { rows[i] = row } }
-        var values: [EnvStatus] { lock.withLock { rows.compactMap { $0 } } }
     }
 
     /// `row` completed from its target: current release, its metadata, drift; and the error

@@ -243,11 +243,7 @@ public struct ToolInventory: Sendable {
     /// of `tools`. Calls happen in no fixed order: test with `FakeProcessRunner(ordering: .anyOrder)`.
     public func check() -> [Tool] {
         let names = Self.tools
-        let results = ResultBox(count: names.count)
-        DispatchQueue.concurrentPerform(iterations: names.count) { i in
-            results.set(i, check(names[i]))
-        }
-        return results.values()
+        return Parallel.map(names.count, width: names.count) { i in check(names[i]) }
     }
 
     /// Checks one tool.
@@ -273,13 +269,5 @@ public struct ToolInventory: Sendable {
         } catch {
             return Tool(name: name, path: path, version: nil, error: "\(error)")
         }
-    }
-
-    private final class ResultBox: @unchecked Sendable {
-        private let lock = Lock()
-        private var storage: [Tool?]
-        init(count: Int) { storage = Array(repeating: nil, count: count) }
-        func set(_ i: Int, _ tool: Tool) { lock.lock(); storage[i] = tool; lock.unlock() }
-        func values() -> [Tool] { lock.lock(); defer { lock.unlock() }; return storage.compactMap { $0 } }
     }
 }

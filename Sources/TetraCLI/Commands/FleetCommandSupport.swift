@@ -30,8 +30,8 @@ enum FleetCommandSupport {
 
     static func text(_ r: FleetPushOutcome, env: CommandEnvironment) -> String {
         var text = r.dry_run
-            ? "dry run: \(r.action) \(r.org) to \(r.env) (\(plural(r.host_count, "host")), \(plural(r.batch_count, "batch", "batches")))\n"
-            : "\(r.action) \(r.org) to \(r.env): \(r.outcome.rawValue) (release \(r.release ?? "-"), \(r.host_count - r.failed_count) of \(plural(r.host_count, "host")) ok)\n"
+            ? "dry run: \(r.action.rawValue) \(r.org) to \(r.env) (\(plural(r.host_count, "host")), \(plural(r.batch_count, "batch", "batches")))\n"
+            : "\(r.action.rawValue) \(r.org) to \(r.env): \(r.outcome.rawValue) (release \(r.release ?? "-"), \(r.host_count - r.failed_count) of \(plural(r.host_count, "host")) ok)\n"
         text += env.table(["host", "release", "phase", "result", "time", "changes", "error"], r.hosts.map { h in
             [h.host, h.release ?? h.previous ?? "-", h.phase.rawValue, h.result.rawValue, "\(h.duration_ms) ms",
              h.changes.map { "\($0.count)" } ?? "", h.error ?? ""]

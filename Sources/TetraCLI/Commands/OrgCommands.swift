@@ -263,7 +263,7 @@ enum OrgCommands {
     static func deployText(_ r: OrgService.DeployOutcome, verb: String) -> String {
         var text = ""
         if r.dry_run {
-            text += "dry run: \(r.action) \(r.org) to \(r.env) (\(r.target)) would change \(plural(r.changes.count, "file"))"
+            text += "dry run: \(r.action.rawValue) \(r.org) to \(r.env) (\(r.target)) would change \(plural(r.changes.count, "file"))"
                 + " against \(r.previous ?? "an empty target")\n"
             for line in r.changes.lines { text += "  \(line)\n" }
             for c in r.checks { text += "  check passed: \(c)\n" }

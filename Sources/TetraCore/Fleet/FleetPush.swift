@@ -165,7 +165,7 @@ struct FleetPush {
             context.progress.step("activating batch \(n + 1) of \(spec.batches(ready).count): " + batch.map(\.host.name).joined(separator: ", "))
             let deadline = Monotonic.now() + spec.healthTimeout
             Parallel.forEach(batch.count, width: batch.count) { i in
-                activate(batch[i], id, meta: meta, action: intent.action, verifier: verifier, deadline: deadline)
+                activate(batch[i], id, meta: meta, action: intent.action.rawValue, verifier: verifier, deadline: deadline)
             }
             failures += batch.filter(\.failed).count
             if failures > spec.maxFailures || context.interrupt.isRaised {

@@ -16,7 +16,7 @@ public struct FleetPushOutcome: Encodable, Sendable {
 
     public var org: String
     public var env: String
-    public var action: String
+    public var action: DeployAction
     public var dry_run: Bool
     public var release: String?
     public var snapshot: String?

@@ -60,7 +60,7 @@ extension OrgService {
     func pushFleet(_ org: LoadedOrg, inputs: OrgValidator.Inputs, envName: String, env: EnvironmentConfig, spec: FleetSpec,
                    message: String?, dryRun: Bool) throws -> FleetPushOutcome {
         let push = try FleetPush(service: self, org: org.name, envName: envName, env: env, spec: spec)
-        let intent = PushUnit.Intent(action: "push", source: "push", message: message)
+        let intent = PushUnit.Intent(action: .push, source: "push", message: message)
         if dryRun { return try push.run(PushUnit.Source(org: org, inputs: inputs), intent, dryRun: true) }
         return try withOrgLock(org.name) {
             context.progress.step("snapshotting \(org.name)")
@@ -96,7 +96,7 @@ extension OrgService {
             }
             id = newest
         }
-        let intent = PushUnit.Intent(action: "rollback", source: "rollback to \(id)", message: nil)
+        let intent = PushUnit.Intent(action: .rollback, source: "rollback to \(id)", message: nil)
         if states.allSatisfy({ $0.releases.contains(id) }) {
             if !dryRun { try snapshotWorkingCopy(org.name, reason: "rollback \(envName) to \(id)") }
             return try push.run(PushUnit.Source(org: org, inputs: validator.inputs(orgDirectory: org.directory)), intent,
@@ -111,7 +111,7 @@ extension OrgService {
         let dir = try scratch("rollback")
         defer { removeScratch(dir) }
         return try push.run(try restoredSource(snap, org: org.name, workingDirectory: org.directory, into: dir),
-                            PushUnit.Intent(action: "rollback", source: "rollback to \(id) (re-rendered from snapshot \(snap))", message: nil),
+                            PushUnit.Intent(action: .rollback, source: "rollback to \(id) (re-rendered from snapshot \(snap))", message: nil),
                             dryRun: dryRun)
     }
 }

@@ -148,7 +148,7 @@ public struct OrgService: Sendable {
         public var org: String
         public var env: String
         public var target: String
-        public var action: String
+        public var action: DeployAction
         public var dry_run: Bool
         public var release: String?
         public var previous: String?
@@ -194,7 +194,7 @@ public struct OrgService: Sendable {
         _ = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
             .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: nil, templatesOnly: true)
         var unit = try PushUnit(service: self, org: name, envName: envName, env: env)
-        let intent = PushUnit.Intent(action: "push", source: "push", message: message)
+        let intent = PushUnit.Intent(action: .push, source: "push", message: message)
         if dryRun {
             return try unit.deploy(PushUnit.Source(org: org, inputs: inputs), intent, dryRun: true)
         }
@@ -249,7 +249,7 @@ public struct OrgService: Sendable {
         defer { removeScratch(dir) }
         let source = try restoredSource(snapshot, org: name, workingDirectory: working.directory, into: dir)
         _ = try source.org.environment(to)
-        let intent = PushUnit.Intent(action: "promote", source: "promoted from \(from)@\(release)", message: message, runChecks: validate)
+        let intent = PushUnit.Intent(action: .promote, source: "promoted from \(from)@\(release)", message: message, runChecks: validate)
         if let spec {
             let push = try FleetPush(service: self, org: name, envName: to, env: toEnv, spec: spec)
             return .fleet(try push.run(source, intent, dryRun: dryRun))
@@ -398,7 +398,7 @@ public struct OrgService: Sendable {
         defer { removeScratch(dir) }
         let how = drift == nil ? "re-rendered" : "rebuilt, it had drifted,"
         let deployed = try unit.deploy(try restoredSource(snap, org: name, workingDirectory: org.directory, into: dir),
-                                       PushUnit.Intent(action: "rollback", source: "rollback to \(targetID) (\(how) from snapshot \(snap))"),
+                                       PushUnit.Intent(action: .rollback, source: "rollback to \(targetID) (\(how) from snapshot \(snap))"),
                                        dryRun: dryRun)
         outcome.how = "re-rendered"
         outcome.snapshot = snap

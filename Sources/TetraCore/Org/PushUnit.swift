@@ -1,6 +1,12 @@
 import FoundationEssentials
 import Glibc
 
+/// What a deployment does: the `action` of push, promote and rollback documents (a closed
+/// set, docs/json.md).
+public enum DeployAction: String, Sendable, Encodable {
+    case push, promote, rollback
+}
+
 /// One deployment of an org to one environment's target, owned in one value: the target
 /// (parsed once), its release manager and, once taken, the target's lock with what `current`
 /// held when it was taken. Push, promote and a rollback that re-renders each make one; a
@@ -30,7 +36,7 @@ struct PushUnit {
     /// Why: the history's action and source, the operator's message, and whether the
     /// environment's checks run on the rendered tree first (promote --validate).
     struct Intent {
-        var action: String
+        var action: DeployAction
         var source: String
         var message: String?
         var runChecks = false
@@ -93,7 +99,7 @@ struct PushUnit {
         let id = service.newReleaseID(contentHash: manifest.contentHash, state: state)
         let meta = ReleaseMetadata(org: org, env: envName, snapshot: source.snapshot ?? "", created: context.now(), by: service.by,
                                    source: intent.source, message: intent.message)
-        var entry = LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: org, env: envName, action: intent.action,
+        var entry = LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: org, env: envName, action: intent.action.rawValue,
                                       release: id.rawValue, previous: state.current?.rawValue, snapshot: source.snapshot,
                                       target: target.description, by: service.by, source: intent.source, message: intent.message)
         let journal = try service.beginChange(entry)

@@ -246,6 +246,10 @@ public struct ReleaseManager: Sendable {
         return ActivateResult(release: id, previous: state.current, changed: true, brokeLock: lock.broken)
     }
 
+    /// The start of the history `source` of a push's own going back after a failed check
+    /// (`rollback: verify failed`), which a plain rollback does not undo.
+    static let goingBackSource = "rollback: "
+
     /// The commit that points `current` at the existing release `id`, with its history line;
     /// the lock released with it when `unlock`.
     func activatePlan(_ id: ReleaseID, previous: ReleaseID?, source: String, message: String?, org: String?, env: String?,
@@ -263,9 +267,9 @@ public struct ReleaseManager: Sendable {
         let state = try transport.inspect()
         guard let current = state.current else { return nil }
         for entry in try history().reversed() where entry.release == current.rawValue {
-            // A push that went back by itself ("rollback: verify failed") replaced the release
-            // that failed: the one before is the entry that first made `current` current.
-            if entry.action == "activate", entry.source?.hasPrefix("rollback: ") == true { continue }
+            // A push that went back by itself replaced the release that failed: the one
+            // before is the entry that first made `current` current.
+            if entry.action == "activate", entry.source?.hasPrefix(Self.goingBackSource) == true { continue }
             if let prev = entry.previous, let id = try? ReleaseID(prev), state.releases.contains(id), id != current { return id }
             break
         }

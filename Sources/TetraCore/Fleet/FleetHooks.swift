@@ -70,7 +70,7 @@ struct FleetHooks: Sendable {
         var runs: [HookRun] = []
         for argv in hooks {
             try context.interrupt.check()
-            let run = try self.run("pre_push", argv, extra: [:])
+            let run = try self.run(.prePush, argv, extra: [:])
             runs.append(run)
             if run.status != 0 {
                 throw CoreError.failed("pre_push hook failed: \(run.command): \(run.error ?? "exit \(run.status)")",
@@ -95,8 +95,8 @@ struct FleetHooks: Sendable {
             context.progress.warn("post_push: could not write the result file: \(error)")
         }
         for argv in hooks {
-            let run = (try? self.run("post_push", argv, extra: ["TETRA_OUTCOME": outcome.outcome.rawValue, "TETRA_RESULT_JSON": file]))
-                ?? HookRun(hook: "post_push", command: ShellQuote.join(argv), status: -1, error: "could not be started")
+            let run = (try? self.run(.postPush, argv, extra: ["TETRA_OUTCOME": outcome.outcome.rawValue, "TETRA_RESULT_JSON": file]))
+                ?? HookRun(hook: .postPush, command: ShellQuote.join(argv), status: -1, error: "could not be started")
             if run.status != 0 { context.progress.warn("post_push hook failed: \(run.command): \(run.error ?? "exit \(run.status)")") }
             runs.append(run)
         }
@@ -105,13 +105,13 @@ struct FleetHooks: Sendable {
 
     /// `post_push` runs also after Ctrl-C (not stopped by the interrupt; a second Ctrl-C ends
     /// tetra at once).
-    private func run(_ hook: String, _ argv: [String], extra: [String: String]) throws -> HookRun {
-        context.progress.step("\(hook): " + ShellQuote.join(argv))
+    private func run(_ hook: HookRun.Hook, _ argv: [String], extra: [String: String]) throws -> HookRun {
+        context.progress.step("\(hook.rawValue): " + ShellQuote.join(argv))
         let request = ProcessRequest(argv[0], Array(argv.dropFirst()), environment: environment.merging(extra) { $1 },
                                      workingDirectory: directory, timeout: Self.timeout)
         let command = ShellQuote.join(argv)
         do {
-            let result = try (hook == "post_push" ? Uninterruptible.runner(context.runner) : context.runner).run(request)
+            let result = try (hook == .postPush ? Uninterruptible.runner(context.runner) : context.runner).run(request)
             let tail = ToolError.tail(of: result.stderrString + result.stdoutString)
             let error = result.timedOut ? "timed out" : result.status == 0 ? nil : "exited with status \(result.status)" + (tail.isEmpty ? "" : ": " + tail)
             return HookRun(hook: hook, command: command, status: result.timedOut ? -1 : result.status, error: error)

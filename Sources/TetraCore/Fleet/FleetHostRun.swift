@@ -26,10 +26,10 @@ final class FleetHostRun: @unchecked Sendable {
     var agent: String?
     var report: FleetHostReport
 
-    init(host: FleetHost, env: EnvironmentConfig, context: CoreContext) throws {
+    init(host: FleetHost, env: EnvironmentConfig, service: OrgService) throws {
         self.host = host
-        target = try env.deployTarget(host.target)
-        manager = ReleaseManager(target: target, context: context, options: env.transportOptions())
+        manager = try service.manager(env, host: host.target)
+        target = manager.target
         report = FleetHostReport(host: host.name, target: target.description, phase: .reach, result: .planned, duration_ms: 0)
     }
 
@@ -156,7 +156,7 @@ final class FleetHostRun: @unchecked Sendable {
     @discardableResult
     func goBack(from id: ReleaseID, reason: String, org: String, env: String) throws -> Bool {
         guard let lock, let previous = lock.state.current else { return false }
-        let plan = manager.activatePlan(previous, previous: id, source: "rollback: \(reason)", message: nil, org: org, env: env,
+        let plan = manager.activatePlan(previous, previous: id, source: ReleaseManager.goingBackSource + reason, message: nil, org: org, env: env,
                                         lock: lock, unlock: false)
         try transport.commit(plan)
         activated = false

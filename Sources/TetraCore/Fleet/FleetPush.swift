@@ -26,7 +26,7 @@ struct FleetPush {
         self.envName = envName
         self.env = env
         self.spec = spec
-        runs = try spec.hosts.map { try FleetHostRun(host: $0, env: env, context: service.context) }
+        runs = try spec.hosts.map { try FleetHostRun(host: $0, env: env, service: service) }
     }
 
     /// `existing`: switch every host to this release, already there (a rollback), instead of

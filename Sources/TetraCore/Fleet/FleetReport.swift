@@ -83,7 +83,11 @@ public struct FleetHostReport: Encodable, Sendable {
 
 /// A hook that ran here (`pre_push`, `post_push`).
 public struct HookRun: Encodable, Sendable {
-    public var hook: String
+    public enum Hook: String, Encodable, Sendable {
+        case prePush = "pre_push"
+        case postPush = "post_push"
+    }
+    public var hook: Hook
     public var command: String
     public var status: Int32
     public var error: String?

@@ -59,8 +59,7 @@ extension OrgService {
                 out += Parallel.map(hosts.count, width: FleetSpec.defaultParallel) { i in
                     var row = EnvStatus(env: envName, target: hosts[i].target, protected: env.isProtected)
                     row.host = hosts[i].name
-                    return targetStatus(row, manager: { try ReleaseManager(target: env.deployTarget(hosts[i].target), context: context,
-                                                                           options: env.transportOptions()) }).0
+                    return targetStatus(row, manager: { try manager(env, host: hosts[i].target) }).0
                 }
                 continue
             }
@@ -162,7 +161,6 @@ extension OrgService {
         return TreeComparison(from: oldLabel, to: newLabel, changes: changes, files: files, identical: changes.isEmpty)
     }
 
-    /// `org diff ORG ENV`: the env's current release (old) against the local render (new).
     /// One host's comparison in `org diff` of an environment with hosts.
     public struct HostComparison: Encodable, Sendable {
         public var host: String
@@ -185,21 +183,13 @@ extension OrgService {
         let hosts = try selector.map { try $0.select(env.fleetHosts, env: envName) } ?? env.fleetHosts
         var out: [HostComparison] = []
         for (i, host) in hosts.enumerated() {
-            let dir = try scratch("diff")
-            defer { removeScratch(dir) }
             var row = HostComparison(host: host.name, target: host.target)
             do {
-                let manager = ReleaseManager(target: try env.deployTarget(host.target), context: context, options: env.transportOptions())
+                let manager = try manager(env, host: host.target)
                 row.target = manager.target.description
-                let local = dir + "/local", remote = dir + "/remote"
-                for d in [local, remote] { try AtomicFile.ensureDirectory(d, mode: 0o700) }
-                let rendered = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
-                    .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: local, scanned: nil, host: host)
                 context.progress.step("fetching the current release of \(envName)/\(host.name) (\(i + 1) of \(hosts.count))")
-                let current = try manager.current()
-                if let current { try manager.fetch(current, into: remote) }
-                row.comparison = try Self.compareTrees(old: remote, new: local, oldLabel: "\(envName)/\(host.name)@\(current?.rawValue ?? "none")",
-                                                       newLabel: "local", secretPaths: Set(rendered.secretFiles))
+                row.comparison = try compareWithRender(org, inputs: inputs, envName: envName, host: host, manager: manager,
+                                                       label: "\(envName)/\(host.name)")
             } catch let e as any TetraError {
                 row.error = e.message
             }
@@ -208,20 +198,28 @@ extension OrgService {
         return FleetComparison(env: envName, hosts: out, identical: out.allSatisfy { $0.error == nil && $0.comparison?.identical == true })
     }
 
+    /// `org diff ORG ENV`: the env's current release (old) against the local render (new).
     public func diff(org name: String, env envName: String) throws -> TreeComparison {
         let (org, inputs) = try loadValid(name)
         let env = try org.environment(envName)
         let manager = try manager(env)
+        context.progress.step("fetching the current release of \(envName)")
+        return try compareWithRender(org, inputs: inputs, envName: envName, host: nil, manager: manager, label: envName)
+    }
+
+    /// What `manager`'s target runs (old, `LABEL@RELEASE`) against the working copy rendered
+    /// for the environment and host (new, `local`).
+    private func compareWithRender(_ org: LoadedOrg, inputs: OrgValidator.Inputs, envName: String, host: FleetHost?,
+                                   manager: ReleaseManager, label: String) throws -> TreeComparison {
         let dir = try scratch("diff")
         defer { removeScratch(dir) }
         let local = dir + "/local", remote = dir + "/remote"
         for d in [local, remote] { try AtomicFile.ensureDirectory(d, mode: 0o700) }
         let rendered = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
-            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: local)
-        context.progress.step("fetching the current release of \(envName)")
+            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: local, scanned: nil, host: host)
         let current = try manager.current()
         if let current { try manager.fetch(current, into: remote) }
-        return try Self.compareTrees(old: remote, new: local, oldLabel: "\(envName)@\(current?.rawValue ?? "none")",
+        return try Self.compareTrees(old: remote, new: local, oldLabel: "\(label)@\(current?.rawValue ?? "none")",
                                      newLabel: "local", secretPaths: Set(rendered.secretFiles))
     }
 
@@ -279,8 +277,7 @@ extension OrgService {
         } else if hosts != nil {
             throw CoreError.invalidArgument("--hosts is for an environment with hosts; \(envName) has one target")
         }
-        let manager = try host.map { ReleaseManager(target: try env.deployTarget($0.target), context: context, options: env.transportOptions()) }
-            ?? manager(env)
+        let manager = try host.map { try self.manager(env, host: $0.target) } ?? self.manager(env)
         context.progress.step("reading \(manager.target)")
         guard let current = try manager.current() else {
             throw CoreError.notFound(what: "release", name: "current of \(envName)", hint: "nothing is deployed to \(envName) yet")
@@ -385,7 +382,7 @@ extension OrgService {
             let targets: [(host: String?, target: String)] = env.isFleet ? env.fleetHosts.map { ($0.name, $0.target) } : [(nil, env.target ?? "")]
             for (host, target) in targets {
                 do {
-                    let m = ReleaseManager(target: try env.deployTarget(target), context: context, options: env.transportOptions())
+                    let m = try manager(env, host: target)
                     context.progress.step("reading the history of \(m.target)")
                     let remote = try m.historyChecked()
                     for line in remote.corrupt { context.progress.warn(line) }

@@ -19,8 +19,17 @@ public struct OrgService: Sendable {
     // MARK: - helpers
 
     public func manager(_ env: EnvironmentConfig) throws -> ReleaseManager {
-        let target = try env.deployTarget()
-        return ReleaseManager(target: target, context: context, options: env.transportOptions())
+        try manager(env, target: env.deployTarget())
+    }
+
+    /// The release manager of one host of an environment with hosts (`target` as written in
+    /// its `hosts`), with the environment's ssh settings.
+    func manager(_ env: EnvironmentConfig, host target: String) throws -> ReleaseManager {
+        try manager(env, target: env.deployTarget(target))
+    }
+
+    private func manager(_ env: EnvironmentConfig, target: DeployTarget) -> ReleaseManager {
+        ReleaseManager(target: target, context: context, options: env.transportOptions())
     }
 
     /// Runs `body` holding the local lock of the org's source (`state/locks/org.<name>.lock`).
@@ -264,7 +273,7 @@ public struct OrgService: Sendable {
         let targets = env.isFleet ? env.fleetHosts.map { ($0.name, $0.target) } : [(envName, env.target ?? "")]
         var found: [(host: String, release: ReleaseID, snapshot: String)] = []
         for (host, target) in targets {
-            let manager = ReleaseManager(target: try env.deployTarget(target), context: context, options: env.transportOptions())
+            let manager = try manager(env, host: target)
             context.progress.step("reading \(manager.target)")
             guard let release = try manager.current() else {
                 throw CoreError.notFound(what: "release", name: "current of \(envName)" + (env.isFleet ? " on \(host)" : ""),
@@ -330,7 +339,7 @@ public struct OrgService: Sendable {
     func restartServices(org: String, env: EnvironmentConfig, host: FleetHost, services: [String], timeout: TimeInterval) throws {
         let names = host.services ?? services
         guard !names.isEmpty else { return }
-        let run = try FleetHostRun(host: host, env: env, context: context)
+        let run = try FleetHostRun(host: host, env: env, service: self)
         run.services = names
         run.agent = try (run.transport as? SSHTransport).map { try HostBinary(context: context).ensure($0) } ?? context.executablePath
         context.progress.step("restarting the services of \(run.target)")

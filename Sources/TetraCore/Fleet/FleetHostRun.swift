@@ -127,6 +127,12 @@ final class FleetHostRun: @unchecked Sendable {
         report.release = id.rawValue
     }
 
+    /// Sets `agent`: the tetra copied to an ssh host (copied now when missing), the running
+    /// one for a local target.
+    func installAgent(context: CoreContext) throws {
+        agent = try (transport as? SSHTransport).map { try HostBinary(context: context).ensure($0) } ?? context.executablePath
+    }
+
     /// Puts the services of the host's `current` release in place and waits until they are
     /// healthy (`tetra __host activate` at the host); a failure names the services.
     func activateServices(org: String, context: CoreContext, timeout: TimeInterval, uninterruptible: Bool = false) throws {

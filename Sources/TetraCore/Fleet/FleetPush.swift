@@ -136,7 +136,7 @@ struct FleetPush {
                 try run.reach()
                 try context.interrupt.check()
                 if !run.services.isEmpty {
-                    run.agent = try (run.transport as? SSHTransport).map { try HostBinary(context: context).ensure($0) } ?? context.executablePath
+                    try run.installAgent(context: context)
                 }
                 try run.stage(id)
                 run.report.phase = .activate

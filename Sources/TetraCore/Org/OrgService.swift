@@ -341,7 +341,7 @@ public struct OrgService: Sendable {
         guard !names.isEmpty else { return }
         let run = try FleetHostRun(host: host, env: env, service: self)
         run.services = names
-        run.agent = try (run.transport as? SSHTransport).map { try HostBinary(context: context).ensure($0) } ?? context.executablePath
+        try run.installAgent(context: context)
         context.progress.step("restarting the services of \(run.target)")
         do {
             try run.activateServices(org: org, context: context, timeout: timeout)

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Fleet push benchmark: `tetra org push` of a release of a few hundred files (some templated per
 # host with {{ host.name }}) to N hosts against an Ansible playbook doing the same work, in the
-# same run. The hosts are network namespaces with an sshd each (as Tests/EndToEndTests'
-# NetnsHosts, on 10.232.N.0/24 instead of the tests' 10.231), all logging in as root with one
-# client key. Cases, each timed for both tools (median of the runs):
+# same run, and against the floor: N parallel `rsync`s of the same tree. The hosts are network
+# namespaces with an sshd each, made by scripts/netns-hosts.sh (the fleet tests' test bed, here
+# on 10.232.N.0/24), all logging in as root with one client key. Cases, each timed for every
+# tool (median of the runs):
 #   (a) first push to every host (empty targets, fresh tetra state);
-#   (b) push with one file changed (tetra: rsync --link-dest delta; Ansible: the same playbook);
+#   (b) push with one file changed (tetra: rsync --link-dest delta; Ansible: the same playbook;
+#       rsync: N parallel `rsync -a --link-dest` of the plain tree into a new directory);
 #   (c) the one-file push rolled out one host at a time with a verify command on each host
 #       (tetra: --batch 1 and a verify hook; Ansible: a second play with serial: 1).
 # The playbook makes releases/<id>, rsyncs the plain files into it with --link-dest to
 # `current` (ansible.posix.synchronize), renders each template with the template module and
-# switches `current`; forks = tetra's rollout.parallel.
+# switches `current`; forks = tetra's rollout.parallel. Then `tetra org rollback` of the env
+# (every host back one release) is timed, and the bytes a host's bootstrap costs are printed
+# (the first release's bytes and the gzip'd tetra binary a host with services receives once).
 #   bench/fleet-bench.sh                      # 10 hosts, 300 files (10 templates); (a) and (b)
 #                                             # median of 3, (c) once: about 5 minutes on 2 cores
 #   bench/fleet-bench.sh --hosts 4 --runs 1 --rolling-runs 0
@@ -68,12 +72,6 @@ fi
 TETRA="${TETRA_BIN:-$(swift build -c release -Xswiftc -static-executable --scratch-path "$scratch" --show-bin-path)/tetra}"
 [ -x "$TETRA" ] || { echo "fleet-bench: no tetra binary at $TETRA" >&2; exit 1; }
 
-ns_name() { echo "tetra-bench-h$1"; }
-remove_ns() {
-    local name; name="$(ns_name "$1")"
-    ip netns pids "$name" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-    ip netns del "$name" 2>/dev/null || true
-}
 work=""
 cleanup() {
     trap - EXIT INT TERM
@@ -83,63 +81,17 @@ cleanup() {
             [ -S "$sock" ] && ssh -o ControlPath="$sock" -O exit bench >/dev/null 2>&1 || true
         done
     fi
-    for i in $(seq "$hosts"); do remove_ns "$i"; done
+    [ -n "$work" ] && scripts/netns-hosts.sh down "$work/hosts"
     [ -n "$work" ] && rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
-mkdir -p /run/sshd
 work="$(mktemp -d /tmp/tetra-fleet-bench.XXXXXX)"
-ssh-keygen -q -t ed25519 -N "" -C fleet-bench-host -f "$work/host_key"
-ssh-keygen -q -t ed25519 -N "" -C fleet-bench-client -f "$work/client_key"
-cp "$work/client_key.pub" "$work/authorized_keys"
-: >"$work/known_hosts"
-: >"$work/empty_bashrc"
-# Host N: namespace tetra-bench-hN, veth tetra-bvN (10.232.N.1 here) to eth0 inside
-# (10.232.N.2), an sshd on 10.232.N.2:22.
-for i in $(seq "$hosts"); do
-    name="$(ns_name "$i")" veth="tetra-bv$i"
-    remove_ns "$i" # a killed earlier run's
-    ip netns add "$name"
-    ip link add "$veth" type veth peer name eth0 netns "$name"
-    ip addr add "10.232.$i.1/24" dev "$veth"
-    ip link set "$veth" up
-    ip netns exec "$name" ip addr add "10.232.$i.2/24" dev eth0
-    ip netns exec "$name" ip link set eth0 up
-    ip netns exec "$name" ip link set lo up
-    cat >"$work/sshd_config.$i" <<CFG
-Port 22
-ListenAddress 10.232.$i.2
-HostKey $work/host_key
-AuthorizedKeysFile $work/authorized_keys
-PidFile $work/sshd.$i.pid
-StrictModes no
-UsePAM no
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-MaxStartups 100:30:200
-MaxSessions 100
-Subsystem sftp internal-sftp
-CFG
-    # `ip netns exec` runs its command in a mount namespace of its own: there an empty file
-    # covers root's ~/.bashrc (which bash reads for every ssh command), so the hosts' sessions
-    # start like a fresh server's whatever this machine's root runs at shell start-up.
-    ip netns exec "$name" sh -c 'if [ -f /root/.bashrc ]; then mount --bind "$1" /root/.bashrc; fi; exec /usr/sbin/sshd -D -e -f "$2"' \
-        sh "$work/empty_bashrc" "$work/sshd_config.$i" 2>"$work/sshd.$i.log" </dev/null &
-    disown
-    echo "10.232.$i.2 $(cut -d' ' -f1,2 "$work/host_key.pub")" >>"$work/known_hosts"
-done
-for i in $(seq "$hosts"); do
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/10.232.$i.2/22") 2>/dev/null && break
-        sleep 0.05
-    done
-    (exec 3<>"/dev/tcp/10.232.$i.2/22") 2>/dev/null || { echo "fleet-bench: sshd on host $i did not start:" >&2; cat "$work/sshd.$i.log" >&2; exit 1; }
-done
+# Host N: namespace tetra-bench-hN, 10.232.N.1 here and 10.232.N.2 inside, an sshd on port 22
+# there (the test bed the fleet tests use: scripts/netns-hosts.sh).
+scripts/netns-hosts.sh up "$work/hosts" "$hosts" --prefix tetra-bench --net 10.232 --port 22
 
 WORK="$work" TETRA="$TETRA" HOSTS="$hosts" PARALLEL="$parallel" FILES="$files" TEMPLATES="$templates" \
     RUNS="$runs" ROLLING="$rolling" python3 - <<'PY'
@@ -153,7 +105,7 @@ work, tetra = os.environ["WORK"], os.environ["TETRA"]
 n, parallel = int(os.environ["HOSTS"]), int(os.environ["PARALLEL"])
 nfiles, ntemplates, runs = int(os.environ["FILES"]), int(os.environ["TEMPLATES"]), int(os.environ["RUNS"])
 rolling_runs = int(os.environ["ROLLING"])
-key, kh = f"{work}/client_key", f"{work}/known_hosts"
+key, kh = f"{work}/hosts/client_key", f"{work}/hosts/known_hosts"
 names = [f"h{i}" for i in range(1, n + 1)]
 address = {name: f"10.232.{i}.2" for i, name in enumerate(names, 1)}
 tetra_target = {name: f"{work}/targets/{name}" for name in names}
@@ -292,6 +244,29 @@ def tetra_push(label, extra=()):
         sys.exit(f"fleet-bench: tetra push outcome {doc.get('outcome')}:\n{r.stdout[-3000:]}")
     return dt, doc
 
+rsync_base = {name: f"{work}/rsync-targets/{name}" for name in names}
+rsync_runs = 0
+def rsync_push(label):
+    """N parallel rsyncs of the plain tree into releases/<k>, hard-linked to the previous one."""
+    global rsync_runs
+    rsync_runs += 1
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    procs = []
+    for h in names:
+        dest, prev = f"{rsync_base[h]}/releases/{rsync_runs}", f"{rsync_base[h]}/releases/{rsync_runs - 1}"
+        argv = ["rsync", "-a", "--mkpath", "-e", " ".join(["ssh", *ssh_opts]), *([f"--link-dest={prev}"] if rsync_runs > 1 else []),
+                f"{files_src}/", f"root@{address[h]}:{dest}/"]
+        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate()
+        if p.returncode != 0:
+            sys.exit(f"fleet-bench: rsync failed ({p.returncode}): {err[-2000:]}")
+    dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.setdefault(label, []).append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return dt
+
 releases = 0
 def ansible_push(label, book):
     global releases
@@ -327,13 +302,15 @@ def change(k):
 results = {}
 # (a) first push: empty targets, fresh tetra state.
 for k in range(runs):
-    for d in (f"{work}/targets", f"{work}/ansible-targets"):
+    for d in (f"{work}/targets", f"{work}/ansible-targets", f"{work}/rsync-targets"):
         shutil.rmtree(d, ignore_errors=True)
+    rsync_runs = 0
     fresh_state()
     set_verify(False)
     t, doc = tetra_push("tetra first")
     check(tetra_current, doc["release"])
-    results.setdefault("first", []).append((t, ansible_push("ansible first", "push")[0]))
+    first_bytes = [h.get("bytes_sent", 0) for h in doc["hosts"]]
+    results.setdefault("first", []).append((t, ansible_push("ansible first", "push")[0], rsync_push("rsync first")))
     check(ansible_current)
 # (b) one file changed, on top of the last first push.
 sent = []
@@ -342,7 +319,7 @@ for k in range(runs):
     t, doc = tetra_push("tetra one")
     check(tetra_current, doc["release"])
     sent.append((sum(h.get("files_sent", 0) for h in doc["hosts"]), sum(h.get("bytes_sent", 0) for h in doc["hosts"])))
-    results.setdefault("one", []).append((t, ansible_push("ansible one", "push")[0]))
+    results.setdefault("one", []).append((t, ansible_push("ansible one", "push")[0], rsync_push("rsync one")))
     check(ansible_current)
 # (c) the same, one host at a time with a verify command on each host.
 if rolling_runs:
@@ -352,8 +329,18 @@ if rolling_runs:
         t, doc = tetra_push("tetra rolling", ["--batch", "1"])
         assert doc["batch_count"] == n, doc["batch_count"]
         check(tetra_current, doc["release"])
-        results.setdefault("rolling", []).append((t, ansible_push("ansible rolling", "rolling")[0]))
+        results.setdefault("rolling", []).append((t, ansible_push("ansible rolling", "rolling")[0], None))
         check(ansible_current)
+# Rollback: every host back one release (the newest one every host has before current).
+rollbacks = []
+for k in range(runs):
+    before = {h: os.readlink(tetra_current(h)) for h in names}
+    dt, r = run([tetra, "org", "rollback", "bench", "fleet", "--json", "-q"], "tetra rollback")
+    doc = json.loads(r.stdout)
+    assert doc.get("outcome") == "success", r.stdout[-2000:]
+    assert all(os.readlink(tetra_current(h)) != before[h] for h in names), "rollback left a host where it was"
+    rollbacks.append(dt)
+binary_gz = len(subprocess.run(["gzip", "-c", "-6", tetra], capture_output=True).stdout)
 
 session = statistics.median(
     run(["ssh", *ssh_opts, f"root@{address[names[0]]}", "true"], "ssh")[0] for _ in range(3))
@@ -363,15 +350,24 @@ labels = {"first": "(a) first push, every host", "one": "(b) one file changed",
 print(f"fleet-bench: {n} hosts (network namespaces, sshd each), tetra parallel = Ansible forks = {parallel}; "
       f"release of {nfiles} files ({ntemplates} templated per host, {tree_bytes / 1e6:.2f} MB); "
       f"median of {runs} runs" + (f", (c) of {rolling_runs}" if rolling_runs else ""))
-print(f"{'case':<34}{'tetra':>9}{'ansible':>10}{'tetra/ansible':>15}   runs tetra | ansible (s)")
-for case, pairs in results.items():
-    tt, at = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
-    spread = " ".join(f"{p[0]:.2f}" for p in pairs) + " | " + " ".join(f"{p[1]:.2f}" for p in pairs)
-    print(f"{labels[case]:<34}{tt:>8.2f}s{at:>9.2f}s{tt / at:>14.2f}x   {spread}")
+print(f"{'case':<34}{'tetra':>9}{'ansible':>10}{'rsync':>9}{'tetra/ansible':>15}{'tetra/rsync':>13}   runs tetra | ansible | rsync (s)")
+for case, triples in results.items():
+    tt, at = statistics.median(p[0] for p in triples), statistics.median(p[1] for p in triples)
+    rs = [p[2] for p in triples if p[2] is not None]
+    rt = statistics.median(rs) if rs else None
+    spread = " | ".join(" ".join(f"{x:.2f}" for x in col) for col in ([p[0] for p in triples], [p[1] for p in triples], rs) if col)
+    rcol, rratio = (f"{rt:>8.2f}s", f"{tt / rt:>12.2f}x") if rt else (f"{'-':>9}", f"{'-':>13}")
+    print(f"{labels[case]:<34}{tt:>8.2f}s{at:>9.2f}s{rcol}{tt / at:>14.2f}x{rratio}   {spread}")
+print(f"rollback of the {n}-host env (org rollback, every host back one release): median {statistics.median(rollbacks):.2f}s "
+      f"(runs {' '.join(f'{x:.2f}' for x in rollbacks)}; budget 2 s)")
+print(f"bootstrap bytes per host: the first release {statistics.median(first_bytes):,.0f} bytes (median of (a)'s hosts); "
+      f"the tetra binary, once per host with services: {binary_gz:,} bytes gzip'd ({os.path.getsize(tetra):,} unpacked)")
 print("local CPU, user+sys of the process and its children (median; the hosts' side is not counted):")
+print(f"  {'case':<32}{'tetra':>9}{'ansible':>10}{'rsync':>9}{'tetra/ansible':>15}")
 for case in results:
     tc, ac = statistics.median(cpu[f"tetra {case}"]), statistics.median(cpu[f"ansible {case}"])
-    print(f"  {labels[case]:<32}{tc:>8.2f}s{ac:>9.2f}s{tc / max(ac, 1e-6):>14.2f}x")
+    rc = f"{statistics.median(cpu[f'rsync {case}']):>8.2f}s" if f"rsync {case}" in cpu else f"{'-':>9}"
+    print(f"  {labels[case]:<32}{tc:>8.2f}s{ac:>9.2f}s{rc}{tc / max(ac, 1e-6):>14.2f}x")
 files_sent, bytes_sent = sent[-1]
 print(f"(b) tetra sent {files_sent} files, {bytes_sent:,} bytes to {n} hosts in all (rsync --link-dest to the "
       f"previous release; the templates are rendered here and only changed ones sent); the playbook rsyncs the "

@@ -166,4 +166,50 @@ final class FleetServicesE2ETests: XCTestCase {
         XCTAssertEqual(adoc["outcome"] as? String, "success")
         XCTAssertFalse(again.stderr.contains("copying tetra to"), again.stderr)
     }
+
+    /// A host of another platform (its `uname` says s390x) cannot run the copied tetra: its
+    /// row is `unsupported` naming both platforms, nothing is copied or switched there, and a
+    /// push where no host can run tetra exits 6.
+    func testAHostOfAnotherPlatformIsRefusedNamingBoth() throws {
+        _ = try requireTool("python3")
+        let root = DeployFixture.tempDir("tetra-fleet-platform")
+        let fakeUname = root + "/uname"
+        try "#!/bin/sh\necho 'Linux s390x'\n".write(toFile: fakeUname, atomically: true, encoding: .utf8)
+        chmod(fakeUname, 0o755)
+        let hosts = try NetnsHosts(count: 2, binds: [1: (fakeUname, "/usr/bin/uname")])
+        defer { hosts.stop() }
+        let knownHosts = root + "/known_hosts"
+        try hosts.writeKnownHosts(to: knownHosts)
+        let targets = (1...2).map { root + "/web\($0)" }
+        func env(_ name: String, _ list: [Int], maxFailures: Int) -> String {
+            """
+            [environments.\(name)]
+            hosts = [\(list.map { "{ name = \"web\($0 + 1)\", target = \"\(hosts.servers[$0].url(path: targets[$0] + name))\" }" }.joined(separator: ", "))]
+            services = ["web"]
+            ssh_key = "\(hosts.servers[0].clientKey)"
+            ssh_options = ["UserKnownHostsFile=\(knownHosts)", "StrictHostKeyChecking=yes"]
+            [environments.\(name).rollout]
+            health_timeout = "20s"
+            max_failures = \(maxFailures)
+
+            """
+        }
+        let o = try Org(environment: env("prod", [0, 1], maxFailures: 1) + env("arm", [1], maxFailures: 0), port: 18_933)
+        try o.version("v1")
+        let (r, doc) = try o.push("prod")
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        XCTAssertEqual(doc["outcome"] as? String, "partial", r.stdout)
+        let rows = (doc["hosts"] as? [[String: Any]]) ?? []
+        XCTAssertEqual(rows.map { $0["result"] as? String }, ["ok", "unsupported"], r.stdout)
+        let error = rows.last?["error"] as? String ?? ""
+        let local = try Tetra.exec("/bin/sh", ["-c", "uname -sm"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(error.contains("'Linux s390x'") && error.contains("'\(local)'"), error)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: targets[1] + "prod/current"), "nothing switched on the arm host")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: targets[1] + "prod/.tetra/bin"), "no tetra copied there")
+
+        let (only, odoc) = try o.push("arm")
+        XCTAssertEqual(only.status, 6, only.stdout + only.stderr)
+        XCTAssertEqual(odoc["outcome"] as? String, "failed", only.stdout)
+        XCTAssertEqual(((odoc["hosts"] as? [[String: Any]]) ?? []).first?["result"] as? String, "unsupported")
+    }
 }

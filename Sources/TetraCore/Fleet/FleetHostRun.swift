@@ -34,14 +34,14 @@ final class FleetHostRun: @unchecked Sendable {
     }
 
     var transport: any ReleaseTransport { manager.transport }
-    var failed: Bool { report.result == .failed || report.result == .unreachable }
+    var failed: Bool { report.result == .failed || report.result == .unreachable || report.result == .unsupported }
     /// The release directory of `id` at the host (`{release}` in verify commands).
     func releaseDirectory(_ id: ReleaseID) -> String { target.path + "/releases/" + id.rawValue }
 
     func fail(_ error: any Error, phase: FleetHostReport.Phase) {
         report.phase = phase
         let unreachable = phase == .reach && Self.isUnreachable(error)
-        report.result = unreachable ? .unreachable : .failed
+        report.result = unreachable ? .unreachable : error is PlatformMismatch ? .unsupported : .failed
         report.error = Self.message(error)
         stamp()
     }

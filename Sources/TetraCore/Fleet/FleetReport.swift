@@ -29,15 +29,16 @@ public struct FleetPushOutcome: Encodable, Sendable {
     public var batch_count: Int
     public var hooks: [HookRun]
 
-    /// Exit code: 0 for success; 6 when no host could be reached; else 1.
+    /// Exit code: 0 for success; 6 when no host could be reached or run tetra; else 1.
     public var exitCode: ExitCode {
         FleetExit.code(failed: outcome == .success ? 0 : max(1, failed_count),
-                       unreachable: outcome == .failed ? hosts.filter { $0.result == .unreachable }.count : 0, hosts: hosts.count)
+                       unreachable: outcome == .failed ? hosts.filter { $0.result == .unreachable || $0.result == .unsupported }.count : 0,
+                       hosts: hosts.count)
     }
 }
 
 /// The exit code of a command run on many hosts (push, exec, svc --env): 0 when no host
-/// failed, 6 when no host could be reached, else 1.
+/// failed, 6 when no host could be reached (or, for a push, run this tetra), else 1.
 public enum FleetExit {
     public static func code(failed: Int, unreachable: Int, hosts: Int) -> ExitCode {
         if failed == 0 { return .success }
@@ -56,6 +57,8 @@ public struct FleetHostReport: Encodable, Sendable {
         case ok
         /// Could not be reached (ssh failed, timed out).
         case unreachable
+        /// Cannot run this tetra (its `uname -sm` is another platform's); nothing was switched.
+        case unsupported
         /// Failed here (upload, activation or verification); back on its previous release
         /// when it had been switched.
         case failed

@@ -57,8 +57,7 @@ struct HostBinary: Sendable {
         if lines.contains("@@tetra:present") { return path }
         let platform = lines.first { $0.hasPrefix("@@tetra:uname ") }.map { String($0.dropFirst(14)) } ?? "unknown"
         guard platform == Self.localPlatform else {
-            throw ToolError.launchFailed(tool: "tetra on \(transport.target)",
-                                         reason: "the host is '\(platform)' and this tetra is built for '\(Self.localPlatform)'")
+            throw PlatformMismatch(target: transport.target.description, hostPlatform: platform, localPlatform: Self.localPlatform)
         }
         context.progress.step("copying tetra to \(transport.target)")
         let gzip = lines.contains("@@tetra:gzip") && context.runner.which("gzip") != nil
@@ -90,4 +89,17 @@ struct HostBinary: Sendable {
         guard out.contains("@@tetra:installed") else { throw CoreError.failed("tetra could not be copied to \(path)") }
         return path
     }
+}
+
+/// A host whose `uname -sm` is not this tetra's: it cannot run the copy (exit 6, naming both).
+public struct PlatformMismatch: TetraError {
+    public var target: String
+    public var hostPlatform: String
+    public var localPlatform: String
+    public var exitCode: ExitCode { .toolFailed }
+    public var kind: String { "platform" }
+    public var message: String {
+        "\(target) is '\(hostPlatform)' and this tetra is built for '\(localPlatform)': it cannot run there"
+    }
+    public var hint: String? { "push from a tetra built for '\(hostPlatform)' (swift build -c release -Xswiftc -static-executable on such a machine)" }
 }

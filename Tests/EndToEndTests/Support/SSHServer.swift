@@ -41,10 +41,8 @@ final class SSHServer: @unchecked Sendable {
     /// outlives others can keep Foundation's child reaper waiting on it, so that a short
     /// `ssh` run by the same test is never reaped (the test hangs).
     let pid: pid_t
-    /// The address sshd listens on (127.0.0.1, or a network namespace's own address).
+    /// The address sshd listens on.
     let address: String
-    /// The network namespace sshd runs in (a fleet test host), nil for this machine's.
-    let namespace: String?
     private let lock = NSLock()
     private var stopped = false
 
@@ -73,11 +71,8 @@ final class SSHServer: @unchecked Sendable {
     /// What sshd logged so far (for failure messages).
     var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
-    /// `namespace`: run sshd inside that network namespace (made by `NetnsHosts`),
-    /// listening on `address` there, on port 2222.
-    init(address: String = "127.0.0.1", namespace: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
+    init(address: String = "127.0.0.1", file: StaticString = #filePath, line: UInt = #line) throws {
         self.address = address
-        self.namespace = namespace
         let sshd = try Self.sshdPath(file: file, line: line)
         let keygen = try requireTool("ssh-keygen", file: file, line: line)
         _ = try requireTool("ssh", file: file, line: line)
@@ -106,7 +101,7 @@ final class SSHServer: @unchecked Sendable {
         var lastError = ""
         var started: (pid_t, Int)? = nil
         for _ in 0..<5 {
-            let port = namespace == nil ? try Self.freePort() : 2222
+            let port = try Self.freePort()
             let config = """
             Port \(port)
             ListenAddress \(address)
@@ -131,12 +126,7 @@ final class SSHServer: @unchecked Sendable {
             let check = try Tetra.exec(sshd, ["-t", "-f", configFile])
             guard check.status == 0 else { throw SSHServerError("sshd -t rejected the config: \(check.stderr)") }
 
-            let child: pid_t
-            if let namespace {
-                child = try Self.spawn(NetnsHosts.ip, ["netns", "exec", namespace, sshd, "-D", "-e", "-f", configFile], log: logFile)
-            } else {
-                child = try Self.spawn(sshd, ["-D", "-e", "-f", configFile], log: logFile)
-            }
+            let child = try Self.spawn(sshd, ["-D", "-e", "-f", configFile], log: logFile)
             if Self.waitForPort(port, address: address, pid: child, timeout: 10) {
                 started = (child, port)
                 break

@@ -72,7 +72,7 @@ __tetra_flags() {
     'env') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env show') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'env diff') REPLY='--stat --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'env diff') REPLY='--stat --from-host --to-host --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env promote') REPLY='--validate --approve --message --hosts --batch --parallel --max-failures --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env rollback') REPLY='--to --approve --hosts --batch --parallel --max-failures --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'env history') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -173,7 +173,7 @@ __tetra_value_flags() {
     'env') REPLY=' --dir --org --color --lock-wait ' ;;
     'env list') REPLY=' --dir --org --color --lock-wait ' ;;
     'env show') REPLY=' --dir --org --color --lock-wait ' ;;
-    'env diff') REPLY=' --dir --org --color --lock-wait ' ;;
+    'env diff') REPLY=' --from-host --to-host --dir --org --color --lock-wait ' ;;
     'env promote') REPLY=' --message -m --hosts --batch --parallel --max-failures --dir --org --color --lock-wait ' ;;
     'env rollback') REPLY=' --to --hosts --batch --parallel --max-failures --dir --org --color --lock-wait ' ;;
     'env history') REPLY=' --dir --org --color --lock-wait ' ;;

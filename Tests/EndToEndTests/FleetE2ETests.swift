@@ -230,13 +230,15 @@ final class FleetE2ETests: XCTestCase {
         XCTAssertEqual(rows.map { $0["host"] as? String }, ["web1", "web2"])
         XCTAssertEqual(rows.map { $0["release"] as? String }, [f.current(0), f.current(1)].map { $0.map { String($0.dropFirst(9)) } })
 
-        // org history: this machine's entries and each host's own, tagged with the host.
+        // org history: this machine's entries, one per push naming its hosts, and each host's
+        // own, tagged with the host.
         let history = try f.tetra.run(["org", "history", "shop", "prod", "--json"])
         XCTAssertEqual(history.status, 0, history.stderr)
         let entries = (try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [String: Any])?["entries"] as? [[String: Any]] ?? []
-        for origin in ["local", "target"] {
-            XCTAssertEqual(Set(entries.filter { $0["origin"] as? String == origin }.compactMap { $0["host"] as? String }), ["web1", "web2"], origin)
-        }
+        let local = entries.filter { $0["origin"] as? String == "local" }
+        XCTAssertEqual(local.count, 2, "one line per push: \(local)")
+        XCTAssertEqual(local.map { $0["hosts"] as? [String] }, [["web1", "web2"], ["web1", "web2"]])
+        XCTAssertEqual(Set(entries.filter { $0["origin"] as? String == "target" }.compactMap { $0["host"] as? String }), ["web1", "web2"])
 
         // org rollback: every host back on v1 (still there: switched, not sent).
         let back = try f.tetra.run(["org", "rollback", "shop", "prod", "--json"])
@@ -267,6 +269,15 @@ final class FleetE2ETests: XCTestCase {
             XCTAssertEqual(try String(contentsOfFile: f.target(i) + "/current/host.txt", encoding: .utf8),
                            "v3 hello from web\(i + 1) node \(i + 1) api 3200\n")
         }
+
+        // env diff: through one host of each side (the first, or the one named).
+        let ediff = try f.tetra.run(["env", "diff", "dev", "prod", "--org", "shop", "--to-host", "web2", "--json"])
+        XCTAssertEqual(ediff.status, 1, ediff.stderr + ediff.stdout)
+        XCTAssertTrue(ediff.stdout.contains("dev/dev1@") && ediff.stdout.contains("prod/web2@"), ediff.stdout)
+        XCTAssertTrue(ediff.stdout.contains("host.txt"), ediff.stdout)
+        let wrongHost = try f.tetra.run(["env", "diff", "dev", "prod", "--org", "shop", "--to-host", "web9"])
+        XCTAssertEqual(wrongHost.status, 2)
+        XCTAssertTrue(wrongHost.stderr.contains("web1, web2"), wrongHost.stderr)
 
         // org pull: from one host, chosen with --hosts.
         let pull = try f.tetra.run(["org", "pull", "shop", "prod", "--hosts", "web2", "--json"])

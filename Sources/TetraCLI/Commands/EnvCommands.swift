@@ -90,11 +90,20 @@ enum EnvCommands {
 
     static var diff: CommandSpec {
         CommandSpec("diff", summary: "Diff what is deployed at FROM and TO (unified, per file); exit 0 none, 1 differences",
+                    discussion: """
+                    An environment with hosts is compared through one of its hosts: its first, or the
+                    one named with --from-host / --to-host (the labels name it: prod/web1@RELEASE).
+                    'tetra org diff ORG ENV' compares every host of one environment with the working copy.
+                    """,
                     arguments: [ArgSpec("FROM", help: "environment", completion: .dynamic(.envs)),
                                 ArgSpec("TO", help: "environment", completion: .dynamic(.envs))],
-                    flags: [FlagSpec("stat", help: "file names only")],
-                    examples: ["tetra env diff staging prod", "tetra env diff dev staging --stat"], json: true, handler: { inv, env in
-            let c = try OrgService(context: env.core).envDiff(org: try currentOrg(inv, env), from: inv.required("FROM"), to: inv.required("TO"))
+                    flags: [FlagSpec("stat", help: "file names only"),
+                            FlagSpec("from-host", value: .string, placeholder: "HOST", help: "the host of FROM to compare (FROM has hosts; default its first)"),
+                            FlagSpec("to-host", value: .string, placeholder: "HOST", help: "the host of TO to compare (TO has hosts; default its first)")],
+                    examples: ["tetra env diff staging prod", "tetra env diff dev staging --stat",
+                               "tetra env diff staging prod --to-host web2"], json: true, handler: { inv, env in
+            let c = try OrgService(context: env.core).envDiff(org: try currentOrg(inv, env), from: inv.required("FROM"), to: inv.required("TO"),
+                                                              fromHost: inv.flag("from-host"), toHost: inv.flag("to-host"))
             return OrgCommands.diffOutput(c, stat: inv.has("stat"))
         })
     }

@@ -40,7 +40,10 @@ struct FleetPush {
             for run in runs { run.existing = true; run.services = run.host.services ?? spec.services }
         } else {
             try render(source, into: dir, checks: intent.runChecks)
-            id = ReleaseID(time: context.now(), contentHash: SHA256.hex(of: runs.map(\.manifest.contentHash).joined(separator: "\n")))
+            // Newer than this machine's last push to the env (ids order by the second; the
+            // hosts are not reached yet: pre_push hooks see the id).
+            let last = try? service.history.entries(org, env: envName).compactMap { try? ReleaseID($0.release) }.max()
+            id = service.newReleaseID(contentHash: SHA256.hex(of: runs.map(\.manifest.contentHash).joined(separator: "\n")), after: last ?? nil)
         }
         var outcome = FleetPushOutcome(org: org, env: envName, action: intent.action, dry_run: dryRun, release: dryRun ? nil : id.rawValue,
                                        snapshot: source.snapshot, source: intent.source, outcome: .success, hosts: [],
@@ -165,7 +168,7 @@ struct FleetPush {
             context.progress.step("activating batch \(n + 1) of \(spec.batches(ready).count): " + batch.map(\.host.name).joined(separator: ", "))
             let deadline = Monotonic.now() + spec.healthTimeout
             Parallel.forEach(batch.count, width: batch.count) { i in
-                activate(batch[i], id, meta: meta, action: intent.action.rawValue, verifier: verifier, deadline: deadline)
+                activate(batch[i], id, meta: meta, verifier: verifier, deadline: deadline)
             }
             failures += batch.filter(\.failed).count
             if failures > spec.maxFailures || context.interrupt.isRaised {
@@ -174,17 +177,31 @@ struct FleetPush {
                 return .rolled_back
             }
         }
+        record(id, meta: meta, action: intent.action)
         return .success
     }
 
+    /// This machine's history line of the push: one per push, naming the hosts it left on the
+    /// release (each host's own history has its line too). Written once activation is over; a
+    /// push killed before then has only the hosts' lines.
+    private func record(_ id: ReleaseID, meta: ReleaseMetadata, action: DeployAction) {
+        let on = runs.filter { $0.report.result == .ok }
+        guard !on.isEmpty else { return }
+        let previous = Set(on.map(\.report.previous))
+        var entry = LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: org, env: envName, action: action.rawValue,
+                                      release: id.rawValue, previous: previous.count == 1 ? previous.first! : nil,
+                                      snapshot: meta.snapshot.isEmpty ? nil : meta.snapshot,
+                                      target: "\(on.count) host\(on.count == 1 ? "" : "s")", by: service.by, source: meta.source,
+                                      message: meta.message)
+        entry.hosts = on.map(\.host.name)
+        service.recordHistory(entry)
+    }
+
     /// Switches one host, records it here, then verifies it; a failure sends it back.
-    private func activate(_ run: FleetHostRun, _ id: ReleaseID, meta: ReleaseMetadata, action: String, verifier: FleetVerifier,
+    private func activate(_ run: FleetHostRun, _ id: ReleaseID, meta: ReleaseMetadata, verifier: FleetVerifier,
                           deadline: TimeInterval) {
         do {
             try run.activate(id, metadata: meta, keep: env.keep)
-            service.recordHistory(LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: org, env: envName, action: action,
-                                                    release: id.rawValue, previous: run.report.previous, snapshot: meta.snapshot.isEmpty ? nil : meta.snapshot,
-                                                    target: run.target.description, by: service.by, source: meta.source, message: meta.message))
             run.report.phase = .services
             try run.activateServices(org: org, context: context, timeout: max(1, deadline - Monotonic.now()))
             run.report.phase = .verify

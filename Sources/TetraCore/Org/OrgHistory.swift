@@ -18,6 +18,9 @@ public struct LocalHistoryEntry: Codable, Sendable, Equatable {
     public var by: String
     public var source: String
     public var message: String?
+    /// A push to an environment with hosts: the hosts it left on `release` (one entry per
+    /// push; `target` then says how many).
+    public var hosts: [String]? = nil
 
     public init(time: String, org: String, env: String, action: String, release: String, previous: String?,
                 snapshot: String?, target: String, by: String, source: String, message: String?) {

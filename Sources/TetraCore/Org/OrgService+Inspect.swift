@@ -224,24 +224,42 @@ extension OrgService {
     }
 
     /// `env diff FROM TO`: what is deployed at FROM (old) against TO (new).
-    public func envDiff(org name: String, from: String, to: String) throws -> TreeComparison {
+    /// `env diff FROM TO`: what FROM's current release holds (old) against TO's (new). A side
+    /// that is an environment with hosts is one of its hosts: `fromHost`/`toHost` by name, else
+    /// its first host (the label names it: `prod/web1@RELEASE`).
+    public func envDiff(org name: String, from: String, to: String, fromHost: String? = nil, toHost: String? = nil) throws -> TreeComparison {
         let org = try store.load(name)
-        let fromEnv = try org.environment(from)
-        let toEnv = try org.environment(to)
         let dir = try scratch("envdiff")
         defer { removeScratch(dir) }
         var labels: [String] = []
-        for (envName, env, sub) in [(from, fromEnv, "a"), (to, toEnv, "b")] {
-            let m = try manager(env)
+        for (envName, hostName, sub) in [(from, fromHost, "a"), (to, toHost, "b")] {
+            let env = try org.environment(envName)
+            let (m, label) = try diffSide(env, envName: envName, host: hostName)
             try AtomicFile.ensureDirectory(dir + "/" + sub, mode: 0o700)
-            context.progress.step("fetching the current release of \(envName)")
+            context.progress.step("fetching the current release of \(label)")
             guard let current = try m.current() else {
-                throw CoreError.notFound(what: "release", name: "current of \(envName)", hint: "nothing is deployed to \(envName) yet")
+                throw CoreError.notFound(what: "release", name: "current of \(label)", hint: "nothing is deployed to \(label) yet")
             }
             try m.fetch(current, into: dir + "/" + sub)
-            labels.append("\(envName)@\(current)")
+            labels.append("\(label)@\(current)")
         }
         return try Self.compareTrees(old: dir + "/a", new: dir + "/b", oldLabel: labels[0], newLabel: labels[1])
+    }
+
+    /// One side of `env diff`: the env's target, or the named (else first) of its hosts.
+    private func diffSide(_ env: EnvironmentConfig, envName: String, host: String?) throws -> (ReleaseManager, String) {
+        guard env.isFleet else {
+            if let host {
+                throw CoreError.invalidArgument("\(envName) has no hosts (it has one target): leave out the host '\(host)'")
+            }
+            return (try manager(env), envName)
+        }
+        let hosts = env.fleetHosts
+        guard let chosen = host.map({ h in hosts.first { $0.name == h } }) ?? hosts.first else {
+            let names = hosts.map(\.name).joined(separator: ", ")
+            throw CoreError.invalidArgument(host.map { "\(envName) has no host '\($0)' (its hosts: \(names))" } ?? "\(envName) has no hosts")
+        }
+        return (try manager(env, host: chosen.target), "\(envName)/\(chosen.name)")
     }
 
     // MARK: - pull
@@ -341,6 +359,9 @@ extension OrgService {
         public var env: String
         /// The host, for an environment with hosts.
         public var host: String? = nil
+        /// This machine's entry of a push to an environment with hosts: the hosts it left on
+        /// the release.
+        public var hosts: [String]? = nil
         /// "local" (this machine's state/history) or "target" (the target's .tetra/history.jsonl).
         public var origin: String
         public var action: String
@@ -375,6 +396,7 @@ extension OrgService {
             var record = HistoryRecord(time: e.time, env: e.env, origin: "local", action: e.action, release: e.release, previous: e.previous,
                                        by: e.by, source: e.source, message: e.message, snapshot: e.snapshot)
             record.host = hostsByTarget[e.env]?[e.target]
+            record.hosts = e.hosts
             out.append(record)
         }
         for envName in names {

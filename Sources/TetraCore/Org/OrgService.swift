@@ -97,10 +97,11 @@ public struct OrgService: Sendable {
         return (org, inputs)
     }
 
-    /// A release id newer than every release at the target (ids order by the second).
-    func newReleaseID(contentHash: String, state: TargetState) -> ReleaseID {
+    /// A release id newer than `newest` (the newest release at the target, or pushed to the
+    /// environment): ids order by the second, so a push in the same second waits for the next.
+    func newReleaseID(contentHash: String, after newest: ReleaseID?) -> ReleaseID {
         var id = ReleaseID(time: context.now(), contentHash: contentHash)
-        if let newest = state.releases.last?.rawValue {
+        if let newest = newest?.rawValue {
             var tries = 0
             while newest.prefix(16) >= id.rawValue.prefix(16), tries < 30 {
                 Threads.sleep(0.1)

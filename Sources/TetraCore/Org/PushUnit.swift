@@ -96,7 +96,7 @@ struct PushUnit {
             files_sent: nil, files_linked: nil, bytes_sent: nil, pruned: [], checks: checksRun, broke_lock: nil)
         if dryRun { return outcome }
         try context.interrupt.check()
-        let id = service.newReleaseID(contentHash: manifest.contentHash, state: state)
+        let id = service.newReleaseID(contentHash: manifest.contentHash, after: state.releases.last)
         let meta = ReleaseMetadata(org: org, env: envName, snapshot: source.snapshot ?? "", created: context.now(), by: service.by,
                                    source: intent.source, message: intent.message)
         var entry = LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: org, env: envName, action: intent.action.rawValue,

@@ -28,7 +28,7 @@ __tetra_flags() {
     'help') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'init') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'quickstart') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'doctor') REPLY='--check-targets --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'doctor') REPLY='--check-targets --env --hosts --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'audit') REPLY='--since --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'config') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'config decode') REPLY='--tagged --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -129,7 +129,7 @@ __tetra_value_flags() {
     'help') REPLY=' --dir --org --color --lock-wait ' ;;
     'init') REPLY=' --dir --org --color --lock-wait ' ;;
     'quickstart') REPLY=' --dir --org --color --lock-wait ' ;;
-    'doctor') REPLY=' --dir --org --color --lock-wait ' ;;
+    'doctor') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
     'audit') REPLY=' --since --dir --org --color --lock-wait ' ;;
     'config') REPLY=' --dir --org --color --lock-wait ' ;;
     'config decode') REPLY=' --dir --org --color --lock-wait ' ;;
@@ -226,6 +226,7 @@ __tetra_value_flags() {
 
 __tetra_flag_kind() {
     case "$1|$2" in
+    'doctor|--env') REPLY='dynamic' ;;
     'ports allocate|--range') REPLY='dynamic' ;;
     'ports allocate|--env') REPLY='dynamic' ;;
     'ports import|--format') REPLY='choices:toml json env' ;;

@@ -125,7 +125,7 @@ function __tetra_flags
         case 'quickstart'
             printf '%s\n' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'doctor'
-            printf '%s\n' '--check-targets' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
+            printf '%s\n' '--check-targets' '--env' '--hosts' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'audit'
             printf '%s\n' '--since' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'config'
@@ -320,7 +320,7 @@ function __tetra_value_flags
         case 'quickstart'
             printf '%s\n' '--dir' '--org' '--color' '--lock-wait'
         case 'doctor'
-            printf '%s\n' '--dir' '--org' '--color' '--lock-wait'
+            printf '%s\n' '--env' '--hosts' '--dir' '--org' '--color' '--lock-wait'
         case 'audit'
             printf '%s\n' '--since' '--dir' '--org' '--color' '--lock-wait'
         case 'config'
@@ -506,6 +506,8 @@ end
 
 function __tetra_flag_kind
     switch "$argv[1]|$argv[2]"
+        case 'doctor|--env'
+            echo 'dynamic'
         case 'ports allocate|--range'
             echo 'dynamic'
         case 'ports allocate|--env'

@@ -165,6 +165,27 @@ final class FleetServicesE2ETests: XCTestCase {
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(adoc["outcome"] as? String, "success")
         XCTAssertFalse(again.stderr.contains("copying tetra to"), again.stderr)
+
+        // doctor --env: every host checked at the host.
+        func doctorRows() throws -> (Tetra.Result, [String: String]) {
+            let r = try o.tetra.run(["doctor", "--env", "prod", "--org", "shop", "--json"])
+            let checks = ((try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+            var rows: [String: String] = [:]
+            for c in checks { if let n = c["name"] as? String, n.hasPrefix("prod/") { rows[n] = c["status"] as? String } }
+            return (r, rows)
+        }
+        let (d, rows) = try doctorRows()
+        for host in ["web1", "web2"] {
+            for what in ["reachable", "disk", "clock", "tetra", "services"] {
+                XCTAssertEqual(rows["prod/\(host): \(what)"], "ok", "\(host) \(what): \(d.stdout)")
+            }
+        }
+        hosts.down(1)
+        let (down, downRows) = try doctorRows()
+        XCTAssertEqual(down.status, 1, down.stderr)
+        XCTAssertEqual(downRows["prod/web2: reachable"], "problem", down.stdout)
+        XCTAssertEqual(downRows["prod/web1: services"], "ok", down.stdout)
+        XCTAssertEqual(try o.tetra.run(["doctor", "--hosts", "web1"]).status, 2, "--hosts needs --env")
     }
 
     /// A host of another platform (its `uname` says s390x) cannot run the copied tetra: its

@@ -80,13 +80,28 @@ enum SetupCommands {
                     service definitions, templates); the port registry's problems (as 'tetra ports
                     check'); and certificates
                     expiring within 21 days (warnings) or expired (problems).
+
+                    With --env ENV, also every host of that environment of the current org (--hosts
+                    to choose), each in one round trip: reachable, this tetra installed there (when
+                    the environment runs services), free disk at the target (a problem below 100 MB
+                    or 2 %, a warning below 1 GB or 10 %), clock skew against this machine (a
+                    warning past 2 s, a problem past 30 s) and the services supervised there.
                     """,
-                    flags: [FlagSpec("check-targets", help: "also connect to every environment's target (ssh) and report unreachable ones")],
-                    examples: ["tetra doctor", "tetra doctor --json", "tetra doctor --check-targets"],
+                    flags: [FlagSpec("check-targets", help: "also connect to every environment's target (ssh) and report unreachable ones"),
+                            FlagSpec("env", value: .string, placeholder: "ENV", help: "also check every host of this environment of the current org",
+                                     completion: .dynamic(.envs)),
+                            FleetCommandSupport.hostsFlag],
+                    examples: ["tetra doctor", "tetra doctor --json", "tetra doctor --check-targets", "tetra doctor --env prod --org shop"],
                     json: true,
                     handler: { inv, env in
                         var doctor = Doctor(core: env.core)
                         doctor.checkTargets = inv.has("check-targets")
+                        if let name = inv.flag("env") {
+                            doctor.fleet = try FleetDoctor(context: env.core, org: try EnvCommands.currentOrg(inv, env), env: name,
+                                                           hosts: try FleetCommandSupport.options(inv).hosts)
+                        } else if inv.flag("hosts") != nil {
+                            throw UsageError("--hosts needs --env ENV", commandPath: inv.path)
+                        }
                         let report = doctor.run()
                         let rows = report.checks.map { [$0.name, $0.status.rawValue, $0.detail] }
                         var text = env.table(["check", "status", "detail"], rows, statusColumn: 1)

@@ -8,6 +8,8 @@ public struct Doctor {
     let core: CoreContext
     /// `--check-targets`: reach every environment's target.
     public var checkTargets = false
+    /// `--env ENV`: every (selected) host of that environment, checked at the host.
+    public var fleet: FleetDoctor? = nil
 
     public init(core: CoreContext) { self.core = core }
 
@@ -39,6 +41,7 @@ public struct Doctor {
         checks += snapshotChecks()
         checks += certificateChecks()
         checks += serviceChecks()
+        checks += fleet?.checks() ?? []
         return Report(state_root: core.stateRoot, checks: checks,
                       problems: checks.filter { $0.status == .problem }.count,
                       warnings: checks.filter { $0.status == .warning }.count)

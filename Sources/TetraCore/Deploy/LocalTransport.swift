@@ -6,6 +6,7 @@ import Glibc
 /// (same path and sha256 in both manifests, same mode, and the previous file still hashes to
 /// its manifest value, so an edit made at the target is never propagated).
 public struct LocalTransport: ReleaseTransport {
+    public var remoteShell: SSHCommand? { nil }
     public let target: DeployTarget
     let interrupt: InterruptFlag?
     let progress: any ProgressReporter

@@ -197,6 +197,9 @@ public struct CommitOutcome: Sendable, Equatable {
 /// ```
 public protocol ReleaseTransport: Sendable {
     var target: DeployTarget { get }
+    /// The ssh command that reaches the target; nil for a local target (commands for the
+    /// target run here: see `TargetShell`).
+    var remoteShell: SSHCommand? { get }
 
     /// Reads the state without changing anything (the target may not exist yet).
     func inspect() throws -> TargetState

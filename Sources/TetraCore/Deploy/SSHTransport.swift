@@ -15,6 +15,7 @@ import Glibc
 public struct SSHTransport: ReleaseTransport {
     public let target: DeployTarget
     public let ssh: SSHCommand
+    public var remoteShell: SSHCommand? { ssh }
     let runner: any ProcessRunning
     let options: TransportOptions
     /// Counts of uploads and fetches (see docs/progress.md).

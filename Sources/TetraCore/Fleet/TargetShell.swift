@@ -24,7 +24,7 @@ struct TargetShell: Sendable {
     /// The process that runs `argv` at the target: ssh for a remote one, `argv` itself here.
     func request(_ argv: [String], cwd: String, environment: [String: String] = [:], timeout: TimeInterval?) -> ProcessRequest {
         precondition(!argv.isEmpty)
-        if let ssh = (transport as? SSHTransport)?.ssh {
+        if let ssh = transport.remoteShell {
             let assignments = environment.sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value }
             let words = ["cd", cwd].map(ShellQuote.quote).joined(separator: " ") + " && exec "
                 + ShellQuote.join((assignments.isEmpty ? [] : ["env"] + assignments) + argv)
@@ -37,7 +37,7 @@ struct TargetShell: Sendable {
     /// ssh's own failure (exit 255: the host could not be reached, or the session broke) as
     /// `ToolError.failed`; nil for any other result.
     func sshFailure(_ argv: [String], _ result: ProcessResult) -> ToolError? {
-        guard result.status == 255, let ssh = (transport as? SSHTransport)?.ssh else { return nil }
+        guard result.status == 255, let ssh = transport.remoteShell else { return nil }
         return ToolError.failed(argv: [ssh.program, "--", ssh.endpoint.destination, "<\(argv[0])>"], status: 255,
                                 stderrTail: ToolError.tail(of: result.stderrString))
     }

@@ -9,42 +9,28 @@ final class FleetE2ETests: XCTestCase {
 
     /// A state root with org `shop` whose env `prod` has the namespaces' sshds as hosts.
     struct Fleet {
-        let tetra: Tetra
-        let root: String
-        let hosts: NetnsHosts
-        var orgDir: String { tetra.stateRoot + "/orgs/shop" }
-        func target(_ i: Int) -> String { root + "/targets/web\(i + 1)" }
+        let base: FleetOrgFixture
+        var tetra: Tetra { base.tetra }
+        var root: String { base.root }
+        var hosts: NetnsHosts { base.hosts }
+        var orgDir: String { base.orgDir }
+        func target(_ i: Int) -> String { base.target(i) }
         func current(_ i: Int) -> String? { DeployFixture.currentLink(target(i)) }
 
         init(hosts: NetnsHosts, verify: String = #"[["test", "-f", "{release}/host.txt"]]"#, rollout: String = "batch = 1",
              extraHosts: String = "", prodExtra: String = "", extraEnvironments: String = "") throws {
-            self.hosts = hosts
-            root = DeployFixture.tempDir("tetra-fleet-e2e")
-            tetra = Tetra(stateRoot: root + "/state-root")
-            XCTAssertEqual(try tetra.run(["init"]).status, 0)
-            XCTAssertEqual(try tetra.run(["ports", "set", "api", "3200"]).status, 0)
-            try FileManager.default.createDirectory(atPath: tetra.stateRoot + "/orgs/shop/files", withIntermediateDirectories: true)
-            let server = hosts.servers[0]
-            let list = hosts.servers.indices.map { i in
-                "  { name = \"web\(i + 1)\", target = \"\(hosts.servers[i].url(path: target(i)))\", vars = { node = \(i + 1) }"
-                    + (i == 0 ? ", tags = [\"eu\"]" : "") + " },"
-            }.joined(separator: "\n")
-            let knownHosts = root + "/known_hosts"
-            try hosts.writeKnownHosts(to: knownHosts)
-            try """
-            [org]
-            name = "shop"
-
+            base = try FleetOrgFixture(hosts: hosts, prefix: "tetra-fleet-e2e", port: ("api", 3200))
+            let root = base.root
+            try base.writeOrg("""
             [vars]
             greeting = "hello"
 
             [environments.prod]
             hosts = [
-            \(list)
+            \(base.hostLines { i in ", vars = { node = \(i + 1) }" + (i == 0 ? ", tags = [\"eu\"]" : "") })
             \(extraHosts)
             ]
-            ssh_key = "\(server.clientKey)"
-            ssh_options = ["UserKnownHostsFile=\(knownHosts)", "StrictHostKeyChecking=yes", "ConnectTimeout=10"]
+            \(base.sshSettings(connectTimeout: 10))
             \(prodExtra)
 
             [environments.prod.rollout]
@@ -57,7 +43,7 @@ final class FleetE2ETests: XCTestCase {
             post_push = [["sh", "-c", "echo \\"post $TETRA_OUTCOME\\" >> \(root)/hooks.log; cp \\"$TETRA_RESULT_JSON\\" \(root)/result.json"]]
 
             \(extraEnvironments)
-            """.write(toFile: orgDir + "/org.toml", atomically: true, encoding: .utf8)
+            """)
             try setVersion("v1")
         }
 

@@ -10,42 +10,29 @@ final class SvcFleetE2ETests: XCTestCase {
     /// Org `shop` whose env `prod` runs service `web` (python3's http.server on the registered
     /// port 3291, health over http) on hosts web1 and web2.
     struct Fleet {
-        let tetra: Tetra
-        let root: String
-        let hosts: NetnsHosts
-        var orgDir: String { tetra.stateRoot + "/orgs/shop" }
-        func target(_ i: Int) -> String { root + "/targets/web\(i + 1)" }
+        let base: FleetOrgFixture
+        var tetra: Tetra { base.tetra }
+        var root: String { base.root }
+        var hosts: NetnsHosts { base.hosts }
+        var orgDir: String { base.orgDir }
+        func target(_ i: Int) -> String { base.target(i) }
 
         init(hosts: NetnsHosts) throws {
-            self.hosts = hosts
-            root = DeployFixture.tempDir("tetra-svcfleet-e2e")
-            tetra = Tetra(stateRoot: root + "/state-root")
-            XCTAssertEqual(try tetra.run(["init"]).status, 0)
-            XCTAssertEqual(try tetra.run(["ports", "set", "web", "3291"]).status, 0)
-            try FileManager.default.createDirectory(atPath: orgDir + "/files", withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: orgDir + "/services", withIntermediateDirectories: true)
-            try "hello\n".write(toFile: orgDir + "/files/index.html", atomically: true, encoding: .utf8)
-            let list = hosts.servers.indices.map { i in
-                "  { name = \"web\(i + 1)\", target = \"\(hosts.servers[i].url(path: target(i)))\" },"
-            }.joined(separator: "\n")
-            let knownHosts = root + "/known_hosts"
-            try hosts.writeKnownHosts(to: knownHosts)
-            try """
-            [org]
-            name = "shop"
-
+            base = try FleetOrgFixture(hosts: hosts, prefix: "tetra-svcfleet-e2e", port: ("web", 3291))
+            try FileManager.default.createDirectory(atPath: base.orgDir + "/services", withIntermediateDirectories: true)
+            try "hello\n".write(toFile: base.orgDir + "/files/index.html", atomically: true, encoding: .utf8)
+            try base.writeOrg("""
             [environments.prod]
             hosts = [
-            \(list)
+            \(base.hostLines())
             ]
             services = ["web"]
-            ssh_key = "\(hosts.servers[0].clientKey)"
-            ssh_options = ["UserKnownHostsFile=\(knownHosts)", "StrictHostKeyChecking=yes", "ConnectTimeout=3"]
+            \(base.sshSettings(connectTimeout: 3))
 
             [environments.prod.rollout]
             health_timeout = "30s"
 
-            """.write(toFile: orgDir + "/org.toml", atomically: true, encoding: .utf8)
+            """)
             try """
             command = ["python3", "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
             port = "web"
@@ -54,7 +41,7 @@ final class SvcFleetE2ETests: XCTestCase {
             http = "http://127.0.0.1:{port}/"
             interval = "1s"
 
-            """.write(toFile: orgDir + "/services/web.toml", atomically: true, encoding: .utf8)
+            """.write(toFile: base.orgDir + "/services/web.toml", atomically: true, encoding: .utf8)
         }
 
         func svc(_ args: [String]) throws -> (Tetra.Result, [String: Any]) {

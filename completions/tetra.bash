@@ -5,7 +5,7 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init quickstart doctor audit config ports org env svc exec export template library volume ssl completion' ;;
+    '') REPLY='help init quickstart doctor audit config ports org env svc exec export template library volume ssl search tag completion' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
@@ -18,6 +18,7 @@ __tetra_subcommands() {
     'library') REPLY='init update status log rollback list' ;;
     'volume') REPLY='list get create delete prune backup restore' ;;
     'ssl') REPLY='list get generate ensure renew rollback import delete' ;;
+    'tag') REPLY='add remove' ;;
     *) REPLY='' ;;
     esac
 }
@@ -39,7 +40,7 @@ __tetra_flags() {
     'ports') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports get') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'ports set') REPLY='--force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ports set') REPLY='--force --tag --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports remove') REPLY='--force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports allocate') REPLY='--range --env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ports ranges') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -104,7 +105,7 @@ __tetra_flags() {
     'volume') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'volume list') REPLY='--dangling --env --all --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'volume get') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'volume create') REPLY='--driver --opt --label --env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'volume create') REPLY='--driver --opt --label --tag --env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'volume delete') REPLY='--backup --image --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'volume prune') REPLY='--all --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'volume backup') REPLY='--image --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -112,12 +113,16 @@ __tetra_flags() {
     'ssl') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ssl list') REPLY='--expiring --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ssl get') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'ssl generate') REPLY='--alt --email --key-type --acme-server --staging --acme-ca --http-port --webroot --self-signed --days --deploy-hook --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'ssl ensure') REPLY='--alt --email --key-type --acme-server --staging --acme-ca --http-port --webroot --self-signed --days --deploy-hook --within --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'ssl renew') REPLY='--email --key-type --acme-server --staging --acme-ca --http-port --webroot --deploy-hook --all --within --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl generate') REPLY='--alt --tag --email --key-type --acme-server --staging --acme-ca --http-port --webroot --self-signed --days --deploy-hook --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl ensure') REPLY='--alt --tag --email --key-type --acme-server --staging --acme-ca --http-port --webroot --self-signed --days --deploy-hook --within --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl renew') REPLY='--tag --email --key-type --acme-server --staging --acme-ca --http-port --webroot --deploy-hook --all --within --force --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ssl rollback') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'ssl import') REPLY='--cert --key --chain --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'ssl import') REPLY='--cert --key --chain --tag --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ssl delete') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'search') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'tag') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'tag add') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'tag remove') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'completion') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     *) REPLY='' ;;
     esac
@@ -140,7 +145,7 @@ __tetra_value_flags() {
     'ports') REPLY=' --dir --org --color --lock-wait ' ;;
     'ports list') REPLY=' --dir --org --color --lock-wait ' ;;
     'ports get') REPLY=' --dir --org --color --lock-wait ' ;;
-    'ports set') REPLY=' --dir --org --color --lock-wait ' ;;
+    'ports set') REPLY=' --tag --dir --org --color --lock-wait ' ;;
     'ports remove') REPLY=' --dir --org --color --lock-wait ' ;;
     'ports allocate') REPLY=' --range --env --dir --org --color --lock-wait ' ;;
     'ports ranges') REPLY=' --dir --org --color --lock-wait ' ;;
@@ -205,7 +210,7 @@ __tetra_value_flags() {
     'volume') REPLY=' --dir --org --color --lock-wait ' ;;
     'volume list') REPLY=' --env --dir --org --color --lock-wait ' ;;
     'volume get') REPLY=' --dir --org --color --lock-wait ' ;;
-    'volume create') REPLY=' --driver --opt --label --env --dir --org --color --lock-wait ' ;;
+    'volume create') REPLY=' --driver --opt --label --tag --env --dir --org --color --lock-wait ' ;;
     'volume delete') REPLY=' --backup --image --dir --org --color --lock-wait ' ;;
     'volume prune') REPLY=' --dir --org --color --lock-wait ' ;;
     'volume backup') REPLY=' --image --dir --org --color --lock-wait ' ;;
@@ -213,12 +218,16 @@ __tetra_value_flags() {
     'ssl') REPLY=' --dir --org --color --lock-wait ' ;;
     'ssl list') REPLY=' --expiring --dir --org --color --lock-wait ' ;;
     'ssl get') REPLY=' --dir --org --color --lock-wait ' ;;
-    'ssl generate') REPLY=' --alt --email --key-type --acme-server --acme-ca --http-port --webroot --days --deploy-hook --dir --org --color --lock-wait ' ;;
-    'ssl ensure') REPLY=' --alt --email --key-type --acme-server --acme-ca --http-port --webroot --days --deploy-hook --within --dir --org --color --lock-wait ' ;;
-    'ssl renew') REPLY=' --email --key-type --acme-server --acme-ca --http-port --webroot --deploy-hook --within --dir --org --color --lock-wait ' ;;
+    'ssl generate') REPLY=' --alt --tag --email --key-type --acme-server --acme-ca --http-port --webroot --days --deploy-hook --dir --org --color --lock-wait ' ;;
+    'ssl ensure') REPLY=' --alt --tag --email --key-type --acme-server --acme-ca --http-port --webroot --days --deploy-hook --within --dir --org --color --lock-wait ' ;;
+    'ssl renew') REPLY=' --tag --email --key-type --acme-server --acme-ca --http-port --webroot --deploy-hook --within --dir --org --color --lock-wait ' ;;
     'ssl rollback') REPLY=' --dir --org --color --lock-wait ' ;;
-    'ssl import') REPLY=' --cert --key --chain --dir --org --color --lock-wait ' ;;
+    'ssl import') REPLY=' --cert --key --chain --tag --dir --org --color --lock-wait ' ;;
     'ssl delete') REPLY=' --dir --org --color --lock-wait ' ;;
+    'search') REPLY=' --dir --org --color --lock-wait ' ;;
+    'tag') REPLY=' --dir --org --color --lock-wait ' ;;
+    'tag add') REPLY=' --env --dir --org --color --lock-wait ' ;;
+    'tag remove') REPLY=' --env --dir --org --color --lock-wait ' ;;
     'completion') REPLY=' --dir --org --color --lock-wait ' ;;
     *) REPLY='' ;;
     esac
@@ -263,6 +272,8 @@ __tetra_flag_kind() {
     'ssl import|--cert') REPLY='file' ;;
     'ssl import|--key') REPLY='file' ;;
     'ssl import|--chain') REPLY='file' ;;
+    'tag add|--env') REPLY='dynamic' ;;
+    'tag remove|--env') REPLY='dynamic' ;;
     *'|--dir') REPLY='directory' ;;
     *'|--org') REPLY='dynamic' ;;
     *'|--color') REPLY='choices:auto always never' ;;
@@ -343,6 +354,8 @@ __tetra_arg_kind() {
     'ssl rollback|0') REPLY='dynamic' ;;
     'ssl import|0') REPLY='dynamic' ;;
     'ssl delete|0') REPLY='dynamic' ;;
+    'tag add|0') REPLY='choices:org env host service port certificate' ;;
+    'tag remove|0') REPLY='choices:org env host service port certificate' ;;
     'completion|0') REPLY='choices:bash zsh fish' ;;
     *) REPLY='' ;;
     esac

@@ -30,6 +30,8 @@ public enum CommandTable {
             LibraryCommands.spec,
             VolumeCommands.spec,
             SSLCommands.spec,
+            SearchCommands.spec,
+            TagCommands.spec,
             CompletionCommands.completion,
             CompletionCommands.complete,
             HostCommands.spec,

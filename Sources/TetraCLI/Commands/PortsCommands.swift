@@ -59,12 +59,21 @@ enum PortsCommands {
     static var set: CommandSpec {
         CommandSpec("set", summary: "Register NAME at PORT (or change it)",
                     arguments: [ArgSpec("NAME", help: "port name", completion: .dynamic(.ports)), ArgSpec("PORT", help: "1-65535")],
-                    flags: [FlagSpec("force", help: "register even if the port is reserved or already registered")],
-                    examples: ["tetra ports set api 4000"], mutates: true, json: true,
+                    flags: [FlagSpec("force", help: "register even if the port is reserved or already registered"),
+                            FlagSpec("tag", value: .string, placeholder: "TAG", repeatable: true,
+                                     help: "add a tag, kept in [tags] of ports.toml (repeatable; tetra search tag:TAG)")],
+                    examples: ["tetra ports set api 4000", "tetra ports set api 4000 --tag team:pay"], mutates: true, json: true,
                     handler: { inv, env in
                         let port = try PortNumber.parse(inv.required("PORT"))
+                        let tags = inv.flagValues("tag")
+                        for t in tags { try Tags.validate(t) }
                         let change = try mutate(env) {
                             try service(env).set(inv.required("NAME"), port: port, force: inv.has("force"), dryRun: env.options.dryRun)
+                        }
+                        if !env.options.dryRun {
+                            for t in tags {
+                                _ = try TagService(core: env.core).change(kind: .port, name: inv.required("NAME"), org: nil, env: nil, tag: t, add: true)
+                            }
                         }
                         return CommandOutput(json: change, text: changeText(change))
                     })

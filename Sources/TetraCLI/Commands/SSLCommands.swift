@@ -16,6 +16,7 @@ enum SSLCommands {
 
     static let issueFlags: [FlagSpec] = [
         FlagSpec("alt", value: .string, placeholder: "NAME", repeatable: true, help: "another DNS name on the certificate (repeatable)"),
+        tagFlag,
         FlagSpec("email", value: .string, placeholder: "EMAIL", help: "contact for a new ACME account (default: acme_email in config/tetra.toml)"),
         FlagSpec("key-type", value: .choice(["ec256", "rsa2048"]), placeholder: "TYPE", help: "key of the certificate, and of a new ACME account (default ec256)"),
         FlagSpec("acme-server", value: .string, placeholder: "URL", help: "ACME directory URL (default: Let's Encrypt production)"),
@@ -28,9 +29,13 @@ enum SSLCommands {
         FlagSpec("deploy-hook", value: .string, placeholder: "CMD", help: "run CMD with /bin/sh -c after a new certificate is stored (TETRA_SSL_DOMAIN, _CERT, _KEY, _FULLCHAIN set)"),
     ]
 
+    static let tagFlag = FlagSpec("tag", value: .string, placeholder: "TAG", repeatable: true,
+                                  help: "a tag kept in meta.toml, across renewals (repeatable; tetra search tag:TAG)")
+
     static func issueOptions(_ inv: Invocation, _ env: CommandEnvironment) throws -> SSLService.IssueOptions {
         var o = SSLService.IssueOptions()
         o.altNames = inv.flagValues("alt")
+        o.tags = inv.flagValues("tag")
         o.email = inv.flag("email")
         if let k = inv.flag("key-type") { o.keyType = SSLKeyType(rawValue: k) }
         if inv.has("staging") && inv.flag("acme-server") != nil {
@@ -254,6 +259,7 @@ enum SSLCommands {
                         FlagSpec("cert", value: .path, placeholder: "FILE", help: "the certificate (PEM; further certificates in it become the chain)"),
                         FlagSpec("key", value: .path, placeholder: "FILE", help: "its private key (PEM, unencrypted)"),
                         FlagSpec("chain", value: .path, placeholder: "FILE", help: "intermediate certificates (PEM)"),
+                        tagFlag,
                     ],
                     examples: ["tetra ssl import example.com --cert example.crt --key example.key --chain intermediate.pem"],
                     mutates: true, json: true,
@@ -265,7 +271,8 @@ enum SSLCommands {
                         if !env.options.dryRun { try env.ensureStateRoot() }
                         let r = try service(env).importCertificate(inv.required("DOMAIN"), cert: env.core.absolutePath(cert),
                                                                    key: env.core.absolutePath(key),
-                                                                   chain: inv.flag("chain").map(env.core.absolutePath), dryRun: env.options.dryRun)
+                                                                   chain: inv.flag("chain").map(env.core.absolutePath),
+                                                                   tags: inv.flagValues("tag"), dryRun: env.options.dryRun)
                         let verb = r.dry_run ? "would import" : "imported"
                         return CommandOutput(json: r, text: "\(verb) \(r.domain) (\(r.names.joined(separator: ", "))), valid until \(r.not_after)\n")
                     })

@@ -120,15 +120,17 @@ enum VolumeCommands {
                     flags: [FlagSpec("driver", value: .string, placeholder: "DRIVER", help: "volume driver (default: local)"),
                             FlagSpec("opt", value: .keyValue, placeholder: "KEY=VALUE", repeatable: true, help: "driver option (repeatable)"),
                             FlagSpec("label", value: .keyValue, placeholder: "KEY=VALUE", repeatable: true, help: "extra label (repeatable)"),
+                            FlagSpec("tag", value: .string, placeholder: "TAG", repeatable: true,
+                                     help: "a tag, kept as the label tetra.tag.TAG (repeatable; tetra search tag:TAG)"),
                             envFlag],
-                    examples: ["tetra volume create acme-db --org acme --env prod",
+                    examples: ["tetra volume create acme-db --org acme --env prod --tag critical",
                                "tetra volume create cache --label team=web --opt type=tmpfs --opt device=tmpfs"],
                     mutates: true, json: true,
                     handler: { inv, env in
                         try prepare(env)
                         let r = try manager(env).create(inv.required("NAME"), driver: inv.flag("driver"), options: inv.flagValues("opt"),
                                                         labels: inv.flagValues("label"), org: try env.resolvedOrg(),
-                                                        env: try validatedEnv(inv), dryRun: env.options.dryRun)
+                                                        env: try validatedEnv(inv), tags: inv.flagValues("tag"), dryRun: env.options.dryRun)
                         let text = "\(r.dryRun ? "would create" : "created") volume \(r.name) (driver \(r.driver), labels \(labelsText(r.labels)))\n"
                         return CommandOutput(json: r, text: text)
                     })

@@ -185,6 +185,7 @@ public struct FleetSpec: Sendable {
                 if let v = t["name"] { if case .string(let s) = v { host.name = s } else { at(path + ["name"], "must be a string") } }
                 if let v = t["vars"] { if case .table(let vars) = v { host.vars = vars } else { at(path + ["vars"], "must be a table") } }
                 host.tags = strings(t["tags"], path + ["tags"], at) ?? []
+                for message in Tags.problems(host.tags) { at(path + ["tags"], message) }
                 host.services = strings(t["services"], path + ["services"], at)
             default:
                 at(path, "a host is a target URL string or a table with target, not \(value.typeName)"); continue

@@ -23,6 +23,8 @@ extension TOMLOrderedDictionary: @unchecked Sendable where Value: Sendable {}
 public struct OrgInfo: Sendable, Decodable {
     public var name: String
     public var description: String?
+    /// `tags = ["team:pay"]` (docs/search.md).
+    public var tags: [String]?
 }
 
 /// `[environments.NAME]`.
@@ -46,10 +48,12 @@ public struct EnvironmentConfig: Sendable, Decodable {
     public var sshPort: Int?
     public var sshOptions: [String]?
     public var description: String?
+    /// `tags = ["critical"]` (docs/search.md).
+    public var tags: [String]?
 
     enum CodingKeys: String, CodingKey {
         case target, hosts, services, rollout, hooks, portRange = "port_range", promoteFrom = "promote_from", protected, keepReleases = "keep_releases"
-        case checks, vars, sshKey = "ssh_key", sshPort = "ssh_port", sshOptions = "ssh_options", description
+        case checks, vars, sshKey = "ssh_key", sshPort = "ssh_port", sshOptions = "ssh_options", description, tags
     }
 
     public var isProtected: Bool { protected ?? false }

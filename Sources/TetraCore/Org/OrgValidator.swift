@@ -75,6 +75,7 @@ public struct OrgValidator: Sendable {
         if org.config.org.name != org.name {
             at(["org", "name"], "is '\(org.config.org.name)' but the org's directory is '\(org.name)'; they must agree")
         }
+        for message in Tags.problems(org.config.org.tags ?? []) { at(["org", "tags"], message) }
         let envs = org.config.environments
         if envs.count == 0 { at(["environments"], "no environments: add [environments.dev] with a target") }
         for (name, env) in envs {
@@ -83,6 +84,7 @@ public struct OrgValidator: Sendable {
             if let target = env.target, let reason = DeployTarget.problem(with: target, sshKey: env.sshKey, sshPort: env.sshPort) {
                 at(base + ["target"], "invalid target '\(Names.printable(target))': \(reason)")
             }
+            for message in Tags.problems(env.tags ?? []) { at(base + ["tags"], message) }
             if env.target == nil && env.hosts == nil { at(base, "needs target = \"...\" (one host or directory) or hosts = [...]") }
             problems += FleetSpec.read(env, envName: name, org: org).1.filter { !failed(($0.keyPath ?? "").split(separator: ".").map(String.init)) }
             for (i, option) in (env.sshOptions ?? []).enumerated() {

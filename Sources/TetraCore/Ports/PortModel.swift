@@ -53,6 +53,8 @@ public struct PortRegistry: Sendable, Equatable {
     public var ports: [(name: String, port: Int)]
     public var ranges: [(name: String, range: PortRange)]
     public var reserved: [Int]
+    /// `[tags] NAME = ["team:pay"]`: tags of registered ports (docs/search.md).
+    public var tags: [String: [String]] = [:]
 
     public init(ports: [(name: String, port: Int)] = [], ranges: [(name: String, range: PortRange)] = [], reserved: [Int] = []) {
         self.ports = ports
@@ -63,7 +65,7 @@ public struct PortRegistry: Sendable, Equatable {
     public static func == (a: PortRegistry, b: PortRegistry) -> Bool {
         a.ports.map { "\($0.name)=\($0.port)" } == b.ports.map { "\($0.name)=\($0.port)" }
             && a.ranges.map { "\($0.name)=\($0.range)" } == b.ranges.map { "\($0.name)=\($0.range)" }
-            && a.reserved == b.reserved
+            && a.reserved == b.reserved && a.tags == b.tags
     }
 
     public func port(named name: String) -> Int? { ports.first { $0.name == name }?.port }

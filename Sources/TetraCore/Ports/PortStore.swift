@@ -70,8 +70,8 @@ public struct PortStore: Sendable {
             ConfigProblem(file: path, position: position(keyPath), keyPath: keyPath.joined(separator: "."), message: message)
         }
 
-        for (key, _) in table where !["ports", "port_ranges", "reserved"].contains(key) {
-            warnings.append(problem([key], "unknown key (expected [ports], [port_ranges] or [reserved])"))
+        for (key, _) in table where !["ports", "port_ranges", "reserved", "tags"].contains(key) {
+            warnings.append(problem([key], "unknown key (expected [ports], [port_ranges], [reserved] or [tags])"))
         }
         if let ports = table["ports"] {
             if case .table(let t) = ports {
@@ -108,6 +108,24 @@ public struct PortStore: Sendable {
                 }
             } else {
                 problems.append(problem(["port_ranges"], "expected a table, found a \(ranges.typeName)"))
+            }
+        }
+        if let tags = table["tags"] {
+            if case .table(let t) = tags {
+                let names = Set(registry.ports.map(\.name))
+                for (name, value) in t {
+                    guard case .array(let items) = value, let list = Optional(items.compactMap { v -> String? in
+                        if case .string(let s) = v { return s } else { return nil }
+                    }), list.count == items.count else {
+                        problems.append(problem(["tags", name], "expected an array of tags, found a \(value.typeName)"))
+                        continue
+                    }
+                    if !names.contains(name) { problems.append(problem(["tags", name], "no port '\(name)' in [ports]")) }
+                    for message in Tags.problems(list) { problems.append(problem(["tags", name], message)) }
+                    registry.tags[name] = list
+                }
+            } else {
+                problems.append(problem(["tags"], "expected a table, found a \(tags.typeName)"))
             }
         }
         if let reserved = table["reserved"] {

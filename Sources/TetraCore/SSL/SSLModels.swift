@@ -99,6 +99,8 @@ public struct CertificateMeta: Sendable, Equatable, Codable {
     public var http_port: Int?
     public var webroot: String?
     public var days: Int?
+    /// `ssl generate|import --tag T` (docs/search.md).
+    public var tags: [String]?
 
     public init(domain: String, info: CertificateInfo, source: CertificateOrigin, keyType: String, created: Date) {
         self.domain = domain
@@ -136,6 +138,7 @@ public struct CertificateMeta: Sendable, Equatable, Codable {
         if let http_port { out += "http_port = \(http_port)\n" }
         if let webroot { out += "webroot = \(s(webroot))\n" }
         if let days { out += "days = \(days)\n" }
+        if let tags, !tags.isEmpty { out += "tags = [\(tags.map(s).joined(separator: ", "))]\n" }
         return out
     }
 
@@ -264,7 +267,7 @@ enum MetaFastReader {
         let n = b.count
         var domain: String?, names: [String]?, subject: String?, issuer: String?, serial: String?, fingerprint: String?
         var source: CertificateOrigin?, keyType: String?, notBefore: Date?, notAfter: Date?, created: Date?
-        var acmeServer: String?, acmeCA: String?, email: String?, webroot: String?, httpPort: Int?, days: Int?
+        var acmeServer: String?, acmeCA: String?, email: String?, webroot: String?, httpPort: Int?, days: Int?, tags: [String]?
         func skipSpaces() { while i < n, b[i] == 0x20 || b[i] == 0x09 { i += 1 } }
         func basicString() -> String? {
             guard i < n, b[i] == 0x22 else { return nil }
@@ -372,6 +375,7 @@ enum MetaFastReader {
             case "webroot": ok = set(&webroot, basicString())
             case "http_port": ok = set(&httpPort, int())
             case "days": ok = set(&days, int())
+            case "tags": ok = set(&tags, strings())
             default: ok = false
             }
             guard ok else { return nil }
@@ -393,6 +397,7 @@ enum MetaFastReader {
         m.webroot = webroot
         m.http_port = httpPort
         m.days = days
+        m.tags = tags
         return m
     }
 }

@@ -19,6 +19,8 @@ extension SSLService {
         public var days: Int?
         public var deployHook: String?
         public var dryRun = false
+        /// `--tag`: added to the certificate's tags (kept across renewals).
+        public var tags: [String] = []
         public init() {}
     }
 
@@ -57,6 +59,7 @@ extension SSLService {
         var httpPort: Int?
         var webroot: String?
         var days: Int
+        var tags: [String] = []
     }
 
     func plan(domain: String, names requested: [String]?, options o: IssueOptions, stored: CertificateMeta?) throws -> Plan {
@@ -105,9 +108,12 @@ extension SSLService {
         if o.httpPort != nil { webroot = nil }
         let days = o.days ?? stored?.days ?? Self.defaultDays
         guard (1...3650).contains(days) else { throw CoreError.invalidArgument("--days must be between 1 and 3650") }
-        return Plan(domain: d, names: names, origin: selfSigned ? .selfSigned : .acme, keyType: keyType, server: server,
-                    caBundle: selfSigned ? nil : ca, email: selfSigned ? nil : email, httpPort: selfSigned ? nil : port,
-                    webroot: selfSigned ? nil : webroot, days: days)
+        for t in o.tags { try Tags.validate(t) }
+        var plan = Plan(domain: d, names: names, origin: selfSigned ? .selfSigned : .acme, keyType: keyType, server: server,
+                        caBundle: selfSigned ? nil : ca, email: selfSigned ? nil : email, httpPort: selfSigned ? nil : port,
+                        webroot: selfSigned ? nil : webroot, days: days)
+        plan.tags = o.tags
+        return plan
     }
 
     /// `ssl generate`: issues (or re-issues, keeping the previous version) a certificate.
@@ -206,6 +212,7 @@ extension SSLService {
             guard let leaf = certs.first else { throw SSLError.protocolError("the certificate download holds no PEM certificate") }
             var m = CertificateMeta(domain: p.domain, info: try openssl.certificateInfo(pem: Data(leaf.utf8)), source: p.origin,
                                     keyType: p.keyType.rawValue, created: core.now())
+            m.tags = p.tags.isEmpty ? nil : p.tags
             if p.origin == .acme {
                 m.acme_server = p.server
                 m.acme_ca = p.caBundle

@@ -18,7 +18,8 @@ extension SSLService {
         enum CodingKeys: String, CodingKey { case domain, names, action, origin, not_after = "expires_at", days_left, dry_run }
     }
 
-    public func importCertificate(_ domain: String, cert: String, key: String, chain: String?, dryRun: Bool) throws -> ImportResult {
+    public func importCertificate(_ domain: String, cert: String, key: String, chain: String?, tags: [String] = [], dryRun: Bool) throws -> ImportResult {
+        for t in tags { try Tags.validate(t) }
         let d = try Self.validateDomain(domain)
         for (what, path) in [("certificate file", cert), ("key file", key)] + (chain.map { [("chain file", $0)] } ?? []) {
             guard FileManager.default.isReadableFile(atPath: path) else { throw CoreError.notFound(what: what, name: path) }
@@ -68,7 +69,9 @@ extension SSLService {
             if !info.names.contains(d) && !info.names.contains(where: { $0.hasPrefix("*.") && d.hasSuffix(String($0.dropFirst())) && d.hasPrefix("*.") == false && d.split(separator: ".").count == $0.split(separator: ".").count }) {
                 core.progress.warn("the certificate does not name \(d) (its names: \(info.names.joined(separator: ", ")))")
             }
-            return CertificateMeta(domain: d, info: info, source: .imported, keyType: keyType, created: core.now())
+            var meta = CertificateMeta(domain: d, info: info, source: .imported, keyType: keyType, created: core.now())
+            meta.tags = tags.isEmpty ? nil : tags
+            return meta
         }
         if dryRun {
             let tmp = FileManager.default.temporaryDirectory.path + "/tetra-ssl-check-" + UUID().uuidString
@@ -187,6 +190,16 @@ extension SSLService {
         for f in Self.files {
             if let data = try AtomicFile.readIfExists(current + "/" + f) {
                 try AtomicFile.write(data, to: stage + "/previous/" + f, mode: f == "key.pem" ? 0o600 : 0o644)
+            }
+        }
+        // Tags belong to the certificate, not to one version: the new version keeps them.
+        if let old = try? CertificateMeta.parse(try AtomicFile.readIfExists(current + "/meta.toml") ?? Data(), file: current + "/meta.toml"),
+           let tags = old.tags, !tags.isEmpty,
+           var new = try? CertificateMeta.parse(try AtomicFile.readIfExists(stage + "/meta.toml") ?? Data(), file: stage + "/meta.toml") {
+            let merged = tags + (new.tags ?? []).filter { !tags.contains($0) }
+            if merged != new.tags {
+                new.tags = merged
+                try AtomicFile.write(string: new.toml, to: stage + "/meta.toml", mode: 0o644)
             }
         }
     }

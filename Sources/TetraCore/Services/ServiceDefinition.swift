@@ -101,6 +101,9 @@ public struct ServiceDefinition: Sendable, Equatable {
     public var onDeploy: OnDeploy = .restart
     /// `reload = [...]`: run (in the service's directory) instead of SIGHUP by `on_deploy = "reload"`.
     public var reload: [String]?
+    /// `description = "..."` and `tags = [...]`: what `tetra search` matches.
+    public var summary: String?
+    public var tags: [String] = []
     /// The file it was read from.
     public var file: String
 
@@ -138,6 +141,8 @@ public struct ServiceDefinition: Sendable, Equatable {
 /// positions in `ServiceDefinition.parse`.
 private struct RawService: Decodable {
     var name: String?
+    var description: String?
+    var tags: [String]?
     var command: [String]?
     var cwd: String?
     var port: TOMLValue?
@@ -288,6 +293,7 @@ extension ServiceDefinition {
         for (i, s) in (raw.secrets ?? []).enumerated() where !SecretsFile.isValidKey(s) {
             problem(["secrets"], "secrets[\(i)]: invalid secret name '\(Names.printable(s))'")
         }
+        for message in Tags.problems(raw.tags ?? []) { problem(["tags"], message) }
         for dep in raw.depends_on ?? [] {
             if let reason = Names.problem(with: dep) { problem(["depends_on"], "invalid service name '\(Names.printable(dep))': \(reason)") }
             else if dep == name { problem(["depends_on"], "a service cannot depend on itself") }
@@ -376,6 +382,8 @@ extension ServiceDefinition {
                                     restart: restart, logs: logs, docker: docker, file: file)
         def.onDeploy = onDeploy
         def.reload = raw.reload
+        def.summary = raw.description
+        def.tags = raw.tags ?? []
         let all = (decoded.problems + problems).enumerated().sorted { a, b in
             let pa = a.element.position ?? SourcePosition(line: 0, column: 0), pb = b.element.position ?? SourcePosition(line: 0, column: 0)
             return (pa.line, pa.column, a.offset) < (pb.line, pb.column, b.offset)

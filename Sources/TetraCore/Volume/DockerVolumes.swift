@@ -44,7 +44,19 @@ public struct DockerHelperError: TetraError, Equatable {
 public struct DockerVolumeSummary: Sendable, Equatable, Decodable {
     public var name: String
     public var driver: String
-    enum CodingKeys: String, CodingKey { case name = "Name", driver = "Driver" }
+    /// `docker volume ls` gives them as one string: `k=v,k2=v2`.
+    public var labels: String?
+    enum CodingKeys: String, CodingKey { case name = "Name", driver = "Driver", labels = "Labels" }
+
+    /// The labels as a dictionary (a value holding a comma is cut there: use inspect for exact values).
+    public var labelTable: [String: String] {
+        var out: [String: String] = [:]
+        for item in (labels ?? "").split(separator: ",") {
+            let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            out[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
+        }
+        return out
+    }
 }
 
 /// `docker volume inspect --format '{{json .}}'`.

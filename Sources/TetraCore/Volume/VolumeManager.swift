@@ -10,6 +10,13 @@ import Glibc
 public struct VolumeManager: Sendable {
     public static let orgLabel = "tetra.org"
     public static let envLabel = "tetra.env"
+    /// A volume's tags are labels `tetra.tag.TAG` (value empty): `tetra tag add volume NAME TAG`.
+    public static let tagLabelPrefix = "tetra.tag."
+
+    /// The tags among a volume's labels, sorted.
+    public static func tags(_ labels: [String: String]) -> [String] {
+        labels.keys.filter { $0.hasPrefix(tagLabelPrefix) }.map { String($0.dropFirst(tagLabelPrefix.count)) }.sorted()
+    }
     /// Label of the helper containers (so an operator can find a leftover one).
     public static let helperLabel = "tetra.helper"
     /// The helper image when neither --image nor `volume_image` in config/tetra.toml names
@@ -138,7 +145,7 @@ public struct VolumeManager: Sendable {
     /// `tetra.env` (when given). An existing name is a conflict (exit 5): `docker volume
     /// create` itself would silently reuse it.
     public func create(_ name: String, driver: String?, options: [String], labels: [String], org: String?, env: String?,
-                       dryRun: Bool) throws -> VolumeCreateResult {
+                       tags: [String] = [], dryRun: Bool) throws -> VolumeCreateResult {
         try Self.validateName(name)
         if let org { try Names.validate(org, what: "org") }
         if let env { try Names.validate(env, what: "env") }
@@ -150,6 +157,10 @@ public struct VolumeManager: Sendable {
         }
         if let org { labelPairs.append((Self.orgLabel, org)) }
         if let env { labelPairs.append((Self.envLabel, env)) }
+        for tag in tags {
+            try Tags.validate(tag)
+            labelPairs.append((Self.tagLabelPrefix + tag, ""))
+        }
         let result = VolumeCreateResult(name: name, driver: driver ?? "local", org: org, env: env,
                                         labels: Dictionary(labelPairs, uniquingKeysWith: { _, b in b }),
                                         options: Dictionary(opts, uniquingKeysWith: { _, b in b }), dryRun: dryRun)

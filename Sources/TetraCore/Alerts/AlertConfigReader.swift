@@ -1,0 +1,269 @@
+import FoundationEssentials
+
+/// Reads `[[alerts]]` and `[notifiers.NAME]` from a parsed TOML document, every problem at
+/// its `path:line:column` (a problem in `when` at the column of the offending word).
+enum AlertConfigReader {
+    struct Result {
+        var rules: [AlertRule] = []
+        var notifiers: [String: AlertNotifier] = [:]
+        var problems: [ConfigProblem] = []
+    }
+
+    static let ruleKeys = ["name", "service", "domain", "when", "for", "repeat", "notify", "severity"]
+    static let notifierKeys = ["webhook", "command"]
+
+    /// `config/alerts.toml` (none: no rule).
+    static func readGlobal(paths: StatePaths) -> Result {
+        let file = AlertRuleSet.globalFile(paths)
+        var problems: [ConfigProblem] = []
+        let display = "config/alerts.toml"
+        guard LocalFiles.exists(file) else { return Result() }
+        guard let document = OrgValidator.readDocument(file, display: display, problems: &problems) else {
+            return Result(problems: problems)
+        }
+        return read(document, file: display, org: nil, directory: paths.config, services: nil, globalNotifiers: [], secrets: nil)
+    }
+
+    /// The rules and notifiers of `document`. `services`: the org's services (a rule naming
+    /// another is a problem; nil: not checked). `globalNotifiers`: names a rule may also use.
+    /// `secrets`: the org's secrets (a webhook template naming another is a problem; nil: not
+    /// checked).
+    static func read(_ document: TOMLDocument, file: String, org: String?, directory: String, services: [String]?,
+                     globalNotifiers: Set<String>, secrets: [String: String]?) -> Result {
+        var result = Result()
+        func at(_ path: [String], _ message: String, offset: Int? = nil) {
+            result.problems.append(ConfigProblem(file: file, position: position(document, path, offset: offset),
+                                                 keyPath: path.joined(separator: "."), message: message))
+        }
+        let table = document.table
+        if let value = table["notifiers"] {
+            if let notifiers = value.tableValue {
+                for (name, entry) in notifiers {
+                    if let n = readNotifier(name, entry, org: org, directory: directory, secrets: secrets, at: at) { result.notifiers[name] = n }
+                }
+            } else {
+                at(["notifiers"], "must be a table of notifiers ([notifiers.NAME]), not \(value.typeName)")
+            }
+        }
+        guard let value = table["alerts"] else { return result }
+        guard let items = value.arrayValue else {
+            at(["alerts"], "must be an array of tables ([[alerts]]), not \(value.typeName)")
+            return result
+        }
+        let known = Set(result.notifiers.keys).union(globalNotifiers)
+        var seen: Set<String> = []
+        for (i, item) in items.enumerated() {
+            let base = ["alerts", String(i)]
+            guard let t = item.tableValue else {
+                at(base, "must be a table ([[alerts]]), not \(item.typeName)")
+                continue
+            }
+            guard let rule = readRule(t, base: base, org: org, file: file, services: services, notifiers: known, at: at) else { continue }
+            if !seen.insert(rule.name).inserted {
+                at(base + ["name"], "a second rule named '\(rule.name)' (names are unique in a file)")
+                continue
+            }
+            result.rules.append(rule)
+        }
+        return result
+    }
+
+    typealias At = (_ path: [String], _ message: String, _ offset: Int?) -> Void
+
+    static func readRule(_ t: TOMLTable, base: [String], org: String?, file: String, services: [String]?,
+                         notifiers: Set<String>, at: At) -> AlertRule? {
+        var ok = true
+        func problem(_ key: String, _ message: String, offset: Int? = nil) {
+            ok = false
+            at(base + [key], message, offset)
+        }
+        for key in t.keys where !ruleKeys.contains(key) {
+            problem(key, "unknown key '\(Names.printable(key))'" + (Suggest.didYouMean(key, in: ruleKeys).map { " (\($0))" } ?? "")
+                    + "; a rule has " + ruleKeys.joined(separator: ", "))
+        }
+        func string(_ key: String) -> String? {
+            guard let v = t[key] else { return nil }
+            guard let s = v.stringValue else { problem(key, "must be a string, not \(v.typeName)"); return nil }
+            return s
+        }
+        let name = string("name") ?? ""
+        if t["name"] == nil { problem("name", "a rule needs a name") } else if let reason = Names.problem(with: name) {
+            problem("name", "invalid rule name: \(reason)")
+        }
+        var condition: AlertCondition? = nil
+        if let when = string("when") {
+            do { condition = try AlertCondition.parse(when) } catch { problem("when", error.message, offset: error.offset) }
+        } else if t["when"] == nil {
+            problem("when", "a rule needs a condition, e.g. when = \"cpu > 80%\"")
+        }
+        func duration(_ key: String) -> TimeInterval? {
+            guard let text = string(key) else { return nil }
+            guard let d = try? DurationValue.parse(text) else {
+                problem(key, "invalid duration '\(Names.printable(text))' (expected e.g. 30s, 2m, 4h)")
+                return nil
+            }
+            return d.seconds
+        }
+        let forSeconds = duration("for") ?? 0
+        let repeatSeconds = duration("repeat")
+        if let r = repeatSeconds, r <= 0 { problem("repeat", "must be longer than 0 (leave it out to send once)") }
+        var target = "*"
+        let isCert = condition?.measure == .cert_days_left
+        if let s = string("service") {
+            target = s
+            if isCert && s != "*" { problem("service", "a cert_days_left rule is about certificates: name one with domain = \"...\"") }
+            else if s != "*", let reason = Names.problem(with: s) { problem("service", "invalid service name: \(reason)") }
+            else if s != "*", let services, !services.contains(s) {
+                problem("service", "no service '\(Names.printable(s))' in services/" + (Suggest.didYouMean(s, in: services).map { " (\($0))" } ?? ""))
+            }
+        }
+        if let d = string("domain") {
+            if condition != nil && !isCert { problem("domain", "only a cert_days_left rule names a domain (use service = \"...\")") }
+            else if d != "*", (try? Names.validateDomain(d, allowWildcard: true)) == nil { problem("domain", "invalid domain '\(Names.printable(d))'") }
+            else { target = d.lowercased() }
+        }
+        var notify: [String] = []
+        switch t["notify"] {
+        case nil: problem("notify", "a rule needs notify = [\"NOTIFIER\", ...]")
+        case .array(let items)?:
+            if items.isEmpty { problem("notify", "names no notifier (notify = [\"ops\"])") }
+            for (i, item) in items.enumerated() {
+                guard let n = item.stringValue else { ok = false; at(base + ["notify", String(i)], "must be a notifier's name (a string)", nil); continue }
+                if !notifiers.contains(n) {
+                    ok = false
+                    at(base + ["notify", String(i)], "unknown notifier '\(Names.printable(n))'"
+                       + (Suggest.didYouMean(n, in: Array(notifiers)).map { " (\($0))" } ?? "")
+                       + (notifiers.isEmpty ? "; define it as [notifiers.\(Names.printable(n))]" : "; notifiers: " + notifiers.sorted().joined(separator: ", ")), nil)
+                }
+                notify.append(n)
+            }
+        case let other?: problem("notify", "must be an array of notifier names, not \(other.typeName)")
+        }
+        let severity = string("severity") ?? AlertRule.defaultSeverity
+        if let reason = Names.problem(with: severity) { problem("severity", "invalid severity: \(reason)") }
+        guard ok, let condition else { return nil }
+        return AlertRule(name: name, org: org, target: target, condition: condition, forSeconds: forSeconds,
+                         repeatSeconds: repeatSeconds, notify: notify, severity: severity, file: file)
+    }
+
+    static func readNotifier(_ name: String, _ value: TOMLValue, org: String?, directory: String, secrets: [String: String]?,
+                             at: At) -> AlertNotifier? {
+        let base = ["notifiers", name]
+        if let reason = Names.problem(with: name) { at(base, "invalid notifier name: \(reason)", nil); return nil }
+        guard let t = value.tableValue else { at(base, "must be a table with webhook = \"URL\" or command = [...]", nil); return nil }
+        var ok = true
+        for key in t.keys where !notifierKeys.contains(key) {
+            ok = false
+            at(base + [key], "unknown key '\(Names.printable(key))'; a notifier has webhook = \"URL\" or command = [\"program\", ...]", nil)
+        }
+        switch (t["webhook"], t["command"]) {
+        case (nil, nil):
+            at(base, "needs webhook = \"URL\" or command = [\"program\", ...]", nil)
+            return nil
+        case (.some, .some):
+            at(base, "has both webhook and command: a notifier is one of them", nil)
+            return nil
+        case (let w?, nil):
+            guard let url = w.stringValue else { at(base + ["webhook"], "must be a string (a URL), not \(w.typeName)", nil); return nil }
+            if let reason = webhookProblem(url, secrets: secrets) { at(base + ["webhook"], reason, nil); return nil }
+            return ok ? AlertNotifier(name: name, kind: .webhook(url), org: org, directory: directory) : nil
+        case (nil, let c?):
+            guard let items = c.arrayValue else {
+                at(base + ["command"], "must be an argv array such as [\"/usr/local/bin/page\", \"--team\", \"ops\"], not \(c.typeName)", nil)
+                return nil
+            }
+            let argv = items.compactMap(\.stringValue)
+            guard argv.count == items.count, let first = argv.first, !first.isEmpty else {
+                at(base + ["command"], "must be a non-empty array of strings (an argv)", nil)
+                return nil
+            }
+            return ok ? AlertNotifier(name: name, kind: .command(argv), org: org, directory: directory) : nil
+        }
+    }
+
+    /// Why a webhook is not acceptable: not http(s), or a template that is not only
+    /// `{{ secrets.NAME }}` references (of secrets that exist, when `secrets` is known).
+    /// Messages name secrets, never show their values.
+    static func webhookProblem(_ text: String, secrets: [String: String]?) -> String? {
+        if text.contains("{{") {
+            let template: Template
+            do { template = try Template(source: text, name: "webhook") } catch { return "is not a valid template: \((error as? any TetraError)?.message ?? "\(error)")" }
+            let roots = template.referencedVariables()
+            if let other = roots.first(where: { $0 != "secrets" }) {
+                return "a webhook template may use only secrets ({{ secrets.NAME }}), not '\(Names.printable(other))'"
+            }
+            guard let secrets else { return nil }
+            let url: String
+            do {
+                url = try AlertNotifier(name: "", kind: .webhook(text), org: nil, directory: "").webhookURL(secrets: secrets)
+            } catch {
+                let names = Template.secretNames(in: text).filter { secrets[$0] == nil }
+                return "secret" + (names.count == 1 ? " " : "s ") + names.joined(separator: ", ") + " not defined in secrets.env"
+            }
+            return url.hasPrefix("http://") || url.hasPrefix("https://") ? nil : "the rendered secret is not an http:// or https:// URL"
+        }
+        guard text.hasPrefix("http://") || text.hasPrefix("https://"), text.count > 8, !text.contains(" ") else {
+            return "'\(Names.printable(text))' is not an http:// or https:// URL (or a template such as \"{{ secrets.OPS_WEBHOOK }}\")"
+        }
+        return nil
+    }
+
+    /// The position of `path`; for a problem inside a one-line string value, the column of
+    /// the character `offset` of the string.
+    static func position(_ document: TOMLDocument, _ path: [String], offset: Int?) -> SourcePosition? {
+        guard var p = document.position(of: path) else {
+            // A missing key: where its table is.
+            return document.position(of: Array(path.dropLast())) ?? document.keyPosition(of: document.resolve(Array(path.dropLast())))
+        }
+        guard let offset, let line = sourceLine(document, p.line) else { return p }
+        let chars = Array(line)
+        let start = p.column - 1
+        guard start >= 0, start < chars.count, chars[start] == "\"" || chars[start] == "'" else { return p }
+        let quote = chars[start]
+        if start + 2 < chars.count, chars[start + 1] == quote, chars[start + 2] == quote { return p }
+        // A basic string with an escape before the offset would shift columns: keep the value's.
+        if quote == "\"", chars[(start + 1)..<min(chars.count, start + 1 + offset)].contains("\\") { return p }
+        p.column += 1 + offset
+        return p
+    }
+
+    static func sourceLine(_ document: TOMLDocument, _ number: Int) -> String? {
+        var n = 1
+        for line in document.bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            if n == number { return String(decoding: line, as: UTF8.self) }
+            n += 1
+        }
+        return nil
+    }
+}
+
+extension Template {
+    /// The `NAME`s of `{{ secrets.NAME }}` in a template text (for messages).
+    static func secretNames(in text: String) -> [String] {
+        var names: [String] = []
+        var rest = text[...]
+        while let r = rest.firstRange(ofLiteral: "secrets.") {
+            let after = rest[r.upperBound...]
+            let name = after.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+            if !name.isEmpty { names.append(String(name)) }
+            rest = after
+        }
+        return names
+    }
+}
+
+extension AlertConfigReader {
+    /// Whether an org.toml key (dotted) belongs to the alert rules (not an unknown key).
+    static func ownsKey(_ key: String) -> Bool {
+        key == "alerts" || key == "notifiers" || key.hasPrefix("alerts.") || key.hasPrefix("notifiers.")
+    }
+
+    /// The problems of the rules and notifiers of an org's org.toml (`org validate`,
+    /// `doctor`): keys, conditions, services and notifiers named, secrets of webhook templates.
+    static func validate(_ document: TOMLDocument, file: String, org: String, paths: StatePaths, services: [String],
+                         secrets: [String: String]) -> [ConfigProblem] {
+        let global = readGlobal(paths: paths)
+        return read(document, file: file, org: org, directory: paths.org(org), services: services,
+                    globalNotifiers: Set(global.notifiers.keys), secrets: secrets).problems
+    }
+}

@@ -1,0 +1,136 @@
+import FoundationEssentials
+
+/// Where notifications go: `AlertDispatcher` (a background thread, for supervisors) or
+/// `AlertDelivery` itself (synchronous: `alerts check`, tests).
+public protocol AlertDispatching: Sendable {
+    func send(_ event: AlertEvent)
+}
+
+/// Evaluates the rules of services at each of their samples (docs/alerts.md). Made once by a
+/// supervisor with the rules loaded once; `observe` is cheap: no process, no file read after
+/// the first sample of a service, a file written only when a rule's state changes, and
+/// notifications handed to the dispatcher (which delivers them on its own thread).
+public final class AlertEngine: @unchecked Sendable {
+    let rules: AlertRuleSet
+    let paths: StatePaths
+    let dispatcher: any AlertDispatching
+    let lock = Lock()
+    /// Warnings (a corrupt state file), for the supervisor's events log.
+    let warn: @Sendable (String) -> Void
+
+    final class Subject {
+        let rules: [AlertRule]
+        var file: AlertSubjectFile
+        let path: String
+        /// (time, restarts counter) of recent samples, for `restarts > N in W`.
+        var restarts: [(Date, Int)] = []
+        let window: TimeInterval
+        init(rules: [AlertRule], file: AlertSubjectFile, path: String) {
+            self.rules = rules
+            self.file = file
+            self.path = path
+            window = rules.compactMap(\.condition.window).max() ?? 0
+        }
+    }
+    var subjects: [String: Subject] = [:]
+
+    public init(rules: AlertRuleSet, paths: StatePaths, dispatcher: any AlertDispatching,
+                warn: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.rules = rules
+        self.paths = paths
+        self.dispatcher = dispatcher
+        self.warn = warn
+    }
+
+    /// Evaluates every rule about `service` of `org` against `sample`; sends what changed.
+    public func observe(sample: MetricSample, org: String, service: String, host: String) {
+        let events: [AlertEvent] = lock.withLock {
+            let subject = self.subject(org: org, service: service)
+            guard !subject.rules.isEmpty else { return [] }
+            if subject.window > 0 { Self.remember(sample, in: subject) }
+            var changed = false
+            var out: [AlertEvent] = []
+            for rule in subject.rules {
+                let (holds, value) = Self.evaluate(rule.condition, sample: sample, restarts: subject.restarts)
+                let before = subject.file.rules[rule.id]
+                let (after, send) = AlertStateMachine.step(before, holds: holds, value: value, now: sample.time, rule: rule)
+                if before.map({ $0 != after }) ?? (after.status != .inactive) {
+                    subject.file.rules[rule.id] = after
+                    changed = true
+                }
+                if let send {
+                    out.append(Self.event(rule, send, state: after, previous: before, subject: .service(org: org, name: service),
+                                          host: host, value: value, now: sample.time))
+                }
+            }
+            if changed {
+                do { try subject.file.write(subject.path) } catch { warn("alerts: cannot record state: \((error as? any TetraError)?.message ?? "\(error)")") }
+            }
+            return out
+        }
+        for event in events { dispatcher.send(event) }
+    }
+
+    func subject(org: String, service: String) -> Subject {
+        let key = org + "/" + service
+        if let s = subjects[key] { return s }
+        let rules = self.rules.rules(org: org, service: service)
+        let path = AlertSubjectFile.path(paths, subject: .service(org: org, name: service))
+        var file = AlertSubjectFile()
+        if !rules.isEmpty {
+            let loaded = AlertSubjectFile.load(path)
+            file = loaded.0
+            if let problem = loaded.problem { warn("alerts: " + problem) }
+        }
+        let s = Subject(rules: rules, file: file, path: path)
+        subjects[key] = s
+        return s
+    }
+
+    static func remember(_ sample: MetricSample, in subject: Subject) {
+        subject.restarts.append((sample.time, sample.restarts))
+        let horizon = sample.time.addingTimeInterval(-subject.window)
+        // Keep one sample at or before the horizon: the base of the first difference.
+        while subject.restarts.count > 1, subject.restarts[1].0 <= horizon { subject.restarts.removeFirst() }
+    }
+
+    /// The event for a transition (`startsAt` from the state, `endsAt` when resolved).
+    static func event(_ rule: AlertRule, _ status: AlertEventStatus, state: AlertRuleState, previous: AlertRuleState?,
+                      subject: AlertSubject, host: String, value: String?, now: Date) -> AlertEvent {
+        let starts = (status == .resolved ? previous?.starts_at : state.starts_at).flatMap(Timestamps.parseISO8601) ?? now
+        return AlertEvent(rule: rule, status: status, subject: subject, host: host, value: value, startsAt: starts,
+                          endsAt: status == .resolved ? now : nil, time: now)
+    }
+
+    /// Whether `condition` holds for `sample`, and the measured value as text (nil when the
+    /// measure was not taken: then it does not hold). `restarts`: (time, counter) of recent
+    /// samples, for a windowed restarts rule.
+    public static func evaluate(_ condition: AlertCondition, sample: MetricSample, restarts: [(Date, Int)] = []) -> (Bool, String?) {
+        func number(_ v: Double?) -> (Bool, String?) { (condition.holds(number: v), v.map(condition.format)) }
+        switch condition.measure {
+        case .cpu: return number(sample.cpuPercent)
+        case .memory: return number(sample.memoryBytes.map(Double.init))
+        case .threads: return number(sample.threads.map(Double.init))
+        case .open_files: return number(sample.openFiles.map(Double.init))
+        case .probe_latency: return number(sample.probeLatencyMs)
+        case .restarts:
+            guard let window = condition.window else { return number(Double(sample.restarts)) }
+            return number(Double(restartsIn(window, before: sample.time, restarts)))
+        case .health: return (condition.holds(word: sample.health.rawValue), sample.health.rawValue)
+        case .state: return (condition.holds(word: sample.state.rawValue), sample.state.rawValue)
+        case .cert_days_left: return (false, nil)
+        }
+    }
+
+    /// Restarts counted in the `window` before `now`: the increases of the counter between
+    /// consecutive samples (a counter that went down, a new `svc start`, counts from 0).
+    static func restartsIn(_ window: TimeInterval, before now: Date, _ samples: [(Date, Int)]) -> Int {
+        let horizon = now.addingTimeInterval(-window)
+        var total = 0
+        for i in samples.indices.dropFirst() where samples[i].0 > horizon {
+            let delta = samples[i].1 - samples[i - 1].1
+            total += delta >= 0 ? delta : samples[i].1
+        }
+        return total
+    }
+}

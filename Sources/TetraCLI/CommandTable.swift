@@ -30,6 +30,7 @@ public enum CommandTable {
             LibraryCommands.spec,
             VolumeCommands.spec,
             SSLCommands.spec,
+            AlertsCommands.spec,
             CompletionCommands.completion,
             CompletionCommands.complete,
             HostCommands.spec,

@@ -129,7 +129,7 @@ public struct AlertRuleSet: Sendable {
             }
             let document = try TOMLDocument(bytes: Array(data), fileName: display)
             let read = AlertConfigReader.read(document, file: display, org: org, directory: paths.org(org),
-                                              services: nil, globalNotifiers: Set(global.notifiers.keys), secrets: nil)
+                                              services: nil, globalNotifiers: global.notifierNames, secrets: nil)
             problems += read.problems
             set.rules += read.rules
             set.orgNotifiers[org] = read.notifiers

@@ -7,6 +7,8 @@ enum AlertConfigReader {
         var rules: [AlertRule] = []
         var notifiers: [String: AlertNotifier] = [:]
         var problems: [ConfigProblem] = []
+        /// Every notifier defined, valid or not (a rule naming an invalid one is not also wrong).
+        var notifierNames: Set<String> = []
     }
 
     static let ruleKeys = ["name", "service", "domain", "when", "for", "repeat", "notify", "severity"]
@@ -39,6 +41,7 @@ enum AlertConfigReader {
         if let value = table["notifiers"] {
             if let notifiers = value.tableValue {
                 for (name, entry) in notifiers {
+                    result.notifierNames.insert(name)
                     if let n = readNotifier(name, entry, org: org, directory: directory, secrets: secrets, at: at) { result.notifiers[name] = n }
                 }
             } else {
@@ -50,7 +53,7 @@ enum AlertConfigReader {
             at(["alerts"], "must be an array of tables ([[alerts]]), not \(value.typeName)")
             return result
         }
-        let known = Set(result.notifiers.keys).union(globalNotifiers)
+        let known = result.notifierNames.union(globalNotifiers)
         var seen: Set<String> = []
         for (i, item) in items.enumerated() {
             let base = ["alerts", String(i)]
@@ -253,9 +256,12 @@ extension Template {
 }
 
 extension AlertConfigReader {
-    /// Whether an org.toml key (dotted) belongs to the alert rules (not an unknown key).
-    static func ownsKey(_ key: String) -> Bool {
-        key == "alerts" || key == "notifiers" || key.hasPrefix("alerts.") || key.hasPrefix("notifiers.")
+    /// Whether an unknown-key warning of org.toml's decoder is about the alert rules' keys
+    /// (read here, not unknown).
+    static func owns(_ warning: ConfigProblem) -> Bool {
+        let key = warning.keyPath ?? ""
+        if key == "alerts" || key == "notifiers" || key.hasPrefix("alerts.") || key.hasPrefix("notifiers.") { return true }
+        return key.isEmpty && (warning.message.hasPrefix("unknown key 'alerts'") || warning.message.hasPrefix("unknown key 'notifiers'"))
     }
 
     /// The problems of the rules and notifiers of an org's org.toml (`org validate`,
@@ -264,6 +270,6 @@ extension AlertConfigReader {
                          secrets: [String: String]) -> [ConfigProblem] {
         let global = readGlobal(paths: paths)
         return read(document, file: file, org: org, directory: paths.org(org), services: services,
-                    globalNotifiers: Set(global.notifiers.keys), secrets: secrets).problems
+                    globalNotifiers: global.notifierNames, secrets: secrets).problems
     }
 }

@@ -198,7 +198,7 @@ public struct LoadedOrg: Sendable {
         decoded.warnings = decoded.warnings.filter { w in
             let key = w.keyPath ?? ""
             // `[[alerts]]` and `[notifiers]` are read (and validated) by AlertConfigReader.
-            return !(key.hasPrefix("org.") || key == "org") && !AlertConfigReader.ownsKey(key)
+            return !(key.hasPrefix("org.") || key == "org") && !AlertConfigReader.owns(w)
         }
         return decoded
     }

@@ -72,6 +72,8 @@ enum AlertConfigReader {
     }
 
     typealias At = (_ path: [String], _ message: String, _ offset: Int?) -> Void
+    /// The offset that asks for the position of the key rather than of its value.
+    static let keyOffset = -1
 
     static func readRule(_ t: TOMLTable, base: [String], org: String?, file: String, services: [String]?,
                          notifiers: Set<String>, at: At) -> AlertRule? {
@@ -82,7 +84,7 @@ enum AlertConfigReader {
         }
         for key in t.keys where !ruleKeys.contains(key) {
             problem(key, "unknown key '\(Names.printable(key))'" + (Suggest.didYouMean(key, in: ruleKeys).map { " (\($0))" } ?? "")
-                    + "; a rule has " + ruleKeys.joined(separator: ", "))
+                    + "; a rule has " + ruleKeys.joined(separator: ", "), offset: keyOffset)
         }
         func string(_ key: String) -> String? {
             guard let v = t[key] else { return nil }
@@ -157,7 +159,7 @@ enum AlertConfigReader {
         var ok = true
         for key in t.keys where !notifierKeys.contains(key) {
             ok = false
-            at(base + [key], "unknown key '\(Names.printable(key))'; a notifier has webhook = \"URL\" or command = [\"program\", ...]", nil)
+            at(base + [key], "unknown key '\(Names.printable(key))'; a notifier has webhook = \"URL\" or command = [\"program\", ...]", keyOffset)
         }
         switch (t["webhook"], t["command"]) {
         case (nil, nil):
@@ -214,11 +216,12 @@ enum AlertConfigReader {
     /// The position of `path`; for a problem inside a one-line string value, the column of
     /// the character `offset` of the string.
     static func position(_ document: TOMLDocument, _ path: [String], offset: Int?) -> SourcePosition? {
+        if offset == keyOffset, let p = document.keyPosition(of: document.resolve(path)) { return p }
         guard var p = document.position(of: path) else {
             // A missing key: where its table is.
             return document.position(of: Array(path.dropLast())) ?? document.keyPosition(of: document.resolve(Array(path.dropLast())))
         }
-        guard let offset, let line = sourceLine(document, p.line) else { return p }
+        guard let offset, offset >= 0, let line = sourceLine(document, p.line) else { return p }
         let chars = Array(line)
         let start = p.column - 1
         guard start >= 0, start < chars.count, chars[start] == "\"" || chars[start] == "'" else { return p }

@@ -109,9 +109,9 @@ public final class AlertEngine: @unchecked Sendable {
         func number(_ v: Double?) -> (Bool, String?) { (condition.holds(number: v), v.map(condition.format)) }
         switch condition.measure {
         case .cpu: return number(sample.cpuPercent)
-        case .memory: return number(sample.memoryBytes.map(Double.init))
-        case .threads: return number(sample.threads.map(Double.init))
-        case .open_files: return number(sample.openFiles.map(Double.init))
+        case .memory: return number(sample.memoryBytes.map { Double($0) })
+        case .threads: return number(sample.threads.map { Double($0) })
+        case .open_files: return number(sample.openFiles.map { Double($0) })
         case .probe_latency: return number(sample.probeLatencyMs)
         case .restarts:
             guard let window = condition.window else { return number(Double(sample.restarts)) }

@@ -1,0 +1,131 @@
+import Foundation
+import XCTest
+@testable import TetraCore
+import TetraTestSupport
+
+/// Records what the engine sends instead of delivering it.
+final class RecordingDispatcher: AlertDispatching, @unchecked Sendable {
+    let lock = NSLock()
+    var events: [AlertEvent] = []
+    func send(_ event: AlertEvent) { lock.lock(); events.append(event); lock.unlock() }
+    var statuses: [AlertEventStatus] { lock.lock(); defer { lock.unlock() }; return events.map(\.status) }
+}
+
+final class AlertEngineTests: XCTestCase {
+    var root = ""
+    override func setUpWithError() throws { root = ProcTestSupport.makeTempDir("tetra-alerts") }
+    override func tearDown() { ProcTestSupport.removeTree(root) }
+
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func rule(_ when: String, for seconds: TimeInterval = 0, repeat every: TimeInterval? = nil, service: String = "api") throws -> AlertRule {
+        let condition: AlertCondition
+        do { condition = try AlertCondition.parse(when) } catch { throw NSError(domain: error.message, code: 1) }
+        return AlertRule(name: "r", org: "acme", target: service, condition: condition, forSeconds: seconds, repeatSeconds: every,
+                         notify: ["ops"], severity: "warning", file: "orgs/acme/org.toml")
+    }
+
+    func sample(_ seconds: TimeInterval, cpu: Double?, restarts: Int = 0) -> MetricSample {
+        MetricSample(time: t0.addingTimeInterval(seconds), state: .running, health: .healthy, cpuPercent: cpu, restarts: restarts)
+    }
+
+    func testForRepeatAndResolveWithAnInjectedClock() throws {
+        let r = try rule("cpu > 80%", for: 120, repeat: 3600)
+        let sent = RecordingDispatcher()
+        let engine = AlertEngine(rules: AlertRuleSet(rules: [r]), paths: StatePaths(root: root), dispatcher: sent)
+        func at(_ s: TimeInterval, _ cpu: Double) { engine.observe(sample: sample(s, cpu: cpu), org: "acme", service: "api", host: "h") }
+        func status() -> AlertStatus? {
+            AlertSubjectFile.load(AlertSubjectFile.path(StatePaths(root: root), subject: .service(org: "acme", name: "api"))).0.rules[r.id]?.status
+        }
+        at(0, 10)
+        XCTAssertNil(status(), "inactive and never changed: nothing written")
+        at(10, 95)
+        XCTAssertEqual(status(), .pending)
+        at(60, 95)
+        at(129, 95)
+        XCTAssertEqual(sent.statuses, [], "for = 2m has not elapsed since 10s")
+        at(130, 95)
+        XCTAssertEqual(sent.statuses, [.firing])
+        XCTAssertEqual(status(), .firing)
+        for s in stride(from: 140.0, to: 3700, by: 60) { at(s, 96) }
+        XCTAssertEqual(sent.statuses, [.firing], "exactly once until repeat")
+        at(3730, 96)
+        XCTAssertEqual(sent.statuses, [.firing, .firing], "repeat = 1h re-sends")
+        XCTAssertEqual(sent.events[1].value, "96.0%")
+        XCTAssertEqual(sent.events[1].startsAt, t0.addingTimeInterval(130), "a repeat keeps the alert's start")
+        at(3800, 20)
+        XCTAssertEqual(sent.statuses, [.firing, .firing, .resolved])
+        XCTAssertEqual(sent.events[2].startsAt, t0.addingTimeInterval(130))
+        XCTAssertEqual(sent.events[2].endsAt, t0.addingTimeInterval(3800))
+        XCTAssertEqual(status(), .inactive)
+        // Pending that does not last goes back without a notification.
+        at(3810, 99)
+        at(3820, 10)
+        XCTAssertEqual(sent.statuses.count, 3)
+    }
+
+    func testForZeroFiresAtOnceAndAMissingMeasureResolves() throws {
+        let r = try rule("cpu > 80%")
+        let sent = RecordingDispatcher()
+        let engine = AlertEngine(rules: AlertRuleSet(rules: [r]), paths: StatePaths(root: root), dispatcher: sent)
+        engine.observe(sample: sample(0, cpu: 90), org: "acme", service: "api", host: "h")
+        XCTAssertEqual(sent.statuses, [.firing])
+        engine.observe(sample: sample(10, cpu: nil), org: "acme", service: "api", host: "h")
+        XCTAssertEqual(sent.statuses, [.firing, .resolved])
+        // Another service, and another org, are not this rule's.
+        engine.observe(sample: sample(20, cpu: 99), org: "acme", service: "web", host: "h")
+        engine.observe(sample: sample(20, cpu: 99), org: "other", service: "api", host: "h")
+        XCTAssertEqual(sent.statuses.count, 2)
+    }
+
+    func testStateSurvivesANewEngine() throws {
+        let r = try rule("cpu > 80%", repeat: 600)
+        let first = RecordingDispatcher()
+        AlertEngine(rules: AlertRuleSet(rules: [r]), paths: StatePaths(root: root), dispatcher: first)
+            .observe(sample: sample(0, cpu: 90), org: "acme", service: "api", host: "h")
+        let second = RecordingDispatcher()
+        let engine = AlertEngine(rules: AlertRuleSet(rules: [r]), paths: StatePaths(root: root), dispatcher: second)
+        engine.observe(sample: sample(30, cpu: 90), org: "acme", service: "api", host: "h")
+        XCTAssertEqual(second.statuses, [], "still firing: a restarted supervisor does not send it again")
+        engine.observe(sample: sample(40, cpu: 5), org: "acme", service: "api", host: "h")
+        XCTAssertEqual(second.statuses, [.resolved])
+        let file = AlertSubjectFile.path(StatePaths(root: root), subject: .service(org: "acme", name: "api"))
+        var st = stat()
+        XCTAssertEqual(stat(file, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+    }
+
+    func testRestartsInAWindowFiresAndResolvesAsSamplesAge() throws {
+        let r = try rule("restarts > 2 in 10m")
+        let sent = RecordingDispatcher()
+        let engine = AlertEngine(rules: AlertRuleSet(rules: [r]), paths: StatePaths(root: root), dispatcher: sent)
+        for (s, n) in [(0.0, 0), (60, 1), (120, 2), (180, 3)] {
+            engine.observe(sample: sample(s, cpu: 1, restarts: n), org: "acme", service: "api", host: "h")
+        }
+        XCTAssertEqual(sent.statuses, [.firing])
+        XCTAssertEqual(sent.events[0].value, "3")
+        engine.observe(sample: sample(650, cpu: 1, restarts: 3), org: "acme", service: "api", host: "h")
+        XCTAssertEqual(sent.statuses, [.firing], "the restarts seen at 60s, 120s and 180s are within 10 minutes of 650s")
+        engine.observe(sample: sample(700, cpu: 1, restarts: 3), org: "acme", service: "api", host: "h")
+        XCTAssertEqual(sent.statuses, [.firing, .resolved], "at 700s the one seen at 60s has left the window: 2")
+    }
+
+    func testStateMachineTable() throws {
+        let r = try rule("cpu > 80%", for: 60, repeat: 300)
+        let now = t0
+        func step(_ s: AlertRuleState?, _ holds: Bool, _ dt: TimeInterval) -> (AlertStatus, AlertEventStatus?) {
+            let (next, send) = AlertStateMachine.step(s, holds: holds, value: nil, now: now.addingTimeInterval(dt), rule: r)
+            return (next.status, send)
+        }
+        let pending = AlertRuleState(status: .pending, since: now)
+        let firing = AlertStateMachine.firing(now, nil)
+        XCTAssertTrue(step(nil, false, 0) == (.inactive, nil))
+        XCTAssertTrue(step(nil, true, 0) == (.pending, nil))
+        XCTAssertTrue(step(pending, true, 59) == (.pending, nil))
+        XCTAssertTrue(step(pending, true, 60) == (.firing, .firing))
+        XCTAssertTrue(step(pending, false, 30) == (.inactive, nil))
+        XCTAssertTrue(step(firing, true, 299) == (.firing, nil))
+        XCTAssertTrue(step(firing, true, 300) == (.firing, .firing))
+        XCTAssertTrue(step(firing, false, 10) == (.inactive, .resolved))
+    }
+}

@@ -5,7 +5,7 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init quickstart doctor audit config ports org env svc exec export template library volume ssl completion' ;;
+    '') REPLY='help init quickstart doctor audit config ports org env svc exec export template library volume ssl alerts completion' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
@@ -18,6 +18,7 @@ __tetra_subcommands() {
     'library') REPLY='init update status log rollback list' ;;
     'volume') REPLY='list get create delete prune backup restore' ;;
     'ssl') REPLY='list get generate ensure renew rollback import delete' ;;
+    'alerts') REPLY='list history test check' ;;
     *) REPLY='' ;;
     esac
 }
@@ -118,6 +119,11 @@ __tetra_flags() {
     'ssl rollback') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ssl import') REPLY='--cert --key --chain --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ssl delete') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'alerts') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'alerts list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'alerts history') REPLY='--since --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'alerts test') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'alerts check') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'completion') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     *) REPLY='' ;;
     esac
@@ -219,6 +225,11 @@ __tetra_value_flags() {
     'ssl rollback') REPLY=' --dir --org --color --lock-wait ' ;;
     'ssl import') REPLY=' --cert --key --chain --dir --org --color --lock-wait ' ;;
     'ssl delete') REPLY=' --dir --org --color --lock-wait ' ;;
+    'alerts') REPLY=' --dir --org --color --lock-wait ' ;;
+    'alerts list') REPLY=' --dir --org --color --lock-wait ' ;;
+    'alerts history') REPLY=' --since --dir --org --color --lock-wait ' ;;
+    'alerts test') REPLY=' --dir --org --color --lock-wait ' ;;
+    'alerts check') REPLY=' --dir --org --color --lock-wait ' ;;
     'completion') REPLY=' --dir --org --color --lock-wait ' ;;
     *) REPLY='' ;;
     esac

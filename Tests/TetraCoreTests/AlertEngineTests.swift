@@ -129,3 +129,77 @@ final class AlertEngineTests: XCTestCase {
         XCTAssertTrue(step(firing, false, 10) == (.inactive, .resolved))
     }
 }
+
+/// The engine as a supervisor uses it: `observe` returns at once, the dispatcher's thread
+/// delivers through real curl to a real receiver (python3), with the retries on its side.
+final class AlertDispatcherTests: XCTestCase {
+    var root = ""
+    var server: Process?
+    override func setUpWithError() throws { root = ProcTestSupport.makeTempDir("tetra-alertdisp") }
+    override func tearDown() {
+        server?.terminate()
+        server?.waitUntilExit()
+        ProcTestSupport.removeTree(root)
+    }
+
+    func startReceiver(status: Int) throws -> (port: Int, bodies: String) {
+        guard let python = ProcTestSupport.python3, ProcTestSupport.runner.which("curl") != nil else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("python3 and curl are needed in CI") }
+            print("\n*** SKIPPED: python3 or curl is not installed ***\n")
+            throw XCTSkip("python3 or curl is not installed")
+        }
+        let bodies = root + "/bodies.jsonl"
+        let script = """
+        import http.server, sys
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+                open(sys.argv[1], 'ab').write(body + b'\\n')
+                self.send_response(int(sys.argv[2])); self.end_headers()
+            def log_message(self, *a): pass
+        s = http.server.HTTPServer(('127.0.0.1', 0), H)
+        print(s.server_address[1], flush=True)
+        s.serve_forever()
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["-c", script, bodies, String(status)]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        server = p
+        var line = Data()
+        while !line.contains(0x0A) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        let port = try XCTUnwrap(Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        return (port, bodies)
+    }
+
+    func testObserveDoesNotWaitForDeliveryAndTheReceiverGetsFiringThenResolved() throws {
+        let (port, bodies) = try startReceiver(status: 200)
+        let condition: AlertCondition
+        do { condition = try AlertCondition.parse("cpu > 80%") } catch { throw NSError(domain: error.message, code: 1) }
+        let rule = AlertRule(name: "hot", org: "acme", target: "*", condition: condition, forSeconds: 0, repeatSeconds: nil,
+                             notify: ["ops"], severity: "warning", file: "orgs/acme/org.toml")
+        let set = AlertRuleSet(rules: [rule], orgNotifiers: ["acme": ["ops": AlertNotifier(name: "ops", kind: .webhook("http://127.0.0.1:\(port)/x"),
+                                                                                          org: "acme", directory: root)]])
+        let core = CoreContext(environment: ProcTestSupport.environment, workingDirectory: root, stateRoot: root, runner: ProcTestSupport.runner)
+        let dispatcher = AlertDispatcher(delivery: AlertDelivery(core: core, rules: set))
+        let engine = AlertEngine(rules: set, paths: StatePaths(root: root), dispatcher: dispatcher)
+        let t0 = Date()
+        let began = Monotonic.now()
+        engine.observe(sample: MetricSample(time: t0, state: .running, health: .none, cpuPercent: 99), org: "acme", service: "api", host: "h")
+        engine.observe(sample: MetricSample(time: t0 + 1, state: .running, health: .none, cpuPercent: 1), org: "acme", service: "api", host: "h")
+        XCTAssertLessThan(Monotonic.now() - began, 0.05, "observe hands notifications over without waiting for curl")
+        XCTAssertTrue(dispatcher.drain(timeout: 10))
+        XCTAssertLessThan(Monotonic.now() - began, 2, "delivered within 2 seconds")
+        let lines = try String(contentsOfFile: bodies, encoding: .utf8).split(separator: "\n")
+        let statuses = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["status"] as? String }
+        XCTAssertEqual(statuses, ["firing", "resolved"], "in order")
+        let history = try String(contentsOfFile: AlertHistoryEntry.path(StatePaths(root: root)), encoding: .utf8)
+        XCTAssertEqual(history.split(separator: "\n").count, 2)
+    }
+}

@@ -203,3 +203,56 @@ final class AlertDispatcherTests: XCTestCase {
         XCTAssertEqual(history.split(separator: "\n").count, 2)
     }
 }
+
+final class AlertEngineLoadingTests: XCTestCase {
+    var root = ""
+    override func setUpWithError() throws { root = ProcTestSupport.makeTempDir("tetra-alertload") }
+    override func tearDown() { ProcTestSupport.removeTree(root) }
+
+    func writeOrg(_ extra: String) throws {
+        let dir = root + "/orgs/acme"
+        try FileManager.default.createDirectory(atPath: dir + "/services", withIntermediateDirectories: true)
+        try ("[org]\nname = \"acme\"\n\n[environments.dev]\ntarget = \"/srv/acme\"\n" + extra)
+            .write(toFile: dir + "/org.toml", atomically: true, encoding: .utf8)
+    }
+
+    func testASupervisorGetsAnEngineOnlyWhenARuleIsAboutItsService() throws {
+        try writeOrg("""
+
+            [[alerts]]
+            name = "hot"
+            service = "api"
+            when = "cpu > 80%"
+            notify = ["ops"]
+
+            [notifiers.ops]
+            command = ["/bin/true"]
+            """)
+        let core = CoreContext(environment: [:], workingDirectory: root, stateRoot: root, runner: FakeProcessRunner())
+        let warnings = SleepLog()
+        XCTAssertNotNil(AlertEngine.forService(core: core, org: "acme", service: "api", warn: { _ in warnings.add(1) }))
+        XCTAssertNil(AlertEngine.forService(core: core, org: "acme", service: "web", warn: { _ in warnings.add(1) }))
+        XCTAssertEqual(warnings.values, [])
+    }
+
+    func testRulesThatDoNotValidateAreReportedAndNotEvaluated() throws {
+        try writeOrg("""
+
+            [[alerts]]
+            name = "hot"
+            when = "cpu > lots"
+            notify = ["ops"]
+            """)
+        let core = CoreContext(environment: [:], workingDirectory: root, stateRoot: root, runner: FakeProcessRunner())
+        let box = MessageBox()
+        XCTAssertNil(AlertEngine.forService(core: core, org: "acme", service: "api", warn: { box.add($0) }))
+        XCTAssertEqual(box.messages.count, 1)
+        XCTAssertTrue(box.messages.first?.contains("orgs/acme/org.toml:9:15") ?? false, "\(box.messages)")
+    }
+}
+
+final class MessageBox: @unchecked Sendable {
+    let lock = NSLock()
+    var messages: [String] = []
+    func add(_ m: String) { lock.lock(); messages.append(m); lock.unlock() }
+}

@@ -140,6 +140,7 @@ public struct AlertDelivery: AlertDispatching {
         let bodyFile = outbox + "/" + AtomicFile.randomHex(8) + ".json"
         do {
             try AtomicFile.ensureDirectory(outbox, mode: 0o700)
+            Self.sweep(outbox, olderThan: 600)
             try AtomicFile.write(body, to: bodyFile, mode: 0o600, durable: false)
         } catch {
             return "cannot write the body: \((error as? any TetraError)?.message ?? "\(error)")"
@@ -154,6 +155,16 @@ public struct AlertDelivery: AlertDispatching {
         let code = Int(result.stdoutString.trimming(.whitespacesAndNewlines)) ?? 0
         guard result.status == 0 else { return Self.curlProblem(result.status) }
         return (200..<300).contains(code) ? nil : "HTTP \(code)"
+    }
+
+    /// Bodies left by a run that was killed while curl ran (they hold no secret).
+    static func sweep(_ outbox: String, olderThan age: TimeInterval) {
+        let now = TimeInterval(time(nil))  // the clock of file times
+        for name in ((try? LocalFiles.list(outbox)) ?? nil ?? []) where name.hasSuffix(".json") {
+            var st = stat()
+            let path = outbox + "/" + name
+            if lstat(path, &st) == 0, now - TimeInterval(st.st_mtim.tv_sec) > age { unlink(path) }
+        }
     }
 
     /// curl's exit status in words (its stderr may name the URL: never recorded).

@@ -134,3 +134,31 @@ public final class AlertEngine: @unchecked Sendable {
         return total
     }
 }
+
+extension AlertEngine {
+    /// The engine of a supervisor of `service` of `org`: the rules of org.toml and
+    /// config/alerts.toml loaded once, notifications delivered on a background thread. nil
+    /// when no rule is about the service (then sampling costs nothing for alerts). Rules that
+    /// do not validate are reported through `warn` and none is evaluated (`org validate`
+    /// names every problem).
+    public static func forService(core: CoreContext, org: String, service: String,
+                                  warn: @escaping @Sendable (String) -> Void) -> AlertEngine? {
+        let rules: AlertRuleSet
+        do {
+            rules = try AlertRuleSet.load(paths: core.paths, orgs: [org])
+        } catch {
+            warn("alerts: rules not evaluated: " + ((error as? any TetraError)?.message ?? "\(error)"))
+            return nil
+        }
+        guard !rules.rules(org: org, service: service).isEmpty else { return nil }
+        let dispatcher = AlertDispatcher(delivery: AlertDelivery(core: core, rules: rules))
+        return AlertEngine(rules: rules, paths: core.paths, dispatcher: dispatcher, warn: warn)
+    }
+
+    /// Waits up to `timeout` for notifications still being delivered (a supervisor that
+    /// stops calls it, so that a `resolved` is not lost); true when none is left.
+    @discardableResult
+    public func drain(timeout: TimeInterval) -> Bool {
+        (dispatcher as? AlertDispatcher)?.drain(timeout: timeout) ?? true
+    }
+}

@@ -96,11 +96,11 @@ final class AlertConditionTests: XCTestCase {
         XCTAssertTrue(AlertEngine.evaluate(try parse("cpu < 1%"), sample: bare) == (false, nil))
     }
 
-    func testRestartsInAWindowCountIncreasesOfTheCounter() {
+    func testRestartsInAWindowCountWhatWasSeenInIt() {
         let t0 = Date(timeIntervalSince1970: 1_000_000)
-        let samples: [(Date, Int)] = [(t0, 5), (t0 + 60, 6), (t0 + 120, 6), (t0 + 500, 8), (t0 + 700, 1)]
-        XCTAssertEqual(AlertEngine.restartsIn(600, before: t0 + 700, samples), 3, "6→8 and a new start 8→1 within 10m; 5→6 is older")
-        XCTAssertEqual(AlertEngine.restartsIn(1000, before: t0 + 700, samples), 4)
-        XCTAssertEqual(AlertEngine.restartsIn(100, before: t0 + 700, samples), 1)
+        let seen: [(Date, Int)] = [(t0 + 60, 1), (t0 + 500, 2), (t0 + 700, 1)]
+        XCTAssertEqual(AlertEngine.restartsIn(600, before: t0 + 700, seen), 3, "the one seen at 60s is older than 10m")
+        XCTAssertEqual(AlertEngine.restartsIn(1000, before: t0 + 700, seen), 4)
+        XCTAssertEqual(AlertEngine.restartsIn(100, before: t0 + 700, seen), 1)
     }
 }

@@ -110,6 +110,28 @@ final class AlertEngineTests: XCTestCase {
         XCTAssertEqual(sent.statuses, [.firing, .resolved], "at 700s the one seen at 60s has left the window: 2")
     }
 
+    /// A supervisor calls `observe` at every sample: with rules that do not hold it reads no
+    /// file after the first sample, writes none, and costs microseconds (bound loose: the
+    /// machine is shared).
+    func testObserveIsCheapWhenNothingChanges() throws {
+        let rules = try ["cpu > 80%", "memory > 1GiB", "restarts > 3 in 10m", "health == unhealthy", "probe_latency > 2s"].enumerated().map { i, w in
+            var r = try rule(w)
+            r.name = "r\(i)"
+            return r
+        }
+        let sent = RecordingDispatcher()
+        let engine = AlertEngine(rules: AlertRuleSet(rules: rules), paths: StatePaths(root: root), dispatcher: sent)
+        let began = Monotonic.now()
+        for i in 0..<10_000 {
+            engine.observe(sample: MetricSample(time: t0.addingTimeInterval(Double(i)), state: .running, health: .healthy, cpuPercent: 5,
+                                                memoryBytes: 1 << 20, probeLatencyMs: 3, restarts: 0), org: "acme", service: "api", host: "h")
+        }
+        let perSample = (Monotonic.now() - began) / 10_000
+        XCTAssertLessThan(perSample, 100e-6, "observe took \(Int(perSample * 1e6))µs per sample")
+        XCTAssertEqual(sent.statuses, [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/state/alerts"), "nothing written")
+    }
+
     func testStateMachineTable() throws {
         let r = try rule("cpu > 80%", for: 60, repeat: 300)
         let now = t0

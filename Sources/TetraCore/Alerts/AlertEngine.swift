@@ -22,7 +22,9 @@ public final class AlertEngine: @unchecked Sendable {
         let rules: [AlertRule]
         var file: AlertSubjectFile
         let path: String
-        /// (time, restarts counter) of recent samples, for `restarts > N in W`.
+        /// The counter at the previous sample, and the restarts seen since (time, how many)
+        /// within the longest window, for `restarts > N in W`: an entry per change only.
+        var lastRestarts: Int? = nil
         var restarts: [(Date, Int)] = []
         let window: TimeInterval
         init(rules: [AlertRule], file: AlertSubjectFile, path: String) {
@@ -88,10 +90,13 @@ public final class AlertEngine: @unchecked Sendable {
     }
 
     static func remember(_ sample: MetricSample, in subject: Subject) {
-        subject.restarts.append((sample.time, sample.restarts))
+        if let last = subject.lastRestarts, sample.restarts != last {
+            // A counter that went down is a new `svc start`: it counts from 0.
+            subject.restarts.append((sample.time, sample.restarts > last ? sample.restarts - last : sample.restarts))
+        }
+        subject.lastRestarts = sample.restarts
         let horizon = sample.time.addingTimeInterval(-subject.window)
-        // Keep one sample at or before the horizon: the base of the first difference.
-        while subject.restarts.count > 1, subject.restarts[1].0 <= horizon { subject.restarts.removeFirst() }
+        if let first = subject.restarts.first, first.0 <= horizon { subject.restarts.removeAll { $0.0 <= horizon } }
     }
 
     /// The event for a transition (`startsAt` from the state, `endsAt` when resolved).
@@ -103,8 +108,8 @@ public final class AlertEngine: @unchecked Sendable {
     }
 
     /// Whether `condition` holds for `sample`, and the measured value as text (nil when the
-    /// measure was not taken: then it does not hold). `restarts`: (time, counter) of recent
-    /// samples, for a windowed restarts rule.
+    /// measure was not taken: then it does not hold). `restarts`: the recent
+    /// restarts (time seen, how many), for a windowed restarts rule.
     public static func evaluate(_ condition: AlertCondition, sample: MetricSample, restarts: [(Date, Int)] = []) -> (Bool, String?) {
         func number(_ v: Double?) -> (Bool, String?) { (condition.holds(number: v), v.map(condition.format)) }
         switch condition.measure {
@@ -122,16 +127,10 @@ public final class AlertEngine: @unchecked Sendable {
         }
     }
 
-    /// Restarts counted in the `window` before `now`: the increases of the counter between
-    /// consecutive samples (a counter that went down, a new `svc start`, counts from 0).
-    static func restartsIn(_ window: TimeInterval, before now: Date, _ samples: [(Date, Int)]) -> Int {
+    /// Restarts seen in the `window` before `now`.
+    static func restartsIn(_ window: TimeInterval, before now: Date, _ seen: [(Date, Int)]) -> Int {
         let horizon = now.addingTimeInterval(-window)
-        var total = 0
-        for i in samples.indices.dropFirst() where samples[i].0 > horizon {
-            let delta = samples[i].1 - samples[i - 1].1
-            total += delta >= 0 ? delta : samples[i].1
-        }
-        return total
+        return seen.reduce(0) { $1.0 > horizon ? $0 + $1.1 : $0 }
     }
 }
 

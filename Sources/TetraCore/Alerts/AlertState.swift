@@ -79,6 +79,8 @@ public enum AlertStateMachine {
     /// (with the measured `value`) at `now`.
     public static func step(_ state: AlertRuleState?, holds: Bool, value: String?, now: Date,
                             rule: AlertRule) -> (AlertRuleState, AlertEventStatus?) {
+        // The common case of a sample: never held, still does not (nothing formatted).
+        if state == nil && !holds { return (neverHeld, nil) }
         let current = state ?? AlertRuleState(status: .inactive, since: now)
         switch (current.status, holds) {
         case (.inactive, false):
@@ -105,6 +107,9 @@ public enum AlertStateMachine {
             return (next, .resolved)
         }
     }
+
+    /// The state of a rule whose condition never held for a subject (not persisted).
+    static let neverHeld = AlertRuleState(status: .inactive, since: Date(timeIntervalSince1970: 0))
 
     static func firing(_ now: Date, _ value: String?) -> AlertRuleState {
         var s = AlertRuleState(status: .firing, since: now, value: value)

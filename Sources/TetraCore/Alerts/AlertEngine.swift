@@ -53,16 +53,18 @@ public final class AlertEngine: @unchecked Sendable {
             var changed = false
             var out: [AlertEvent] = []
             for rule in subject.rules {
-                let (holds, value) = Self.evaluate(rule.condition, sample: sample, restarts: subject.restarts)
+                let measured = Self.measure(rule.condition, sample: sample, restarts: subject.restarts)
+                let holds = Self.holds(rule.condition, measured)
                 let before = subject.file.rules[rule.id]
-                let (after, send) = AlertStateMachine.step(before, holds: holds, value: value, now: sample.time, rule: rule)
+                let (after, send) = AlertStateMachine.step(before, holds: holds, value: Self.text(rule.condition, measured),
+                                                           now: sample.time, rule: rule)
                 if before.map({ $0 != after }) ?? (after.status != .inactive) {
                     subject.file.rules[rule.id] = after
                     changed = true
                 }
                 if let send {
                     out.append(Self.event(rule, send, state: after, previous: before, subject: .service(org: org, name: service),
-                                          host: host, value: value, now: sample.time))
+                                          host: host, value: Self.text(rule.condition, measured), now: sample.time))
                 }
             }
             if changed {
@@ -107,24 +109,49 @@ public final class AlertEngine: @unchecked Sendable {
                           endsAt: status == .resolved ? now : nil, time: now)
     }
 
-    /// Whether `condition` holds for `sample`, and the measured value as text (nil when the
-    /// measure was not taken: then it does not hold). `restarts`: the recent
-    /// restarts (time seen, how many), for a windowed restarts rule.
-    public static func evaluate(_ condition: AlertCondition, sample: MetricSample, restarts: [(Date, Int)] = []) -> (Bool, String?) {
-        func number(_ v: Double?) -> (Bool, String?) { (condition.holds(number: v), v.map(condition.format)) }
+    /// A measure as taken from a sample: a number (nil: not taken) or a word.
+    enum Measured {
+        case number(Double?)
+        case word(String)
+    }
+
+    static func measure(_ condition: AlertCondition, sample: MetricSample, restarts: [(Date, Int)]) -> Measured {
         switch condition.measure {
-        case .cpu: return number(sample.cpuPercent)
-        case .memory: return number(sample.memoryBytes.map { Double($0) })
-        case .threads: return number(sample.threads.map { Double($0) })
-        case .open_files: return number(sample.openFiles.map { Double($0) })
-        case .probe_latency: return number(sample.probeLatencyMs)
+        case .cpu: return .number(sample.cpuPercent)
+        case .memory: return .number(sample.memoryBytes.map { Double($0) })
+        case .threads: return .number(sample.threads.map { Double($0) })
+        case .open_files: return .number(sample.openFiles.map { Double($0) })
+        case .probe_latency: return .number(sample.probeLatencyMs)
         case .restarts:
-            guard let window = condition.window else { return number(Double(sample.restarts)) }
-            return number(Double(restartsIn(window, before: sample.time, restarts)))
-        case .health: return (condition.holds(word: sample.health.rawValue), sample.health.rawValue)
-        case .state: return (condition.holds(word: sample.state.rawValue), sample.state.rawValue)
-        case .cert_days_left: return (false, nil)
+            guard let window = condition.window else { return .number(Double(sample.restarts)) }
+            return .number(Double(restartsIn(window, before: sample.time, restarts)))
+        case .health: return .word(sample.health.rawValue)
+        case .state: return .word(sample.state.rawValue)
+        case .cert_days_left: return .number(nil)
         }
+    }
+
+    static func holds(_ condition: AlertCondition, _ measured: Measured) -> Bool {
+        switch measured {
+        case .number(let v): return condition.holds(number: v)
+        case .word(let w): return condition.holds(word: w)
+        }
+    }
+
+    /// The measured value in the rule's unit (`93.5%`), nil when not taken.
+    static func text(_ condition: AlertCondition, _ measured: Measured) -> String? {
+        switch measured {
+        case .number(let v): return v.map(condition.format)
+        case .word(let w): return w
+        }
+    }
+
+    /// Whether `condition` holds for `sample`, and the measured value as text (nil when the
+    /// measure was not taken: then it does not hold). `restarts`: the recent restarts (time
+    /// seen, how many), for a windowed restarts rule.
+    public static func evaluate(_ condition: AlertCondition, sample: MetricSample, restarts: [(Date, Int)] = []) -> (Bool, String?) {
+        let measured = measure(condition, sample: sample, restarts: restarts)
+        return (holds(condition, measured), text(condition, measured))
     }
 
     /// Restarts seen in the `window` before `now`.

@@ -77,7 +77,8 @@ public enum AlertSubject: Sendable, Hashable {
 public enum AlertStateMachine {
     /// The new state and the notification to send (nil: none) when the condition `holds`
     /// (with the measured `value`) at `now`.
-    public static func step(_ state: AlertRuleState?, holds: Bool, value: String?, now: Date,
+    /// `value` is formatted only when the state changes.
+    public static func step(_ state: AlertRuleState?, holds: Bool, value: @autoclosure () -> String?, now: Date,
                             rule: AlertRule) -> (AlertRuleState, AlertEventStatus?) {
         // The common case of a sample: never held, still does not (nothing formatted).
         if state == nil && !holds { return (neverHeld, nil) }
@@ -86,23 +87,23 @@ public enum AlertStateMachine {
         case (.inactive, false):
             return (current, nil)
         case (.inactive, true):
-            if rule.forSeconds <= 0 { return (firing(now, value), .firing) }
-            return (AlertRuleState(status: .pending, since: now, value: value), nil)
+            if rule.forSeconds <= 0 { return (firing(now, value()), .firing) }
+            return (AlertRuleState(status: .pending, since: now, value: value()), nil)
         case (.pending, true):
-            if now.timeIntervalSince(current.sinceDate) >= rule.forSeconds { return (firing(now, value), .firing) }
+            if now.timeIntervalSince(current.sinceDate) >= rule.forSeconds { return (firing(now, value()), .firing) }
             return (current, nil)
         case (.pending, false):
-            return (AlertRuleState(status: .inactive, since: now, value: value), nil)
+            return (AlertRuleState(status: .inactive, since: now, value: value()), nil)
         case (.firing, true):
             guard let every = rule.repeatSeconds,
                   let last = current.last_sent_at.flatMap(Timestamps.parseISO8601),
                   now.timeIntervalSince(last) >= every else { return (current, nil) }
             var next = current
             next.last_sent_at = Timestamps.iso8601(now)
-            next.value = value
+            next.value = value()
             return (next, .firing)
         case (.firing, false):
-            var next = AlertRuleState(status: .inactive, since: now, value: value)
+            var next = AlertRuleState(status: .inactive, since: now, value: value())
             next.starts_at = current.starts_at
             return (next, .resolved)
         }

@@ -65,6 +65,36 @@ final class AlertsCommandTests: XCTestCase {
         XCTAssertTrue(list.stdout.contains("down     acme  web      firing"), list.stdout)
     }
 
+    /// `for` holds across runs of the check (cron): pending first, firing once it elapsed.
+    func testCheckKeepsPendingAcrossRunsUntilForElapses() throws {
+        let runner = FakeProcessRunner(ordering: .anyOrder)
+        var cli = InProcess(runner: runner)
+        try makeOrg(cli, alerts: """
+
+            [[alerts]]
+            name = "web-down"
+            service = "web"
+            when = "state != running"
+            for = "5m"
+            notify = ["page"]
+
+            [notifiers.page]
+            command = ["/usr/local/bin/page", "--team", "ops"]
+
+            """)
+        let first = cli.run(["alerts", "check"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.contains("web-down  acme  web      pending"), first.stdout)
+        cli.now = { Date(timeIntervalSince1970: 1_795_000_000 + 240) }
+        XCTAssertEqual(cli.run(["alerts", "check"]).status, 0, "4 minutes: still pending")
+        expectPage(runner)
+        cli.now = { Date(timeIntervalSince1970: 1_795_000_000 + 300) }
+        let fired = cli.run(["alerts", "check"])
+        XCTAssertEqual(fired.status, 1)
+        XCTAssertTrue(fired.stdout.contains("firing: delivered"), fired.stdout)
+        XCTAssertEqual(runner.assertAllExpectationsMet(), [])
+    }
+
     func testAFailedDeliveryIsExit1AndRecorded() throws {
         let runner = FakeProcessRunner(ordering: .anyOrder)
         let cli = InProcess(runner: runner)

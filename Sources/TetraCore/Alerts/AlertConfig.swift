@@ -127,7 +127,11 @@ public struct AlertRuleSet: Sendable {
             guard let data = try AtomicFile.readIfExists(paths.org(org) + "/org.toml", limit: InputFile.configLimit) else {
                 throw CoreError.notFound(what: "org", name: org, hint: Suggest.didYouMean(org, in: store.names()) ?? "see 'tetra org list'")
             }
-            let document = try TOMLDocument(bytes: Array(data), fileName: display)
+            let document: TOMLDocument
+            do { document = try TOMLDocument(bytes: Array(data), fileName: display) } catch let e as ConfigError {
+                problems += e.problems.map { var p = $0; p.file = p.file ?? display; return p }
+                continue
+            }
             let read = AlertConfigReader.read(document, file: display, org: org, directory: paths.org(org),
                                               services: nil, globalNotifiers: global.notifierNames, secrets: nil)
             problems += read.problems

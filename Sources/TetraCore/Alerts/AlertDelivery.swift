@@ -105,12 +105,16 @@ public struct AlertDelivery: AlertDispatching {
     /// One attempt: nil when delivered, else why not (never with the URL in it).
     func once(_ event: AlertEvent, _ notifier: AlertNotifier, body: Data) -> String? {
         switch notifier.kind {
-        case .webhook:
+        case .webhook(let template):
             let url: String
             do {
-                let org = notifier.org ?? event.org
-                guard let org else { return "no org to read the webhook's secrets from" }
-                url = try notifier.webhookURL(secrets: try SecretsFile.load(core.paths.org(org) + "/secrets.env").values)
+                var secrets: [String: String] = [:]
+                if template.contains("{{") {
+                    // A rule across orgs reads the secrets of the org its alert is about.
+                    guard let org = notifier.org ?? event.org else { return "no org to read the webhook's secrets from" }
+                    secrets = try SecretsFile.load(core.paths.org(org) + "/secrets.env").values
+                }
+                url = try notifier.webhookURL(secrets: secrets)
             } catch {
                 return (error as? any TetraError)?.message ?? "the webhook does not render"
             }

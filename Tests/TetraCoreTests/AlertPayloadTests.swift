@@ -88,7 +88,7 @@ final class AlertPayloadTests: XCTestCase {
         }
         let history = try String(contentsOfFile: AlertHistoryEntry.path(paths), encoding: .utf8)
         XCTAssertFalse(history.contains("SECRET-TOKEN"))
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/state/alerts/outbox"), [], "no body file left")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/state/alerts/_outbox"), [], "no body file left")
     }
 
     func testAFailedWebhookIsRecordedWithoutItsURL() throws {

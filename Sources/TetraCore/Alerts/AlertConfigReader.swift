@@ -11,7 +11,6 @@ enum AlertConfigReader {
         var notifierNames: Set<String> = []
     }
 
-    static let ruleKeys = ["name", "service", "domain", "when", "for", "repeat", "notify", "severity"]
     static let notifierKeys = ["webhook", "command"]
 
     /// `config/alerts.toml` (none: no rule).
@@ -76,79 +75,9 @@ enum AlertConfigReader {
     static let keyOffset = -1
 
     static func readRule(_ t: TOMLTable, base: [String], org: String?, file: String, services: [String]?,
-                         notifiers: Set<String>, at: At) -> AlertRule? {
-        var ok = true
-        func problem(_ key: String, _ message: String, offset: Int? = nil) {
-            ok = false
-            at(base + [key], message, offset)
-        }
-        for key in t.keys where !ruleKeys.contains(key) {
-            problem(key, "unknown key '\(Names.printable(key))'" + (Suggest.didYouMean(key, in: ruleKeys).map { " (\($0))" } ?? "")
-                    + "; a rule has " + ruleKeys.joined(separator: ", "), offset: keyOffset)
-        }
-        func string(_ key: String) -> String? {
-            guard let v = t[key] else { return nil }
-            guard let s = v.stringValue else { problem(key, "must be a string, not \(v.typeName)"); return nil }
-            return s
-        }
-        let name = string("name") ?? ""
-        if t["name"] == nil { problem("name", "a rule needs a name") } else if let reason = Names.problem(with: name) {
-            problem("name", "invalid rule name: \(reason)")
-        }
-        var condition: AlertCondition? = nil
-        if let when = string("when") {
-            do { condition = try AlertCondition.parse(when) } catch { problem("when", error.message, offset: error.offset) }
-        } else if t["when"] == nil {
-            problem("when", "a rule needs a condition, e.g. when = \"cpu > 80%\"")
-        }
-        func duration(_ key: String) -> TimeInterval? {
-            guard let text = string(key) else { return nil }
-            guard let d = try? DurationValue.parse(text) else {
-                problem(key, "invalid duration '\(Names.printable(text))' (expected e.g. 30s, 2m, 4h)")
-                return nil
-            }
-            return d.seconds
-        }
-        let forSeconds = duration("for") ?? 0
-        let repeatSeconds = duration("repeat")
-        if let r = repeatSeconds, r <= 0 { problem("repeat", "must be longer than 0 (leave it out to send once)") }
-        var target = "*"
-        let isCert = condition?.measure == .cert_days_left
-        if let s = string("service") {
-            target = s
-            if isCert && s != "*" { problem("service", "a cert_days_left rule is about certificates: name one with domain = \"...\"") }
-            else if s != "*", let reason = Names.problem(with: s) { problem("service", "invalid service name: \(reason)") }
-            else if s != "*", let services, !services.contains(s) {
-                problem("service", "no service '\(Names.printable(s))' in services/" + (Suggest.didYouMean(s, in: services).map { " (\($0))" } ?? ""))
-            }
-        }
-        if let d = string("domain") {
-            if condition != nil && !isCert { problem("domain", "only a cert_days_left rule names a domain (use service = \"...\")") }
-            else if d != "*", (try? Names.validateDomain(d, allowWildcard: true)) == nil { problem("domain", "invalid domain '\(Names.printable(d))'") }
-            else { target = d.lowercased() }
-        }
-        var notify: [String] = []
-        switch t["notify"] {
-        case nil: problem("notify", "a rule needs notify = [\"NOTIFIER\", ...]")
-        case .array(let items)?:
-            if items.isEmpty { problem("notify", "names no notifier (notify = [\"ops\"])") }
-            for (i, item) in items.enumerated() {
-                guard let n = item.stringValue else { ok = false; at(base + ["notify", String(i)], "must be a notifier's name (a string)", nil); continue }
-                if !notifiers.contains(n) {
-                    ok = false
-                    at(base + ["notify", String(i)], "unknown notifier '\(Names.printable(n))'"
-                       + (Suggest.didYouMean(n, in: Array(notifiers)).map { " (\($0))" } ?? "")
-                       + (notifiers.isEmpty ? "; define it as [notifiers.\(Names.printable(n))]" : "; notifiers: " + notifiers.sorted().joined(separator: ", ")), nil)
-                }
-                notify.append(n)
-            }
-        case let other?: problem("notify", "must be an array of notifier names, not \(other.typeName)")
-        }
-        let severity = string("severity") ?? AlertRule.defaultSeverity
-        if let reason = Names.problem(with: severity) { problem("severity", "invalid severity: \(reason)") }
-        guard ok, let condition else { return nil }
-        return AlertRule(name: name, org: org, target: target, condition: condition, forSeconds: forSeconds,
-                         repeatSeconds: repeatSeconds, notify: notify, severity: severity, file: file)
+                         notifiers: Set<String>, at: @escaping At) -> AlertRule? {
+        var reader = AlertRuleReader(table: t, base: base, at: at)
+        return reader.rule(org: org, file: file, services: services, notifiers: notifiers)
     }
 
     static func readNotifier(_ name: String, _ value: TOMLValue, org: String?, directory: String, secrets: [String: String]?,

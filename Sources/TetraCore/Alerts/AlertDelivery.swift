@@ -140,7 +140,7 @@ public struct AlertDelivery: AlertDispatching {
 
     func post(_ url: String, body: Data) -> String? {
         guard !url.contains("\n"), !url.contains("\r") else { return "the webhook URL has a line break" }
-        let outbox = AlertSubjectFile.directory(core.paths) + "/outbox"
+        let outbox = AlertSubjectFile.directory(core.paths) + "/_outbox"
         let bodyFile = outbox + "/" + AtomicFile.randomHex(8) + ".json"
         do {
             try AtomicFile.ensureDirectory(outbox, mode: 0o700)

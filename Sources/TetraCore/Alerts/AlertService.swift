@@ -79,14 +79,14 @@ public struct AlertService: Sendable {
         let root = AlertSubjectFile.directory(paths)
         var out: [String: [SubjectState]] = [:]
         var warnings: [String] = []
-        for dir in ((try? LocalFiles.list(root)) ?? nil ?? []).sorted() where dir != "outbox" && !dir.hasPrefix(".") {
+        for dir in ((try? LocalFiles.list(root)) ?? nil ?? []).sorted() where dir == "_certs" || Names.isValid(dir) {
             guard let files = (try? LocalFiles.list(root + "/" + dir)) ?? nil else { continue }
             for file in files.sorted() where file.hasSuffix(".json") && !file.hasPrefix(".") {
                 let name = String(file.dropLast(5))
                 let (loaded, problem) = AlertSubjectFile.load(root + "/" + dir + "/" + file)
                 if let problem { warnings.append(problem) }
                 for (id, s) in loaded.rules {
-                    let isCert = dir == "certs"
+                    let isCert = dir == "_certs"
                     out[id, default: []].append(SubjectState(org: isCert ? nil : dir, service: isCert ? nil : name,
                                                              domain: isCert ? SSLService.domain(forDirectory: name) : nil,
                                                              status: s.status, changed_at: s.since, starts_at: s.status == .firing ? s.starts_at : nil,

@@ -34,7 +34,7 @@ public struct AlertRuleState: Codable, Sendable, Equatable {
 }
 
 /// The states of every rule about one subject: `state/alerts/<org>/<service>.json`, or
-/// `state/alerts/certs/<domain>.json`. Written atomically (0600) when a state changes.
+/// `state/alerts/_certs/<domain>.json`. Written atomically (0600) when a state changes.
 public struct AlertSubjectFile: Codable, Sendable, Equatable {
     /// Rule id (`acme/api-hot`, `*/cert-expiring`) → state.
     public var rules: [String: AlertRuleState]
@@ -44,7 +44,7 @@ public struct AlertSubjectFile: Codable, Sendable, Equatable {
     public static func path(_ paths: StatePaths, subject: AlertSubject) -> String {
         switch subject {
         case .service(let org, let name): return directory(paths) + "/\(org)/\(name).json"
-        case .certificate(let domain): return directory(paths) + "/certs/\(SSLService.directoryName(for: domain)).json"
+        case .certificate(let domain): return directory(paths) + "/_certs/\(SSLService.directoryName(for: domain)).json"
         }
     }
 

@@ -127,6 +127,22 @@ final class AlertConfigTests: XCTestCase {
             XCTAssertEqual((error as? ConfigError)?.exitCode, .invalidConfig)
             XCTAssertEqual((error as? ConfigError)?.problems.count, 2)
         }
+        // A literal webhook URL is allowed, with a warning to keep it in a secret.
+        try """
+        [org]
+        name = "acme"
+
+        [environments.dev]
+        target = "/srv/acme/dev"
+
+        [notifiers.ops]
+        webhook = "https://hooks.example.com/T0/abc"
+        """.write(toFile: dir + "/org.toml", atomically: true, encoding: .utf8)
+        let literal = try OrgValidator(paths: paths).validate(org: "acme")
+        XCTAssertTrue(literal.valid)
+        XCTAssertEqual(literal.warnings.map(\.description), [
+            "orgs/acme/org.toml:8:11: notifiers.ops.webhook: a webhook URL written here is snapshotted and pushed with the org; keep it in secrets.env: webhook = \"{{ secrets.NAME }}\"",
+        ])
     }
 
     func testRulesAcrossOrgsUseTheirOwnNotifiers() throws {

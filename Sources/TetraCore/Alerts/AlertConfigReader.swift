@@ -9,6 +9,8 @@ enum AlertConfigReader {
         var problems: [ConfigProblem] = []
         /// Every notifier defined, valid or not (a rule naming an invalid one is not also wrong).
         var notifierNames: Set<String> = []
+        /// Not wrong, but worth saying (a webhook URL written in the file, not in a secret).
+        var warnings: [ConfigProblem] = []
     }
 
     static let notifierKeys = ["webhook", "command"]
@@ -41,7 +43,14 @@ enum AlertConfigReader {
             if let notifiers = value.tableValue {
                 for (name, entry) in notifiers {
                     result.notifierNames.insert(name)
-                    if let n = readNotifier(name, entry, org: org, directory: directory, secrets: secrets, at: at) { result.notifiers[name] = n }
+                    if let n = readNotifier(name, entry, org: org, directory: directory, secrets: secrets, at: at) {
+                        result.notifiers[name] = n
+                        if case .webhook(let url) = n.kind, !url.contains("{{") {
+                            result.warnings.append(ConfigProblem(file: file, position: position(document, ["notifiers", name, "webhook"], offset: nil),
+                                                                 keyPath: "notifiers.\(name).webhook",
+                                                                 message: "a webhook URL written here is snapshotted and pushed with the org; keep it in secrets.env: webhook = \"{{ secrets.NAME }}\""))
+                        }
+                    }
                 }
             } else {
                 at(["notifiers"], "must be a table of notifiers ([notifiers.NAME]), not \(value.typeName)")
@@ -199,9 +208,10 @@ extension AlertConfigReader {
     /// The problems of the rules and notifiers of an org's org.toml (`org validate`,
     /// `doctor`): keys, conditions, services and notifiers named, secrets of webhook templates.
     static func validate(_ document: TOMLDocument, file: String, org: String, paths: StatePaths, services: [String],
-                         secrets: [String: String]) -> [ConfigProblem] {
+                         secrets: [String: String]) -> (problems: [ConfigProblem], warnings: [ConfigProblem]) {
         let global = readGlobal(paths: paths)
-        return read(document, file: file, org: org, directory: paths.org(org), services: services,
-                    globalNotifiers: global.notifierNames, secrets: secrets).problems
+        let read = read(document, file: file, org: org, directory: paths.org(org), services: services,
+                        globalNotifiers: global.notifierNames, secrets: secrets)
+        return (read.problems, read.warnings)
     }
 }

@@ -129,7 +129,9 @@ extension OrgValidator {
         problems += services.problems
         warnings += services.warnings
         if let document = orgDocument {
-            problems += AlertConfigReader.validate(document, file: display, org: name, paths: paths, services: services.names, secrets: inputs.secrets)
+            let alerts = AlertConfigReader.validate(document, file: display, org: name, paths: paths, services: services.names, secrets: inputs.secrets)
+            problems += alerts.problems
+            warnings += alerts.warnings
         }
 
         let all = ValidationProblem.normalized(problems.map { ValidationProblem($0, root: paths.root) })

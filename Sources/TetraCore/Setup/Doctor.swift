@@ -68,9 +68,10 @@ public struct Doctor {
     /// config/alerts.toml (rules across orgs): every problem (docs/alerts.md).
     func alertChecks() -> [Check] {
         guard LocalFiles.exists(AlertRuleSet.globalFile(core.paths)) else { return [] }
-        let problems = AlertConfigReader.readGlobal(paths: core.paths).problems
-        if problems.isEmpty { return [Check(name: "config alerts.toml", status: .ok, detail: "valid")] }
-        return problems.map { Check(name: "config alerts.toml", status: .problem, detail: $0.description) }
+        let read = AlertConfigReader.readGlobal(paths: core.paths)
+        if read.problems.isEmpty && read.warnings.isEmpty { return [Check(name: "config alerts.toml", status: .ok, detail: "valid")] }
+        return read.problems.map { Check(name: "config alerts.toml", status: .problem, detail: $0.description) }
+            + read.warnings.map { Check(name: "config alerts.toml", status: .warning, detail: $0.description) }
     }
 
     func tetraConfigChecks() -> [Check] {

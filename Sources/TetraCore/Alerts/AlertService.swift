@@ -63,8 +63,7 @@ public struct AlertService: Sendable {
         let rows = set.rules.map { rule -> RuleState in
             let subjects = (states[rule.id] ?? []).filter { org == nil || $0.org == nil || $0.org == org }
                 .sorted { ($0.org ?? "", $0.service ?? $0.domain ?? "") < ($1.org ?? "", $1.service ?? $1.domain ?? "") }
-            let rank: [AlertStatus: Int] = [.inactive: 0, .pending: 1, .firing: 2]
-            let worst = subjects.max { (rank[$0.status]!, $0.changed_at) < (rank[$1.status]!, $1.changed_at) }
+            let worst = subjects.max { ($0.status.rank, $0.changed_at) < ($1.status.rank, $1.changed_at) }
             let isCert = rule.condition.measure == .cert_days_left
             return RuleState(alert: rule.name, org: rule.org, service: isCert ? nil : rule.target, domain: isCert ? rule.target : nil,
                              when: rule.condition.description, for: DurationValue.format(rule.forSeconds),

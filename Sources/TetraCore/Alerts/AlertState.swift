@@ -5,6 +5,15 @@ import FoundationEssentials
 /// Leaving `firing` sends `resolved` and goes back to `inactive`.
 public enum AlertStatus: String, Sendable, Equatable, Codable {
     case inactive, pending, firing
+
+    /// Worse is higher: a rule shows its worst subject.
+    var rank: Int {
+        switch self {
+        case .inactive: return 0
+        case .pending: return 1
+        case .firing: return 2
+        }
+    }
 }
 
 /// What a notification says: `firing`, `resolved`, or `test` (`alerts test`).

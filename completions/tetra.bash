@@ -353,6 +353,7 @@ __tetra_arg_kind() {
     'ssl rollback|0') REPLY='dynamic' ;;
     'ssl import|0') REPLY='dynamic' ;;
     'ssl delete|0') REPLY='dynamic' ;;
+    'alerts test|0') REPLY='dynamic' ;;
     'completion|0') REPLY='choices:bash zsh fish' ;;
     *) REPLY='' ;;
     esac

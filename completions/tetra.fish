@@ -757,6 +757,8 @@ function __tetra_arg_kind
             echo 'dynamic'
         case 'ssl delete|0'
             echo 'dynamic'
+        case 'alerts test|0'
+            echo 'dynamic'
         case 'completion|0'
             echo 'choices:bash zsh fish'
     end

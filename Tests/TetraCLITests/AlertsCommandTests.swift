@@ -63,6 +63,7 @@ final class AlertsCommandTests: XCTestCase {
         XCTAssertFalse(again.stdout.contains("\"sent\""), again.stdout)
         let list = cli.run(["alerts", "list"])
         XCTAssertTrue(list.stdout.contains("down     acme  web      firing"), list.stdout)
+        XCTAssertEqual(cli.run(["__complete", "alerts", "test", "w"]).stdout, "web-hot\n")
     }
 
     /// `for` holds across runs of the check (cron): pending first, firing once it elapsed.

@@ -58,7 +58,7 @@ enum AlertsCommands {
     static var test: CommandSpec {
         CommandSpec("test", summary: "Send a test notification through the notifiers of rule NAME",
                     discussion: "Exit 1 when a notifier did not get it (after its retries); the history records it as `test`.",
-                    arguments: [ArgSpec("NAME", help: "the rule's name")],
+                    arguments: [ArgSpec("NAME", help: "the rule's name", completion: .dynamic(.alerts))],
                     examples: ["tetra alerts test api-hot", "tetra alerts test cert-expiring --org acme --json"], json: true,
                     handler: { inv, env in
                         let entry = try service(env).test(inv.required("NAME"), org: env.options.org)

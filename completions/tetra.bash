@@ -5,7 +5,7 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init quickstart doctor audit config ports org env svc exec export template library volume ssl search tag completion' ;;
+    '') REPLY='help init quickstart doctor audit config ports org env svc exec export template library volume ssl alerts search tag completion' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
@@ -18,6 +18,7 @@ __tetra_subcommands() {
     'library') REPLY='init update status log rollback list' ;;
     'volume') REPLY='list get create delete prune backup restore' ;;
     'ssl') REPLY='list get generate ensure renew rollback import delete' ;;
+    'alerts') REPLY='list history test check' ;;
     'tag') REPLY='add remove' ;;
     *) REPLY='' ;;
     esac
@@ -119,6 +120,11 @@ __tetra_flags() {
     'ssl rollback') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ssl import') REPLY='--cert --key --chain --tag --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ssl delete') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'alerts') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'alerts list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'alerts history') REPLY='--since --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'alerts test') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'alerts check') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'search') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'tag') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'tag add') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -224,6 +230,11 @@ __tetra_value_flags() {
     'ssl rollback') REPLY=' --dir --org --color --lock-wait ' ;;
     'ssl import') REPLY=' --cert --key --chain --tag --dir --org --color --lock-wait ' ;;
     'ssl delete') REPLY=' --dir --org --color --lock-wait ' ;;
+    'alerts') REPLY=' --dir --org --color --lock-wait ' ;;
+    'alerts list') REPLY=' --dir --org --color --lock-wait ' ;;
+    'alerts history') REPLY=' --since --dir --org --color --lock-wait ' ;;
+    'alerts test') REPLY=' --dir --org --color --lock-wait ' ;;
+    'alerts check') REPLY=' --dir --org --color --lock-wait ' ;;
     'search') REPLY=' --dir --org --color --lock-wait ' ;;
     'tag') REPLY=' --dir --org --color --lock-wait ' ;;
     'tag add') REPLY=' --env --dir --org --color --lock-wait ' ;;
@@ -354,6 +365,7 @@ __tetra_arg_kind() {
     'ssl rollback|0') REPLY='dynamic' ;;
     'ssl import|0') REPLY='dynamic' ;;
     'ssl delete|0') REPLY='dynamic' ;;
+    'alerts test|0') REPLY='dynamic' ;;
     'tag add|0') REPLY='choices:org env host service port certificate' ;;
     'tag remove|0') REPLY='choices:org env host service port certificate' ;;
     'completion|0') REPLY='choices:bash zsh fish' ;;

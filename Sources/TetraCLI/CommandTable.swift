@@ -30,6 +30,7 @@ public enum CommandTable {
             LibraryCommands.spec,
             VolumeCommands.spec,
             SSLCommands.spec,
+            AlertsCommands.spec,
             SearchCommands.spec,
             TagCommands.spec,
             CompletionCommands.completion,

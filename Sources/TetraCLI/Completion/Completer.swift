@@ -169,6 +169,9 @@ public struct StateNameProvider: DynamicNameProviding {
             let named = words.dropLast().last { !$0.hasPrefix("-") && Names.isValid($0) && OrgStore(paths: paths).exists($0) }
             guard let org = named ?? orgInWords(words) else { return [] }
             return Array(Set(((try? SnapshotStore(paths: paths).log(org)) ?? []).map(\.id)))
+        case .alerts:
+            // Rules of every org and of config/alerts.toml (none while they do not validate).
+            return Array(Set(((try? AlertRuleSet.load(paths: paths))?.rules ?? []).map(\.name)))
         case .commands:
             return []
         }

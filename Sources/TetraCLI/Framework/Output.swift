@@ -57,9 +57,9 @@ public struct Style: Sendable {
     /// Colours a status word the way operators expect.
     public func status(_ s: String) -> String {
         switch s {
-        case "ok", "running", "healthy", "correct", "clean", "valid", "present": return green(s)
-        case "warning", "starting", "unhealthy", "drift", "stale", "behind", "dirty": return yellow(s)
-        case "error", "failed", "crashloop", "missing", "conflict", "problem": return red(s)
+        case "ok", "running", "healthy", "correct", "clean", "valid", "present", "delivered": return green(s)
+        case "warning", "starting", "unhealthy", "drift", "stale", "behind", "dirty", "pending": return yellow(s)
+        case "error", "failed", "crashloop", "missing", "conflict", "problem", "firing": return red(s)
         default: return s
         }
     }

@@ -13,7 +13,7 @@ public enum CompletionKind: Sendable, Equatable {
 
 /// Groups of names completed at run time by `tetra __complete`.
 public enum DynamicNames: String, Sendable, CaseIterable {
-    case commands, orgs, envs, ports, portRanges = "port-ranges", templates, services, domains, volumes, releases, snapshots
+    case commands, orgs, envs, ports, portRanges = "port-ranges", templates, services, domains, volumes, releases, snapshots, alerts
 }
 
 /// The type of a flag's value; checked at parse time so a bad value is a usage error.

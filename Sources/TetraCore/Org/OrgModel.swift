@@ -201,7 +201,8 @@ public struct LoadedOrg: Sendable {
         var decoded = TOMLDecoder().decodeCollecting(OrgConfig.self, from: document, file: file)
         decoded.warnings = decoded.warnings.filter { w in
             let key = w.keyPath ?? ""
-            return !(key.hasPrefix("org.") || key == "org")
+            // `[[alerts]]` and `[notifiers]` are read (and validated) by AlertConfigReader.
+            return !(key.hasPrefix("org.") || key == "org") && !AlertConfigReader.owns(w)
         }
         return decoded
     }

@@ -109,7 +109,8 @@ extension OrgValidator {
         let inputs = self.inputs(orgDirectory: directory)
         var environments: [String] = []
 
-        if let document = Self.readDocument(directory + "/org.toml", display: display, problems: &problems) {
+        let orgDocument = Self.readDocument(directory + "/org.toml", display: display, problems: &problems)
+        if let document = orgDocument {
             let decoded = LoadedOrg.decode(document, file: display)
             problems += decoded.problems
             warnings += decoded.warnings
@@ -127,6 +128,11 @@ extension OrgValidator {
         let services = serviceProblems(org: name, inputs: inputs)
         problems += services.problems
         warnings += services.warnings
+        if let document = orgDocument {
+            let alerts = AlertConfigReader.validate(document, file: display, org: name, paths: paths, services: services.names, secrets: inputs.secrets)
+            problems += alerts.problems
+            warnings += alerts.warnings
+        }
 
         let all = ValidationProblem.normalized(problems.map { ValidationProblem($0, root: paths.root) })
         return OrgValidation(org: name, valid: all.isEmpty, environments: environments, services: services.names,

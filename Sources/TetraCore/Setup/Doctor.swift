@@ -65,6 +65,19 @@ public struct Doctor {
 
     /// config/tetra.toml parses and has the right types; unknown keys are warnings.
     func configChecks() -> [Check] {
+        alertChecks() + tetraConfigChecks()
+    }
+
+    /// config/alerts.toml (rules across orgs): every problem (docs/alerts.md).
+    func alertChecks() -> [Check] {
+        guard LocalFiles.exists(AlertRuleSet.globalFile(core.paths)) else { return [] }
+        let read = AlertConfigReader.readGlobal(paths: core.paths)
+        if read.problems.isEmpty && read.warnings.isEmpty { return [Check(name: "config alerts.toml", status: .ok, detail: "valid")] }
+        return read.problems.map { Check(name: "config alerts.toml", status: .problem, detail: $0.description) }
+            + read.warnings.map { Check(name: "config alerts.toml", status: .warning, detail: $0.description) }
+    }
+
+    func tetraConfigChecks() -> [Check] {
         guard FileManager.default.fileExists(atPath: core.paths.globalConfig) else { return [] }
         do {
             let (_, warnings) = try GlobalSettings.loadWithWarnings(core.paths)

@@ -6,6 +6,7 @@ enum OrgCommands {
     static var spec: CommandSpec {
         CommandSpec("org", summary: "Organizations: config files pushed to environments as atomic releases", subcommands: [
             list, show, use, create, template, validate, delete, set, push, pull, status, rollback, history, diff, OrgSnapshotCommands.spec,
+            OrgGitCommands.update, OrgGitCommands.log, OrgGitCommands.branches,
         ])
     }
 
@@ -162,11 +163,14 @@ enum OrgCommands {
                     arguments: [ArgSpec("ORG", help: "the new org's name")],
                     flags: [FlagSpec("template", value: .string, placeholder: "NAME", default: "org/default",
                                      help: "a directory template from the library or built in", completion: .dynamic(.templates)),
-                            setFlag],
-                    examples: ["tetra org create acme", "tetra org create shop --set domain=shop.example --set deploy_user=ops"],
+                            setFlag] + OrgGitCommands.createFlags,
+                    examples: ["tetra org create acme", "tetra org create shop --set domain=shop.example --set deploy_user=ops",
+                               "tetra org create shop --from-git ssh://git@git.example/ops/shop.git --ref main"],
                     mutates: true, json: true, handler: { inv, env in
             let name = inv.required("ORG")
             try Names.validate(name, what: "org")
+            if let url = inv.flag("from-git") { return try OrgGitCommands.create(name, url: url, inv, env) }
+            if inv.flag("ref") != nil { throw UsageError("--ref goes with --from-git", commandPath: inv.path) }
             let values = try values(inv)
             if !env.options.dryRun { try env.ensureStateRoot() }
             let admin = OrgAdmin(context: env.core)
@@ -290,14 +294,19 @@ enum OrgCommands {
                     docs/fleets.md); exit 1 when a host failed, 6 when none could be reached. Local targets hard-link unchanged files of the previous release; ssh
                     targets use rsync when both ends have it, else tar over ssh. --dry-run prints the
                     file-level diff against the current release and changes nothing.
+                    An org that is a git work tree: --ref REV pushes the org exactly as committed at
+                    REV (a tag, branch or commit; the work tree is not touched; exit 4 when REV does
+                    not exist); without it, uncommitted changes to tracked files are refused (exit 1)
+                    unless --allow-dirty. The release records commit, ref and dirty (docs/git.md).
                     """,
-                    arguments: [orgArg, envArg], flags: [messageFlag, approveFlag] + FleetCommandSupport.pushFlags,
+                    arguments: [orgArg, envArg], flags: [messageFlag, approveFlag] + OrgGitCommands.pushFlags + FleetCommandSupport.pushFlags,
                     examples: ["tetra org push acme dev", "tetra org push acme prod --approve -m 'raise workers'",
+                               "tetra org push acme prod --ref v1.4.0 --approve",
                                "tetra org push acme staging --dry-run", "tetra org push acme prod --approve --hosts tag:eu --batch 25%"],
                     mutates: true, json: true, handler: { inv, env in
             let r = try service(env).push(org: inv.required("ORG"), env: inv.required("ENV"), message: inv.flag("message"),
                                           dryRun: env.options.dryRun, approve: inv.has("approve"),
-                                          fleet: try FleetCommandSupport.options(inv))
+                                          fleet: try FleetCommandSupport.options(inv), ref: inv.flag("ref"), allowDirty: inv.has("allow-dirty"))
             switch r {
             case .target(let r): return CommandOutput(json: r, text: deployText(r, verb: "pushed"))
             case .fleet(let f): return CommandOutput(exitCode: f.exitCode, json: f, text: FleetCommandSupport.text(f, env: env))
@@ -402,9 +411,11 @@ enum OrgCommands {
     static var rollback: CommandSpec {
         CommandSpec("rollback", summary: "Switch ENV's current to the previous (or given) release; re-render from its snapshot if it was pruned",
                     arguments: [orgArg, envArg],
-                    flags: [FlagSpec("to", value: .string, placeholder: "RELEASE", help: "the release to go back to", completion: .dynamic(.releases)),
+                    flags: [FlagSpec("to", value: .string, placeholder: "RELEASE", help: "the release to go back to, or a git commit (abbreviated too) of a git org",
+                                     completion: .dynamic(.releases)),
                             approveFlag] + FleetCommandSupport.pushFlags,
-                    examples: ["tetra org rollback acme prod --approve", "tetra org rollback acme dev --to 20261121T160301Z-3f2a9c1"],
+                    examples: ["tetra org rollback acme prod --approve", "tetra org rollback acme dev --to 20261121T160301Z-3f2a9c1",
+                               "tetra org rollback acme prod --to 3f2a9c1 --approve"],
                     mutates: true, json: true, handler: { inv, env in
             let r = try service(env).rollback(org: inv.required("ORG"), env: inv.required("ENV"), to: inv.flag("to"),
                                               approve: inv.has("approve"), dryRun: env.options.dryRun,

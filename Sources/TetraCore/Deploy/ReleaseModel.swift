@@ -251,6 +251,8 @@ public struct ReleaseMetadata: Sendable, Equatable {
     /// Set by `ReleaseManager.deploy` from the manifest.
     public var contentHash: String
     public var fileCount: Int
+    /// The git commit it was rendered from (an org that is a git work tree).
+    public var git: GitRevision? = nil
 
     public init(id: String = "", org: String, env: String, snapshot: String, created: Date, by: String,
                 source: String, message: String? = nil, contentHash: String = "", fileCount: Int = 0) {
@@ -276,6 +278,11 @@ public struct ReleaseMetadata: Sendable, Equatable {
         t["by"] = .string(by)
         t["source"] = .string(source)
         if let message { t["message"] = .string(message) }
+        if let git {
+            t["commit"] = .string(git.commit)
+            if let ref = git.ref { t["ref"] = .string(ref) }
+            t["dirty"] = .boolean(git.dirty)
+        }
         t["content_hash"] = .string(contentHash)
         t["files"] = .integer(Int64(fileCount))
         return "# written by tetra; describes this release\n" + TOMLSerializer.serialize(t)
@@ -292,11 +299,15 @@ public struct ReleaseMetadata: Sendable, Equatable {
         guard let created = Timestamps.parseISO8601(try string("created")) else {
             throw ConfigError(ConfigProblem(file: file, keyPath: "created", message: "not an ISO 8601 time"))
         }
-        return ReleaseMetadata(id: try string("id"), org: try string("org"), env: try string("env"),
-                               snapshot: try string("snapshot"), created: created, by: try string("by"),
-                               source: try string("source"), message: t["message"]?.stringValue,
-                               contentHash: t["content_hash"]?.stringValue ?? "",
-                               fileCount: Int(t["files"]?.integerValue ?? 0))
+        var meta = ReleaseMetadata(id: try string("id"), org: try string("org"), env: try string("env"),
+                                   snapshot: try string("snapshot"), created: created, by: try string("by"),
+                                   source: try string("source"), message: t["message"]?.stringValue,
+                                   contentHash: t["content_hash"]?.stringValue ?? "",
+                                   fileCount: Int(t["files"]?.integerValue ?? 0))
+        if let commit = t["commit"]?.stringValue {
+            meta.git = GitRevision(commit: commit, ref: t["ref"]?.stringValue, dirty: t["dirty"]?.boolValue ?? false)
+        }
+        return meta
     }
 }
 

@@ -159,8 +159,10 @@ struct FleetPush {
 
     /// Phase 3: activation in batches. Returns the outcome once every batch is settled.
     private func activate(_ id: ReleaseID, source: PushUnit.Source, intent: PushUnit.Intent) throws -> FleetPushOutcome.Outcome {
-        let meta = ReleaseMetadata(org: org, env: envName, snapshot: source.snapshot ?? "", created: context.now(), by: service.by,
+        var made = ReleaseMetadata(org: org, env: envName, snapshot: source.snapshot ?? "", created: context.now(), by: service.by,
                                    source: intent.source, message: intent.message)
+        made.git = source.revision
+        let meta = made
         let verifier = FleetVerifier(context: context, commands: spec.hooks.verify ?? [], ports: source.inputs.ports)
         let ready = runs.filter { $0.staged }
         var failures = runs.filter(\.failed).count
@@ -194,6 +196,7 @@ struct FleetPush {
                                       target: "\(on.count) host\(on.count == 1 ? "" : "s")", by: service.by, source: meta.source,
                                       message: meta.message)
         entry.hosts = on.map(\.host.name)
+        entry.record(meta.git)
         service.recordHistory(entry)
     }
 

@@ -58,15 +58,16 @@ extension OrgService {
     /// `org push` to an environment of many hosts (see `FleetPush`), under the org's lock
     /// from the snapshot to the last host settled.
     func pushFleet(_ org: LoadedOrg, inputs: OrgValidator.Inputs, envName: String, env: EnvironmentConfig, spec: FleetSpec,
-                   message: String?, dryRun: Bool) throws -> FleetPushOutcome {
+                   message: String?, dryRun: Bool, revision: GitRevision? = nil) throws -> FleetPushOutcome {
         let push = try FleetPush(service: self, org: org.name, envName: envName, env: env, spec: spec)
         let intent = PushUnit.Intent(action: .push, source: "push", message: message)
-        if dryRun { return try push.run(PushUnit.Source(org: org, inputs: inputs), intent, dryRun: true) }
+        if dryRun { return try push.run(PushUnit.Source(org: org, inputs: inputs, revision: revision), intent, dryRun: true) }
         return try withOrgLock(org.name) {
             context.progress.step("snapshotting \(org.name)")
-            let snap = try snapshots.take(org: org.name, directory: org.directory, reason: "push \(envName)", by: by, now: context.now(),
-                                          scanning: "files")
-            return try push.run(PushUnit.Source(org: org, inputs: inputs, snapshot: snap.id, scanned: snap.scanned), intent, dryRun: false)
+            let snap = try snapshots.take(org: org.name, directory: org.directory, reason: "push \(envName)" + (revision.map { " at \($0.commit.prefix(12))" } ?? ""),
+                                          by: by, now: context.now(), scanning: "files")
+            return try push.run(PushUnit.Source(org: org, inputs: inputs, snapshot: snap.id, scanned: snap.scanned, revision: revision), intent,
+                                dryRun: false)
         }
     }
 }

@@ -21,6 +21,17 @@ public struct LocalHistoryEntry: Codable, Sendable, Equatable {
     /// A push to an environment with hosts: the hosts it left on `release` (one entry per
     /// push; `target` then says how many).
     public var hosts: [String]? = nil
+    /// A git org: the commit the release was rendered from, the ref asked for, and whether
+    /// tracked files had uncommitted changes (docs/git.md).
+    public var commit: String? = nil
+    public var ref: String? = nil
+    public var dirty: Bool? = nil
+
+    mutating func record(_ revision: GitRevision?) {
+        commit = revision?.commit
+        ref = revision?.ref
+        dirty = revision?.dirty
+    }
 
     public init(time: String, org: String, env: String, action: String, release: String, previous: String?,
                 snapshot: String?, target: String, by: String, source: String, message: String?) {

@@ -17,6 +17,10 @@ extension OrgService {
         public var by: String?
         public var source: String?
         public var snapshot: String?
+        /// A git org: the commit, ref and dirtiness the release was rendered from.
+        public var commit: String?
+        public var ref: String?
+        public var dirty: Bool?
         public var drift: DriftSummary?
         public var error: String?
         /// The release a rollback would go back to, when it has drifted too (see `rollbackDrift`).
@@ -87,6 +91,9 @@ extension OrgService {
                     s.by = meta.by
                     s.source = meta.source
                     s.snapshot = meta.snapshot.isEmpty ? nil : meta.snapshot
+                    s.commit = meta.git?.commit
+                    s.ref = meta.git?.ref
+                    s.dirty = meta.git?.dirty
                 }
                 s.error = meta.problem
                 s.drift = DriftSummary(try manager.drift(current))

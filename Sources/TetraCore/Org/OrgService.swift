@@ -183,22 +183,27 @@ public struct OrgService: Sendable {
     /// `org push ORG ENV`: validate, snapshot the org source, render, deploy, record.
     /// An environment of many hosts is pushed by `FleetPush` (`fleet` chooses its hosts
     /// and overrides its rollout).
+    /// `ref`: push the org as committed at that git ref (a git org only), not the working
+    /// copy. `allowDirty`: push a git org's working copy although tracked files changed.
     public func push(org name: String, env envName: String, message: String?, dryRun: Bool, approve: Bool,
-                     fleet: FleetOptions = FleetOptions()) throws -> PushResult {
+                     fleet: FleetOptions = FleetOptions(), ref: String? = nil, allowDirty: Bool = false) throws -> PushResult {
         try Names.validate(name, what: "org")
         if !dryRun { reconcilePending(name) }
         try Names.validate(envName, what: "env")
-        let (org, inputs) = try loadValid(name, renderEnvironments: [])
+        let exported = try ref.map { _ in try scratch("ref") }
+        defer { exported.map(removeScratch) }
+        let (org, inputs, revision) = try pushSource(name, ref: ref, allowDirty: allowDirty, exportInto: exported)
         let env = try org.environment(envName)
         if !dryRun { try requireApproval(env, name: envName, verb: "push", approve: approve) }
         if let spec = try fleetSpec(org, envName: envName, env: env, options: fleet) {
-            return .fleet(try pushFleet(org, inputs: inputs, envName: envName, env: env, spec: spec, message: message, dryRun: dryRun))
+            return .fleet(try pushFleet(org, inputs: inputs, envName: envName, env: env, spec: spec, message: message, dryRun: dryRun,
+                                        revision: revision))
         }
-        return .target(try pushTarget(org, inputs: inputs, envName: envName, env: env, message: message, dryRun: dryRun))
+        return .target(try pushTarget(org, inputs: inputs, envName: envName, env: env, message: message, dryRun: dryRun, revision: revision))
     }
 
     private func pushTarget(_ org: LoadedOrg, inputs: OrgValidator.Inputs, envName: String, env: EnvironmentConfig,
-                            message: String?, dryRun: Bool) throws -> DeployOutcome {
+                            message: String?, dryRun: Bool, revision: GitRevision?) throws -> DeployOutcome {
         let name = org.name
         // Every template must render for this environment before anything is touched.
         _ = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
@@ -206,7 +211,7 @@ public struct OrgService: Sendable {
         var unit = try PushUnit(service: self, org: name, envName: envName, env: env)
         let intent = PushUnit.Intent(action: .push, source: "push", message: message)
         if dryRun {
-            return try unit.deploy(PushUnit.Source(org: org, inputs: inputs), intent, dryRun: true)
+            return try unit.deploy(PushUnit.Source(org: org, inputs: inputs, revision: revision), intent, dryRun: true)
         }
         // Reach the target first: a dead host fails before anything changes locally. Its lock
         // is taken and what `current` holds is read in the same round trip; the lock is held
@@ -218,9 +223,9 @@ public struct OrgService: Sendable {
         return try withOrgLock(name) {
             context.progress.step("snapshotting \(name)")
             // The snapshot's walk of files/ is the render's (one walk, its hashes included).
-            let snap = try snapshots.take(org: name, directory: org.directory, reason: "push \(envName)", by: by, now: context.now(),
-                                          scanning: "files")
-            return try unit.deploy(PushUnit.Source(org: org, inputs: inputs, snapshot: snap.id, scanned: snap.scanned), intent,
+            let snap = try snapshots.take(org: name, directory: org.directory, reason: "push \(envName)" + (revision.map { " at \($0.commit.prefix(12))" } ?? ""),
+                                          by: by, now: context.now(), scanning: "files")
+            return try unit.deploy(PushUnit.Source(org: org, inputs: inputs, snapshot: snap.id, scanned: snap.scanned, revision: revision), intent,
                                    dryRun: false)
         }
     }
@@ -320,7 +325,7 @@ public struct OrgService: Sendable {
         try Names.validate(envName, what: "env")
         let org = try store.load(name)
         let env = try org.environment(envName)
-        let wanted = try to.map { try ReleaseID($0) }
+        let wanted = try to.map { try rollbackTarget($0, org: name, envName: envName, env: env) }
         if !dryRun { try requireApproval(env, name: envName, verb: "rollback", approve: approve) }
         if env.isFleet, let spec = try fleetSpec(org, envName: envName, env: env, options: fleet) {
             return .fleet(try rollbackFleet(org, envName: envName, env: env, spec: spec, to: wanted, dryRun: dryRun))

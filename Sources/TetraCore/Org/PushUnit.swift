@@ -31,6 +31,8 @@ struct PushUnit {
         var inputs: OrgValidator.Inputs
         var snapshot: String?
         var scanned: [TreeWalker.Entry]?
+        /// A git org: what the tree was taken from.
+        var revision: GitRevision? = nil
     }
 
     /// Why: the history's action and source, the operator's message, and whether the
@@ -97,11 +99,13 @@ struct PushUnit {
         if dryRun { return outcome }
         try context.interrupt.check()
         let id = service.newReleaseID(contentHash: manifest.contentHash, after: state.releases.last)
-        let meta = ReleaseMetadata(org: org, env: envName, snapshot: source.snapshot ?? "", created: context.now(), by: service.by,
+        var meta = ReleaseMetadata(org: org, env: envName, snapshot: source.snapshot ?? "", created: context.now(), by: service.by,
                                    source: intent.source, message: intent.message)
+        meta.git = source.revision
         var entry = LocalHistoryEntry(time: Timestamps.iso8601(context.now()), org: org, env: envName, action: intent.action.rawValue,
                                       release: id.rawValue, previous: state.current?.rawValue, snapshot: source.snapshot,
                                       target: target.description, by: service.by, source: intent.source, message: intent.message)
+        entry.record(source.revision)
         let journal = try service.beginChange(entry)
         let handed = lock
         lock = nil // the deploy releases it from here on

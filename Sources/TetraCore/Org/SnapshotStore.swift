@@ -202,6 +202,8 @@ public struct SnapshotStore: Sendable {
             }
             guard kind == .file else { return }
             if !rel.utf8.contains(UInt8(ascii: "/")), Self.excluded.contains(rel) { return }
+            // A git org's repository is git's to keep: the snapshot holds the work tree.
+            if rel.hasPrefix(".git/") || rel == ".git" { return }
             count += 1
             if count % 256 == 0 { try interrupt?.check() }
             let path = directory + "/" + rel

@@ -108,7 +108,7 @@ public struct SearchCatalog: Sendable {
         var out: [SearchResource] = []
         for e in entries.reversed() where e.action != "rollback" && seen.insert(e.env + "/" + e.release).inserted {
             out.append(SearchResource(kind: .release, name: e.release, org: org, env: e.env, host: e.hosts?.joined(separator: ","),
-                                      description: e.message,
+                                      description: e.message, commit: e.commit,
                                       detail: "\(e.action) by \(e.by) at \(e.time)" + (e.hosts.map { " to \($0.joined(separator: ", "))" } ?? "")))
         }
         return out

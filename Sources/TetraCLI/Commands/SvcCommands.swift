@@ -345,6 +345,8 @@ enum SvcCommands {
                             let port = try cat.resolvePort(def)
                             let supervisor = Supervisor(definition: def, paths: sp, port: port, environment: env.cli.environment,
                                                         token: token, interrupt: env.core.interrupt, now: env.core.now)
+                            let orgMetrics = (try? LoadedOrg.load(name: org, directory: env.paths.org(org)))?.config.metrics
+                            supervisor.metricsInterval = MetricsSettings.effective(service: def.metricsInterval, org: orgMetrics)
                             return CommandOutput(exitCode: supervisor.run())
                         } catch let e as any TetraError {
                             var rec = ServiceRecord(org: org, name: name, state: "failed", token: token, now: env.core.now())

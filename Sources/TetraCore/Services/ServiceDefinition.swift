@@ -101,6 +101,8 @@ public struct ServiceDefinition: Sendable, Equatable {
     public var onDeploy: OnDeploy = .restart
     /// `reload = [...]`: run (in the service's directory) instead of SIGHUP by `on_deploy = "reload"`.
     public var reload: [String]?
+    /// `[metrics] interval`: how often its supervisor samples it (nil: the org's, else 10 s).
+    public var metricsInterval: TimeInterval?
     /// The file it was read from.
     public var file: String
 
@@ -156,6 +158,7 @@ private struct RawService: Decodable {
     var logs: RawLogs?
     var on_deploy: String?
     var reload: [String]?
+    var metrics: MetricsConfig?
 
     struct RawHealth: Decodable {
         var http: String?
@@ -376,6 +379,12 @@ extension ServiceDefinition {
                                     restart: restart, logs: logs, docker: docker, file: file)
         def.onDeploy = onDeploy
         def.reload = raw.reload
+        if let text = raw.metrics?.interval {
+            switch MetricsSettings.interval(text) {
+            case .success(let v): def.metricsInterval = v
+            case .failure(let p): problem(["metrics", "interval"], p.message)
+            }
+        }
         let all = (decoded.problems + problems).enumerated().sorted { a, b in
             let pa = a.element.position ?? SourcePosition(line: 0, column: 0), pb = b.element.position ?? SourcePosition(line: 0, column: 0)
             return (pa.line, pa.column, a.offset) < (pb.line, pb.column, b.offset)

@@ -50,7 +50,7 @@ enum SvcCommands {
                     With --env ENV, status, start, stop, restart, health and logs act on the hosts of
                     ENV instead (the services a push started there), in parallel, one row per host.
                     """,
-                    subcommands: [list, status, start, stop, restart, logs, health, create, remove, boot, supervise])
+                    subcommands: [list, status, MetricsCommands.top, start, stop, restart, logs, health, create, remove, boot, supervise])
     }
 
     static let nameArg = ArgSpec("NAME", help: "service name", completion: .dynamic(.services))

@@ -18,9 +18,9 @@ public enum MetricMeasure: Int, CaseIterable, Sendable {
     func value(of s: MetricSample) -> Double? {
         switch self {
         case .cpu: return s.cpuPercent
-        case .memory: return s.memoryBytes.map(Double.init)
-        case .threads: return s.threads.map(Double.init)
-        case .openFiles: return s.openFiles.map(Double.init)
+        case .memory: return s.memoryBytes.map { Double($0) } // not Double(bitPattern:)
+        case .threads: return s.threads.map { Double($0) }
+        case .openFiles: return s.openFiles.map { Double($0) }
         case .probeLatency: return s.probeLatencyMs
         }
     }

@@ -11,13 +11,13 @@ final class SupervisorMetrics {
     var nextAt: TimeInterval
     /// The health result already reported (a probe's latency is reported once).
     var reportedProbe: Date? = nil
+    /// The process whose group the sampler has a first reading of.
+    var primed: Int32? = nil
 
     init(interval: TimeInterval, recorder: MetricsRecorder, start: TimeInterval) {
         self.interval = interval
         self.recorder = recorder
-        // The first sample one second in: CPU needs two readings, the second one is the first
-        // with a percentage.
-        nextAt = start + min(1, interval)
+        nextAt = start + interval
     }
 }
 
@@ -38,6 +38,12 @@ extension Supervisor {
     func sampleIfDue() {
         guard let m = metrics else { return }
         let mono = Monotonic.now()
+        // A first reading of a new process group, taken while the supervisor is awake anyway
+        // (it just spawned it): the first sample then has a CPU percentage.
+        if let pid = child, m.primed != pid {
+            _ = m.sampler.sample(pgid: pid, monotonic: mono)
+            m.primed = pid
+        }
         guard mono >= m.nextAt else { return }
         m.nextAt += m.interval
         if m.nextAt <= mono { m.nextAt = mono + m.interval }

@@ -79,11 +79,11 @@ extension MetricsStore {
                              warnings: warnings.isEmpty ? nil : warnings)
     }
 
-    /// The newest sample and the probe latencies of the `window` seconds before it.
-    public func latest(window: TimeInterval = 300) throws -> (sample: MetricRecord, latencies: [Double])? {
+    /// The newest sample and the probe latencies of the `window` seconds before `now`.
+    public func latest(window: TimeInterval = 300, now: Date) throws -> (sample: MetricRecord, latencies: [Double])? {
         let records = try ring(.sample).read()
         guard let last = records.last else { return nil }
-        let from = last.timeMs - Int64(window * 1000)
+        let from = MetricRecord.milliseconds(now) - Int64(window * 1000)
         let latencies = records.filter { $0.timeMs > from }.compactMap { $0.stat(.probeLatency).map { Double($0.avg) } }
         return (last, latencies)
     }

@@ -44,7 +44,7 @@ public struct ServiceTop {
             }
             let store = MetricsStore(paths: manager.core.paths, org: manager.org, service: s.name)
             do {
-                guard let (last, latencies) = try store.latest() else { return row }
+                guard let (last, latencies) = try store.latest(now: manager.core.now()) else { return row }
                 row.probe_latency_p50_ms = MetricsStore.percentile(latencies, 50)
                 row.probe_latency_p95_ms = MetricsStore.percentile(latencies, 95)
                 // Measurements of a process that runs now (not of an earlier run).

@@ -79,7 +79,7 @@ __tetra_flags() {
     'svc') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc status') REPLY='--env --hosts --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'svc top') REPLY='--watch --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc top') REPLY='--watch --env --hosts --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc start') REPLY='--all --env --hosts --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc stop') REPLY='--all --env --hosts --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc restart') REPLY='--env --hosts --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -88,7 +88,7 @@ __tetra_flags() {
     'svc create') REPLY='--command --port --health-http --enabled --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc remove') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc boot') REPLY='--print-unit --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
-    'metrics') REPLY='--since --step --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'metrics') REPLY='--since --step --env --hosts --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'exec') REPLY='--hosts --parallel --timeout --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'export') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'export compose') REPLY='--output --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -182,7 +182,7 @@ __tetra_value_flags() {
     'svc') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc list') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc status') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
-    'svc top') REPLY=' --dir --org --color --lock-wait ' ;;
+    'svc top') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
     'svc start') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
     'svc stop') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
     'svc restart') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
@@ -191,7 +191,7 @@ __tetra_value_flags() {
     'svc create') REPLY=' --command --port --health-http --dir --org --color --lock-wait ' ;;
     'svc remove') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc boot') REPLY=' --dir --org --color --lock-wait ' ;;
-    'metrics') REPLY=' --since --step --dir --org --color --lock-wait ' ;;
+    'metrics') REPLY=' --since --step --env --hosts --dir --org --color --lock-wait ' ;;
     'exec') REPLY=' --hosts --parallel --timeout --dir --org --color --lock-wait ' ;;
     'export') REPLY=' --dir --org --color --lock-wait ' ;;
     'export compose') REPLY=' --output -o --dir --org --color --lock-wait ' ;;
@@ -238,12 +238,14 @@ __tetra_flag_kind() {
     'org rollback|--to') REPLY='dynamic' ;;
     'env rollback|--to') REPLY='dynamic' ;;
     'svc status|--env') REPLY='dynamic' ;;
+    'svc top|--env') REPLY='dynamic' ;;
     'svc start|--env') REPLY='dynamic' ;;
     'svc stop|--env') REPLY='dynamic' ;;
     'svc restart|--env') REPLY='dynamic' ;;
     'svc logs|--env') REPLY='dynamic' ;;
     'svc health|--env') REPLY='dynamic' ;;
     'svc create|--port') REPLY='dynamic' ;;
+    'metrics|--env') REPLY='dynamic' ;;
     'export compose|--output') REPLY='file' ;;
     'export compose|-o') REPLY='file' ;;
     'template render|--vars') REPLY='file' ;;

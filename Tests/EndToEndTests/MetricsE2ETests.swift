@@ -128,3 +128,62 @@ final class MetricsE2ETests: XCTestCase {
         XCTAssertEqual(try f.t.run(["metrics", "idle", "--org", f.org, "--since", "91d"]).status, 2)
     }
 }
+
+/// `metrics --env` and `svc top --env` across the hosts of an environment whose hosts are
+/// local directories (each host's tetra answers from its own rings; no network needed).
+final class MetricsFleetLocalE2ETests: XCTestCase {
+    override func tearDown() { DeployFixture.removeTemporaryDirectories() }
+
+    func testEveryHostAnswersFromItsOwnRings() throws {
+        let root = DeployFixture.tempDir("tetra-metrics-fleet")
+        let tetra = Tetra(stateRoot: root + "/state-root")
+        XCTAssertEqual(try tetra.run(["init"]).status, 0)
+        let org = tetra.stateRoot + "/orgs/shop"
+        try FileManager.default.createDirectory(atPath: org + "/services", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: org + "/files", withIntermediateDirectories: true)
+        try "x\n".write(toFile: org + "/files/x.txt", atomically: true, encoding: .utf8)
+        try """
+        [org]
+        name = "shop"
+        [environments.prod]
+        hosts = [{ name = "h1", target = "\(root)/h1" }, { name = "h2", target = "\(root)/h2" }]
+        services = ["ticker"]
+        """.write(toFile: org + "/org.toml", atomically: true, encoding: .utf8)
+        try "command = [\"sleep\", \"300\"]\n[metrics]\ninterval = \"1s\"\n".write(toFile: org + "/services/ticker.toml", atomically: true, encoding: .utf8)
+        let push = try tetra.run(["org", "push", "shop", "prod"])
+        XCTAssertEqual(push.status, 0, push.stderr)
+        defer { _ = try? tetra.run(["svc", "stop", "--all", "--env", "prod", "--org", "shop"]) }
+        func doc(_ args: [String]) throws -> [String: Any] {
+            let r = try tetra.run(args + ["--env", "prod", "--org", "shop", "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
+        }
+        func pointsByHost() throws -> [String: Int] {
+            var out: [String: Int] = [:]
+            for s in try doc(["metrics", "ticker", "--since", "5m"])["series"] as? [[String: Any]] ?? [] {
+                out[s["host"] as? String ?? ""] = (s["points"] as? [Any])?.count ?? 0
+            }
+            return out
+        }
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            let c = try pointsByHost()
+            if c.count == 2 && (c.values.min() ?? 0) >= 2 { break }
+            usleep(200_000)
+        }
+        let counts = try pointsByHost()
+        XCTAssertEqual(counts.keys.sorted(), ["h1", "h2"])
+        XCTAssertGreaterThanOrEqual(counts.values.min() ?? 0, 2, "\(counts)")
+        let metrics = try doc(["metrics", "ticker"])
+        XCTAssertEqual(metrics["host_count"] as? Int, 2)
+        XCTAssertEqual(metrics["service"] as? String, "ticker")
+
+        let top = try doc(["svc", "top"])
+        let rows = top["services"] as? [[String: Any]] ?? []
+        XCTAssertEqual(rows.compactMap { $0["host"] as? String }.sorted(), ["h1", "h2"], "\(top)")
+        XCTAssertTrue(rows.allSatisfy { ($0["memory_bytes"] as? Int ?? 0) > 0 && $0["state"] as? String == "running" }, "\(rows)")
+        let text = try tetra.run(["svc", "top", "--env", "prod", "--org", "shop"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("h1") && text.stdout.contains("h2") && text.stdout.contains("ticker"), text.stdout)
+    }
+}

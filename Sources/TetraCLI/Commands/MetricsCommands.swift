@@ -15,13 +15,13 @@ enum MetricsCommands {
                     """,
                     arguments: [SvcCommands.nameArg],
                     flags: [FlagSpec("since", value: .duration, placeholder: "DURATION", help: "how far back (default 1h, at most 90d)"),
-                            FlagSpec("step", value: .duration, placeholder: "DURATION", help: "merge points into buckets of DURATION (e.g. 1m, 1h)")],
-                    examples: ["tetra metrics api", "tetra metrics api --since 7d --step 1h", "tetra metrics api --since 10m --json"],
+                            FlagSpec("step", value: .duration, placeholder: "DURATION", help: "merge points into buckets of DURATION (e.g. 1m, 1h)")]
+                        + SvcFleetCommands.flags,
+                    examples: ["tetra metrics api", "tetra metrics api --since 7d --step 1h", "tetra metrics api --since 10m --json",
+                               "tetra metrics api --env prod --since 1h --step 5m"],
                     json: true,
                     handler: { inv, env in
                         let name = try Names.validated(inv.required("NAME"), what: "service")
-                        let m = try SvcCommands.manager(env, inv)
-                        _ = try m.single(name)
                         let since = try inv.duration("since") ?? 3600
                         guard since > 0, since <= 90 * 86400 else {
                             throw UsageError("--since must be between 1s and 90d", usage: "tetra metrics NAME --since 1h", commandPath: inv.path)
@@ -30,6 +30,9 @@ enum MetricsCommands {
                         if let step, step < 1 {
                             throw UsageError("--step must be at least 1s", usage: "tetra metrics NAME --step 1m", commandPath: inv.path)
                         }
+                        if let out = try fleetSeries(inv, env, name: name) { return out }
+                        let m = try SvcCommands.manager(env, inv)
+                        _ = try m.single(name)
                         let store = MetricsStore(paths: env.paths, org: m.org, service: name)
                         let series = store.series(org: m.org, service: name, since: since, step: step, now: env.core.now())
                         let notes = (series.warnings ?? []).map { "warning: \($0)" }
@@ -46,18 +49,18 @@ enum MetricsCommands {
                     process group); probe latency p50/p95 over the last 5 minutes. A docker service is
                     read from its cgroup. --watch redraws every 2s until Ctrl-C.
                     """,
-                    flags: [FlagSpec("watch", short: "w", help: "redraw every 2s until interrupted")],
-                    examples: ["tetra svc top", "tetra svc top --watch", "tetra svc top --json"], json: true,
+                    flags: [FlagSpec("watch", short: "w", help: "redraw every 2s until interrupted")] + SvcFleetCommands.flags,
+                    examples: ["tetra svc top", "tetra svc top --watch", "tetra svc top --json", "tetra svc top --env prod --watch"], json: true,
                     handler: { inv, env in
+                        if inv.has("watch") && env.options.json { throw UsageError("--watch does not support --json", commandPath: inv.path) }
+                        if inv.flag("env") != nil {
+                            guard inv.has("watch") else { return try SvcFleetCommands.handle(inv, env, verb: "top")! }
+                            try watch(env) { try SvcFleetCommands.handle(inv, env, verb: "top")!.text }
+                            return CommandOutput()
+                        }
                         var top = ServiceTop(manager: try SvcCommands.manager(env, inv))
                         if inv.has("watch") {
-                            if env.options.json { throw UsageError("--watch does not support --json", commandPath: inv.path) }
-                            while !env.core.interrupt.isRaised {
-                                let frame = try top.rows()
-                                let clear = env.cli.stdoutIsTerminal ? "\u{1B}[H\u{1B}[2J" : ""
-                                env.cli.stdout.write(clear + Timestamps.iso8601(env.core.now()) + "\n" + table(frame.rows, env: env))
-                                Threads.sleep(2)
-                            }
+                            try watch(env) { table(try top.rows().rows, env: env) }
                             return CommandOutput()
                         }
                         let frame = try top.rows()
@@ -66,6 +69,73 @@ enum MetricsCommands {
                         return CommandOutput(json: Result(org: top.manager.org, services: frame.rows), text: text,
                                              notes: frame.warnings.map { "warning: \($0)" })
                     })
+    }
+
+    /// Clears the screen (on a terminal) and prints a frame every 2 s until Ctrl-C.
+    static func watch(_ env: CommandEnvironment, frame: () throws -> String) throws {
+        while !env.core.interrupt.isRaised {
+            let text = try frame()
+            let clear = env.cli.stdoutIsTerminal ? "\u{1B}[H\u{1B}[2J" : ""
+            env.cli.stdout.write(clear + Timestamps.iso8601(env.core.now()) + "\n" + text)
+            Threads.sleep(2)
+        }
+    }
+
+    /// `svc top --env`: the columns of a host's rows.
+    static var fleetColumns: [(String, (HostJSON) -> String)] {
+        func number(_ r: HostJSON, _ k: String) -> Double? { r[k]?.text.flatMap(Double.init) }
+        func ms(_ v: Double?) -> String { v.map { NumberText.fixed($0, digits: 0) + "ms" } ?? "-" }
+        return [("service", { $0["service"]?.text ?? "-" }), ("state", { $0["state"]?.text ?? "-" }),
+                ("health", { $0["health"]?.text ?? "-" }),
+                ("cpu", { r in number(r, "cpu_percent").map { NumberText.fixed($0, digits: 1) + "%" } ?? "-" }),
+                ("memory", { r in number(r, "memory_bytes").map { ProgressFormat.bytes(Int64($0)) } ?? "-" }),
+                ("restarts", { $0["restarts"]?.text ?? "-" }),
+                ("uptime", { r in SvcCommands.uptime(r["uptime_seconds"]?.text.flatMap { Int($0) }) }),
+                ("probe p50/p95", { r in
+                    number(r, "probe_latency_p50_ms") == nil ? "-"
+                        : "\(ms(number(r, "probe_latency_p50_ms")))/\(ms(number(r, "probe_latency_p95_ms")))" })]
+    }
+
+    /// `metrics NAME --env ENV`: each host's series (its tetra answers from its own rings).
+    static func fleetSeries(_ inv: Invocation, _ env: CommandEnvironment, name: String) throws -> CommandOutput? {
+        guard let envName = inv.flag("env") else {
+            if inv.flag("hosts") != nil {
+                throw UsageError("--hosts needs --env ENV", usage: "tetra metrics NAME --env ENV --hosts LIST", commandPath: inv.path)
+            }
+            return nil
+        }
+        try Names.validate(envName, what: "env")
+        let fleet = try FleetServices(context: env.core, org: try SvcCommands.org(env, inv), env: envName,
+                                      hosts: try inv.flag("hosts").map(HostSelector.parse))
+        var arguments = [name]
+        for flag in ["since", "step"] { if let v = inv.flag(flag) { arguments += ["--" + flag, v] } }
+        let report = try fleet.run(arguments, group: "metrics")
+        struct Document: Encodable {
+            let org: String, env: String, service: String
+            let series: [HostJSON]
+            let hosts: [FleetServices.HostReport]
+            let host_count: Int, failed_count: Int
+        }
+        let doc = Document(org: report.org, env: report.env, service: name, series: report.services ?? [], hosts: report.hosts,
+                           host_count: report.host_count, failed_count: report.failed_count)
+        var text = ""
+        for h in report.hosts {
+            guard let series = report.services?.first(where: { $0["host"]?.text == h.host }) else {
+                text += "\(h.host): \(h.result.rawValue)\(h.error.map { ": " + $0 } ?? "")\n"
+                continue
+            }
+            let points = series["points"]?.array ?? []
+            text += "\(h.host): \(points.count) points\n"
+            for (m, label) in measures {
+                let values = points.map { $0[m.key]?.text.flatMap(Double.init) }
+                guard let last = values.compactMap({ $0 }).last else { continue }
+                let lo = points.compactMap { ($0[m.key + "_min"] ?? $0[m.key])?.text.flatMap(Double.init) }.min() ?? last
+                let hi = points.compactMap { ($0[m.key + "_max"] ?? $0[m.key])?.text.flatMap(Double.init) }.max() ?? last
+                let spark = env.cli.stdoutIsTerminal ? Sparkline.render(values, width: 40) + "  " : ""
+                text += "  " + label.padded(to: 11) + spark + "now \(format(last, m))  min \(format(lo, m))  max \(format(hi, m))\n"
+            }
+        }
+        return CommandOutput(exitCode: report.exitCode, json: doc, text: text)
     }
 
     static func table(_ rows: [ServiceTop.Row], env: CommandEnvironment) -> String {

@@ -104,6 +104,9 @@ final class MetricsE2ETests: XCTestCase {
         XCTAssertTrue(try f.wait(8) { try points("busy").count >= before + 2 })
         let events = (try? String(contentsOfFile: f.root + "/state/services/acme/busy/events.log", encoding: .utf8)) ?? ""
         XCTAssertFalse(events.contains("metrics"), events)
+        // svc remove takes the rings with it.
+        XCTAssertEqual(try f.svc(["remove", "busy", "--yes"]).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.root + "/state/metrics/acme/busy"))
     }
 
     func testARefusedIntervalIsExit3WithItsPosition() throws {

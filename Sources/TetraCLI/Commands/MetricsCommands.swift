@@ -223,6 +223,6 @@ enum Sparkline {
             guard let v else { return " " }
             guard hi > lo else { return blocks[0] }
             return blocks[min(7, Int((v - lo) / (hi - lo) * 7.999))]
-        }) + String(repeating: " ", count: width - columns)
+        })
     }
 }

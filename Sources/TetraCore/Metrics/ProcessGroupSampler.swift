@@ -18,8 +18,12 @@ public struct ResourceUsage: Sendable, Equatable {
 /// members' resident set (stat field 24), threads field 20, descriptors the entries of
 /// `/proc/PID/fd`.
 ///
-/// Cheap by design: one `readdir` of /proc and one 1 KB read of each process's stat file,
-/// parsed in place; the descriptors are counted for the group's members only.
+/// Cheap by design: the kernel's work of reading every `/proc/PID/stat` is most of a sample's
+/// cost, so the full scan (one `readdir` of /proc, one 1 KB read of each stat file, parsed in
+/// place) is done only when the group may have changed: the first sample of a group, a member
+/// gone, a different number of processes on the machine (`/proc`'s link count) than at the
+/// last scan, and every `rescanEvery` samples whatever happens. Otherwise only the members'
+/// stat files are read. The descriptors are counted for the members only.
 public final class ProcessGroupSampler {
     let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
     let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
@@ -29,6 +33,15 @@ public final class ProcessGroupSampler {
     var previousGroup: Int32 = 0
     var previousAt: TimeInterval? = nil
     var buffer = [UInt8](repeating: 0, count: 1024)
+    /// The members found by the last scan, and what the machine looked like then.
+    var known: [Int32] = []
+    var processesAtScan: UInt64 = 0
+    var samplesSinceScan = 0
+    /// Samples between two full scans at most (a process that joins the group while another
+    /// leaves the machine is seen at the next full scan: within a minute at 10 s).
+    public var rescanEvery = 6
+    /// Full scans done (for tests and the benchmark).
+    public private(set) var fullScans = 0
 
     public init(procRoot: String = "/proc") { self.procRoot = procRoot }
 
@@ -45,8 +58,8 @@ public final class ProcessGroupSampler {
     /// The group `pgid` now; nil when it has no process. `monotonic`: seconds of a monotonic
     /// clock (the CPU percentage is over the time between two calls).
     public func sample(pgid: Int32, monotonic: TimeInterval) -> ResourceUsage? {
-        if pgid != previousGroup { previous = [:]; previousAt = nil; previousGroup = pgid }
-        let members = scan(pgid: pgid)
+        if pgid != previousGroup { previous = [:]; previousAt = nil; previousGroup = pgid; known = [] }
+        let members = self.members(pgid: pgid)
         guard !members.isEmpty else { previous = [:]; previousAt = nil; return nil }
         var usage = ResourceUsage(cpuPercent: nil, memoryBytes: 0, threads: 0, openFiles: 0)
         var grown: UInt64 = 0
@@ -66,6 +79,26 @@ public final class ProcessGroupSampler {
         previous = current
         previousAt = monotonic
         return usage
+    }
+
+    /// The group's members: those of the last scan when nothing suggests a change, else a
+    /// full scan.
+    func members(pgid: Int32) -> [Stat] {
+        var st = stat()
+        let processes = stat(procRoot, &st) == 0 ? UInt64(st.st_nlink) : 0
+        if !known.isEmpty, samplesSinceScan < rescanEvery, processes == processesAtScan, processes != 0 {
+            let stats = known.compactMap(readStat).filter { $0.pgrp == pgid }
+            if stats.count == known.count {
+                samplesSinceScan += 1
+                return stats
+            }
+        }
+        let stats = scan(pgid: pgid)
+        fullScans += 1
+        known = stats.map(\.pid)
+        processesAtScan = processes
+        samplesSinceScan = 0
+        return stats
     }
 
     /// Every live process of the group.

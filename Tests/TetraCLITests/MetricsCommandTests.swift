@@ -77,6 +77,22 @@ final class MetricsCommandTests: XCTestCase {
         XCTAssertTrue(tty.stdout.contains("restarts   1"), tty.stdout)
     }
 
+    /// The document written directly has the bytes of the JSON encoder's.
+    func testDirectJSONIsTheEncodersBytes() throws {
+        let cli = InProcess()
+        XCTAssertEqual(cli.run(["init"]).status, 0)
+        XCTAssertEqual(cli.run(["org", "create", "acme"]).status, 0)
+        try JSONGoldenTests.recordWorker(cli)
+        let store = MetricsStore(paths: StatePaths(root: cli.stateRoot), org: "acme", service: "worker")
+        for (since, step) in [(600.0, nil), (600, 60), (7 * 86400, nil), (90 * 86400, 86400.0)] as [(TimeInterval, TimeInterval?)] {
+            var series = store.series(org: "acme", service: "worker", since: since, step: step, now: cli.now())
+            XCTAssertEqual(series.jsonText(), try JSONOutput.encode(series), "since \(since) step \(String(describing: step))")
+            series.warnings = ["metrics ring /x/\"q\"\\ is corrupt\n(é)"]
+            series.points = []
+            XCTAssertEqual(series.jsonText(), try JSONOutput.encode(series))
+        }
+    }
+
     func testRefusedFlagsAndUnknownService() {
         let cli = InProcess()
         XCTAssertEqual(cli.run(["init"]).status, 0)

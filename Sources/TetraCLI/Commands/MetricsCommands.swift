@@ -38,7 +38,9 @@ enum MetricsCommands {
                         let notes = (series.warnings ?? []).map { "warning: \($0)" }
                             + (store.exists ? [] : ["note: \(name) has not been measured yet (its supervisor samples it while it runs)"])
                         let text = env.cli.stdoutIsTerminal ? sparklines(series, env: env) : lines(series)
-                        return CommandOutput(json: series, text: text, notes: notes)
+                        var output = CommandOutput(json: series, text: text, notes: notes)
+                        if env.options.json { output.rawJSON = series.jsonText() }
+                        return output
                     })
     }
 

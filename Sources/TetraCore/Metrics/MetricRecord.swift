@@ -172,14 +172,13 @@ public struct MetricRecord: Sendable, Equatable {
         return r
     }
 
-    /// FNV-1a (32 bits) over the record's bytes but the checksum's own four.
-    static func checksum<B: Collection>(_ b: B) -> UInt32 where B.Element == UInt8, B.Index == Int {
+    /// FNV-1a (32 bits) over the record's bytes but the checksum's own four (4..<8).
+    static func checksum(_ b: UnsafeRawBufferPointer) -> UInt32 {
         var h: UInt32 = 2_166_136_261
-        var i = b.startIndex
-        for byte in b {
-            if i - b.startIndex < 4 || i - b.startIndex >= 8 { h = (h ^ UInt32(byte)) &* 16_777_619 }
-            i += 1
-        }
+        for i in 0..<4 { h = (h ^ UInt32(b[i])) &* 16_777_619 }
+        for i in 8..<size { h = (h ^ UInt32(b[i])) &* 16_777_619 }
         return h
     }
+
+    static func checksum(_ b: [UInt8]) -> UInt32 { b.withUnsafeBytes { checksum($0) } }
 }

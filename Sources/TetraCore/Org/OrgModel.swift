@@ -187,11 +187,11 @@ public struct LoadedOrg: Sendable {
         // Refused before any command can hand them to ssh (they may run commands).
         let refused = EnvironmentConfig.sshOptionProblems(config, document: document, file: display)
         let metricsProblems = MetricsSettings.problems(config.metrics, document: document, file: display)
-        if !metricsProblems.isEmpty { throw ConfigError(metricsProblems) }
         if !refused.isEmpty {
-            throw ConfigError(refused, hint: "ssh_options accepts only options that run no command: "
+            throw ConfigError(refused + metricsProblems, hint: "ssh_options accepts only options that run no command: "
                                 + EnvironmentConfig.allowedSSHOptions.joined(separator: ", "))
         }
+        if !metricsProblems.isEmpty { throw ConfigError(metricsProblems) }
         return LoadedOrg(name: name, directory: directory, orgFile: display, document: document, config: config,
                          warnings: decoded.warnings)
     }

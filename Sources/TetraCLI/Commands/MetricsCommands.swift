@@ -37,6 +37,8 @@ enum MetricsCommands {
                         let series = store.series(org: m.org, service: name, since: since, step: step, now: env.core.now())
                         let notes = (series.warnings ?? []).map { "warning: \($0)" }
                             + (store.exists ? [] : ["note: \(name) has not been measured yet (its supervisor samples it while it runs)"])
+                            + (store.exists && series.points.isEmpty && series.warnings == nil
+                                ? ["note: no samples of \(name) in the last \(DurationParser.format(since))"] : [])
                         let text = env.cli.stdoutIsTerminal ? sparklines(series, env: env) : lines(series)
                         var output = CommandOutput(json: series, text: text, notes: notes)
                         if env.options.json { output.rawJSON = series.jsonText() }

@@ -5,14 +5,14 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init quickstart doctor audit config ports org env svc exec export template library volume ssl alerts search tag completion' ;;
+    '') REPLY='help init quickstart doctor audit config ports org env svc metrics exec export template library volume ssl alerts search tag completion' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
     'org') REPLY='list show use create template validate delete set push pull status rollback history diff snapshot update log branches' ;;
     'org snapshot') REPLY='list show diff restore' ;;
     'env') REPLY='list show diff promote rollback history' ;;
-    'svc') REPLY='list status start stop restart logs health create remove boot' ;;
+    'svc') REPLY='list status top start stop restart logs health create remove boot' ;;
     'export') REPLY='compose' ;;
     'template') REPLY='list show render' ;;
     'library') REPLY='init update status log rollback list' ;;
@@ -84,6 +84,7 @@ __tetra_flags() {
     'svc') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc list') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc status') REPLY='--env --hosts --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'svc top') REPLY='--watch --env --hosts --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc start') REPLY='--all --env --hosts --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc stop') REPLY='--all --env --hosts --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc restart') REPLY='--env --hosts --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -92,6 +93,7 @@ __tetra_flags() {
     'svc create') REPLY='--command --port --health-http --enabled --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc remove') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc boot') REPLY='--print-unit --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'metrics') REPLY='--since --step --env --hosts --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'exec') REPLY='--hosts --parallel --timeout --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'export') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'export compose') REPLY='--output --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -197,6 +199,7 @@ __tetra_value_flags() {
     'svc') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc list') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc status') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
+    'svc top') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
     'svc start') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
     'svc stop') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
     'svc restart') REPLY=' --env --hosts --dir --org --color --lock-wait ' ;;
@@ -205,6 +208,7 @@ __tetra_value_flags() {
     'svc create') REPLY=' --command --port --health-http --dir --org --color --lock-wait ' ;;
     'svc remove') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc boot') REPLY=' --dir --org --color --lock-wait ' ;;
+    'metrics') REPLY=' --since --step --env --hosts --dir --org --color --lock-wait ' ;;
     'exec') REPLY=' --hosts --parallel --timeout --dir --org --color --lock-wait ' ;;
     'export') REPLY=' --dir --org --color --lock-wait ' ;;
     'export compose') REPLY=' --output -o --dir --org --color --lock-wait ' ;;
@@ -261,12 +265,14 @@ __tetra_flag_kind() {
     'org rollback|--to') REPLY='dynamic' ;;
     'env rollback|--to') REPLY='dynamic' ;;
     'svc status|--env') REPLY='dynamic' ;;
+    'svc top|--env') REPLY='dynamic' ;;
     'svc start|--env') REPLY='dynamic' ;;
     'svc stop|--env') REPLY='dynamic' ;;
     'svc restart|--env') REPLY='dynamic' ;;
     'svc logs|--env') REPLY='dynamic' ;;
     'svc health|--env') REPLY='dynamic' ;;
     'svc create|--port') REPLY='dynamic' ;;
+    'metrics|--env') REPLY='dynamic' ;;
     'export compose|--output') REPLY='file' ;;
     'export compose|-o') REPLY='file' ;;
     'template render|--vars') REPLY='file' ;;
@@ -357,6 +363,7 @@ __tetra_arg_kind() {
     'svc logs|0') REPLY='dynamic' ;;
     'svc health|0') REPLY='dynamic' ;;
     'svc remove|0') REPLY='dynamic' ;;
+    'metrics|0') REPLY='dynamic' ;;
     'exec|0') REPLY='dynamic' ;;
     'export compose|0') REPLY='dynamic' ;;
     'template show|0') REPLY='dynamic' ;;

@@ -24,6 +24,7 @@ public enum CommandTable {
             OrgCommands.spec,
             EnvCommands.spec,
             SvcCommands.spec,
+            MetricsCommands.metrics,
             FleetExecCommands.exec,
             FleetExecCommands.export,
             TemplateCommands.spec,

@@ -50,7 +50,7 @@ enum SvcCommands {
                     With --env ENV, status, start, stop, restart, health and logs act on the hosts of
                     ENV instead (the services a push started there), in parallel, one row per host.
                     """,
-                    subcommands: [list, status, start, stop, restart, logs, health, create, remove, boot, supervise])
+                    subcommands: [list, status, MetricsCommands.top, start, stop, restart, logs, health, create, remove, boot, supervise])
     }
 
     static let nameArg = ArgSpec("NAME", help: "service name", completion: .dynamic(.services))
@@ -345,7 +345,16 @@ enum SvcCommands {
                             let port = try cat.resolvePort(def)
                             let supervisor = Supervisor(definition: def, paths: sp, port: port, environment: env.cli.environment,
                                                         token: token, interrupt: env.core.interrupt, now: env.core.now)
-                            return CommandOutput(exitCode: supervisor.run())
+                            let orgMetrics = (try? LoadedOrg.load(name: org, directory: env.paths.org(org)))?.config.metrics
+                            supervisor.metricsInterval = MetricsSettings.effective(service: def.metricsInterval, org: orgMetrics)
+                            // The service's alert rules, evaluated at each sample (nil: none is about it).
+                            let progress = env.core.progress
+                            let alerts = AlertEngine.forService(core: env.core, org: org, service: name, warn: { progress.warn($0) })
+                            let host = env.core.hostName
+                            supervisor.onSample = { sample in alerts?.observe(sample: sample, org: org, service: name, host: host) }
+                            let code = supervisor.run()
+                            _ = alerts?.drain(timeout: 2)
+                            return CommandOutput(exitCode: code)
                         } catch let e as any TetraError {
                             var rec = ServiceRecord(org: org, name: name, state: "failed", token: token, now: env.core.now())
                             rec.message = e.message

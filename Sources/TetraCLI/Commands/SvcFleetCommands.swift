@@ -41,6 +41,8 @@ enum SvcFleetCommands {
         case "start", "stop":
             let (names, all) = try SvcCommands.names(inv, verb: verb)
             return [verb] + names + (all ? ["--all"] : [])
+        case "top":
+            return [verb]
         case "status":
             return [verb] + (try inv.argument("NAME").map { [try Names.validated($0, what: "service")] } ?? [])
         case "logs":
@@ -86,6 +88,7 @@ enum SvcFleetCommands {
                     ("restarts", key("restarts")), ("port", port)]
         case "start": return [("name", key("name")), ("action", key("action")), ("state", key("state")), ("pid", key("pid")), ("port", port)]
         case "stop": return [("name", key("name")), ("action", key("action"))]
+        case "top": return MetricsCommands.fleetColumns
         case "restart": return [("name", key("name")), ("state", key("state")), ("pid", key("pid")), ("port", port)]
         default:
             return [("name", key("name")), ("health", { r in r["healthy"] == .bool(true) ? "healthy" : "unhealthy" }),

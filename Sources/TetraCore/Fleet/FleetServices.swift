@@ -61,12 +61,13 @@ public struct FleetServices: Sendable {
         parallel = spec.parallel
     }
 
-    /// Runs `tetra svc ARGUMENTS` on every host and merges the answers. `logs` merges the
-    /// hosts' lines by time under `lines`; every other verb gives `services`. Ctrl-C stops
-    /// every host's command: `CoreError.interrupted`.
-    public func run(_ arguments: [String], timeout: TimeInterval = 120) throws -> Report {
+    /// Runs `tetra svc ARGUMENTS` (`group`: `tetra metrics ARGUMENTS`) on every host and merges
+    /// the answers. `logs` merges the hosts' lines by time under `lines`; every other verb gives
+    /// `services` (a document without `services` is one record). Ctrl-C stops every host's
+    /// command: `CoreError.interrupted`.
+    public func run(_ arguments: [String], group: String = "svc", timeout: TimeInterval = 120) throws -> Report {
         let answers = Slots<(HostReport, HostJSON?)>(hosts.count)
-        Parallel.forEach(hosts.count, width: parallel) { i in answers.set(i, run(hosts[i], arguments, timeout: timeout)) }
+        Parallel.forEach(hosts.count, width: parallel) { i in answers.set(i, run(hosts[i], arguments, group: group, timeout: timeout)) }
         try context.interrupt.check()
         let results = answers.values
         var report = Report(org: org, env: envName, hosts: results.map(\.0), host_count: hosts.count,
@@ -95,12 +96,12 @@ public struct FleetServices: Sendable {
         return .object(record)
     }
 
-    func run(_ host: FleetHost, _ arguments: [String], timeout: TimeInterval) -> (HostReport, HostJSON?) {
+    func run(_ host: FleetHost, _ arguments: [String], group: String = "svc", timeout: TimeInterval) -> (HostReport, HostJSON?) {
         let started = Monotonic.now()
         var report = HostReport(host: host.name, target: host.target, result: .ok, duration_ms: 0)
         var doc: HostJSON?
         do {
-            let (shell, argv, target) = try command(host, arguments + ["--json"], script: Self.runScript)
+            let (shell, argv, target) = try command(host, arguments + ["--json"], script: Self.runScript, group: group)
             report.target = target.description
             let r = try shell.run(argv, cwd: "/", timeout: timeout)
             if let missing = notPushed(r.stdoutString, target: target) {
@@ -145,13 +146,14 @@ public struct FleetServices: Sendable {
         return nil
     }
 
-    /// The shell at the host and the argv that runs `tetra svc ARGUMENTS` there under `script`.
-    func command(_ host: FleetHost, _ arguments: [String], script: String) throws -> (TargetShell, [String], DeployTarget) {
+    /// The shell at the host and the argv that runs `tetra GROUP ARGUMENTS` there under `script`.
+    func command(_ host: FleetHost, _ arguments: [String], script: String,
+                 group: String = "svc") throws -> (TargetShell, [String], DeployTarget) {
         let target = try env.deployTarget(host.target)
         let transport = ReleaseManager(target: target, context: context, options: env.transportOptions()).transport
         let binary = target.isLocal ? context.executablePath : try HostBinary(context: context).installedPath(targetPath: target.path)
         let state = target.path + "/.tetra/state"
-        let argv = ["sh", "-c", script, "tetra-svc", binary, state + "/orgs/" + org + "/services", "svc"] + arguments
+        let argv = ["sh", "-c", script, "tetra-svc", binary, state + "/orgs/" + org + "/services", group] + arguments
             + ["--dir", state, "--org", org]
         return (TargetShell(transport: transport, context: context), argv, target)
     }

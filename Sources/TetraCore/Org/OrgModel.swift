@@ -5,8 +5,10 @@ public struct OrgConfig: Sendable, Decodable {
     public var org: OrgInfo
     public var vars: TOMLTable?
     public var environments: TOMLOrderedDictionary<EnvironmentConfig>
+    /// `[metrics] interval` for every service of the org (docs/metrics.md).
+    public var metrics: MetricsConfig?
 
-    enum CodingKeys: String, CodingKey { case org, vars, environments }
+    enum CodingKeys: String, CodingKey { case org, vars, environments, metrics }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -14,6 +16,7 @@ public struct OrgConfig: Sendable, Decodable {
         vars = try c.decodeIfPresent(TOMLTable.self, forKey: .vars)
         environments = try c.decodeIfPresent(TOMLOrderedDictionary<EnvironmentConfig>.self, forKey: .environments)
             ?? TOMLOrderedDictionary()
+        metrics = try c.decodeIfPresent(MetricsConfig.self, forKey: .metrics)
     }
 }
 
@@ -187,10 +190,12 @@ public struct LoadedOrg: Sendable {
         }
         // Refused before any command can hand them to ssh (they may run commands).
         let refused = EnvironmentConfig.sshOptionProblems(config, document: document, file: display)
+        let metricsProblems = MetricsSettings.problems(config.metrics, document: document, file: display)
         if !refused.isEmpty {
-            throw ConfigError(refused, hint: "ssh_options accepts only options that run no command: "
+            throw ConfigError(refused + metricsProblems, hint: "ssh_options accepts only options that run no command: "
                                 + EnvironmentConfig.allowedSSHOptions.joined(separator: ", "))
         }
+        if !metricsProblems.isEmpty { throw ConfigError(metricsProblems) }
         return LoadedOrg(name: name, directory: directory, orgFile: display, document: document, config: config,
                          warnings: decoded.warnings)
     }

@@ -118,6 +118,7 @@ extension OrgValidator {
                 let org = LoadedOrg(name: name, directory: directory, orgFile: display, document: document, config: config, warnings: [])
                 environments = org.environmentNames
                 problems += self.problems(org, inputs: inputs, failed: decoded.failed)
+                problems += MetricsSettings.problems(config.metrics, document: document, file: display)
             } else {
                 problems += inputs.problems
             }

@@ -104,6 +104,8 @@ public struct ServiceDefinition: Sendable, Equatable {
     /// `description = "..."` and `tags = [...]`: what `tetra search` matches.
     public var summary: String?
     public var tags: [String] = []
+    /// `[metrics] interval`: how often its supervisor samples it (nil: the org's, else 10 s).
+    public var metricsInterval: TimeInterval?
     /// The file it was read from.
     public var file: String
 
@@ -161,6 +163,7 @@ private struct RawService: Decodable {
     var logs: RawLogs?
     var on_deploy: String?
     var reload: [String]?
+    var metrics: MetricsConfig?
 
     struct RawHealth: Decodable {
         var http: String?
@@ -384,6 +387,12 @@ extension ServiceDefinition {
         def.reload = raw.reload
         def.summary = raw.description
         def.tags = raw.tags ?? []
+        if let text = raw.metrics?.interval {
+            switch MetricsSettings.interval(text) {
+            case .success(let v): def.metricsInterval = v
+            case .failure(let p): problem(["metrics", "interval"], p.message)
+            }
+        }
         let all = (decoded.problems + problems).enumerated().sorted { a, b in
             let pa = a.element.position ?? SourcePosition(line: 0, column: 0), pb = b.element.position ?? SourcePosition(line: 0, column: 0)
             return (pa.line, pa.column, a.offset) < (pb.line, pb.column, b.offset)

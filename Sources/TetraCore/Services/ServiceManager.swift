@@ -507,6 +507,8 @@ public struct ServiceManager: Sendable {
         }
         let sp = cat.servicePaths(name)
         try? FileManager.default.removeItem(atPath: sp.stateDirectory)
+        // Its measurements go with it (docs/metrics.md).
+        try? FileManager.default.removeItem(atPath: MetricsStore(paths: core.paths, org: org, service: name).directory)
         if unlink(def.file) != 0 && errno != ENOENT { throw IOError("remove", path: def.file, errno: errno) }
         return RemoveResult(name: name, file: def.file, stopped: stopped, dry_run: false)
     }

@@ -43,6 +43,11 @@ public final class Supervisor: @unchecked Sendable {
     let probes = ProbeBox()
     /// What this supervisor last wrote to `state.json`.
     var lastWritten: Data? = nil
+    /// How often the service is sampled (docs/metrics.md); set before `run`.
+    public var metricsInterval: TimeInterval = MetricsSettings.defaultInterval
+    var metrics: SupervisorMetrics? = nil
+    /// Called on the supervisor's loop with each sample, after it is recorded (the alert engine).
+    public var onSample: ((MetricSample) -> Void)? = nil
 
     public init(definition: ServiceDefinition, paths: ServicePaths, port: Int?, environment: [String: String],
                 token: String, interrupt: InterruptFlag, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -122,6 +127,7 @@ public final class Supervisor: @unchecked Sendable {
         }
         probes.waker = waker
         interrupt.onRaise { waker.wake() }
+        startMetrics()
         guard spawnChild(waker) else { return .failure }
         while true {
             if interrupt.isRaised {
@@ -149,16 +155,17 @@ public final class Supervisor: @unchecked Sendable {
             if let pid = child, let health = def.health, !probes.inFlight, Monotonic.now() >= nextProbeAt {
                 launchProbe(health, pid: pid)
             }
+            sampleIfDue()
             if waker.wait(timeout: nextDue().map { max(0, $0 - Monotonic.now()) }) { verifyState() }
         }
     }
 
-    /// The next timer (monotonic seconds): the restart after a backoff, or the next health
-    /// check. nil: nothing is due, the supervisor sleeps until an event.
+    /// The next timer (monotonic seconds): the restart after a backoff, the next health
+    /// check or the next sample. nil: nothing is due, the supervisor sleeps until an event.
     func nextDue() -> TimeInterval? {
-        if child == nil { return restartAt }
-        if def.health != nil && !probes.inFlight { return nextProbeAt }
-        return nil
+        let timers = [child == nil ? restartAt : nil, child != nil && def.health != nil && !probes.inFlight ? nextProbeAt : nil,
+                      metrics?.nextAt]
+        return timers.compactMap { $0 }.min()
     }
 
     // MARK: - Spawning

@@ -24,6 +24,7 @@ public enum CommandTable {
             OrgCommands.spec,
             EnvCommands.spec,
             SvcCommands.spec,
+            SecretCommands.spec,
             FleetExecCommands.exec,
             FleetExecCommands.export,
             TemplateCommands.spec,

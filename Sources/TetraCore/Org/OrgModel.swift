@@ -5,8 +5,10 @@ public struct OrgConfig: Sendable, Decodable {
     public var org: OrgInfo
     public var vars: TOMLTable?
     public var environments: TOMLOrderedDictionary<EnvironmentConfig>
+    /// `[secrets]`: who can decrypt the org's encrypted secrets (docs/secrets.md).
+    public var secrets: SecretsConfig?
 
-    enum CodingKeys: String, CodingKey { case org, vars, environments }
+    enum CodingKeys: String, CodingKey { case org, vars, environments, secrets }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -14,6 +16,7 @@ public struct OrgConfig: Sendable, Decodable {
         vars = try c.decodeIfPresent(TOMLTable.self, forKey: .vars)
         environments = try c.decodeIfPresent(TOMLOrderedDictionary<EnvironmentConfig>.self, forKey: .environments)
             ?? TOMLOrderedDictionary()
+        secrets = try c.decodeIfPresent(SecretsConfig.self, forKey: .secrets)
     }
 }
 
@@ -46,10 +49,13 @@ public struct EnvironmentConfig: Sendable, Decodable {
     public var sshPort: Int?
     public var sshOptions: [String]?
     public var description: String?
+    /// Recipients of `secrets.<env>.env.age` besides the org's (age or ssh public keys).
+    public var secretRecipients: [String]?
 
     enum CodingKeys: String, CodingKey {
         case target, hosts, services, rollout, hooks, portRange = "port_range", promoteFrom = "promote_from", protected, keepReleases = "keep_releases"
         case checks, vars, sshKey = "ssh_key", sshPort = "ssh_port", sshOptions = "ssh_options", description
+        case secretRecipients = "secret_recipients"
     }
 
     public var isProtected: Bool { protected ?? false }

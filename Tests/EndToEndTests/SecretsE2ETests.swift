@@ -162,7 +162,7 @@ final class SecretsE2ETests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: plain))
         XCTAssertFalse(FileManager.default.fileExists(atPath: f.orgDir + "/secrets.env.age"))
         r = try f.ok(["secret", "encrypt", "--json"])
-        XCTAssertTrue(r.stdout.contains("\"removed\" : true"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("\"plaintext_removed\" : true"), r.stdout)
         XCTAssertFalse(FileManager.default.fileExists(atPath: plain))
         XCTAssertEqual(try f.decrypt(f.orgDir + "/secrets.env.age", key: 1).stdout, "DB_PASS=\(value)\nOTHER=\"two words\"\n")
         try "DB={{ secrets.DB_PASS }} {{ secrets.OTHER }}\n".write(toFile: f.orgDir + "/files/app.env.tmpl", atomically: true, encoding: .utf8)
@@ -193,5 +193,31 @@ final class SecretsE2ETests: XCTestCase {
         k = try f.run(["secret", "keygen"], env: env)
         XCTAssertEqual(k.status, 5, k.stderr)
         XCTAssertEqual(f.bytes(identity), before)
+    }
+}
+
+extension SecretsE2ETests {
+    /// Every `secret` document pinned (keys of this run read `$RECIPIENT1`..., paths `$WORK`).
+    func testJSONDocumentsMatchTheirGoldens() throws {
+        let pinner = GoldenPinner(tetra: f.t, replacements: [(f.work, "$WORK")] + f.recipients.enumerated().map { ($1, "$RECIPIENT\($0 + 1)") })
+        let org = ["--org", "acme"]
+        let plain = f.orgDir + "/secrets.env"
+        try "LEGACY=old\n".write(toFile: plain, atomically: true, encoding: .utf8)
+        chmod(plain, 0o600)
+        try pinner.pin("secret encrypt", ["secret", "encrypt"] + org)
+        try f.ok(["secret", "set", "DB_PASS"], stdin: "v1")
+        try pinner.pin("secret set", ["secret", "set", "DB_PASS", "--env", "prod"] + org, stdin: "v2")
+        try pinner.pin("secret import", ["secret", "import", "-"] + org, stdin: "A=1\nDB_PASS=v3\n")
+        try pinner.pin("secret list", ["secret", "list", "--env", "prod"] + org)
+        try pinner.pin("secret get", ["secret", "get", "DB_PASS", "--env", "prod"] + org)
+        try pinner.pin("secret unset", ["secret", "unset", "A"] + org)
+        let e = f.work + "/editor.sh"
+        try "#!/bin/sh\nprintf 'B=2\\n' >> \"$1\"\n".write(toFile: e, atomically: true, encoding: .utf8)
+        chmod(e, 0o755)
+        try pinner.pin("secret edit", ["secret", "edit"] + org, env: ["EDITOR": e, "VISUAL": ""])
+        try pinner.pin("secret recipients add", ["secret", "recipients", "add", f.recipients[2], "--env", "prod"] + org)
+        try pinner.pin("secret recipients", ["secret", "recipients"] + org)
+        try pinner.pin("secret recipients remove", ["secret", "recipients", "remove", f.recipients[1]] + org)
+        try pinner.pin("secret keygen", ["secret", "keygen"], strings: ["recipient"], env: ["TETRA_AGE_IDENTITY": ""])
     }
 }

@@ -239,7 +239,7 @@ enum SecretCommands {
                     handler: { _, env in
                         let k = try SecretService.keygen(context: env.core, dryRun: env.options.dryRun)
                         let text = k.dry_run == true ? "would create \(k.identity)\n"
-                            : "created \(k.identity)\npublic key: \(k.recipient)\nadd it: tetra secret recipients add \(k.recipient)\n"
+                            : "created \(k.identity)\npublic key: \(k.recipient ?? "")\nadd it: tetra secret recipients add \(k.recipient ?? "")\n"
                         return CommandOutput(json: k, text: text)
                     })
     }

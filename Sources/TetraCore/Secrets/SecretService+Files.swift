@@ -12,7 +12,7 @@ extension SecretService {
         public var to: String
         public var secrets: [String]
         /// True once the plaintext file is gone (after the round trip was verified).
-        public var removed: Bool
+        public var plaintext_removed: Bool
         public var dry_run: Bool?
     }
 
@@ -33,7 +33,7 @@ extension SecretService {
                 let value = existing!.values[name]!
                 if let i = entries.firstIndex(where: { $0.0 == name }) { entries[i].1 = value } else { entries.append((name, value)) }
             }
-            var result = Migration(org: org, from: "secrets.env", to: SecretScope.org.fileName, secrets: plain.names, removed: false,
+            var result = Migration(org: org, from: "secrets.env", to: SecretScope.org.fileName, secrets: plain.names, plaintext_removed: false,
                                    dry_run: dryRun ? true : nil)
             if dryRun { return result }
             let cipher = try files.encrypt(entries, recipients: recipients)
@@ -46,7 +46,7 @@ extension SecretService {
             guard unlink(files.plaintextPath) == 0 || errno == ENOENT else {
                 throw IOError("remove", path: files.plaintextPath, errno: errno)
             }
-            result.removed = true
+            result.plaintext_removed = true
             return result
         }
     }
@@ -136,7 +136,8 @@ extension SecretService {
 
     public struct Keygen: Sendable, Encodable, Equatable {
         public var identity: String
-        public var recipient: String
+        /// The public key (absent on a dry run).
+        public var recipient: String?
         public var dry_run: Bool?
     }
 
@@ -150,7 +151,7 @@ extension SecretService {
             throw CoreError.conflict("\(path) exists; it is not overwritten",
                                      hint: "its public key: age-keygen -y \(path)")
         }
-        if dryRun { return Keygen(identity: path, recipient: "", dry_run: true) }
+        if dryRun { return Keygen(identity: path, recipient: nil, dry_run: true) }
         let dir = PathText.parent(path)
         if !LocalFiles.exists(dir) { try AtomicFile.ensureDirectory(dir, mode: 0o700) }
         let recipient = try AgeTool(context: context).keygen(to: path)

@@ -106,3 +106,26 @@ final class SecretsTests: XCTestCase {
         }
     }
 }
+
+extension SecretsTests {
+    /// A fleet release ships each service's own 0600 file with only what it lists, taking
+    /// the environment's value over the org-wide one.
+    func testReleaseServicesShipTheEnvironmentsValues() throws {
+        let dir = NSTemporaryDirectory() + "tetra-rs-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let orgDir = dir + "/orgs/acme", tree = dir + "/tree"
+        for d in [orgDir + "/services", tree] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        try "[org]\nname = \"acme\"\n[environments.prod]\ntarget = \"/tmp/p\"\n".write(toFile: orgDir + "/org.toml", atomically: true, encoding: .utf8)
+        try "command = [\"true\"]\nsecrets = [\"TOKEN\"]\n".write(toFile: orgDir + "/services/web.toml", atomically: true, encoding: .utf8)
+        let org = try LoadedOrg.load(name: "acme", directory: orgDir)
+        var inputs = OrgValidator.Inputs(ports: [:], ranges: [], secrets: ["TOKEN": "org-value", "OTHER": "not-listed"], problems: [])
+        inputs.envSecrets = ["prod": ["TOKEN": "prod-value"]]
+        XCTAssertEqual(inputs.secrets(for: "dev")["TOKEN"], "org-value")
+        XCTAssertEqual(inputs.allSecretNames, ["TOKEN", "OTHER"])
+        _ = try ReleaseServices.render(["web"], org: org, environment: "prod", host: nil, inputs: inputs,
+                                       paths: StatePaths(root: dir), into: tree, interrupt: nil)
+        let file = tree + "/.tetra/secrets/web.env"
+        XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8), "TOKEN=prod-value\n")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int, 0o600)
+    }
+}

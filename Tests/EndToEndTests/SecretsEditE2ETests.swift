@@ -84,3 +84,43 @@ final class SecretsEditE2ETests: XCTestCase {
         f.assertNoLeak(value)
     }
 }
+
+extension SecretsEditE2ETests {
+    /// On a terminal (a real pty), `secret set` prompts without echo: the typed value is not
+    /// in what the terminal shows, and it is stored.
+    func testPromptOnATerminalDoesNotEcho() throws {
+        let python = try requireTool("python3")
+        let value = SecretsE2ETests.value("tty")
+        let driver = f.work + "/ttydrive.py"
+        try """
+        import os, pty, sys, time
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(sys.argv[1], sys.argv[1:])
+        seen = b""
+        deadline = time.time() + 20
+        while b"value of" not in seen and time.time() < deadline:
+            seen += os.read(fd, 1024)
+        time.sleep(0.2)
+        os.write(fd, os.environ["TYPED"].encode() + b"\\r")
+        while True:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        _, status = os.waitpid(pid, 0)
+        sys.stdout.write(seen.decode(errors="replace"))
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """.write(toFile: driver, atomically: true, encoding: .utf8)
+        let r = try Tetra.exec(python, [driver, Tetra.binary, "secret", "set", "TTY_TOKEN", "--org", "acme"],
+                               env: f.t.environment.merging(["TYPED": value]) { $1 })
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("value of TTY_TOKEN: "), r.stdout)
+        XCTAssertFalse(r.stdout.contains(value), "the terminal did not echo the value: \(r.stdout)")
+        XCTAssertEqual(try f.decrypt(f.orgDir + "/secrets.env.age", key: 0).stdout, "TTY_TOKEN=\(value)\n")
+        f.assertNoLeak(value, processes: [])
+    }
+}

@@ -124,3 +124,30 @@ extension SecretsEditE2ETests {
         f.assertNoLeak(value, processes: [])
     }
 }
+
+extension SecretsEditE2ETests {
+    /// A tetra killed with SIGKILL during an edit cannot clean up: the next edit removes the
+    /// private directory it left.
+    func testDirectoryOfAKilledEditIsSweptByTheNextOne() throws {
+        let value = SecretsE2ETests.value("kill")
+        try f.ok(["secret", "set", "DB_PASS"], stdin: value)
+        let e = try editor("stuck", "exec sleep 30")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Tetra.binary)
+        process.arguments = ["secret", "edit", "--org", "acme"]
+        process.environment = f.t.environment.merging(["EDITOR": e.path, "VISUAL": ""]) { $1 }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        XCTAssertTrue(waitFor(10) { editedPath(e.marker) != nil }, "the editor started")
+        let dir = (try XCTUnwrap(editedPath(e.marker)) as NSString).deletingLastPathComponent
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir), "left behind by the killed run")
+        let again = try editor("noop", "true")
+        try f.ok(["secret", "edit"], env: ["EDITOR": again.path, "VISUAL": ""])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir), "swept by the next edit")
+        f.assertNoLeak(value)
+    }
+}

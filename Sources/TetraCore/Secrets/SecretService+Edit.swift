@@ -15,12 +15,25 @@ extension SecretService {
         return base
     }
 
-    /// Creates `BASE/tetra-secret-XXXXXX` (0700, by mkdtemp).
+    /// Creates `BASE/tetra-secret-<pid>-XXXXXX` (0700, by mkdtemp), after removing those of
+    /// this user whose tetra is gone (a run killed with SIGKILL could not remove its own).
     static func makePrivateDirectory(paths: StatePaths) throws -> String {
         let base = try privateBase(paths: paths)
-        var template = Array((base + "/tetra-secret-XXXXXX").utf8CString)
+        sweepPrivateDirectories(base)
+        var template = Array((base + "/tetra-secret-\(getpid())-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw IOError("create directory", path: base + "/tetra-secret-*", errno: errno) }
         return String(cString: made)
+    }
+
+    static func sweepPrivateDirectories(_ base: String) {
+        guard let names = try? LocalFiles.list(base) else { return }
+        for name in names where name.hasPrefix("tetra-secret-") {
+            let parts = name.split(separator: "-")
+            guard parts.count == 4, let pid = Int32(parts[2]), pid > 0, pid != getpid() else { continue }
+            var st = stat()
+            guard lstat(base + "/" + name, &st) == 0, st.st_uid == getuid(), (st.st_mode & S_IFMT) == S_IFDIR else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? LocalFiles.removeTree(base + "/" + name) }
+        }
     }
 
     /// The editor's argv: $VISUAL, else $EDITOR, else vi; split on spaces (`code --wait`),

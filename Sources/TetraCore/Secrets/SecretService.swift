@@ -100,8 +100,7 @@ public struct SecretService: Sendable {
             let current = try files.read(scope)
             var entries = (current?.names ?? []).map { ($0, current!.values[$0]!) }
             let items = try edit(&entries)
-            var result = Change(org: org, env: env, file: scope.fileName, secrets: items, dry_run: dryRun ? true : nil)
-            result.secrets = items
+            let result = Change(org: org, env: env, file: scope.fileName, secrets: items, dry_run: dryRun ? true : nil)
             if dryRun || items.allSatisfy({ $0.action == .unchanged }) { return result }
             try context.interrupt.check()
             try files.write(entries, scope: scope, recipients: recipients)

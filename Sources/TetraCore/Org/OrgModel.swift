@@ -234,8 +234,9 @@ public struct OrgStore: Sendable {
         return try LoadedOrg.load(name: name, directory: paths.org(name), displayName: "orgs/\(name)/org.toml")
     }
 
-    /// `secrets.env` of an org (missing: none).
-    public func secrets(_ name: String) throws -> SecretsFile {
-        try SecretsFile.load(paths.org(name) + "/secrets.env")
+    /// `secrets.env` of an org (missing: none), with the org-wide encrypted secrets when
+    /// this user can decrypt them (`org show`, `env show` list the names).
+    public func secrets(_ name: String, age: AgeTool = .system()) throws -> SecretsFile {
+        try OrgSecrets(paths: paths, org: name, age: age).withEncryptedNames(try SecretsFile.load(paths.org(name) + "/secrets.env"))
     }
 }

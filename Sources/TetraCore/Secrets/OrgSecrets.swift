@@ -62,6 +62,18 @@ public struct OrgSecrets: Sendable {
         return values
     }
 
+    /// `plain` with the names and values of `secrets.env.age` added, when it exists and can
+    /// be decrypted (else `plain` as it is): for commands that show names.
+    public func withEncryptedNames(_ plain: SecretsFile) -> SecretsFile {
+        guard let encrypted = try? read(.org) else { return plain }
+        var out = plain
+        for name in encrypted.names {
+            if out.values[name] == nil { out.names.append(name) }
+            out.values[name] = encrypted.values[name]
+        }
+        return out
+    }
+
     /// Where one secret comes from, for `secret list` (never its value).
     public struct Entry: Sendable, Encodable, Equatable {
         public var name: String

@@ -36,6 +36,7 @@ final class SecretsE2ETests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, value + "\n", "the second recipient reveals it")
         XCTAssertTrue(try f.ok(["secret", "list", "--json"]).stdout.contains("\"name\" : \"DB_PASS\""))
+        XCTAssertTrue(try f.run(["org", "show", "acme"]).stdout.contains("DB_PASS"), "org show names it")
 
         // A value as an argument: exit 2, not repeated, nothing written.
         let other = Self.value("argv")

@@ -222,3 +222,26 @@ extension SecretsE2ETests {
         try pinner.pin("secret keygen", ["secret", "keygen"], strings: ["recipient"], env: ["TETRA_AGE_IDENTITY": ""])
     }
 }
+
+extension SecretsE2ETests {
+    /// An ssh ed25519 key works as a recipient (its .pub line) and, with no other identity,
+    /// as the identity (~/.ssh/id_ed25519). FILE of import may be a process substitution.
+    func testSSHKeyAsRecipientAndIdentity() throws {
+        let sshKeygen = try requireTool("ssh-keygen")
+        let bash = try requireTool("bash")
+        let ssh = f.work + "/home/.ssh"
+        try FileManager.default.createDirectory(atPath: ssh, withIntermediateDirectories: true)
+        let made = try Tetra.exec(sshKeygen, ["-q", "-t", "ed25519", "-N", "", "-C", "ops@test", "-f", ssh + "/id_ed25519"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let pub = try String(contentsOfFile: ssh + "/id_ed25519.pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        try f.ok(["secret", "recipients", "add", pub])
+        let value = Self.value("ssh")
+        let r = try f.run(["-c", "exec \"$0\" secret import <(printf 'SSH_VALUE=%s\\n' \"$V\") --org acme", Tetra.binary],
+                          env: ["V": value], executable: bash)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let viaSSH = try f.run(["secret", "get", "SSH_VALUE", "--reveal", "--org", "acme"], env: ["TETRA_AGE_IDENTITY": ""], revealing: true)
+        XCTAssertEqual(viaSSH.status, 0, viaSSH.stderr)
+        XCTAssertEqual(viaSSH.stdout, value + "\n", "decrypted with ~/.ssh/id_ed25519")
+        f.assertNoLeak(value)
+    }
+}

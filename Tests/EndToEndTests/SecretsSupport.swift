@@ -68,8 +68,9 @@ final class SecretsFixture {
 
     /// Runs tetra (output recorded for the leak scan unless `revealing`).
     @discardableResult
-    func run(_ args: [String], stdin: String? = nil, env: [String: String] = [:], revealing: Bool = false) throws -> Tetra.Result {
-        let r = try t.run(args, stdin: stdin, env: env)
+    func run(_ args: [String], stdin: String? = nil, env: [String: String] = [:], revealing: Bool = false,
+             executable: String? = nil) throws -> Tetra.Result {
+        let r = try t.run(args, stdin: stdin, env: env, executable: executable)
         if !revealing { outputs += [r.stdout, r.stderr] }
         return r
     }

@@ -5,7 +5,7 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init quickstart doctor audit config ports org env svc metrics exec export template library volume ssl alerts search tag completion' ;;
+    '') REPLY='help init quickstart doctor audit config ports org env svc metrics secret exec export template library volume ssl alerts search tag completion' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
@@ -13,6 +13,8 @@ __tetra_subcommands() {
     'org snapshot') REPLY='list show diff restore' ;;
     'env') REPLY='list show diff promote rollback history' ;;
     'svc') REPLY='list status top start stop restart logs health create remove boot' ;;
+    'secret') REPLY='list get set unset import edit encrypt recipients keygen' ;;
+    'secret recipients') REPLY='add remove' ;;
     'export') REPLY='compose' ;;
     'template') REPLY='list show render' ;;
     'library') REPLY='init update status log rollback list' ;;
@@ -94,6 +96,18 @@ __tetra_flags() {
     'svc remove') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc boot') REPLY='--print-unit --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'metrics') REPLY='--since --step --env --hosts --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret list') REPLY='--env --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret get') REPLY='--env --reveal --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret set') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret unset') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret import') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret edit') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret encrypt') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret recipients') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret recipients add') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret recipients remove') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'secret keygen') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'exec') REPLY='--hosts --parallel --timeout --approve --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'export') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'export compose') REPLY='--output --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -209,6 +223,18 @@ __tetra_value_flags() {
     'svc remove') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc boot') REPLY=' --dir --org --color --lock-wait ' ;;
     'metrics') REPLY=' --since --step --env --hosts --dir --org --color --lock-wait ' ;;
+    'secret') REPLY=' --dir --org --color --lock-wait ' ;;
+    'secret list') REPLY=' --env --dir --org --color --lock-wait ' ;;
+    'secret get') REPLY=' --env --dir --org --color --lock-wait ' ;;
+    'secret set') REPLY=' --env --dir --org --color --lock-wait ' ;;
+    'secret unset') REPLY=' --env --dir --org --color --lock-wait ' ;;
+    'secret import') REPLY=' --env --dir --org --color --lock-wait ' ;;
+    'secret edit') REPLY=' --env --dir --org --color --lock-wait ' ;;
+    'secret encrypt') REPLY=' --dir --org --color --lock-wait ' ;;
+    'secret recipients') REPLY=' --dir --org --color --lock-wait ' ;;
+    'secret recipients add') REPLY=' --env --dir --org --color --lock-wait ' ;;
+    'secret recipients remove') REPLY=' --env --dir --org --color --lock-wait ' ;;
+    'secret keygen') REPLY=' --dir --org --color --lock-wait ' ;;
     'exec') REPLY=' --hosts --parallel --timeout --dir --org --color --lock-wait ' ;;
     'export') REPLY=' --dir --org --color --lock-wait ' ;;
     'export compose') REPLY=' --output -o --dir --org --color --lock-wait ' ;;
@@ -273,6 +299,14 @@ __tetra_flag_kind() {
     'svc health|--env') REPLY='dynamic' ;;
     'svc create|--port') REPLY='dynamic' ;;
     'metrics|--env') REPLY='dynamic' ;;
+    'secret list|--env') REPLY='dynamic' ;;
+    'secret get|--env') REPLY='dynamic' ;;
+    'secret set|--env') REPLY='dynamic' ;;
+    'secret unset|--env') REPLY='dynamic' ;;
+    'secret import|--env') REPLY='dynamic' ;;
+    'secret edit|--env') REPLY='dynamic' ;;
+    'secret recipients add|--env') REPLY='dynamic' ;;
+    'secret recipients remove|--env') REPLY='dynamic' ;;
     'export compose|--output') REPLY='file' ;;
     'export compose|-o') REPLY='file' ;;
     'template render|--vars') REPLY='file' ;;
@@ -364,6 +398,7 @@ __tetra_arg_kind() {
     'svc health|0') REPLY='dynamic' ;;
     'svc remove|0') REPLY='dynamic' ;;
     'metrics|0') REPLY='dynamic' ;;
+    'secret import|0') REPLY='file' ;;
     'exec|0') REPLY='dynamic' ;;
     'export compose|0') REPLY='dynamic' ;;
     'template show|0') REPLY='dynamic' ;;

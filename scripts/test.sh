@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 # Debian packages the suites use: real shells for the completion tests, git, ssh, rsync,
 # openssl, python3 (demo services, helper processes), util-linux (flock), procps, a Docker
 # engine and busybox-static (the image the docker tests run), pebble (a test ACME server),
-# curl (ACME requests that trust a private CA), iproute2 (network namespaces: the fleet tests' hosts).
+# curl (ACME requests that trust a private CA), iproute2 (network namespaces: the fleet tests' hosts),
+# age (secrets encrypted at rest, with age-keygen).
 packages=(bash bash-completion zsh fish git openssh-client openssh-server rsync openssl python3 util-linux procps tmux iproute2
-          docker.io busybox-static pebble curl)
+          docker.io busybox-static pebble curl age)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -146,7 +146,7 @@ public struct CLI: Sendable {
     /// The current org ($TETRA_ORG, then default_org) for commands that act on it without
     /// naming it (`env ...`, `org set`), for the audit log.
     static func impliedOrg(_ inv: Invocation, core: CoreContext) -> String? {
-        guard inv.path.first == "env" || inv.path == ["org", "set"] || inv.flag("env") != nil else { return nil }
+        guard inv.path.first == "env" || inv.path.first == "secret" || inv.path == ["org", "set"] || inv.flag("env") != nil else { return nil }
         if let org = core.environment["TETRA_ORG"], !org.isEmpty { return org }
         return (try? GlobalSettings.load(core.paths))?.defaultOrg
     }

@@ -17,9 +17,10 @@ struct GoldenPinner {
     /// with the golden of `command`, and returns it parsed.
     @discardableResult
     func pin(_ command: String, _ args: [String], status: Int32 = 0, strings: [String] = [], numbers: [String] = [],
-             file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+             stdin: String? = nil, env: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
         // Before a `--` (the words after it are a command's: `tetra exec ENV -- CMD`).
-        let r = try tetra.run(args.firstIndex(of: "--").map { Array(args[..<$0]) + ["--json"] + args[$0...] } ?? args + ["--json"])
+        let r = try tetra.run(args.firstIndex(of: "--").map { Array(args[..<$0]) + ["--json"] + args[$0...] } ?? args + ["--json"],
+                              stdin: stdin, env: env)
         XCTAssertEqual(r.status, status, "tetra \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
         var doc = r.stdout
         for (text, placeholder) in replacements { doc = doc.replacingOccurrences(of: text, with: placeholder) }

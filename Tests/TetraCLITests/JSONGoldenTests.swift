@@ -142,6 +142,10 @@ final class JSONGoldenTests: XCTestCase {
             SSLError.hookFailed(command: "systemctl reload nginx", status: 1, output: "Job failed"),
             DockerError.daemonUnreachable(host: "unix:///var/run/docker.sock", detail: ""),
             DockerError.permissionDenied(host: "unix:///var/run/docker.sock", detail: "connect: permission denied"),
+            SecretError.noIdentity(file: "orgs/acme/secrets.env.age", tried: ["/home/ops/.config/tetra/identity.txt", "/home/ops/.ssh/id_ed25519"]),
+            SecretError.cannotDecrypt(file: "orgs/acme/secrets.env.age", identity: "/home/ops/.ssh/id_ed25519",
+                                      tried: ["/home/ops/.config/tetra/identity.txt", "/home/ops/.ssh/id_ed25519"],
+                                      detail: "age: error: no identity matched any of the recipients"),
         ]
         var seen: Set<String> = []
         let page = (try? String(contentsOfFile: Golden.packageRoot + "/docs/json.md", encoding: .utf8)) ?? ""

@@ -252,7 +252,7 @@ enum OrgCommands {
                     arguments: [optionalOrgArg], examples: ["tetra org validate acme", "tetra org validate acme --json"], json: true,
                     handler: { inv, env in
             let name = try orgName(inv, env)
-            let result = try OrgValidator(paths: env.paths).validate(org: name)
+            let result = try OrgValidator(paths: env.paths, age: AgeTool(context: env.core)).validate(org: name)
             var text = ""
             for p in result.problems { text += p.description + "\n" }
             text += result.valid ? "ok: \(name) is valid (\(plural(result.environments.count, "environment")), \(plural(result.services.count, "service")))\n"

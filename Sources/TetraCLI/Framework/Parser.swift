@@ -221,6 +221,10 @@ public struct ArgumentParser: Sendable {
             }
         }
         if let extra = remaining.first {
+            if node.refusesExtraArgumentsUnseen {
+                throw UsageError("unexpected argument after \(node.arguments.map(\.name).joined(separator: " ")) (not repeated here): a value is never taken from the command line",
+                                 usage: usageLine(), commandPath: path)
+            }
             throw UsageError("unexpected argument '\(extra)'", usage: usageLine(), commandPath: path)
         }
         return .run(Invocation(path: path, spec: node, arguments: arguments, flags: flags, argv: argv))

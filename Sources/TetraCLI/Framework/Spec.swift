@@ -157,6 +157,9 @@ public struct CommandSpec: Sendable {
     public var usageOverride: String?
     /// Every word after this command is a positional argument, even `-x` (`__complete`).
     public var rawArguments: Bool
+    /// An argument beyond the declared ones may be a secret typed by mistake (`secret set
+    /// NAME VALUE`): it is refused without being repeated in the message.
+    public var refusesExtraArgumentsUnseen = false
 
     public init(_ name: String, summary: String, discussion: String? = nil, arguments: [ArgSpec] = [],
                 flags: [FlagSpec] = [], examples: [String] = [], mutates: Bool = false, json: Bool = false,

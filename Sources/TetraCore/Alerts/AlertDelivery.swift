@@ -112,7 +112,8 @@ public struct AlertDelivery: AlertDispatching {
                 if template.contains("{{") {
                     // A rule across orgs reads the secrets of the org its alert is about.
                     guard let org = notifier.org ?? event.org else { return "no org to read the webhook's secrets from" }
-                    secrets = try SecretsFile.load(core.paths.org(org) + "/secrets.env").values
+                    // Plaintext and encrypted (age) secrets alike, decrypted in memory only.
+                    secrets = try OrgSecrets(paths: core.paths, org: org, age: .system()).values(env: nil)
                 }
                 url = try notifier.webhookURL(secrets: secrets)
             } catch {

@@ -33,7 +33,8 @@ extension OrgService {
             for service in list where !names.contains(service) { names.append(service) }
         }
         let inputs = validator.inputs(orgDirectory: org.directory)
-        let secrets = ComposeSecrets(names: Array(inputs.secrets.keys))
+        try inputs.checkSecrets()
+        let secrets = ComposeSecrets(names: Array(inputs.secrets(for: envName).keys))
         var defs: [ServiceDefinition] = []
         var configProblems: [ConfigProblem] = []
         for service in names {

@@ -94,14 +94,14 @@ struct FleetPush {
             context.progress.step("rendering \(org) for \(envName)/\(run.host.name)")
             run.tree = dir + "/\(i)"
             guard mkdir(run.tree, 0o700) == 0 else { throw IOError("create directory", path: run.tree, errno: errno) }
-            let rendered = try renderer.render(source.org, environment: envName, ports: source.inputs.ports, secrets: source.inputs.secrets,
+            let rendered = try renderer.render(source.org, environment: envName, ports: source.inputs.ports, secrets: source.inputs.secrets(for: envName),
                                                into: run.tree, linkPlainFiles: true, scanned: source.scanned, host: run.host)
             run.services = run.host.services ?? spec.services
             let shipped = try ReleaseServices.render(run.services, org: source.org, environment: envName, host: run.host, inputs: source.inputs,
                                                      paths: service.paths, into: run.tree, interrupt: context.interrupt)
             run.manifest = ReleaseManifest(files: rendered.hashes.merging(shipped) { a, _ in a })
             if checks {
-                _ = try EnvironmentChecks.run(env, envName: envName, tree: run.tree, secrets: source.inputs.secrets, context: context)
+                _ = try EnvironmentChecks.run(env, envName: envName, tree: run.tree, secrets: source.inputs.secrets(for: envName), context: context)
             }
         }
     }

@@ -16,8 +16,9 @@ enum ReleaseServices {
     static func render(_ names: [String], org: LoadedOrg, environment: String, host: FleetHost?, inputs: OrgValidator.Inputs,
                        paths: StatePaths, into tree: String, interrupt: InterruptFlag?) throws -> [String: String] {
         guard !names.isEmpty else { return [:] }
+        let secrets = inputs.secrets(for: environment)
         let context = try OrgRenderContext.build(org: org.document.table, environment: environment, ports: inputs.ports,
-                                                 secrets: inputs.secrets, file: org.orgFile, host: host?.templateTable)
+                                                 secrets: inputs.secrets(for: environment), file: org.orgFile, host: host?.templateTable)
         try AtomicFile.ensureDirectory(tree + "/.tetra", mode: 0o755)
         try AtomicFile.ensureDirectory(tree + "/" + directory, mode: 0o755)
         var hashes: [String: String] = [:]
@@ -40,12 +41,12 @@ enum ReleaseServices {
                 let listed = try ServiceDefinition.parse(document, file: display, expectedName: name).0.secrets
                 if !listed.isEmpty {
                     try AtomicFile.ensureDirectory(tree + "/" + secretsDirectory, mode: 0o700)
-                    let missing = listed.filter { inputs.secrets[$0] == nil }
+                    let missing = listed.filter { secrets[$0] == nil }
                     if !missing.isEmpty {
-                        problems.append(ConfigProblem(file: display, keyPath: "secrets", message: "not defined in secrets.env: " + missing.joined(separator: ", ")))
+                        problems.append(ConfigProblem(file: display, keyPath: "secrets", message: "not defined in the org's secrets for \(environment): " + missing.joined(separator: ", ")))
                         continue
                     }
-                    let text = Array(SecretsFile.render(listed.map { ($0, inputs.secrets[$0]!) }).utf8)
+                    let text = Array(SecretsFile.render(listed.map { ($0, secrets[$0]!) }).utf8)
                     let secretRel = secretsDirectory + "/\(name).env"
                     try OrgRenderer.writeScratch(text, to: tree + "/" + secretRel, mode: 0o600)
                     hashes[secretRel] = SHA256.hex(of: Data(text))

@@ -7,8 +7,10 @@ public struct OrgConfig: Sendable, Decodable {
     public var environments: TOMLOrderedDictionary<EnvironmentConfig>
     /// `[metrics] interval` for every service of the org (docs/metrics.md).
     public var metrics: MetricsConfig?
+    /// `[secrets]`: who can decrypt the org's encrypted secrets (docs/secrets.md).
+    public var secrets: SecretsConfig?
 
-    enum CodingKeys: String, CodingKey { case org, vars, environments, metrics }
+    enum CodingKeys: String, CodingKey { case org, vars, environments, metrics, secrets }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -17,6 +19,7 @@ public struct OrgConfig: Sendable, Decodable {
         environments = try c.decodeIfPresent(TOMLOrderedDictionary<EnvironmentConfig>.self, forKey: .environments)
             ?? TOMLOrderedDictionary()
         metrics = try c.decodeIfPresent(MetricsConfig.self, forKey: .metrics)
+        secrets = try c.decodeIfPresent(SecretsConfig.self, forKey: .secrets)
     }
 }
 
@@ -53,10 +56,13 @@ public struct EnvironmentConfig: Sendable, Decodable {
     public var description: String?
     /// `tags = ["critical"]` (docs/search.md).
     public var tags: [String]?
+    /// Recipients of `secrets.<env>.env.age` besides the org's (age or ssh public keys).
+    public var secretRecipients: [String]?
 
     enum CodingKeys: String, CodingKey {
         case target, hosts, services, rollout, hooks, portRange = "port_range", promoteFrom = "promote_from", protected, keepReleases = "keep_releases"
         case checks, vars, sshKey = "ssh_key", sshPort = "ssh_port", sshOptions = "ssh_options", description, tags
+        case secretRecipients = "secret_recipients"
     }
 
     public var isProtected: Bool { protected ?? false }
@@ -238,8 +244,9 @@ public struct OrgStore: Sendable {
         return try LoadedOrg.load(name: name, directory: paths.org(name), displayName: "orgs/\(name)/org.toml")
     }
 
-    /// `secrets.env` of an org (missing: none).
-    public func secrets(_ name: String) throws -> SecretsFile {
-        try SecretsFile.load(paths.org(name) + "/secrets.env")
+    /// `secrets.env` of an org (missing: none), with the org-wide encrypted secrets when
+    /// this user can decrypt them (`org show`, `env show` list the names).
+    public func secrets(_ name: String, age: AgeTool = .system()) throws -> SecretsFile {
+        try OrgSecrets(paths: paths, org: name, age: age).withEncryptedNames(try SecretsFile.load(paths.org(name) + "/secrets.env"))
     }
 }

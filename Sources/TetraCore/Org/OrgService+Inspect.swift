@@ -223,7 +223,7 @@ extension OrgService {
         let local = dir + "/local", remote = dir + "/remote"
         for d in [local, remote] { try AtomicFile.ensureDirectory(d, mode: 0o700) }
         let rendered = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
-            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: local, scanned: nil, host: host)
+            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets(for: envName), into: local, scanned: nil, host: host)
         let current = try manager.current()
         if let current { try manager.fetch(current, into: remote) }
         return try Self.compareTrees(old: remote, new: local, oldLabel: "\(label)@\(current?.rawValue ?? "none")",
@@ -313,7 +313,7 @@ extension OrgService {
         let local = dir + "/local", remote = dir + "/remote"
         for d in [local, remote] { try AtomicFile.ensureDirectory(d, mode: 0o700) }
         _ = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
-            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: local, scanned: nil, host: host)
+            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets(for: envName), into: local, scanned: nil, host: host)
         context.progress.step("fetching \(envName)@\(current)")
         try manager.fetch(current, into: remote)
         let remoteManifest = try ReleaseManifest.build(from: remote)

@@ -10,7 +10,7 @@ public struct OrgService: Sendable {
     public var store: OrgStore { OrgStore(paths: paths) }
     public var snapshots: SnapshotStore { SnapshotStore(paths: paths, interrupt: context.interrupt) }
     public var history: LocalHistory { LocalHistory(paths: paths) }
-    public var validator: OrgValidator { OrgValidator(paths: paths) }
+    public var validator: OrgValidator { OrgValidator(paths: paths, age: AgeTool(context: context)) }
 
     public init(context: CoreContext) { self.context = context }
 
@@ -87,6 +87,7 @@ public struct OrgService: Sendable {
         try OrgRenderer.checkFilesDirectory(org)
         for w in org.warnings { context.progress.warn("\(w.description): unknown key") }
         let inputs = validator.inputs(orgDirectory: org.directory)
+        try inputs.checkSecrets()
         if (try? SecretsFile.load(org.secretsFile))?.looseMode == true {
             context.progress.warn("\(org.secretsFile) can be read by others; make it private: chmod 600 \(org.secretsFile)")
         }
@@ -121,6 +122,7 @@ public struct OrgService: Sendable {
         try snapshots.restore(snap, into: source)
         let snapOrg = try LoadedOrg.load(name: name, directory: source, displayName: "snapshot \(snap):org.toml")
         let inputs = validator.inputs(orgDirectory: workingDirectory)
+        try inputs.checkSecrets()
         if !inputs.problems.isEmpty { throw ConfigError(inputs.problems) }
         return PushUnit.Source(org: snapOrg, inputs: inputs, snapshot: snap)
     }
@@ -207,7 +209,7 @@ public struct OrgService: Sendable {
         let name = org.name
         // Every template must render for this environment before anything is touched.
         _ = try OrgRenderer(catalog: TemplateCatalog(paths: paths), interrupt: context.interrupt)
-            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets, into: nil, templatesOnly: true)
+            .render(org, environment: envName, ports: inputs.ports, secrets: inputs.secrets(for: envName), into: nil, templatesOnly: true)
         var unit = try PushUnit(service: self, org: name, envName: envName, env: env)
         let intent = PushUnit.Intent(action: .push, source: "push", message: message)
         if dryRun {

@@ -107,6 +107,7 @@ extension OrgValidator {
         var problems: [ConfigProblem] = []
         var warnings: [ConfigProblem] = []
         let inputs = self.inputs(orgDirectory: directory)
+        try inputs.checkSecrets()
         var environments: [String] = []
 
         let orgDocument = Self.readDocument(directory + "/org.toml", display: display, problems: &problems)

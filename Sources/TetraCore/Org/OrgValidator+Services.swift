@@ -53,8 +53,8 @@ extension OrgValidator {
                 found.problems.append(s.problem(["depends_on", String(i)], "no service '\(dep)' in org \(org)"
                                                 + (Suggest.didYouMean(dep, in: found.names).map { " (\($0))" } ?? "")))
             }
-            for (i, key) in def.secrets.enumerated() where SecretsFile.isValidKey(key) && inputs.secrets[key] == nil {
-                found.problems.append(s.problem(["secrets", String(i)], "secret \(key) is not defined in orgs/\(org)/secrets.env"))
+            for (i, key) in def.secrets.enumerated() where SecretsFile.isValidKey(key) && inputs.secretsFailure == nil && !inputs.allSecretNames.contains(key) {
+                found.problems.append(s.problem(["secrets", String(i)], "secret \(key) is not defined in the secrets of orgs/\(org) (secrets.env or secrets*.env.age)"))
             }
             var number: Int? = nil
             switch def.port {

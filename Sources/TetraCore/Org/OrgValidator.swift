@@ -8,19 +8,42 @@ import FoundationEssentials
 public struct OrgValidator: Sendable {
     public let paths: StatePaths
     public let catalog: TemplateCatalog
+    /// Decrypts the org's `secrets*.env.age` (docs/secrets.md).
+    public var age: AgeTool
 
-    public init(paths: StatePaths) {
+    public init(paths: StatePaths, age: AgeTool = .system()) {
         self.paths = paths
         catalog = TemplateCatalog(paths: paths)
+        self.age = age
     }
 
     public struct Inputs: Sendable {
         public var ports: [String: Int]
         public var ranges: [String]
+        /// The org-wide secrets (plaintext secrets.env and secrets.env.age).
         public var secrets: [String: String]
         public var problems: [ConfigProblem]
         /// Whether the port registry could be read (else `ports` is empty, not authoritative).
         public var portsReadable = true
+        /// Each environment's own `secrets.<env>.env.age` values (override `secrets`).
+        public var envSecrets: [String: [String: String]] = [:]
+        /// Why encrypted secrets could not be decrypted (no identity: exit 6), thrown by
+        /// whoever renders with these inputs.
+        public var secretsFailure: (any TetraError)? = nil
+
+        /// The secrets environment `env` renders with.
+        public func secrets(for env: String) -> [String: String] {
+            guard let own = envSecrets[env] else { return secrets }
+            return secrets.merging(own) { $1 }
+        }
+
+        /// Every secret name defined for any environment.
+        public var allSecretNames: Set<String> {
+            envSecrets.values.reduce(into: Set(secrets.keys)) { $0.formUnion($1.keys) }
+        }
+
+        /// Throws the decryption failure, if any.
+        public func checkSecrets() throws { if let secretsFailure { throw secretsFailure } }
     }
 
     /// The port registry and secrets an org renders with, with their problems.
@@ -58,14 +81,16 @@ public struct OrgValidator: Sendable {
         } catch {
             problems.append(ConfigProblem(file: secretsFile ?? orgDirectory + "/secrets.env", message: "\(error)"))
         }
-        return Inputs(ports: ports, ranges: ranges, secrets: secrets, problems: problems, portsReadable: portsReadable)
+        var inputs = Inputs(ports: ports, ranges: ranges, secrets: secrets, problems: problems, portsReadable: portsReadable)
+        EncryptedInputs.add(to: &inputs, orgDirectory: orgDirectory, paths: paths, age: age)
+        return inputs
     }
 
     /// Every problem of `org` (empty: valid). `renderEnvironments` nil: all of them.
     /// `failed`: keys the decoder already reported (not checked again).
     public func problems(_ org: LoadedOrg, inputs: Inputs, renderEnvironments: [String]? = nil,
                          failed: ([String]) -> Bool = { _ in false }) -> [ConfigProblem] {
-        var problems = inputs.problems
+        var problems = inputs.problems + SecretRecipients.problems(org)
         let doc = org.document
         func at(_ path: [String], _ message: String) {
             guard !failed(path) else { return }
@@ -132,7 +157,7 @@ public struct OrgValidator: Sendable {
             let hosts: [FleetHost?] = envs[name]?.isFleet == true ? (FleetSpec.read(envs[name]!, envName: name, org: org).0?.hosts ?? []) : [nil]
             do {
                 for host in hosts {
-                    _ = try renderer.render(org, environment: name, ports: inputs.ports, secrets: inputs.secrets, into: nil, scanned: nil, host: host)
+                    _ = try renderer.render(org, environment: name, ports: inputs.ports, secrets: inputs.secrets(for: name), into: nil, scanned: nil, host: host)
                 }
             } catch let e as ConfigError {
                 problems += e.problems

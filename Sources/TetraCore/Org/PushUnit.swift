@@ -83,13 +83,13 @@ struct PushUnit {
         // Local targets read plain files where they are (no scratch copy); ssh targets get
         // the whole tree (rsync/tar send one directory).
         let local = target.isLocal && !dryRun && !intent.runChecks
-        let rendered = try renderer.render(source.org, environment: envName, ports: source.inputs.ports, secrets: source.inputs.secrets,
+        let rendered = try renderer.render(source.org, environment: envName, ports: source.inputs.ports, secrets: source.inputs.secrets(for: envName),
                                            into: tree, linkPlainFiles: !local, scanned: source.scanned)
         try context.interrupt.check()
         let manifest = ReleaseManifest(files: rendered.hashes)
         let (state, old) = try targetState()
         let checksRun = intent.runChecks
-            ? try EnvironmentChecks.run(env, envName: envName, tree: tree, secrets: source.inputs.secrets, context: context) : []
+            ? try EnvironmentChecks.run(env, envName: envName, tree: tree, secrets: source.inputs.secrets(for: envName), context: context) : []
 
         var outcome = OrgService.DeployOutcome(
             org: org, env: envName, target: target.description, action: intent.action, dry_run: dryRun, release: nil,

@@ -10,7 +10,7 @@ import Glibc
 /// state/snapshots/log/<org>.jsonl         when each snapshot was taken and why
 /// state/snapshots/cache/<org>.tsv         stat cache (size, mtime, inode): unchanged files are not read again
 /// ```
-/// `secrets.env` is never part of a snapshot (see docs/orgs.md: a rollback must not bring back a
+/// `secrets.env` and its encrypted forms (`secrets*.env.age`) are never part of a snapshot (see docs/orgs.md: a rollback must not bring back a
 /// rotated secret, and the store never holds secret material).
 public struct SnapshotStore: Sendable {
     public let root: String
@@ -22,7 +22,7 @@ public struct SnapshotStore: Sendable {
     }
 
     /// Files of the org directory that are not snapshotted (top level).
-    public static let excluded: Set<String> = ["secrets.env"]
+    public static let excluded = SecretFileNames()
 
     public struct Entry: Codable, Sendable, Equatable {
         public var time: String

@@ -93,9 +93,9 @@ extension ServiceManager {
         if let port { try checkPortFree(port, service: def) }
         var secrets: [(String, String)] = []
         if !def.secrets.isEmpty {
-            let file = try SecretsFile.load(ServicePaths(paths: paths, org: org, name: def.name).secretsFile)
+            let file = try ServiceSecrets.values(ServicePaths(paths: paths, org: org, name: def.name), age: AgeTool(context: core))
             for key in def.secrets {
-                guard let v = file.values[key] else {
+                guard let v = file[key] else {
                     throw ConfigError(ConfigProblem(file: def.file, keyPath: "secrets", message: "secret \(key) is not defined in secrets.env"))
                 }
                 secrets.append((key, v))

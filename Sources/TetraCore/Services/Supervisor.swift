@@ -171,15 +171,15 @@ public final class Supervisor: @unchecked Sendable {
     // MARK: - Spawning
 
     /// The child's environment: the supervisor's, the definition's `env`, `PORT`, and the
-    /// named secrets read from secrets.env now (never recorded anywhere).
+    /// named secrets read now from the org's secrets, decrypted in memory (never recorded anywhere).
     func childEnvironment() throws -> [String: String] {
         var env = baseEnvironment
         for (k, v) in def.env { env[k] = ServiceDefinition.substitute(v, port: port) }
         if let port { env["PORT"] = String(port) }
         if !def.secrets.isEmpty {
-            let secrets = try SecretsFile.load(sp.secretsFile)
+            let secrets = try ServiceSecrets.values(sp)
             for key in def.secrets {
-                guard let value = secrets.values[key] else {
+                guard let value = secrets[key] else {
                     throw Spawn.Failure(message: "secret \(key) is not defined in \(sp.secretsFile)")
                 }
                 env[key] = value

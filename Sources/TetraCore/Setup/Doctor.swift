@@ -137,7 +137,7 @@ public struct Doctor {
         var checks: [Check] = []
         for name in store.names() {
             do {
-                let result = try OrgValidator(paths: core.paths).validate(org: name)
+                let result = try OrgValidator(paths: core.paths, age: AgeTool(context: core)).validate(org: name)
                 checks += result.valid
                     ? [Check(name: "org \(name)", status: .ok,
                              detail: "valid (\(result.environments.count) environments, \(result.services.count) services)")]

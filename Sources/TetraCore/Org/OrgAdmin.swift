@@ -55,14 +55,21 @@ public struct OrgAdmin: Sendable {
         let result = Created(org: name, template: entry.name, directory: dest, files: outputs.map(\.path).sorted(),
                              environments: org.environmentNames, dry_run: dryRun)
         if dryRun { return result }
+        try install(temp, as: name)
+        done = true
+        return result
+    }
+
+    /// Renames a prepared org directory `temp` to `orgs/NAME` in one step (exit 5 when an org
+    /// of that name appeared meanwhile).
+    func install(_ temp: String, as name: String) throws {
+        let dest = paths.org(name)
         try context.interrupt.check()
         guard rename(temp, dest) == 0 else {
             let e = errno
             if e == EEXIST || e == ENOTEMPTY { throw CoreError.conflict("org '\(name)' already exists (\(dest))") }
             throw IOError("rename", path: dest, errno: e)
         }
-        done = true
-        return result
     }
 
     public struct Deleted: Encodable, Sendable {

@@ -39,12 +39,7 @@ extension OrgAdmin {
         let result = Cloned(org: name, url: url, commit: head.commit, ref: ref ?? head.branch, directory: dest,
                             environments: org.environmentNames, dry_run: dryRun)
         if dryRun { return result }
-        try context.interrupt.check()
-        guard rename(temp, dest) == 0 else {
-            let e = errno
-            if e == EEXIST || e == ENOTEMPTY { throw CoreError.conflict("org '\(name)' already exists (\(dest))") }
-            throw IOError("rename", path: dest, errno: e)
-        }
+        try install(temp, as: name)
         done = true
         return result
     }

@@ -88,7 +88,10 @@ public struct OrgGit: Sendable {
         let tar = destination + ".tar"
         defer { unlink(tar) }
         try git.run(["archive", "--format=tar", "-o", tar, commit], in: directory, timeout: 300)
-        let r = try git.runner.run(ProcessRequest("tar", ["-x", "-f", tar, "-C", destination, "--no-same-owner"], timeout: 300))
+        // -m: the files get the time of extraction, not the commit's. The snapshot's cache
+        // trusts size, mtime and inode; two commits of the same second, exported into
+        // directories that reuse inodes, would otherwise look unchanged.
+        let r = try git.runner.run(ProcessRequest("tar", ["-x", "-m", "-f", tar, "-C", destination, "--no-same-owner"], timeout: 300))
         guard r.status == 0 else { throw ToolError.failed(argv: ["tar", "-x", "-f", tar], status: r.status, stderrTail: ToolError.tail(of: r.stderrString)) }
     }
 

@@ -1,0 +1,151 @@
+/// A JSON value for protocol messages (the MCP server's JSON-RPC): objects keep their key
+/// order (tool schemas read in the order they were written), numbers keep their source text
+/// (a request id is echoed back exactly), and `raw` carries a document already rendered
+/// (a command's `--json` output is embedded without being parsed again).
+public indirect enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    case object([(String, JSONValue)])
+    /// Text that is already one JSON value, written as is.
+    case raw(String)
+
+    public static func int(_ n: Int) -> JSONValue { .number(String(n)) }
+
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.number(let x), .number(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.raw(let x), .raw(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: return false
+        }
+    }
+
+    // MARK: - reading
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let pairs) = self { return pairs.first { $0.0 == key }?.1 }
+        return nil
+    }
+
+    public var string: String? { if case .string(let s) = self { return s }; return nil }
+    public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
+    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    public var object: [(String, JSONValue)]? { if case .object(let o) = self { return o }; return nil }
+    public var isObject: Bool { object != nil }
+    /// The value of an integral number (`3`, not `3.5`, `3e2` or `"3"`).
+    public var integer: Int? { if case .number(let n) = self { return Int(n) }; return nil }
+    public var isNumber: Bool { if case .number = self { return true }; return false }
+
+    /// Parses one JSON document (nested at most as deep as a TOML document may be).
+    /// Throws `JSONValue.Malformed` with the position of the first problem.
+    public static func parse(_ text: String) throws -> JSONValue {
+        do {
+            return JSONValue(try _JSONReader.parse(text))
+        } catch let error as ConfigError {
+            throw Malformed(message: error.problems.first.map { "\($0)" } ?? error.message)
+        } catch {
+            throw Malformed(message: "\(error)")
+        }
+    }
+
+    public struct Malformed: Error, Sendable, Equatable {
+        public var message: String
+    }
+
+    init(_ v: _JSONValue) {
+        switch v {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .number(let n): self = .number(n)
+        case .string(let s): self = .string(s)
+        case .array(let a): self = .array(a.map(JSONValue.init))
+        case .object(let o): self = .object(o.map { ($0.0, JSONValue($0.1)) })
+        }
+    }
+
+    // MARK: - writing
+
+    /// Compact JSON text (no newline inside: one protocol message per line).
+    public var serialized: String {
+        var out = ""
+        write(into: &out)
+        return out
+    }
+
+    public func write(into out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let n): out += n
+        case .raw(let r): out += r
+        case .string(let s): Self.quote(s, into: &out)
+        case .array(let items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                item.write(into: &out)
+            }
+            out += "]"
+        case .object(let pairs):
+            out += "{"
+            for (i, (key, value)) in pairs.enumerated() {
+                if i > 0 { out += "," }
+                Self.quote(key, into: &out)
+                out += ":"
+                value.write(into: &out)
+            }
+            out += "}"
+        }
+    }
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped (so the
+    /// text never holds a raw newline), everything else as UTF-8.
+    public static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        var plainStart = s.unicodeScalars.startIndex
+        var i = plainStart
+        let scalars = s.unicodeScalars
+        while i < scalars.endIndex {
+            let c = scalars[i]
+            let escape: String?
+            switch c {
+            case "\"": escape = "\\\""
+            case "\\": escape = "\\\\"
+            case "\n": escape = "\\n"
+            case "\r": escape = "\\r"
+            case "\t": escape = "\\t"
+            case "\u{2028}": escape = "\\u2028"
+            case "\u{2029}": escape = "\\u2029"
+            default:
+                if c.value < 0x20 || c.value == 0x7F {
+                    let hex = String(c.value, radix: 16)
+                    escape = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    escape = nil
+                }
+            }
+            if let escape {
+                out.unicodeScalars.append(contentsOf: scalars[plainStart..<i])
+                out += escape
+                plainStart = scalars.index(after: i)
+            }
+            i = scalars.index(after: i)
+        }
+        out.unicodeScalars.append(contentsOf: scalars[plainStart..<scalars.endIndex])
+        out += "\""
+    }
+
+    public static func quoted(_ s: String) -> String {
+        var out = ""
+        quote(s, into: &out)
+        return out
+    }
+}

@@ -64,7 +64,7 @@ async def main():
             for step in plan["steps"]:
                 if "list" in step:
                     tools = (await session.list_tools()).tools
-                    out["steps"].append({"tools": [{"name": t.name, "annotations": t.annotations.model_dump(exclude_none=True),
+                    out["steps"].append({"tools": [{"name": t.name, "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True),
                                                     "schema": t.input_schema} for t in tools]})
                 elif "ping" in step:
                     await session.send_ping()

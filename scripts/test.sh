@@ -31,6 +31,14 @@ fi
 # No image can be pulled, so a tiny one is made from busybox-static: tinybox:1.
 scripts/docker-up.sh
 
+# The official MCP client (PyPI mcp) for the MCP end-to-end tests, in a venv of its own.
+if [[ ! -x .build/mcp-venv/bin/python ]] || ! .build/mcp-venv/bin/python -c 'import mcp.client.stdio' 2>/dev/null; then
+    mkdir -p .build
+    if ! { python3 -m venv .build/mcp-venv && .build/mcp-venv/bin/pip install -q mcp; }; then
+        echo "test.sh: WARNING: could not install PyPI mcp into .build/mcp-venv; the MCP client tests will skip loudly (fail under CI)" >&2
+    fi
+fi
+
 export TOML_TEST_DIR="${TOML_TEST_DIR:-$(cd .. && pwd)/shared/toml-test}"
 swift build --build-tests
 # The binary stays small (it is copied to every host): no Foundation, stripped static binary

@@ -195,6 +195,7 @@ final class MCPServer: @unchecked Sendable {
             inv = MCPCall.confirmed(inv)
         }
         let redactor = Redactor(secrets: MCPCall.secretValues(paths))
+        inv.argv = inv.argv.map(redactor.redact) // the command line the audit log and lock holders record
         let progress = token.map { MCPProgress(token: $0, server: self, redactor: redactor) }
         let outcome = MCPCall.run(inv, base: base, interrupt: call.interrupt, runner: makeRunner(call.interrupt), progress: progress)
         for line in outcome.stderr.split(separator: "\n") where !line.hasPrefix("{\"error\"") {

@@ -5,7 +5,7 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init quickstart doctor audit config ports org env svc exec export template library volume ssl completion' ;;
+    '') REPLY='help init quickstart doctor audit config ports org env svc exec export template library volume ssl completion mcp' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
@@ -119,6 +119,7 @@ __tetra_flags() {
     'ssl import') REPLY='--cert --key --chain --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'ssl delete') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'completion') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'mcp') REPLY='--allow-write --allow-destructive --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     *) REPLY='' ;;
     esac
 }
@@ -220,6 +221,7 @@ __tetra_value_flags() {
     'ssl import') REPLY=' --cert --key --chain --dir --org --color --lock-wait ' ;;
     'ssl delete') REPLY=' --dir --org --color --lock-wait ' ;;
     'completion') REPLY=' --dir --org --color --lock-wait ' ;;
+    'mcp') REPLY=' --dir --org --color --lock-wait ' ;;
     *) REPLY='' ;;
     esac
 }

@@ -22,6 +22,7 @@ function __tetra_subcommands
             printf '%s\t%s\n' 'volume' 'Docker volumes (through the docker CLI; DOCKER_HOST is honoured)'
             printf '%s\t%s\n' 'ssl' 'TLS certificates (ssl/<domain>/): ACME HTTP-01, self-signed, imported'
             printf '%s\t%s\n' 'completion' 'Print the shell completion script for bash, zsh or fish'
+            printf '%s\t%s\n' 'mcp' 'Serve tetra'\''s commands to an assistant over MCP (stdio); read-only unless allowed'
         case 'config'
             printf '%s\t%s\n' 'decode' 'Print a TOML file as JSON'
             printf '%s\t%s\n' 'encode' 'Print a JSON document as TOML'
@@ -306,6 +307,8 @@ function __tetra_flags
             printf '%s\n' '--dry-run' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'completion'
             printf '%s\n' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
+        case 'mcp'
+            printf '%s\n' '--allow-write' '--allow-destructive' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
     end
 end
 
@@ -500,6 +503,8 @@ function __tetra_value_flags
         case 'ssl delete'
             printf '%s\n' '--dir' '--org' '--color' '--lock-wait'
         case 'completion'
+            printf '%s\n' '--dir' '--org' '--color' '--lock-wait'
+        case 'mcp'
             printf '%s\n' '--dir' '--org' '--color' '--lock-wait'
     end
 end

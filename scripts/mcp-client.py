@@ -5,7 +5,9 @@ bench/mcp-bench.sh.
 
 Usage: mcp-client.py TETRA [SERVER ARGS...] < PLAN.json
 
-The plan: {"elicit": null | "decline" | "cancel" | "accept:NAME",
+The plan: {"client": "session" (default: ClientSession over stdio_client) | "auto" (the SDK's
+           high-level Client, which probes server/discover first and falls back to initialize),
+           "elicit": null | "decline" | "cancel" | "accept:NAME",
            "capture": DIR (optional: every byte the server writes goes to DIR/stdout, DIR/stderr),
            "steps": [{"list": true} | {"ping": true} | {"call": TOOL, "args": {...}, "progress": true}
                      | {"time_list": N} | {"time_call": TOOL, "args": {...}, "n": N}]}
@@ -39,6 +41,45 @@ def call_result(r):
     }
 
 
+async def run_steps(session, steps, out, asked):
+    for step in steps:
+        if "list" in step:
+            tools = (await session.list_tools()).tools
+            out["steps"].append({"tools": [{"name": t.name, "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True),
+                                            "schema": t.input_schema} for t in tools]})
+        elif "ping" in step:
+            await session.send_ping()
+            out["steps"].append({"ping": "ok"})
+        elif "call" in step:
+            progress = []
+
+            async def on_progress(p, total, message):
+                progress.append({"progress": p, "message": message})
+
+            r = await session.call_tool(step["call"], step.get("args", {}),
+                                        progress_callback=on_progress if step.get("progress") else None)
+            result = call_result(r)
+            result["progress"] = progress
+            result["asked"] = list(asked)
+            asked.clear()
+            out["steps"].append(result)
+        elif "time_list" in step:
+            times = []
+            for _ in range(step["time_list"]):
+                t0 = time.perf_counter()
+                await session.list_tools()
+                times.append(time.perf_counter() - t0)
+            out["steps"].append({"seconds": times})
+        elif "time_call" in step:
+            times = []
+            for _ in range(step.get("n", 10)):
+                t0 = time.perf_counter()
+                r = await session.call_tool(step["time_call"], step.get("args", {}))
+                times.append(time.perf_counter() - t0)
+                assert not r.is_error, r
+            out["steps"].append({"seconds": times})
+
+
 async def main():
     tetra, server_args = sys.argv[1], sys.argv[2:]
     plan = json.load(sys.stdin)
@@ -56,47 +97,21 @@ async def main():
 
     errlog = open(os.path.join(capture, "stderr"), "a") if capture else sys.stderr
     out = {"steps": []}
-    async with stdio_client(server_params(tetra, server_args, capture), errlog=errlog) as (read, write):
-        async with ClientSession(read, write, elicitation_callback=on_elicit if elicit else None) as session:
-            init = await session.initialize()
-            out["protocol_version"] = init.protocol_version
-            out["server"] = init.server_info.name
-            for step in plan["steps"]:
-                if "list" in step:
-                    tools = (await session.list_tools()).tools
-                    out["steps"].append({"tools": [{"name": t.name, "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True),
-                                                    "schema": t.input_schema} for t in tools]})
-                elif "ping" in step:
-                    await session.send_ping()
-                    out["steps"].append({"ping": "ok"})
-                elif "call" in step:
-                    progress = []
-
-                    async def on_progress(p, total, message):
-                        progress.append({"progress": p, "message": message})
-
-                    r = await session.call_tool(step["call"], step.get("args", {}),
-                                                progress_callback=on_progress if step.get("progress") else None)
-                    result = call_result(r)
-                    result["progress"] = progress
-                    result["asked"] = list(asked)
-                    asked.clear()
-                    out["steps"].append(result)
-                elif "time_list" in step:
-                    times = []
-                    for _ in range(step["time_list"]):
-                        t0 = time.perf_counter()
-                        await session.list_tools()
-                        times.append(time.perf_counter() - t0)
-                    out["steps"].append({"seconds": times})
-                elif "time_call" in step:
-                    times = []
-                    for _ in range(step.get("n", 10)):
-                        t0 = time.perf_counter()
-                        r = await session.call_tool(step["time_call"], step.get("args", {}))
-                        times.append(time.perf_counter() - t0)
-                        assert not r.is_error, r
-                    out["steps"].append({"seconds": times})
+    callback = on_elicit if elicit else None
+    params = server_params(tetra, server_args, capture)
+    if plan.get("client") == "auto":
+        from mcp.client.client import Client
+        async with Client(params, elicitation_callback=callback) as client:
+            out["protocol_version"] = client.protocol_version
+            out["server"] = "tetra" if client.server_capabilities is not None else None
+            await run_steps(client, plan["steps"], out, asked)
+    else:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write, elicitation_callback=callback) as session:
+                init = await session.initialize()
+                out["protocol_version"] = init.protocol_version
+                out["server"] = init.server_info.name
+                await run_steps(session, plan["steps"], out, asked)
     print(json.dumps(out))
 
 

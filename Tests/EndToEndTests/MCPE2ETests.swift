@@ -135,6 +135,23 @@ final class MCPE2ETests: XCTestCase {
         XCTAssertTrue(line?.contains("\"result\":\"ok\"") ?? false)
     }
 
+    func testTheSDKsDefaultClientFallsBackToTheHandshakeAndConfirms() throws {
+        // Client (mode "auto") first sends server/discover (2026-07-28): -32601 here, so it
+        // falls back to initialize.
+        XCTAssertEqual(try tetra.run(["org", "create", "gone"]).status, 0)
+        let doc = try session(["--allow-write", "--allow-destructive"], [
+            "client": "auto", "elicit": "accept:gone",
+            "steps": [["list": true], ["call": "ports_get", "args": ["name": "web"]], ["call": "org_delete", "args": ["org": "gone"]]]])
+        XCTAssertEqual(doc["protocol_version"] as? String, "2025-11-25")
+        let s = steps(doc)
+        guard s.count == 3 else { return XCTFail("\(doc)") }
+        XCTAssertTrue(toolNames(s[0]).contains("org_delete"))
+        XCTAssertEqual((s[1]["structured"] as? [String: Any])?["port"] as? Int, 8080)
+        XCTAssertEqual(s[2]["isError"] as? Bool, false, "\(s[2])")
+        XCTAssertEqual((s[2]["asked"] as? [[String: Any]])?.count, 1)
+        XCTAssertEqual(try tetra.run(["org", "show", "gone"]).status, 4, "deleted after the confirmation")
+    }
+
     // MARK: - destructive calls
 
     func testDestructiveVolumeDeleteNeedsTheTypedName() throws {

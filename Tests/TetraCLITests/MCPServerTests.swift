@@ -109,38 +109,40 @@ final class MCPServerTests: XCTestCase {
         XCTAssertEqual(cli.run(["ports", "get", "api"]).stdout, "9000\n")
     }
 
-    func testElicitationIsAskedAndAWrongAnswerRefuses() {
-        // The client answers the server's request (id tetra-1) with a wrong name.
-        let withElicitation = #"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{"form":{}}}}}"#
-        final class Scripted: LineSource {
-            let answer: String
-            var sent = false
-            let first: [String]
-            var index = 0
-            let out: OutputSink
-            init(_ first: [String], answer: String, out: OutputSink) { self.first = first; self.answer = answer; self.out = out }
-            func next() -> LineReader.Line {
-                if index < first.count { index += 1; return .text(first[index - 1]) }
-                if !sent {
-                    // Wait for the elicitation request to be written, then answer it.
-                    for _ in 0..<500 where !out.captured.contains("elicitation/create") { usleep(10_000) }
-                    sent = true
-                    return .text(answer)
-                }
-                return .eof
+    /// Lines given one by one; `.after(TEXT, line)` waits until the server wrote TEXT first.
+    final class Scripted: LineSource {
+        enum Step { case line(String), after(String, String) }
+        var steps: [Step]
+        let out: OutputSink
+        init(_ steps: [Step], out: OutputSink) { self.steps = steps; self.out = out }
+        func next() -> LineReader.Line {
+            guard !steps.isEmpty else { return .eof }
+            switch steps.removeFirst() {
+            case .line(let text): return .text(text)
+            case .after(let wanted, let text):
+                for _ in 0..<500 where !out.captured.contains(wanted) { usleep(10_000) }
+                return .text(text)
             }
         }
+    }
+
+    func serveScripted(_ steps: [Scripted.Step]) -> [JSONValue] {
         let out = OutputSink(), log = OutputSink()
         let base = CLIContext(stdout: OutputSink(), stderr: OutputSink(), environment: cli.environment,
                               workingDirectory: NSTemporaryDirectory(), runner: cli.runner)
         let runner = cli.runner
         let server = MCPServer(settings: .init(allowWrite: true, allowDestructive: true), base: base,
                                paths: StatePaths(root: cli.stateRoot), out: out, log: log, makeRunner: { _ in runner })
-        let source = Scripted([withElicitation,
-                               #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"org_delete","arguments":{"org":"demo"}}}"#],
-                              answer: #"{"jsonrpc":"2.0","id":"tetra-1","result":{"action":"accept","content":{"name":"dem"}}}"#, out: out)
-        XCTAssertEqual(server.run(source), 0)
-        let messages = out.captured.split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }
+        XCTAssertEqual(server.run(Scripted(steps, out: out)), 0)
+        return out.captured.split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }
+    }
+
+    let withElicitation = #"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{"form":{}}}}}"#
+    let deleteDemo = #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"org_delete","arguments":{"org":"demo"}}}"#
+
+    func testElicitationIsAskedAndAWrongAnswerRefuses() {
+        let messages = serveScripted([.line(withElicitation), .line(deleteDemo),
+                                      .after("elicitation/create", #"{"jsonrpc":"2.0","id":"tetra-1","result":{"action":"accept","content":{"name":"dem"}}}"#)])
         let request = messages.first { $0["method"]?.string == "elicitation/create" }
         XCTAssertEqual(request?["params"]?["mode"], .string("form"))
         XCTAssertTrue(request?["params"]?["message"]?.string?.contains("'demo'") ?? false)
@@ -148,6 +150,17 @@ final class MCPServerTests: XCTestCase {
         let result = messages.first { $0["id"]?.integer == 1 }?["result"]?["structuredContent"]
         XCTAssertEqual(result?["code"], .number("7"))
         XCTAssertTrue(result?["message"]?.string?.contains("is not 'demo'") ?? false, "\(String(describing: result))")
+    }
+
+    func testACancelledCallGetsNoResponseAndChangesNothing() {
+        XCTAssertEqual(cli.run(["org", "create", "demo"]).status, 0)
+        let messages = serveScripted([.line(withElicitation), .line(deleteDemo),
+                                      .after("elicitation/create", #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}"#),
+                                      .line(#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#),
+                                      .after(#""id":2"#, #"{"jsonrpc":"2.0","id":"tetra-1","result":{"action":"accept","content":{"name":"demo"}}}"#)])
+        XCTAssertNil(messages.first { $0["id"]?.integer == 1 }, "no response to a cancelled call")
+        XCTAssertNotNil(messages.first { $0["id"]?.integer == 2 }?["result"])
+        XCTAssertEqual(cli.run(["org", "show", "demo"]).status, 0, "the org is still there")
     }
 
     func testSecretValuesAreMaskedInResults() throws {

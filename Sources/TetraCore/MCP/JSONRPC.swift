@@ -63,11 +63,10 @@ public enum JSONRPC {
             if let params, !params.isObject, params.array == nil {
                 return .failure(Failure(id: id ?? .null, code: .invalidRequest, message: "invalid request: \"params\" must be an object"))
             }
-            guard let rawID else { return .success(.notification(method: method, params: params)) }
+            guard rawID != nil else { return .success(.notification(method: method, params: params)) }
             guard let id else {
                 return .failure(Failure(code: .invalidRequest, message: "invalid request: \"id\" must be a string or a number"))
             }
-            _ = rawID
             return .success(.request(id: id, method: method, params: params))
         }
         if let id, value["result"] != nil || value["error"] != nil {

@@ -159,9 +159,10 @@ enum MCPCall {
     }
 
     static func toolResult(_ structured: JSONValue, isError: Bool, exitCode: Int32) -> JSONValue {
-        .object([
-            ("content", .array([.object([("type", .string("text")), ("text", .string(structured.serialized))])])),
-            ("structuredContent", structured),
+        let text = structured.serialized // rendered once: the text item and the structured content
+        return .object([
+            ("content", .array([.object([("type", .string("text")), ("text", .string(text))])])),
+            ("structuredContent", .raw(text)),
             ("isError", .bool(isError)),
             ("_meta", .object([("dev.tetra/exit_code", .int(Int(exitCode)))])),
         ])

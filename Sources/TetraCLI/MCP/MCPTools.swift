@@ -40,8 +40,10 @@ enum MCPToolCatalog {
     static let excludedCommands: Set<String> = ["mcp", "quickstart"]
     /// Flags that are never a tool argument: output and process settings the server decides,
     /// the state root (fixed for the server), the confirmations (added by the server after a
-    /// confirmed elicitation only), and interactive ones.
-    static let serverFlags: Set<String> = ["help", "json", "quiet", "verbose", "color", "dir", "yes", "approve", "follow", "version"]
+    /// confirmed elicitation only), interactive ones, and `reveal` (a secret's value never
+    /// leaves through the server).
+    static let serverFlags: Set<String> = ["help", "json", "quiet", "verbose", "color", "dir", "yes", "approve", "follow", "version",
+                                           "reveal"]
     /// Global flags a call may set.
     static let callGlobals: Set<String> = ["org", "lock-wait"]
     /// The verbs whose second call with the same arguments changes nothing more.

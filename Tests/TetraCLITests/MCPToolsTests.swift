@@ -68,7 +68,7 @@ final class MCPToolsTests: XCTestCase {
         XCTAssertEqual(set["required"], .array(["file", "key_path", "value"].map(JSONValue.string)))
         for t in tools {
             let keys = MCPToolCatalog.inputSchema(t)["properties"]?.object?.map(\.0) ?? []
-            for forbidden in ["yes", "approve", "json", "dir", "quiet", "verbose", "color", "help"] {
+            for forbidden in ["yes", "approve", "json", "dir", "quiet", "verbose", "color", "help", "reveal", "follow"] {
                 XCTAssertFalse(keys.contains(forbidden), "\(t.name) takes \(forbidden)")
             }
         }

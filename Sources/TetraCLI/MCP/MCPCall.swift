@@ -115,8 +115,10 @@ enum MCPCall {
 
     /// Runs the invocation in this process with `--json` semantics: captured output, no
     /// terminal, no standard input, its own interrupt flag and process runner.
+    /// With `audit`, the command writes its own audit line (`via` mcp) before it returns, as
+    /// on the command line; the server audits the others itself.
     static func run(_ inv: Invocation, base: CLIContext, interrupt: InterruptFlag, runner: any ProcessRunning,
-                    progress: (any ProgressReporter)?) -> Outcome {
+                    progress: (any ProgressReporter)?, audit: Bool) -> Outcome {
         let out = OutputSink(), err = OutputSink()
         var context = CLIContext(
             stdout: out, stderr: err,
@@ -124,7 +126,7 @@ enum MCPCall {
             readLine: { nil }, environment: base.environment, workingDirectory: base.workingDirectory,
             now: base.now, runner: runner, interrupt: interrupt, executablePath: base.executablePath)
         context.progressTap = progress
-        context.auditVia = "mcp"
+        context.auditVia = audit ? "mcp" : nil
         let status = CLI().execute(inv, context: context, errStyle: Style(enabled: false))
         return Outcome(status: status, stdout: out.captured, stderr: err.captured)
     }

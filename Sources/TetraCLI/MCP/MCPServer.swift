@@ -41,6 +41,7 @@ final class MCPServer: @unchecked Sendable {
     private var closing = false
 
     private let calls = DispatchQueue(label: "tetra-mcp-calls")
+    private let audits = DispatchQueue(label: "tetra-mcp-audit")
     private let group = DispatchGroup()
 
     init(settings: Settings, base: CLIContext, paths: StatePaths, out: OutputSink, log: OutputSink,
@@ -175,21 +176,21 @@ final class MCPServer: @unchecked Sendable {
             let flag = tool.kind == .destructive ? "--allow-write --allow-destructive" : "--allow-write"
             let error = CoreError.refused("tool \(tool.name) changes state and this server does not allow it",
                                           hint: "start the server as tetra mcp \(flag)")
-            auditRefusal(tool, argv: tool.path, error: error, started: started)
+            audit(tool, argv: tool.path, exitCode: error.exitCode.rawValue, started: started)
             return MCPCall.failure(error)
         }
         var inv: Invocation
         do {
             inv = try MCPCall.invocation(tool, arguments: arguments, dir: settings.dir)
         } catch let error as any TetraError {
-            auditRefusal(tool, argv: tool.path, error: error, started: started)
+            audit(tool, argv: tool.path, exitCode: error.exitCode.rawValue, started: started)
             return MCPCall.failure(error)
         } catch {
             return MCPCall.failure(code: 1, kind: "failed", message: "\(error)", hint: nil)
         }
         if tool.kind == .destructive, !inv.has("dry-run") {
             if let refusal = MCPConfirmation(server: self, call: call, tool: tool, invocation: inv).ask() {
-                auditRefusal(tool, argv: inv.argv, error: refusal, started: started)
+                audit(tool, argv: inv.argv, exitCode: refusal.exitCode.rawValue, started: started)
                 return MCPCall.failure(refusal)
             }
             inv = MCPCall.confirmed(inv)
@@ -197,24 +198,39 @@ final class MCPServer: @unchecked Sendable {
         let redactor = Redactor(secrets: MCPCall.secretValues(paths))
         inv.argv = inv.argv.map(redactor.redact) // the command line the audit log and lock holders record
         let progress = token.map { MCPProgress(token: $0, server: self, redactor: redactor) }
-        let outcome = MCPCall.run(inv, base: base, interrupt: call.interrupt, runner: makeRunner(call.interrupt), progress: progress)
+        // A change is audited by the command itself before the answer (as on the command
+        // line); a read is audited by the server, its line written while the answer goes out.
+        let outcome = MCPCall.run(inv, base: base, interrupt: call.interrupt, runner: makeRunner(call.interrupt),
+                                  progress: progress, audit: tool.mutates)
+        if !tool.mutates {
+            audit(tool, argv: inv.argv, exitCode: outcome.status, started: started,
+                  org: inv.argument("ORG") ?? inv.flag("org"), env: inv.argument("ENV") ?? inv.argument("TO") ?? inv.flag("env"))
+        }
         for line in outcome.stderr.split(separator: "\n") where !line.hasPrefix("{\"error\"") {
             log("\(tool.name): \(redactor.redact(String(line)))")
         }
         return MCPCall.result(outcome, redactor: redactor)
     }
 
-    /// A call refused before it ran is audited too (exit 7, or 2 for bad arguments).
-    private func auditRefusal(_ tool: MCPTool, argv: [String], error: any TetraError, started: Date) {
+    /// The audit line of a read or of a call refused before it ran (exit 7, or 2 for bad
+    /// arguments): written on a queue of its own, in order, while the answer goes out (its
+    /// fsync is not in the call's time); the end of input waits for it.
+    private func audit(_ tool: MCPTool, argv: [String], exitCode: Int32, started: Date, org: String? = nil, env: String? = nil) {
         guard FileManager.default.fileExists(atPath: paths.state) else { return }
         let core = CoreContext(environment: base.environment, workingDirectory: base.workingDirectory, stateRoot: paths.root,
                                runner: base.runner)
+        let result = exitCode == 0 ? "ok" : (exitCode == ExitCode.interrupted.rawValue ? "interrupted" : "error")
         var entry = AuditEntry(time: base.now(), user: core.userName, host: core.hostName, command: tool.path.joined(separator: " "),
-                               argv: ["tetra"] + argv, result: "error", exitCode: Int(error.exitCode.rawValue),
+                               argv: ["tetra"] + argv, org: org, env: env, result: result, exitCode: Int(exitCode),
                                durationMs: Int(base.now().timeIntervalSince(started) * 1000))
         entry.pid = getpid()
         entry.via = "mcp"
-        do { try AuditLog(path: paths.auditLog).append(entry) } catch { log("could not write the audit log: \(error)") }
+        let log = AuditLog(path: paths.auditLog), line = entry
+        group.enter()
+        audits.async {
+            defer { self.group.leave() }
+            do { try log.append(line) } catch { self.log("could not write the audit log: \(error)") }
+        }
     }
 
     // MARK: - notifications and answers

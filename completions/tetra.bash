@@ -5,7 +5,7 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init quickstart doctor audit config ports org env svc metrics secret exec export template library volume ssl alerts search tag completion' ;;
+    '') REPLY='help init quickstart doctor audit config ports org env svc metrics secret exec export template library volume ssl alerts search tag completion mcp' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
@@ -149,6 +149,7 @@ __tetra_flags() {
     'tag add') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'tag remove') REPLY='--env --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'completion') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'mcp') REPLY='--allow-write --allow-destructive --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     *) REPLY='' ;;
     esac
 }
@@ -276,6 +277,7 @@ __tetra_value_flags() {
     'tag add') REPLY=' --env --dir --org --color --lock-wait ' ;;
     'tag remove') REPLY=' --env --dir --org --color --lock-wait ' ;;
     'completion') REPLY=' --dir --org --color --lock-wait ' ;;
+    'mcp') REPLY=' --dir --org --color --lock-wait ' ;;
     *) REPLY='' ;;
     esac
 }

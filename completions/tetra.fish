@@ -27,6 +27,7 @@ function __tetra_subcommands
             printf '%s\t%s\n' 'search' 'Find orgs, envs, hosts, services, ports, certificates, volumes, templates and releases'
             printf '%s\t%s\n' 'tag' 'Add or remove a tag on an org, env, host, service, port or certificate'
             printf '%s\t%s\n' 'completion' 'Print the shell completion script for bash, zsh or fish'
+            printf '%s\t%s\n' 'mcp' 'Serve tetra'\''s commands to an assistant over MCP (stdio); read-only unless allowed'
         case 'config'
             printf '%s\t%s\n' 'decode' 'Print a TOML file as JSON'
             printf '%s\t%s\n' 'encode' 'Print a JSON document as TOML'
@@ -388,6 +389,8 @@ function __tetra_flags
             printf '%s\n' '--env' '--dry-run' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
         case 'completion'
             printf '%s\n' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
+        case 'mcp'
+            printf '%s\n' '--allow-write' '--allow-destructive' '--dir' '--org' '--json' '--quiet' '--verbose' '--color' '--yes' '--lock-wait' '--help'
     end
 end
 
@@ -634,6 +637,8 @@ function __tetra_value_flags
         case 'tag remove'
             printf '%s\n' '--env' '--dir' '--org' '--color' '--lock-wait'
         case 'completion'
+            printf '%s\n' '--dir' '--org' '--color' '--lock-wait'
+        case 'mcp'
             printf '%s\n' '--dir' '--org' '--color' '--lock-wait'
     end
 end

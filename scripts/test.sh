@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 # openssl, python3 (demo services, helper processes), util-linux (flock), procps, a Docker
 # engine and busybox-static (the image the docker tests run), pebble (a test ACME server),
 # curl (ACME requests that trust a private CA), iproute2 (network namespaces: the fleet tests' hosts),
-# age (secrets encrypted at rest, with age-keygen).
+# age (secrets encrypted at rest, with age-keygen), python3-venv (a venv for the official MCP client).
 packages=(bash bash-completion zsh fish git openssh-client openssh-server rsync openssl python3 util-linux procps tmux iproute2
-          docker.io busybox-static pebble curl age)
+          docker.io busybox-static pebble curl age python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -31,6 +31,14 @@ fi
 # one, else start dockerd in the background (no iptables, no bridge: networks none and host).
 # No image can be pulled, so a tiny one is made from busybox-static: tinybox:1.
 scripts/docker-up.sh
+
+# The official MCP client (PyPI mcp) for the MCP end-to-end tests, in a venv of its own.
+if [[ ! -x .build/mcp-venv/bin/python ]] || ! .build/mcp-venv/bin/python -c 'import mcp.client.stdio' 2>/dev/null; then
+    mkdir -p .build
+    if ! { python3 -m venv .build/mcp-venv && .build/mcp-venv/bin/pip install -q mcp; }; then
+        echo "test.sh: WARNING: could not install PyPI mcp into .build/mcp-venv; the MCP client tests will skip loudly (fail under CI)" >&2
+    fi
+fi
 
 export TOML_TEST_DIR="${TOML_TEST_DIR:-$(cd .. && pwd)/shared/toml-test}"
 swift build --build-tests

@@ -42,7 +42,8 @@ public struct CLI: Sendable {
         }
     }
 
-    private func execute(_ invocation: Invocation, context: CLIContext, errStyle: Style) -> Int32 {
+    /// Runs a parsed invocation (the MCP server builds one from a tool call's arguments).
+    func execute(_ invocation: Invocation, context: CLIContext, errStyle: Style) -> Int32 {
         let started = Date()
         var options: GlobalOptions
         do {
@@ -72,7 +73,7 @@ public struct CLI: Sendable {
         var core = CoreContext(environment: context.environment, workingDirectory: context.workingDirectory,
                                stateRoot: stateRoot, now: context.now,
                                runner: options.verbose ? VerboseRunner(base: context.runner, sink: context.stderr) : context.runner,
-                               progress: progress,
+                               progress: context.progressTap ?? progress,
                                interrupt: context.interrupt, commandLine: ["tetra"] + redactedArgv,
                                executablePath: context.executablePath, lockWait: options.lockWait)
         core.commandName = invocation.commandName
@@ -114,16 +115,17 @@ public struct CLI: Sendable {
         if let failure {
             report(failure, json: options.json, context: context, style: errStyle)
         }
-        if invocation.spec.mutates && !options.dryRun {
-            recordAudit(invocation, core: core, options: options, exitCode: exitCode, started: started, progress: progress)
+        if (invocation.spec.mutates && !options.dryRun) || context.auditVia != nil {
+            recordAudit(invocation, core: core, options: options, exitCode: exitCode, started: started, progress: progress, context: context)
         }
         return exitCode.rawValue
     }
 
     /// One line per mutating command in state/audit.jsonl (not for dry runs, and not when
-    /// there is no state root to record into).
+    /// there is no state root to record into); one per command of any kind run for a client
+    /// (`via`: the MCP server audits every tool call).
     private func recordAudit(_ inv: Invocation, core: CoreContext, options: GlobalOptions, exitCode: ExitCode,
-                             started: Date, progress: any ProgressReporter) {
+                             started: Date, progress: any ProgressReporter, context: CLIContext) {
         let paths = core.paths
         guard FileManager.default.fileExists(atPath: paths.state) else { return }
         var entry = AuditEntry(
@@ -135,9 +137,10 @@ public struct CLI: Sendable {
             exitCode: Int(exitCode.rawValue),
             durationMs: Int(core.now().timeIntervalSince(started) * 1000))
         entry.pid = getpid()
+        entry.via = context.auditVia
         do {
             try AuditLog(path: paths.auditLog).append(entry)
-            ChangeJournal(paths: paths).finish()
+            if inv.spec.mutates { ChangeJournal(paths: paths).finish() }
         } catch {
             progress.warn("could not write the audit log: \(error)")
         }

@@ -38,6 +38,7 @@ public enum CommandTable {
             CompletionCommands.completion,
             CompletionCommands.complete,
             HostCommands.spec,
+            MCPCommand.spec,
         ])
 
     /// Every runnable command path, visible ones only ("ports allocate", ...).

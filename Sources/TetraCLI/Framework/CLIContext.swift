@@ -25,6 +25,11 @@ public struct CLIContext: Sendable {
     public var runner: any ProcessRunning
     public var interrupt: InterruptFlag
     public var executablePath: String
+    /// Receives the core's progress instead of the stderr renderer (the MCP server turns it
+    /// into progress notifications).
+    public var progressTap: (any ProgressReporter)? = nil
+    /// Who asked, recorded in the audit line (`mcp`); when set, every command is audited.
+    public var auditVia: String? = nil
 
     public init(stdout: OutputSink, stderr: OutputSink, readStdin: @escaping @Sendable (Int) throws -> Data = { _ in Data() },
                 readLine: @escaping @Sendable () throws -> String? = { nil },

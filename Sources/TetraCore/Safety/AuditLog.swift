@@ -19,6 +19,8 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     public var durationMs: Int
     /// The pid of the tetra that ran the command (tells its own line from a recovered one).
     public var pid: Int32?
+    /// How the command came: "mcp" for a tool call of `tetra mcp` (absent: the command line).
+    public var via: String?
 
     public init(time: Date, user: String, host: String, command: String, argv: [String],
                 org: String? = nil, env: String? = nil, result: String, exitCode: Int, durationMs: Int) {
@@ -38,7 +40,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         case time, user, host, command, argv, org, env, result
         case exitCode = "exit_code"
         case durationMs = "duration_ms"
-        case pid
+        case pid, via
     }
 
     public init(from decoder: Decoder) throws {
@@ -58,6 +60,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         exitCode = try c.decode(Int.self, forKey: .exitCode)
         durationMs = try c.decode(Int.self, forKey: .durationMs)
         pid = try c.decodeIfPresent(Int32.self, forKey: .pid)
+        via = try c.decodeIfPresent(String.self, forKey: .via)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -73,6 +76,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         try c.encode(exitCode, forKey: .exitCode)
         try c.encode(durationMs, forKey: .durationMs)
         try c.encodeIfPresent(pid, forKey: .pid)
+        try c.encodeIfPresent(via, forKey: .via)
     }
 }
 

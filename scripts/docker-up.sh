@@ -14,7 +14,8 @@ if ! docker info >/dev/null 2>&1; then
     log=/var/log/tetra-test-dockerd.log
     echo "docker-up: starting dockerd (log: $log)"
     mkdir -p /var/run
-    nohup dockerd --iptables=false --bridge=none >"$log" 2>&1 &
+    # Its own session: it outlives the shell (and the process group) that started it.
+    setsid nohup dockerd --iptables=false --bridge=none >"$log" 2>&1 </dev/null &
     for _ in $(seq 1 150); do
         docker info >/dev/null 2>&1 && break
         sleep 0.2

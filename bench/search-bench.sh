@@ -4,12 +4,12 @@
 # (orgs with environments, hosts and service definitions, registered ports, certificates'
 # meta.toml files, release history); nothing runs, no docker volume is listed (the queries
 # exclude volumes, whose listing is one `docker volume ls`: its time is printed apart).
-#   bench/search-bench.sh                 # 10,000 resources, median of 15 runs per query
+#   bench/search-bench.sh                 # about 10,000 resources, median of 15 runs per query
 #   bench/search-bench.sh --orgs 20 --runs 5
 # Uses a static release build in .build-bench (TETRA_BIN=PATH: that binary, no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-orgs=100 runs=15
+orgs=120 runs=15
 while [ $# -gt 0 ]; do
     case "$1" in
         --orgs) orgs="$2"; shift 2 ;;
@@ -59,13 +59,13 @@ for o in range(norgs):
             f.write('{"time":"2026-12-0%dT10:00:00Z","org":"%s","env":"dev","action":"push","release":"2026120%dT100000Z-%07x","target":"x","by":"ops","source":"push"}\n'
                     % (r + 1, name, r + 1, o * 10 + r))
             count["release"] += 1
-nports = 2000
+nports = 2500
 with open(f"{root}/config/ports.toml", "w") as f:
     f.write("[ports]\n" + "".join(f"p{i:04d} = {10000 + i}\n" for i in range(nports)))
     f.write("\n[tags]\n" + "".join(f'p{i:04d} = ["{teams[i % 4]}"]\n' for i in range(0, nports, 2)))
 count["port"] = nports
 now = datetime.datetime.now(datetime.timezone.utc)
-ncerts = 1500
+ncerts = 1650
 for c in range(ncerts):
     dom = f"site{c:04d}.example"
     os.makedirs(f"{root}/ssl/{dom}", exist_ok=True)

@@ -46,10 +46,13 @@ public struct SearchCatalog: Sendable {
     /// Every resource of the kinds `kinds` (all when nil). Unreadable parts are skipped with a
     /// warning on stderr: a search answers from what it can read.
     public func resources(kinds: Set<SearchKind>? = nil) -> [SearchResource] {
-        func wants(_ k: SearchKind) -> Bool { kinds?.contains(k) ?? true }
+        let wants: @Sendable (SearchKind) -> Bool = { k in kinds?.contains(k) ?? true }
         var out: [SearchResource] = []
         if wants(.org) || wants(.env) || wants(.host) || wants(.service) || wants(.release) {
-            for name in OrgStore(paths: paths).names() { out += orgResources(name, wants: wants) }
+            // Orgs are read in parallel, each with the fast TOML reader (no positions: a search
+            // reports no config problems, `org validate` does).
+            let names = OrgStore(paths: paths).names()
+            out += Parallel.map(names.count, width: 4) { i in orgResources(names[i], wants: wants) }.flatMap { $0 }
         }
         if wants(.port) { out += portResources() }
         if wants(.certificate) { out += certificateResources() }
@@ -58,28 +61,35 @@ public struct SearchCatalog: Sendable {
         return out
     }
 
+    static func table(_ path: String) -> TOMLTable? {
+        guard let data = try? AtomicFile.readIfExists(path, limit: InputFile.configLimit) else { return nil }
+        return try? TOMLParser.parse(bytes: Array(data), file: path)
+    }
+
+    static func strings(_ v: TOMLValue?) -> [String] { v?.arrayValue?.compactMap(\.stringValue) ?? [] }
+
     func orgResources(_ name: String, wants: (SearchKind) -> Bool) -> [SearchResource] {
         var out: [SearchResource] = []
-        guard let org = try? OrgStore(paths: paths).load(name) else {
+        guard let toml = Self.table(paths.org(name) + "/org.toml") else {
             if wants(.org) { out.append(SearchResource(kind: .org, name: name, state: "invalid", detail: "org.toml does not load")) }
             return out
         }
-        let config = org.config
+        let info = toml["org"]?.tableValue
+        let envs = toml["environments"]?.tableValue ?? TOMLTable()
         if wants(.org) {
-            out.append(SearchResource(kind: .org, name: name, org: name, description: config.org.description, tags: config.org.tags ?? [],
-                                      detail: "\(config.environments.count) environment\(config.environments.count == 1 ? "" : "s")"))
+            out.append(SearchResource(kind: .org, name: name, org: name, description: info?["description"]?.stringValue,
+                                      tags: Self.strings(info?["tags"]), detail: "\(envs.count) environment\(envs.count == 1 ? "" : "s")"))
         }
-        for (envName, env) in config.environments {
+        for (envName, value) in envs {
+            guard let env = value.tableValue else { continue }
+            let hosts = env["hosts"]?.arrayValue
             if wants(.env) {
-                out.append(SearchResource(kind: .env, name: envName, org: name, env: envName, description: env.description,
-                                          tags: env.tags ?? [], state: env.isProtected ? "protected" : nil,
-                                          detail: env.target ?? "\(env.hosts?.count ?? 0) hosts"))
+                out.append(SearchResource(kind: .env, name: envName, org: name, env: envName, description: env["description"]?.stringValue,
+                                          tags: Self.strings(env["tags"]), state: env["protected"]?.boolValue == true ? "protected" : nil,
+                                          detail: env["target"]?.stringValue ?? "\(hosts?.count ?? 0) hosts"))
             }
-            if wants(.host) {
-                for host in env.fleetHosts {
-                    out.append(SearchResource(kind: .host, name: host.name, org: name, env: envName, host: host.name, tags: host.tags,
-                                              detail: host.target))
-                }
+            if wants(.host), let hosts {
+                out += hostResources(hosts, org: name, env: envName)
             }
         }
         if wants(.service) { out += serviceResources(name) }
@@ -87,17 +97,32 @@ public struct SearchCatalog: Sendable {
         return out
     }
 
-    /// This machine's services of an org: their definitions and, from the state file, their state.
+    /// An env's hosts: a table's `name` (else its target's host) and `tags`; a URL string's host.
+    func hostResources(_ hosts: [TOMLValue], org: String, env: String) -> [SearchResource] {
+        hosts.compactMap { value in
+            let t = value.tableValue
+            guard let target = t?["target"]?.stringValue ?? value.stringValue else { return nil }
+            let name = t?["name"]?.stringValue ?? (try? DeployTarget.parse(target, sshKey: nil, sshPort: nil))?.ssh?.host ?? "local"
+            return SearchResource(kind: .host, name: name, org: org, env: env, host: name, tags: Self.strings(t?["tags"]), detail: target)
+        }
+    }
+
+    /// This machine's services of an org: their definitions (description, tags, command) and,
+    /// from the state file, their state.
     func serviceResources(_ org: String) -> [SearchResource] {
-        guard let catalog = try? ServiceCatalog.load(paths: paths, org: org) else { return [] }
-        return catalog.definitions.map { def in
-            let sp = ServicePaths(paths: paths, org: org, name: def.name)
+        let dir = paths.org(org) + "/services"
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".toml") }.sorted()
+        return files.compactMap { file in
+            let name = String(file.dropLast(5))
+            guard Names.isValid(name), let def = Self.table(dir + "/" + file) else { return nil }
+            let sp = ServicePaths(paths: paths, org: org, name: name)
             var state = "stopped"
             if let data = try? AtomicFile.readIfExists(sp.stateFile), let rec = try? ServiceRecord.decode(data, path: sp.stateFile) {
                 state = rec.state
             }
-            return SearchResource(kind: .service, name: def.name, org: org, description: def.summary, tags: def.tags,
-                                  state: state, detail: def.command.joined(separator: " "))
+            let command = Self.strings(def["command"])
+            return SearchResource(kind: .service, name: name, org: org, description: def["description"]?.stringValue, tags: Self.strings(def["tags"]),
+                                  state: state, detail: command.isEmpty ? def["image"]?.stringValue : command.joined(separator: " "))
         }
     }
 

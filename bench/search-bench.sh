@@ -24,7 +24,7 @@ if [ -z "${TETRA_BIN:-}" ]; then
 fi
 TETRA="${TETRA_BIN:-$(swift build -c release -Xswiftc -static-executable --scratch-path .build-bench --show-bin-path)/tetra}"
 work="$(mktemp -d /tmp/tetra-search-bench.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] && echo "search-bench: kept $work" >&2 || rm -rf "$work"' EXIT
 ORGS="$orgs" RUNS="$runs" WORK="$work" TETRA="$TETRA" python3 - <<'PY'
 import os, statistics, subprocess, time, datetime
 work, tetra, norgs, runs = os.environ["WORK"], os.environ["TETRA"], int(os.environ["ORGS"]), int(os.environ["RUNS"])

@@ -192,8 +192,8 @@ public struct DashRenderer {
     }
 
     public func keyHint(_ v: DashViewState) -> String {
-        let actions = v.readOnly ? "read-only" : "r restart  s stop  S start"
-        return Self.fit("j/k select  Tab pane  Enter logs  \(actions)  / filter  o org  e env  ? help  q quit", width)
+        let actions = v.readOnly ? "read-only" : "r/s/S restart/stop/start"
+        return Self.fit("q:quit ?:help j/k Tab Enter:logs \(actions) /:filter o:org e:env", width)
     }
 
     public static func helpLines(readOnly: Bool) -> [String] {

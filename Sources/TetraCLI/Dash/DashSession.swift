@@ -52,6 +52,8 @@ final class DashSession {
             }
             draw(terminal)
         }
+        // SIGTERM or SIGHUP: exit 130 like every interrupted command (the defer restores first).
+        if interrupt.isRaised && !quit { throw CoreError.interrupted }
     }
 
     // MARK: - Data

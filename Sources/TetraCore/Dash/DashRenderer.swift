@@ -129,10 +129,11 @@ public struct DashRenderer {
     func serviceLine(_ s: DashService, _ cols: [Column], selected: Bool) -> String {
         let nameWidth = width - 2 - cols.reduce(0) { $0 + $1.width + 1 }
         let name = Self.fit(s.host.map { "\(s.name)@\($0)" } ?? s.name, nameWidth)
-        var line = (selected ? "> " : "  ") + (selected ? sgr("1", name) : name)
+        // The selected row is one reverse-video span (no inner colour that would reset it).
+        var line = (selected ? "> " : "  ") + name
         for c in cols {
             let v = c.right ? Self.fitRight(c.value(s), c.width) : Self.fit(c.value(s), c.width)
-            line += " " + (c.title == "STATE" ? sgr(stateColor(s.state), v) : v)
+            line += " " + (c.title == "STATE" && !selected ? sgr(stateColor(s.state), v) : v)
         }
         return selected && color ? "\u{1B}[7m" + line + "\u{1B}[0m" : line
     }

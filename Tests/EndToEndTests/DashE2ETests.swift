@@ -165,6 +165,22 @@ final class DashE2ETests: XCTestCase {
         assertRestored(status: 0)
     }
 
+    /// Enter opens the log pane of the selected service: stdout and stderr merged, following.
+    func testEnterShowsTheSelectedServicesLogs() throws {
+        try f.write("talker", "command = [\"sh\", \"-c\", \"echo hello-out; echo panic: boom >&2; exec sleep 1000\"]\n")
+        XCTAssertEqual(try f.svc(["start", "talker"]).status, 0)
+        try startDash()
+        keys("/")
+        keys("talker", "Enter")
+        XCTAssertTrue(waitScreen(5) { $0.contains("> talker") }, screen())
+        keys("Enter")
+        XCTAssertTrue(waitScreen(5) { $0.contains("LOGS") && $0.contains("  hello-out") && $0.contains("! panic: boom") }, screen())
+        keys("Escape")
+        XCTAssertTrue(waitScreen(5) { $0.contains("ENVIRONMENTS") && !$0.contains("LOGS") }, screen())
+        keys("q")
+        assertRestored(status: 0)
+    }
+
     func testOnceAndJSONWithoutATerminal() throws {
         let once = try f.t.run(["dash", "--org", "acme"])
         XCTAssertEqual(once.status, 0, once.stderr)

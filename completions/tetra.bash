@@ -5,7 +5,7 @@
 
 __tetra_subcommands() {
     case "$1" in
-    '') REPLY='help init quickstart doctor audit config ports org env svc metrics secret exec export template library volume ssl alerts search tag completion mcp' ;;
+    '') REPLY='help init quickstart doctor audit config ports org env svc metrics dash secret exec export template library volume ssl alerts search tag completion mcp' ;;
     'config') REPLY='decode encode get set check' ;;
     'ports') REPLY='list get set remove allocate ranges check scan reconcile import export' ;;
     'ports ranges') REPLY='set' ;;
@@ -96,6 +96,7 @@ __tetra_flags() {
     'svc remove') REPLY='--dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'svc boot') REPLY='--print-unit --dry-run --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'metrics') REPLY='--since --step --env --hosts --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
+    'dash') REPLY='--env --interval --read-only --once --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'secret') REPLY='--dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'secret list') REPLY='--env --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
     'secret get') REPLY='--env --reveal --dir --org --json --quiet --verbose --color --yes --lock-wait --help' ;;
@@ -224,6 +225,7 @@ __tetra_value_flags() {
     'svc remove') REPLY=' --dir --org --color --lock-wait ' ;;
     'svc boot') REPLY=' --dir --org --color --lock-wait ' ;;
     'metrics') REPLY=' --since --step --env --hosts --dir --org --color --lock-wait ' ;;
+    'dash') REPLY=' --env --interval --dir --org --color --lock-wait ' ;;
     'secret') REPLY=' --dir --org --color --lock-wait ' ;;
     'secret list') REPLY=' --env --dir --org --color --lock-wait ' ;;
     'secret get') REPLY=' --env --dir --org --color --lock-wait ' ;;
@@ -301,6 +303,7 @@ __tetra_flag_kind() {
     'svc health|--env') REPLY='dynamic' ;;
     'svc create|--port') REPLY='dynamic' ;;
     'metrics|--env') REPLY='dynamic' ;;
+    'dash|--env') REPLY='dynamic' ;;
     'secret list|--env') REPLY='dynamic' ;;
     'secret get|--env') REPLY='dynamic' ;;
     'secret set|--env') REPLY='dynamic' ;;

@@ -25,6 +25,7 @@ public enum CommandTable {
             EnvCommands.spec,
             SvcCommands.spec,
             MetricsCommands.metrics,
+            DashCommands.spec,
             SecretCommands.spec,
             FleetExecCommands.exec,
             FleetExecCommands.export,

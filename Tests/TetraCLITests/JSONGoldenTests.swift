@@ -88,6 +88,7 @@ final class JSONGoldenTests: XCTestCase {
         pin("svc boot", ["svc", "boot", "--dry-run", "--org", "acme"])
         pin("svc remove", ["svc", "remove", "cron", "--yes", "--dry-run", "--org", "acme"])
         pin("svc status", ["svc", "status", "--org", "acme"])
+        pin("dash", ["dash", "--org", "acme"])
         pin("svc logs", ["svc", "logs", "worker", "--org", "acme"])
         pin("template render", ["template", "render", "service/web", "--set", "name=api"])
         pin("org delete", ["org", "delete", "acme", "--yes"])

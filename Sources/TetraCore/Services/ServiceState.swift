@@ -20,13 +20,9 @@ public struct ProcessRef: Codable, Sendable, Equatable {
     /// True while this very process exists (and is not a zombie).
     public var isAlive: Bool {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return false }
-        let line = String(decoding: data, as: UTF8.self)
-        guard ProcessIdentity.parseStartTime(statLine: line) == start_time else { return false }
-        if let close = line.lastIndex(of: ")") {
-            let state = line[line.index(after: close)...].split(separator: " ").first
-            if state == "Z" || state == "X" { return false }
-        }
-        return true
+        let fields = ProcessIdentity.statFields(String(decoding: data, as: UTF8.self))
+        guard fields.startTime == start_time else { return false }
+        return fields.state != UInt8(ascii: "Z") && fields.state != UInt8(ascii: "X")
     }
 }
 

@@ -20,12 +20,38 @@ public enum ProcessIdentity {
 
     /// Parses field 22 of a /proc/<pid>/stat line. The command (field 2) is in parentheses and
     /// may itself contain spaces and ')', so fields are counted from the *last* ')'.
-    public static func parseStartTime(statLine: String) -> UInt64? {
-        guard let close = statLine.lastIndex(of: ")") else { return nil }
-        let rest = statLine[statLine.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-        // rest[0] is field 3 (state); field 22 is rest[19].
-        guard rest.count > 19 else { return nil }
-        return UInt64(rest[19].trimming(.whitespacesAndNewlines))
+    public static func parseStartTime(statLine: String) -> UInt64? { statFields(statLine).startTime }
+
+    /// Field 3 (state, one letter) and field 22 (start time) of a /proc/PID/stat line, read
+    /// on its bytes after the last ")" (the command may hold spaces and parentheses). Byte
+    /// scanning: `svc list` and `tetra dash` check every service's processes each time.
+    public static func statFields(_ statLine: String) -> (state: UInt8?, startTime: UInt64?) {
+        var line = statLine
+        return line.withUTF8 { bytes -> (UInt8?, UInt64?) in
+            guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return (nil, nil) }
+            var field = 2, i = close + 1, state: UInt8? = nil
+            let isSpace = { (b: UInt8) in b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D }
+            while i < bytes.count {
+                while i < bytes.count, isSpace(bytes[i]) { i += 1 }
+                guard i < bytes.count else { break }
+                field += 1
+                let start = i
+                while i < bytes.count, !isSpace(bytes[i]) { i += 1 }
+                if field == 3 { state = bytes[start] }
+                if field == 22 {
+                    var v: UInt64 = 0
+                    for b in bytes[start..<i] {
+                        guard b >= 0x30, b <= 0x39 else { return (state, nil) }
+                        let (m, o1) = v.multipliedReportingOverflow(by: 10)
+                        let (n, o2) = m.addingReportingOverflow(UInt64(b - 0x30))
+                        guard !o1, !o2 else { return (state, nil) }
+                        v = n
+                    }
+                    return (state, v)
+                }
+            }
+            return (state, nil)
+        }
     }
 
     /// This process.

@@ -27,21 +27,34 @@ if ((${#missing[@]})); then
     fi
 fi
 
-# A Docker engine for the docker tests (volumes, the docker service runtime): reuse a running
-# one, else start dockerd in the background (no iptables, no bridge: networks none and host).
-# No image can be pulled, so a tiny one is made from busybox-static: tinybox:1.
-scripts/docker-up.sh
-
-# The official MCP client (PyPI mcp) for the MCP end-to-end tests, in a venv of its own.
-if [[ ! -x .build/mcp-venv/bin/python ]] || ! .build/mcp-venv/bin/python -c 'import mcp.client.stdio' 2>/dev/null; then
-    mkdir -p .build
-    if ! { python3 -m venv .build/mcp-venv && .build/mcp-venv/bin/pip install -q mcp; }; then
-        echo "test.sh: WARNING: could not install PyPI mcp into .build/mcp-venv; the MCP client tests will skip loudly (fail under CI)" >&2
+# Two set-ups run beside the build (they mostly wait: on dockerd, on PyPI), then the tests
+# wait for both:
+# - a Docker engine for the docker tests (volumes, the docker service runtime): reuse a
+#   running one, else start dockerd (no iptables, no bridge: networks none and host). No image
+#   can be pulled, so a tiny one is made from busybox-static: tinybox:1.
+# - the official MCP client (PyPI mcp) for the MCP end-to-end tests, in a venv of its own.
+mcp_venv() {
+    if [[ ! -x .build/mcp-venv/bin/python ]] || ! .build/mcp-venv/bin/python -c 'import mcp.client.stdio' 2>/dev/null; then
+        mkdir -p .build
+        if ! { python3 -m venv .build/mcp-venv && .build/mcp-venv/bin/pip install -q mcp; }; then
+            echo "test.sh: WARNING: could not install PyPI mcp into .build/mcp-venv; the MCP client tests will skip loudly (fail under CI)" >&2
+        fi
     fi
-fi
+}
+setup_log=$(mktemp)
+scripts/docker-up.sh >"$setup_log.docker" 2>&1 &
+docker_pid=$!
+mcp_venv >"$setup_log.mcp" 2>&1 &
+venv_pid=$!
 
 export TOML_TEST_DIR="${TOML_TEST_DIR:-$(cd .. && pwd)/shared/toml-test}"
-swift build --build-tests
+build_status=0
+swift build --build-tests || build_status=$?
+wait "$docker_pid" || echo "test.sh: WARNING: docker-up.sh failed; the docker tests will skip loudly (fail under CI)" >&2
+wait "$venv_pid" || true
+cat "$setup_log.docker" "$setup_log.mcp"
+rm -f "$setup_log" "$setup_log.docker" "$setup_log.mcp"
+((build_status == 0)) || exit "$build_status"
 # The binary stays small (it is copied to every host): no Foundation, stripped static binary
 # at most 25 MB. Its release build (about 2.5 min on 2 cores) runs niced beside the tests,
 # which mostly wait on processes and the network; skipped when the run is filtered (arguments

@@ -41,18 +41,15 @@ public struct OrgGit: Sendable {
     }
 
     /// A URL with a password (or a token) in it would be kept in `.git/config` and shown in
-    /// process lists: refused. Credentials come from git's credential helpers or ssh keys.
+    /// process lists: refused (the library's own test of a URL for credentials decides).
+    /// Credentials come from git's credential helpers or ssh keys.
     public static func validateURL(_ url: String) throws {
         guard !url.isEmpty, !url.hasPrefix("-"), !url.contains(where: { $0.isWhitespace || $0 == "\0" }) else {
-            throw CoreError.invalidArgument("invalid git URL '\(Names.printable(url))'")
+            throw CoreError.invalidArgument("invalid git URL '\(Names.printable(Redactor.redactURLCredentials(url)))'")
         }
-        if let scheme = url.firstRange(ofLiteral: "://") {
-            let rest = url[scheme.upperBound...]
-            let authority = rest.prefix { $0 != "/" }
-            if let at = authority.lastIndex(of: "@"), authority[..<at].contains(":") {
-                throw CoreError.invalidArgument("the URL holds a password or token; tetra never stores credentials in URLs",
-                                                hint: "use ssh keys, or a git credential helper (git config --global credential.helper ...)")
-            }
+        if LibraryURL.stripCredentials(url) != nil {
+            throw CoreError.invalidArgument("the URL holds a password or token; tetra never stores credentials in URLs",
+                                            hint: "use ssh keys, or a git credential helper (git config --global credential.helper ...)")
         }
     }
 

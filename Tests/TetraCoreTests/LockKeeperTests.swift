@@ -71,6 +71,32 @@ final class LockKeeperTests: XCTestCase {
         XCTAssertFalse(lockLines(held).contains("@@tetra:holder-gone"), "its TTL decides")
     }
 
+    /// The lock script probes the keeper's file with `flock -n` while it waits; a probe that
+    /// holds it just as the keeper starts must not end the keeper (the lock script then
+    /// polled 10 s for nothing and took the lock unkept: the fleet bench's 10 s pushes).
+    func testAKeeperOutlastsAProbeHoldingItsFileAsItStarts() throws {
+        let a = "abababababababab"
+        try FileManager.default.createDirectory(atPath: paths.meta, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: paths.alive(a), contents: nil)
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: try XCTUnwrap(runner.which("flock")))
+        probe.arguments = [paths.alive(a), "sleep", "0.4"]
+        try probe.run()
+        // The probe holds the flock before the keeper tries.
+        let deadline = Date().addingTimeInterval(5)
+        while (try? runner.run(ProcessRequest(probe.executableURL!.path, ["-n", paths.alive(a), "true"])))?.status == 0, Date() < deadline {
+            usleep(10_000)
+        }
+        let keeperA = try XCTUnwrap(keeper(a))
+        defer { keeperA.stop() }
+        let started = Date()
+        let taken = try run(RemoteScripts.tryLock(paths, record: record(a)))
+        probe.waitUntilExit()
+        XCTAssertTrue(lockLines(taken).contains("@@tetra:acquired"), taken.stdoutString + taken.stderrString)
+        XCTAssertFalse(lockLines(taken).contains("@@tetra:unkept"), "the keeper gave up while the probe held its file")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "the lock script waited for a keeper that had gone")
+    }
+
     func testUnlockRemovesTheKeeperFileAndTheNextLockSweepsDeadOnes() throws {
         let a = "eeeeeeeeeeeeeeee"
         let keeperA = try XCTUnwrap(keeper(a))

@@ -133,7 +133,12 @@ enum RemoteScripts {
         s.raw("mkdir -p \(Q.q(p.meta)) || exit 1")
         s.raw("if ! command -v flock >/dev/null 2>&1; then echo @@tetra:no-flock; exit 0; fi")
         s.raw("exec 9>>\(Q.q(p.alive(token))) || exit 1")
-        s.raw("flock -n 9 || exit 1")
+        // The lock script probes this file with `flock -n` while it waits for the keeper: a
+        // probe that lands between the file's creation and this flock holds it for an
+        // instant, so a failed try is retried (up to 5 s), not taken as the end. (Failing at
+        // once left the lock script polling its full 10 s for a keeper that had gone.)
+        // `flock -n` in a loop, not `flock -w`: busybox's flock has no -w.
+        s.raw("n=0; until flock -n 9; do n=$((n+1)); if [ $n -gt 100 ]; then exit 1; fi; sleep 0.05 2>/dev/null || sleep 1; done")
         // cat holds the flock too (fd 9 is inherited); when our stdin ends the file goes.
         s.raw("cat >/dev/null")
         s.cmd("rm", "-f", p.alive(token))

@@ -66,7 +66,7 @@ struct FleetPush {
             interrupted = true
             outcome.outcome = runs.contains(where: \.switched) ? .rolled_back : .failed
         }
-        for run in runs { run.settle(id); if run.report.result == .planned { run.report.result = .not_activated }; run.stamp() }
+        settle(id)
         outcome.hosts = runs.map(\.report)
         outcome.failed_count = runs.filter(\.failed).count
         if outcome.outcome == .success && outcome.failed_count > 0 { outcome.outcome = .partial }
@@ -156,6 +156,17 @@ struct FleetPush {
     }
 
     struct StageFailed: Error {}
+
+    /// Every host's upload removed (when never switched to) and lock released, `parallel` at
+    /// once (one round trip each: done one after the other they cost 10 hosts 0.3 s).
+    private func settle(_ id: ReleaseID) {
+        Parallel.forEach(runs.count, width: spec.parallel) { i in
+            let run = runs[i]
+            run.settle(id)
+            if run.report.result == .planned { run.report.result = .not_activated }
+            run.stamp()
+        }
+    }
 
     /// Phase 3: activation in batches. Returns the outcome once every batch is settled.
     private func activate(_ id: ReleaseID, source: PushUnit.Source, intent: PushUnit.Intent) throws -> FleetPushOutcome.Outcome {
